@@ -1,0 +1,271 @@
+"""U-Net noise-prediction network in the style of DDPM / improved DDPM.
+
+Architecture (Ho et al. 2020, Appendix B; Nichol & Dhariwal 2021; as described in
+``REFERENCE_NOTES.md``):
+
+* sinusoidal timestep embedding of width ``base_channels`` (max period 10000, Transformer
+  positional encoding) followed by ``Linear(ch, 4ch) -> SiLU -> Linear(4ch, 4ch)``;
+* residual blocks ``GroupNorm -> SiLU -> conv3x3 -> GroupNorm * (1 + scale) + shift ->
+  SiLU -> Dropout -> conv3x3(zero-init)`` with a 1x1 skip convolution when the channel
+  count changes (scale-shift conditioning from the time embedding);
+* multi-head self-attention blocks (GroupNorm, 1x1 qkv conv,
+  :func:`torch.nn.functional.scaled_dot_product_attention`, zero-init 1x1 output
+  projection, residual) at the listed spatial resolutions and in the middle block;
+* down-sampling by stride-2 3x3 conv, up-sampling by nearest-neighbour x2 + 3x3 conv;
+* improved-diffusion skip wiring: every encoder block output is stored and the decoder has
+  ``num_res_blocks + 1`` blocks per level, each consuming one concatenated skip;
+* output head ``GroupNorm -> SiLU -> conv3x3(zero-init)``, so a fresh model outputs 0.
+
+GroupNorm uses the largest divisor of the channel count not exceeding ``num_groups`` so
+tiny test configurations are valid. All reshapes use ``reshape`` (channels-last safe).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["UNet", "count_parameters", "timestep_embedding", "group_norm"]
+
+
+def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
+    """Number of scalar parameters in ``module`` (optionally only those requiring grad)."""
+    return sum(p.numel() for p in module.parameters() if p.requires_grad or not trainable_only)
+
+
+def _num_groups(channels: int, max_groups: int) -> int:
+    """Largest divisor of ``channels`` that is ``<= max_groups``."""
+    for g in range(min(channels, max_groups), 0, -1):
+        if channels % g == 0:
+            return g
+    return 1
+
+
+def group_norm(channels: int, max_groups: int = 32) -> nn.GroupNorm:
+    """GroupNorm with a group count that always divides ``channels``."""
+    return nn.GroupNorm(_num_groups(channels, max_groups), channels)
+
+
+def _zero(module: nn.Module) -> nn.Module:
+    for p in module.parameters():
+        nn.init.zeros_(p)
+    return module
+
+
+def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tensor:
+    """Sinusoidal embedding ``[cos(t w_i), sin(t w_i)]``, ``w_i = max_period^(-i/half)``; shape ``[B, dim]``."""
+    half = dim // 2
+    freqs = torch.exp(
+        -math.log(max_period) * torch.arange(half, dtype=torch.float32, device=t.device) / half
+    )
+    args = t.to(torch.float32)[:, None] * freqs[None, :]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=-1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=-1)
+    return emb
+
+
+class ResBlock(nn.Module):
+    """Residual block with scale-shift time conditioning."""
+
+    def __init__(self, in_ch: int, out_ch: int, emb_ch: int, dropout: float, num_groups: int) -> None:
+        super().__init__()
+        self.norm1 = group_norm(in_ch, num_groups)
+        self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.emb = nn.Linear(emb_ch, 2 * out_ch)
+        self.norm2 = group_norm(out_ch, num_groups)
+        self.dropout = nn.Dropout(dropout)
+        self.conv2 = _zero(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.skip = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        h = self.conv1(F.silu(self.norm1(x)))
+        scale, shift = self.emb(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
+        h = self.norm2(h) * (1.0 + scale) + shift
+        h = self.conv2(self.dropout(F.silu(h)))
+        return self.skip(x) + h
+
+
+class AttentionBlock(nn.Module):
+    """Multi-head spatial self-attention with a residual connection."""
+
+    def __init__(self, channels: int, num_heads: int, num_groups: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm = group_norm(channels, num_groups)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.proj = _zero(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        heads, d = self.num_heads, c // self.num_heads
+        qkv = self.qkv(self.norm(x)).reshape(b, 3, heads, d, h * w).transpose(-1, -2)
+        q, k, v = qkv.unbind(dim=1)  # each [B, heads, L, d]
+        out = F.scaled_dot_product_attention(q, k, v)
+        out = out.transpose(-1, -2).reshape(b, c, h, w)
+        return x + self.proj(out)
+
+
+class Downsample(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(x)
+
+
+class Upsample(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.conv(F.interpolate(x, scale_factor=2.0, mode="nearest"))
+
+
+class _Stage(nn.Module):
+    """A ResBlock optionally followed by attention, or a resampling layer."""
+
+    def __init__(self, *layers: nn.Module) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+        for layer in self.layers:
+            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+        return x
+
+
+def _positive_int(name: str, value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+class UNet(nn.Module):
+    """Epsilon-prediction U-Net; ``forward(x [B,C,H,W], t [B]) -> [B, out_channels, H, W]``."""
+
+    def __init__(
+        self,
+        *,
+        image_size: int,
+        in_channels: int,
+        out_channels: int,
+        base_channels: int = 64,
+        channel_mult: Sequence[int] = (1, 2, 2),
+        num_res_blocks: int = 2,
+        attention_resolutions: Sequence[int] = (16,),
+        num_heads: int = 4,
+        dropout: float = 0.0,
+        num_groups: int = 32,
+    ) -> None:
+        super().__init__()
+        _positive_int("image_size", image_size)
+        _positive_int("in_channels", in_channels)
+        _positive_int("out_channels", out_channels)
+        _positive_int("base_channels", base_channels)
+        _positive_int("num_res_blocks", num_res_blocks)
+        _positive_int("num_heads", num_heads)
+        _positive_int("num_groups", num_groups)
+        channel_mult = tuple(channel_mult)
+        if not channel_mult:
+            raise ValueError("channel_mult must not be empty")
+        for m in channel_mult:
+            _positive_int("channel_mult entries", m)
+        if not 0.0 <= float(dropout) < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {dropout!r}")
+        num_levels = len(channel_mult)
+        factor = 2 ** (num_levels - 1)
+        if image_size % factor:
+            raise ValueError(
+                f"image_size={image_size} must be divisible by 2**(len(channel_mult)-1)={factor}"
+            )
+        resolutions = [image_size // 2**i for i in range(num_levels)]
+        attention_resolutions = tuple(int(r) for r in attention_resolutions)
+        for r in attention_resolutions:
+            if r not in resolutions:
+                raise ValueError(
+                    f"attention_resolutions entry {r} is not reachable; feature-map sizes are {resolutions}"
+                )
+        attn_channels = {base_channels * channel_mult[i] for i, r in enumerate(resolutions) if r in attention_resolutions}
+        attn_channels.add(base_channels * channel_mult[-1])  # middle block
+        for c in sorted(attn_channels):
+            if c % num_heads:
+                raise ValueError(f"num_heads={num_heads} must divide the attention channel count {c}")
+
+        self.image_size = image_size
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.base_channels = base_channels
+        self.channel_mult = channel_mult
+        self.num_res_blocks = num_res_blocks
+        self.attention_resolutions = attention_resolutions
+        self.num_heads = num_heads
+        self.dropout = float(dropout)
+        self.num_groups = num_groups
+
+        emb_ch = 4 * base_channels
+        self.time_embed = nn.Sequential(
+            nn.Linear(base_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch)
+        )
+
+        def res(cin: int, cout: int) -> ResBlock:
+            return ResBlock(cin, cout, emb_ch, self.dropout, num_groups)
+
+        def attn(c: int) -> AttentionBlock:
+            return AttentionBlock(c, num_heads, num_groups)
+
+        # Encoder
+        self.input_blocks = nn.ModuleList([_Stage(nn.Conv2d(in_channels, base_channels, 3, padding=1))])
+        skip_chans = [base_channels]
+        ch = base_channels
+        for level, mult in enumerate(channel_mult):
+            for _ in range(num_res_blocks):
+                layers: list[nn.Module] = [res(ch, base_channels * mult)]
+                ch = base_channels * mult
+                if resolutions[level] in attention_resolutions:
+                    layers.append(attn(ch))
+                self.input_blocks.append(_Stage(*layers))
+                skip_chans.append(ch)
+            if level != num_levels - 1:
+                self.input_blocks.append(_Stage(Downsample(ch)))
+                skip_chans.append(ch)
+
+        # Middle
+        self.middle_block = _Stage(res(ch, ch), attn(ch), res(ch, ch))
+
+        # Decoder
+        self.output_blocks = nn.ModuleList()
+        for level, mult in reversed(list(enumerate(channel_mult))):
+            for i in range(num_res_blocks + 1):
+                layers = [res(ch + skip_chans.pop(), base_channels * mult)]
+                ch = base_channels * mult
+                if resolutions[level] in attention_resolutions:
+                    layers.append(attn(ch))
+                if level != 0 and i == num_res_blocks:
+                    layers.append(Upsample(ch))
+                self.output_blocks.append(_Stage(*layers))
+        assert not skip_chans
+
+        self.out = nn.Sequential(
+            group_norm(ch, num_groups), nn.SiLU(), _zero(nn.Conv2d(ch, out_channels, 3, padding=1))
+        )
+
+    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+        if t.ndim == 0:
+            t = t.expand(x.shape[0])
+        emb = self.time_embed(timestep_embedding(t, self.base_channels).to(self.time_embed[0].weight.dtype))
+        hs = []
+        h = x
+        for block in self.input_blocks:
+            h = block(h, emb)
+            hs.append(h)
+        h = self.middle_block(h, emb)
+        for block in self.output_blocks:
+            h = block(torch.cat([h, hs.pop()], dim=1), emb)
+        return self.out(h)

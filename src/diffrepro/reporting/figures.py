@@ -1,0 +1,28 @@
+"""Figures: sample grids (PNG), written atomically."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from PIL import Image
+from torchvision.utils import make_grid
+
+from ..atomic import atomic_path
+
+
+def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4) -> None:
+    """Save up to ``max_images`` uint8 images [N, C, H, W] as a square grid, upscaled ``scale`` x (nearest)."""
+    if images_u8.dtype != torch.uint8 or images_u8.ndim != 4:
+        raise ValueError(f"expected uint8 [N, C, H, W] images, got {images_u8.dtype} {tuple(images_u8.shape)}")
+    imgs = images_u8[:max_images]
+    nrow = max(1, int(math.ceil(math.sqrt(imgs.shape[0]))))
+    grid = make_grid(imgs, nrow=nrow, padding=1, pad_value=255)  # uint8 [C, H, W]
+    array = grid.permute(1, 2, 0).numpy()
+    mode = "RGB"
+    if imgs.shape[1] == 1:
+        array, mode = array[..., 0], "L"
+    img = Image.fromarray(array, mode=mode)
+    img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+    with atomic_path(path, suffix=".png") as tmp:
+        img.save(tmp, format="PNG")

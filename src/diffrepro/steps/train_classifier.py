@@ -1,0 +1,35 @@
+"""Step: train the small classifier whose features drive the first evaluation backend."""
+
+from __future__ import annotations
+
+from ..atomic import write_json
+from ..config import load_config
+from ..data import load_processed
+from ..runlog import get_logger
+from ..training.classifier import save_classifier, train_classifier
+from .common import resolve_device
+
+NAME = "train-classifier"
+HELP = "train the feature-extractor classifier on the processed data set"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
+    p.add_argument("--out", required=True, help="classifier weights (.safetensors)")
+    p.add_argument("--metrics", required=True, help="classifier metrics (.json)")
+
+
+def run(args) -> None:
+    log = get_logger()
+    config = load_config(args.params)
+    cfg = config["classifier"]
+    tensors, meta = load_processed(args.data)
+    model, metrics = train_classifier(
+        tensors["train_images"], tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
+        width=cfg["width"], feature_dim=cfg["feature_dim"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
+        lr=cfg["lr"], seed=config["seed"], log=log.info,
+    )
+    metrics = {**metrics, "dataset": meta.get("dataset"), "resolution": meta.get("resolution")}
+    save_classifier(model, args.out, metrics)
+    write_json(args.metrics, metrics)
+    log.info("classifier test accuracy %.4f; wrote %s", metrics["test_accuracy"], args.out)

@@ -1,0 +1,1 @@
+"""Training utilities (EMA, loops)."""

@@ -1,0 +1,228 @@
+"""SmallClassifier training/IO and the torch-fidelity metric wrapper (CPU, synthetic data).
+
+No test touches torch-fidelity's built-in extractors (their weight downloads need the
+internet); everything runs on a tiny classifier trained on 8x8 synthetic patterns.
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from diffrepro.evaluation.feature_extractors import (
+    ClassifierFeatureExtractor,
+    register_classifier_extractor,
+)
+from diffrepro.evaluation.metrics import UInt8ImageDataset, compute_metrics, frechet_distance
+from diffrepro.models.classifier import SmallClassifier, load_classifier
+from diffrepro.training.classifier import save_classifier, train_classifier, uint8_to_unit_range
+
+SIZE = 8
+TRAIN_KW = dict(width=8, feature_dim=32, epochs=6, batch_size=64, lr=3e-3, seed=0, progress=False)
+
+
+def make_patterns(n: int, seed: int, size: int = SIZE, noise: float = 0.08) -> tuple[torch.Tensor, torch.Tensor]:
+    """Four separable grey classes: dark, bright, horizontal stripes, vertical stripes (+ noise)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.arange(n) % 4
+    stripes_h = ((torch.arange(size) // 2) % 2).float().view(size, 1).expand(size, size)
+    patterns = torch.stack(
+        [
+            torch.full((size, size), 0.2),
+            torch.full((size, size), 0.8),
+            0.2 + 0.6 * stripes_h,
+            0.2 + 0.6 * stripes_h.T,
+        ]
+    )
+    x = patterns[labels].unsqueeze(1) + noise * torch.randn(n, 1, size, size, generator=g)
+    return (x.clamp(0, 1) * 255).round().to(torch.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def data():
+    xtr, ytr = make_patterns(512, seed=0)
+    xte, yte = make_patterns(256, seed=1)
+    return xtr, ytr, xte, yte
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory):
+    xtr, ytr, xte, yte = data
+    lines: list[str] = []
+    model, metrics = train_classifier(xtr, ytr, xte, yte, log=lines.append, **TRAIN_KW)
+    path = tmp_path_factory.mktemp("clf") / "classifier.safetensors"
+    save_classifier(model, path, metrics)
+    return model, metrics, str(path), lines
+
+
+def features_of(model: SmallClassifier, images_uint8: torch.Tensor) -> np.ndarray:
+    with torch.inference_mode():
+        feats, _ = model.features_and_logits(uint8_to_unit_range(images_uint8))
+    return feats.double().numpy()
+
+
+# --------------------------------------------------------------------------- classifier
+
+
+def test_classifier_trains_accurately_and_deterministically(data, trained):
+    model, metrics, _, lines = trained
+    assert metrics["test_accuracy"] > 0.9
+    assert set(metrics) == {"test_accuracy", "train_loss_final", "epochs", "steps", "seconds"}
+    assert metrics["epochs"] == TRAIN_KW["epochs"] and metrics["steps"] == TRAIN_KW["epochs"] * 8
+    assert np.isfinite(metrics["train_loss_final"])
+    assert not model.training
+    assert any("test accuracy" in line for line in lines)
+
+    state_before = torch.get_rng_state()
+    model2, metrics2 = train_classifier(*data, **TRAIN_KW)
+    assert torch.equal(torch.get_rng_state(), state_before)  # global RNG left untouched
+    sd1, sd2 = model.state_dict(), model2.state_dict()
+    assert sd1.keys() == sd2.keys()
+    assert all(torch.equal(sd1[k], sd2[k]) for k in sd1)
+    assert metrics2["test_accuracy"] == metrics["test_accuracy"]
+
+
+def test_classifier_shapes_and_config():
+    model = SmallClassifier(in_channels=3, num_classes=5, image_size=16, width=8, feature_dim=24)
+    assert json.loads(json.dumps(model.config())) == model.config()
+    clone = SmallClassifier(**model.config())
+    assert sum(p.numel() for p in clone.parameters()) == sum(p.numel() for p in model.parameters())
+    feats, logits = model.eval().features_and_logits(torch.zeros(2, 3, 16, 16))
+    assert feats.shape == (2, 24) and logits.shape == (2, 5)
+    assert (feats >= 0).all()
+    with pytest.raises(ValueError):
+        model(torch.zeros(2, 1, 16, 16))
+
+
+def test_save_load_round_trip(trained, data, tmp_path):
+    model, _, path, _ = trained
+    xte = data[2][:32]
+    loaded = load_classifier(path)
+    assert loaded.config() == model.config()
+    x = uint8_to_unit_range(xte)
+    with torch.inference_mode():
+        assert torch.equal(model(x), loaded(x))
+
+    bare = tmp_path / "no_config.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(bare))
+    with pytest.raises(ValueError, match="no_config.safetensors"):
+        load_classifier(bare)
+
+    bad = tmp_path / "bad_config.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(bad), metadata={"config": "{not json"})
+    with pytest.raises(ValueError, match="bad_config.safetensors"):
+        load_classifier(bad)
+
+
+# --------------------------------------------------------------------------- extractor
+
+
+def test_extractor_registration_and_preprocessing(trained, tmp_path):
+    model, metrics, path, _ = trained
+    name = register_classifier_extractor(path)
+    assert register_classifier_extractor(path) == name  # idempotent, no crash
+
+    other = SmallClassifier(in_channels=3, num_classes=3, image_size=16, width=8, feature_dim=16).eval()
+    other_path = tmp_path / "rgb16.safetensors"
+    save_classifier(other, other_path, {"note": "untrained"})
+    other_name = register_classifier_extractor(other_path)
+    assert other_name != name
+
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
+
+    # grey classifier: channel mean of replicated channels reproduces the direct features
+    fe = FEATURE_EXTRACTORS_REGISTRY[name](name, ["features", "logits"])
+    x = make_patterns(6, seed=3)[0]
+    feats, logits = fe(x.expand(-1, 3, -1, -1).contiguous())
+    ref_feats, ref_logits = model.features_and_logits(uint8_to_unit_range(x))
+    assert torch.allclose(feats, ref_feats, atol=1e-5) and torch.allclose(logits, ref_logits, atol=1e-5)
+    assert fe.convert_features_tuple_to_dict(fe(x.expand(-1, 3, -1, -1)))["features"].shape == (6, 32)
+
+    # RGB classifier at 16x16 accepts 8x8 inputs (resized) and returns requested features in order
+    fe2 = FEATURE_EXTRACTORS_REGISTRY[other_name](other_name, ["logits", "features"])
+    lg, ft = fe2(torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8))
+    assert lg.shape == (4, 3) and ft.shape == (4, 16)
+    with pytest.raises(ValueError):
+        fe2(torch.zeros(4, 3, 8, 8))  # not uint8
+    assert issubclass(FEATURE_EXTRACTORS_REGISTRY[name], ClassifierFeatureExtractor)
+
+
+# --------------------------------------------------------------------------- metrics
+
+
+def test_dataset_replicates_grey():
+    x = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8)
+    ds = UInt8ImageDataset(x)
+    item = ds[2]
+    assert item.shape == (3, 4, 4) and item.dtype == torch.uint8
+    assert all(torch.equal(item[c], x[2, 0]) for c in range(3))
+
+
+def test_metrics_of_a_set_against_itself(trained, data):
+    _, _, path, _ = trained
+    xte = data[2]
+    out = compute_metrics(xte, xte, extractor="classifier", extractor_weights=path, kid_subset_size=100)
+    assert abs(out["fid"]) < 1e-3
+    assert out["precision"] == 1.0 and out["recall"] == 1.0
+    assert abs(out["kid_mean"]) < 0.02
+    assert out["classifier_score_mean"] is not None and out["classifier_score_mean"] >= 1.0
+    assert out["n_generated"] == out["n_reference"] == 256
+    assert out["feature_extractor"] == "classifier"
+    assert out["precision_recall_definition"] == "k-NN (Kynkaanniemi et al. 2019, k=3)"
+    assert out["score_definition"] == "classifier-logit Inception-style score (not the Inception Score)"
+    assert out["images_per_second"] > 0
+
+
+def test_fid_matches_independent_frechet_distance(trained, data):
+    model, _, path, _ = trained
+    _, _, xte, yte = data
+    gen, gen_labels = make_patterns(240, seed=7, noise=0.15)
+    gen = gen[gen_labels != 3]  # noisier and missing a class
+    out = compute_metrics(
+        gen, xte, extractor="classifier", extractor_weights=path, kid_subset_size=1000, batch_size=64,
+        classifier_score=False,
+    )
+    assert out["classifier_score_mean"] is None and out["classifier_score_std"] is None
+    assert out["kid_subset_size"] == 180
+    f1, f2 = features_of(model, gen), features_of(model, xte)
+    expected = frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
+    assert expected > 0.01
+    assert out["fid"] == pytest.approx(expected, rel=1e-3)
+
+
+def test_different_sets_have_positive_fid_and_kid(trained, data):
+    _, _, path, _ = trained
+    _, _, xte, yte = data
+    out = compute_metrics(
+        xte[yte == 0], xte, extractor="classifier", extractor_weights=path, kid_subset_size=50
+    )
+    assert out["fid"] > 0.1
+    assert out["kid_mean"] > 0
+    assert out["precision"] == 1.0 and out["recall"] < 0.5  # one class out of four covered
+
+
+def test_frechet_distance_closed_form():
+    mu1, mu2 = np.zeros(3), np.array([1.0, 2.0, 2.0])
+    s1, s2 = np.eye(3), 4 * np.eye(3)
+    # |mu1-mu2|^2 = 9; tr(S1 + S2 - 2 sqrt(S1 S2)) = 3 + 12 - 2 * 6 = 3
+    assert frechet_distance(mu1, s1, mu2, s2) == pytest.approx(12.0)
+    assert frechet_distance(mu1, s1, mu1, s1) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError):
+        frechet_distance(mu1, s1, np.zeros(2), np.eye(2))
+
+
+def test_bad_arguments_raise_named_errors(trained, data):
+    _, _, path, _ = trained
+    x = data[2][:16]
+    with pytest.raises(ValueError, match="no-such-extractor"):
+        compute_metrics(x, x, extractor="no-such-extractor", extractor_weights=None, kid_subset_size=8)
+    with pytest.raises(ValueError, match="extractor_weights"):
+        compute_metrics(x, x, extractor="classifier", extractor_weights=None, kid_subset_size=8)
+    with pytest.raises(ValueError, match="uint8"):
+        compute_metrics(x.float(), x, extractor="classifier", extractor_weights=path, kid_subset_size=8)
+    with pytest.raises(ValueError, match="device"):
+        compute_metrics(x, x, extractor="classifier", extractor_weights=path, kid_subset_size=8, device="tpu")

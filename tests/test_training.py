@@ -1,0 +1,100 @@
+"""DDGM training: determinism, resume after an interruption, NaN handling, checkpoint format."""
+
+import copy
+import json
+
+import pytest
+import torch
+
+from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
+from diffrepro.training.checkpoint import CheckpointStore
+from diffrepro.training.ddgm import TrainingDivergedError, train_ddgm
+
+
+@pytest.fixture
+def images():
+    g = torch.Generator().manual_seed(0)
+    return torch.randint(0, 256, (64, 1, 8, 8), generator=g, dtype=torch.uint8)
+
+
+@pytest.fixture
+def cfg(tiny_config):
+    c = copy.deepcopy(tiny_config["models"]["ddgm_a"])
+    c["unet"]["dropout"] = 0.1  # exercise the dropout RNG too
+    c["train"].update(steps=12, checkpoint_every=4, log_every=2, batch_size=8)
+    return c
+
+
+def run(images, cfg, ckpt_dir, **kw):
+    return train_ddgm(images, cfg, seed=3, checkpoint_dir=ckpt_dir, data_id="test", **kw)
+
+
+def assert_same(sd1, sd2):
+    assert sd1.keys() == sd2.keys()
+    for k in sd1:
+        assert torch.equal(sd1[k], sd2[k]), k
+
+
+def test_resume_after_interrupt_matches_uninterrupted_run(images, cfg, tmp_path):
+    full = run(images, cfg, tmp_path / "a")
+    # "Kill" the second run after step 6: the last checkpoint is at step 4, so steps 5-6 are lost
+    partial = run(images, cfg, tmp_path / "b", stop_at_step=6)
+    assert partial.steps == 6
+    latest = json.loads((tmp_path / "b" / "latest.json").read_text())
+    assert latest["step"] == 4
+    resumed = run(images, cfg, tmp_path / "b")
+    assert resumed.resumed_from == 4
+    assert_same(full.model.state_dict(), resumed.model.state_dict())
+    assert_same(full.ema_state, resumed.ema_state)
+    assert full.history == resumed.history
+    assert [h["step"] for h in full.history] == [2, 4, 6, 8, 10, 12]
+
+
+def test_same_seed_same_weights_and_a_different_seed_differs(images, cfg, tmp_path):
+    a = run(images, cfg, tmp_path / "a")
+    b = run(images, cfg, tmp_path / "b")
+    assert_same(a.ema_state, b.ema_state)
+    c = train_ddgm(images, cfg, seed=4, checkpoint_dir=tmp_path / "c", data_id="test")
+    assert any(not torch.equal(a.ema_state[k], c.ema_state[k]) for k in a.ema_state)
+
+
+def test_changed_config_does_not_resume_foreign_checkpoint(images, cfg, tmp_path):
+    run(images, cfg, tmp_path / "a")
+    other = copy.deepcopy(cfg)
+    other["train"]["lr"] = 0.002
+    res = run(images, other, tmp_path / "a")
+    assert res.resumed_from == 0
+
+
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(images, cfg, tmp_path, monkeypatch):
+    run(images, cfg, tmp_path / "a", stop_at_step=4)
+    ckpt_dir = tmp_path / "a"
+    before = {p.name: p.read_bytes() for p in (ckpt_dir / "step_00000004").iterdir()}
+
+    original = GaussianDiffusion.loss_simple
+    calls = {"n": 0}
+
+    def poisoned(self, *args, **kwargs):
+        calls["n"] += 1
+        loss = original(self, *args, **kwargs)
+        return loss * float("nan") if calls["n"] == 3 else loss
+
+    monkeypatch.setattr(GaussianDiffusion, "loss_simple", poisoned)
+    with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 7.*last good checkpoint \(step 4\)"):
+        run(images, cfg, ckpt_dir)
+    after = {p.name: p.read_bytes() for p in (ckpt_dir / "step_00000004").iterdir()}
+    assert before == after
+    assert json.loads((ckpt_dir / "latest.json").read_text())["step"] == 4
+    assert not list(ckpt_dir.glob("step_00000008"))
+
+
+def test_checkpoint_files_are_safetensors_and_json(images, cfg, tmp_path):
+    run(images, cfg, tmp_path / "a", stop_at_step=4)
+    step_dir = tmp_path / "a" / "step_00000004"
+    names = sorted(p.name for p in step_dir.iterdir())
+    assert names == ["ema.safetensors", "model.safetensors", "optimizer.safetensors", "state.json"]
+    state = json.loads((step_dir / "state.json").read_text())
+    assert state["step"] == 4 and state["optimizer"]["param_groups"]
+    store = CheckpointStore(tmp_path / "a", state["fingerprint"])
+    ckpt, _ = store.load_latest()
+    assert ckpt.step == 4 and "exp_avg" in "".join(ckpt.tensors["optimizer"])
