@@ -14,6 +14,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 LOGGER_NAME = "diffrepro"
+PROGRESS_LOGGER_NAME = "diffrepro.progress"  # file only: the tqdm bar already shows it on stderr
 
 
 def setup_logging(log_path: str | None, level: int = logging.INFO) -> logging.Logger:
@@ -26,11 +27,20 @@ def setup_logging(log_path: str | None, level: int = logging.INFO) -> logging.Lo
     stream = logging.StreamHandler(sys.stderr)
     stream.setFormatter(fmt)
     logger.addHandler(stream)
+    progress = logging.getLogger(PROGRESS_LOGGER_NAME)
+    progress.setLevel(level)
+    for handler in list(progress.handlers):
+        progress.removeHandler(handler)
+        handler.close()
+    progress.propagate = False
     if log_path:
         Path(log_path).parent.mkdir(parents=True, exist_ok=True)
         fh = logging.FileHandler(log_path, mode="a", encoding="utf-8")
         fh.setFormatter(fmt)
         logger.addHandler(fh)
+        progress.addHandler(fh)
+    else:
+        progress.addHandler(logging.NullHandler())
     logger.propagate = False
     return logger
 
@@ -47,7 +57,7 @@ class Progress:
                         mininterval=1.0, file=sys.stderr)
         self.log_every = max(1, log_every)
         self._count = 0
-        self.logger = get_logger()
+        self.logger = logging.getLogger(PROGRESS_LOGGER_NAME)
 
     def update(self, n: int = 1, **postfix) -> None:
         if postfix:

@@ -14,9 +14,11 @@ rule train_classifier:
         "logs/train_classifier.log",
     benchmark:
         "benchmarks/train_classifier.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro train-classifier --params params.yaml --log {log} --threads {threads} "
+        "diffrepro train-classifier --params params.yaml --log {log} "
         "--data {input.data} --out {output.weights} --metrics {output.metrics}"

@@ -1,4 +1,7 @@
 # Shared definitions: config validation, paths, code dependencies and input functions.
+import os
+from pathlib import Path
+
 import yaml
 
 from diffrepro.config import ConfigError, validate_config
@@ -22,22 +25,29 @@ MODELS = sorted(config["models"])
 DATA = "data/processed/dataset.safetensors"
 CLASSIFIER = "models/classifier/classifier.safetensors"
 
-# Source files each step depends on (dvc.yaml lists the same files as deps).
+# Source files each step depends on; dvc.yaml lists the same files (a whole subpackage there is
+# its folder, here the .py files in it; tests/test_workflow.py checks that the two agree).
 PKG = "src/diffrepro"
+
+
+def package_dir(name):
+    return sorted(str(p) for p in Path(PKG, name).glob("*.py"))
+
+
+def package_files(*names):
+    return [f"{PKG}/{n}.py" for n in names]
+
+
 CODE = {
-    "common": [f"{PKG}/{m}.py" for m in ("cli", "config", "atomic", "runlog")] + [f"{PKG}/steps/common.py"],
-    "prepare_data": sorted(glob_wildcards(f"{PKG}/data/{{m}}.py").m),
+    "common": package_files("cli", "config", "atomic", "runlog", "steps/common"),
+    "prepare_data": package_dir("data") + package_files("steps/prepare_data"),
+    "train_classifier": package_files("models/classifier", "training/classifier", "steps/train_classifier"),
+    "evaluate": package_dir("evaluation") + package_files("models/classifier", "steps/evaluate"),
+    "table1": package_files("reporting/tables", "reporting/paper_values", "steps/table1"),
 }
-CODE["prepare_data"] = [f"{PKG}/data/{m}.py" for m in CODE["prepare_data"]] + [f"{PKG}/steps/prepare_data.py"]
-CODE["train_classifier"] = [f"{PKG}/models/classifier.py", f"{PKG}/training/classifier.py", f"{PKG}/steps/train_classifier.py"]
-CODE["diffusion"] = [f"{PKG}/diffusion/{m}.py" for m in ("schedules", "gaussian_diffusion")] + [
-    f"{PKG}/models/unet.py", f"{PKG}/factory.py", f"{PKG}/seeding.py"]
-CODE["train_ddgm"] = CODE["diffusion"] + [f"{PKG}/training/{m}.py" for m in ("ddgm", "ema", "checkpoint")] + [
-    f"{PKG}/steps/train_ddgm.py"]
-CODE["sample"] = CODE["diffusion"] + [f"{PKG}/reporting/figures.py", f"{PKG}/steps/sample.py"]
-CODE["evaluate"] = [f"{PKG}/evaluation/{m}.py" for m in ("feature_extractors", "metrics")] + [
-    f"{PKG}/models/classifier.py", f"{PKG}/steps/evaluate.py"]
-CODE["table1"] = [f"{PKG}/reporting/{m}.py" for m in ("tables", "paper_values")] + [f"{PKG}/steps/table1.py"]
+DIFFUSION_CODE = package_dir("diffusion") + package_files("models/unet", "factory", "seeding")
+CODE["train_ddgm"] = DIFFUSION_CODE + package_files("training/ddgm", "training/ema", "training/checkpoint", "steps/train_ddgm")
+CODE["sample"] = DIFFUSION_CODE + package_files("reporting/figures", "steps/sample")
 
 
 def code(step):

@@ -11,6 +11,8 @@ rule prepare_data:
         "logs/prepare_data.log",
     benchmark:
         "benchmarks/prepare_data.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: 1
     resources:
         mem_mb=2000,

@@ -15,12 +15,14 @@ rule train_ddgm:
         "logs/train_ddgm/{model}.log",
     benchmark:
         "benchmarks/train_ddgm/{model}.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: workflow.cores
     resources:
         mem_mb=6000,
         gpu=1,  # GPU-hungry: on a cluster profile this maps to a GPU request
     shell:
-        "diffrepro train-ddgm --params params.yaml --log {log} --threads {threads} "
+        "diffrepro train-ddgm --params params.yaml --log {log} "
         "--model {wildcards.model} --data {input.data} --checkpoint-dir {params.checkpoints} "
         "--weights {output.weights} --loss-csv {output.loss} --summary {output.summary}"
 
@@ -45,10 +47,12 @@ rule sample:
         "logs/sample/{model}.log",
     benchmark:
         "benchmarks/sample/{model}.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro sample --params params.yaml --log {log} --threads {threads} "
+        "diffrepro sample --params params.yaml --log {log} "
         "--model {wildcards.model} --weights {input.weights} --out {output.samples} --grid {output.grid}"

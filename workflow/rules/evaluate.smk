@@ -14,10 +14,12 @@ rule evaluate:
         "logs/evaluate/{model}.log",
     benchmark:
         "benchmarks/evaluate/{model}.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: workflow.cores
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro evaluate --params params.yaml --log {log} --threads {threads} "
+        "diffrepro evaluate --params params.yaml --log {log} "
         "--model {wildcards.model} --samples {input.samples} --data {input.data} "
         "--classifier {input.classifier} --out {output}"

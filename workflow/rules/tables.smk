@@ -8,11 +8,13 @@ rule table1:
         csv="results/tables/table1.csv",
     params:
         dataset=config["data"]["dataset"],
-        metrics_dir="results/metrics/ddgm",
+        metrics_dir=lambda w, input: os.path.dirname(input.metrics[0]),
     log:
         "logs/table1.log",
     benchmark:
         "benchmarks/table1.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
     threads: 1
     resources:
         mem_mb=500,

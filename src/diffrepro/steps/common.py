@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import os
 
 import torch
 
@@ -12,7 +11,8 @@ import torch
 def add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
     parser.add_argument("--log", default=None, help="append the step's log to this file")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: all)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads for torch (default: $OMP_NUM_THREADS, which Snakemake sets to the rule's threads, else all cores)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
 
 
@@ -27,8 +27,6 @@ def resolve_device(device: str) -> str:
 def apply_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
-    elif os.environ.get("SNAKEMAKE_THREADS"):
-        torch.set_num_threads(int(os.environ["SNAKEMAKE_THREADS"]))
 
 
 def file_sha256(path: str) -> str:

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# One-command setup for a fresh Debian/Ubuntu machine (or any machine with Python >= 3.10):
+#   bash setup.sh && source .venv/bin/activate
+# - creates .venv with the pinned Python dependencies and the diffrepro package (editable);
+# - installs Debian's `dataset-fashion-mnist` when apt-get can be used (root or passwordless sudo);
+#   without it the data step falls back to params data.root or torchvision's download.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")"
+
+PYTHON=${PYTHON:-python3}
+VENV=${VENV:-.venv}
+
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""
+  if [ "$(id -u)" != 0 ]; then
+    if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="skip"; fi
+  fi
+  if [ "$SUDO" != skip ]; then
+    echo "setup: installing Debian's dataset-fashion-mnist (offline copy of Fashion-MNIST)"
+    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } >/tmp/diffrepro-apt.log 2>&1; then
+      echo "setup: apt could not install dataset-fashion-mnist (see /tmp/diffrepro-apt.log); continuing without it"
+    fi
+  else
+    echo "setup: not root and no passwordless sudo: skipping dataset-fashion-mnist (set data.root or allow downloads)"
+  fi
+fi
+
+if [ ! -x "$VENV/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV"
+fi
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
+"$VENV/bin/diffrepro" --version
+echo "setup: done. Activate with: source $VENV/bin/activate"

@@ -1,0 +1,120 @@
+"""The Snakemake and DVC DAGs hold the same steps; both run the tiny preset end to end,
+are incremental (a rerun does nothing, one parameter change reruns exactly its chain),
+and a fresh copy that pulls the DVC artifacts runs nothing."""
+
+from __future__ import annotations
+
+import csv
+import math
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workflow_tools import (REPO, dvc_repro_ran, dvc_stages, job_counts, make_workspace, set_param, sh,
+                            snakemake_jobs, tool)
+
+pytestmark = pytest.mark.e2e
+
+
+def expand_dep(dep: str, workspace: Path) -> set[str]:
+    """A DVC directory dependency on source code stands for the .py files inside it."""
+    path = workspace / dep
+    if path.is_dir():
+        return {str(p.relative_to(workspace)) for p in path.rglob("*.py") if "__pycache__" not in p.parts}
+    return {dep}
+
+
+@pytest.mark.parametrize("preset", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml"])
+def test_snakemake_and_dvc_hold_the_same_steps(tmp_path, preset):
+    ws = make_workspace(tmp_path / "ws", preset=preset, dvc=True)
+    sm = [j for j in snakemake_jobs(ws, "--forceall") if j["rule"] != "all"]
+    dv = dvc_stages(ws)
+    assert len(sm) == len(dv)
+    sm_by_cmd = {j["cmd"]: j for j in sm}
+    dv_by_cmd = {s["cmd"]: s for s in dv}
+    assert set(sm_by_cmd) == set(dv_by_cmd), "the two tools run different commands"
+    for cmd, stage in dv_by_cmd.items():
+        job = sm_by_cmd[cmd]
+        assert set(job["output"]) == set(stage["outs"]), stage["name"]
+        sm_inputs = set(job["input"])
+        dvc_inputs: set[str] = set()
+        for dep in stage["deps"]:
+            files = expand_dep(dep, ws)
+            if files == {dep} and not (ws / dep).exists() and not dep in sm_inputs:
+                # a results folder: it stands for the Snakemake inputs inside it
+                files = {p for p in sm_inputs if p.startswith(dep.rstrip("/") + "/")}
+                assert files, f"{stage['name']}: DVC dep {dep} covers no Snakemake input"
+            dvc_inputs |= files
+        assert sm_inputs == dvc_inputs, stage["name"]
+        rule = stage["name"].split("@")[0]
+        assert job["rule"] == rule
+
+
+def read_table(path: Path) -> list[dict]:
+    with open(path) as fh:
+        return list(csv.DictReader(fh))
+
+
+def assert_table_finite(ws: Path, models: set[str]):
+    rows = read_table(ws / "results/tables/table1.csv")
+    assert {r["Model"] for r in rows} == models
+    for r in rows:
+        for col in ("FID", "Prec", "Rec"):
+            assert math.isfinite(float(r[col])), (r["Model"], col)
+    assert (ws / "results/tables/table1.md").read_text().startswith("# Table 1")
+    for m in models:
+        assert (ws / f"results/figures/samples_{m}.png").stat().st_size > 0
+
+
+def test_snakemake_tiny_dag_end_to_end(tmp_path):
+    ws = make_workspace(tmp_path / "ws")
+    sh([tool("snakemake"), "--cores", "2"], ws)
+    assert_table_finite(ws, {"ddgm_a", "ddgm_b"})
+    assert "Training" not in (ws / "logs/train_ddgm/ddgm_a.log").read_text()[:0]
+    log = (ws / "logs/train_ddgm/ddgm_a.log").read_text()
+    assert "step/s" in log and "loss=" in log  # progress (steps, loss, rate) is logged
+    # nothing to do the second time
+    assert [j for j in snakemake_jobs(ws) if j["rule"] != "all"] == []
+    # one hyperparameter of one model reruns exactly that model's chain
+    set_param(ws, "models.ddgm_b.train.lr", 0.002)
+    counts = job_counts(snakemake_jobs(ws))
+    counts.pop("all", None)
+    assert counts == {"train_ddgm": 1, "sample": 1, "evaluate": 1, "table1": 1}
+    jobs = snakemake_jobs(ws)
+    assert {tuple(j["output"])[0] for j in jobs if j["rule"] == "train_ddgm"} == {"models/ddgm_b/ema.safetensors"}
+    # a sampling parameter reruns sampling, evaluation and the table, not training
+    set_param(ws, "models.ddgm_b.train.lr", 0.001)
+    set_param(ws, "models.ddgm_a.sample.num_samples", 40)
+    counts = job_counts(snakemake_jobs(ws))
+    counts.pop("all", None)
+    assert counts == {"sample": 1, "evaluate": 1, "table1": 1}
+
+
+def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
+    ws = make_workspace(tmp_path / "ws", dvc=True)
+    remote = tmp_path / "remote"
+    sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
+    out = sh([tool("dvc"), "repro"], ws).stdout
+    assert len(dvc_repro_ran(out)) == 9
+    assert_table_finite(ws, {"ddgm_a", "ddgm_b"})
+    assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
+    assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
+    sh([tool("dvc"), "push"], ws)
+
+    # a fresh copy: code, params and dvc.lock (and the git-tracked metrics/tables) but no artifacts
+    fresh = make_workspace(tmp_path / "fresh", dvc=True)
+    shutil.copy2(ws / "dvc.lock", fresh / "dvc.lock")
+    sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], fresh)
+    for rel in ["results/metrics", "results/tables", "results/train"]:
+        shutil.copytree(ws / rel, fresh / rel)
+    sh([tool("dvc"), "pull"], fresh)
+    assert sh([tool("dvc"), "status", "--json"], fresh).stdout.strip() in ("{}", "")
+    sh([tool("diffrepro"), "after-pull"], fresh)
+    assert [j for j in snakemake_jobs(fresh) if j["rule"] != "all"] == []
+    assert dvc_repro_ran(sh([tool("dvc"), "repro"], fresh).stdout) == set()
+
+    # one hyperparameter of one model reruns exactly its chain in DVC too
+    set_param(ws, "models.ddgm_a.train.steps", 10)
+    ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
+    assert ran == {"train_ddgm@ddgm_a", "sample@ddgm_a", "evaluate@ddgm_a", "table1"}

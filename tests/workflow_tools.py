@@ -1,0 +1,110 @@
+"""Helpers for the DAG tests: run Snakemake/DVC in a copy of the workflow and read their DAGs."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    return str(BIN / name) if (BIN / name).exists() else name
+
+
+def env() -> dict:
+    e = dict(os.environ)
+    e["PATH"] = f"{BIN}{os.pathsep}{e.get('PATH', '')}"
+    e.setdefault("DVC_NO_ANALYTICS", "1")
+    return e
+
+
+def sh(args, cwd, check=True, timeout=900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+    return proc
+
+
+def make_workspace(dest: Path, preset: str = "configs/tiny.yaml", dvc: bool = False) -> Path:
+    """Copy the workflow (not results or caches) into ``dest`` and activate ``preset``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for name in ("Snakefile", "dvc.yaml", ".dvcignore"):
+        shutil.copy2(REPO / name, dest / name)
+    for folder in ("workflow", "configs", "src"):
+        shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    shutil.copy2(REPO / preset, dest / "params.yaml")
+    if dvc:
+        sh([tool("dvc"), "init", "--no-scm", "-q"], dest)
+        sh([tool("dvc"), "config", "core.analytics", "false"], dest)
+    return dest
+
+
+def set_param(workspace: Path, dotted: str, value) -> None:
+    path = workspace / "params.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    node = cfg
+    *parents, last = dotted.split(".")
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def snakemake_jobs(workspace: Path, *extra: str) -> list[dict]:
+    """Jobs of a Snakemake dry run: rule, input, output and shell command of each."""
+    out = sh([tool("snakemake"), "-n", "-p", "--cores", "1", *extra], workspace).stdout
+    jobs, cur = [], None
+    for line in out.splitlines():
+        m = re.match(r"^(?:local)?rule (\w+):$", line)
+        if m:
+            cur = {"rule": m.group(1), "input": [], "output": [], "cmd": None}
+            jobs.append(cur)
+            continue
+        if cur is None:
+            continue
+        m = re.match(r"^    (input|output): (.*)$", line)
+        if m:
+            cur[m.group(1)] = [p.strip() for p in m.group(2).split(",") if p.strip()]
+        elif line.startswith("Shell command: "):
+            cur["cmd"] = " ".join(line[len("Shell command: "):].split())
+    return jobs
+
+
+def job_counts(jobs: list[dict]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for j in jobs:
+        counts[j["rule"]] = counts.get(j["rule"], 0) + 1
+    return counts
+
+
+def dvc_stages(workspace: Path) -> list[dict]:
+    """Stages of dvc.yaml as DVC resolves them: name, command, file deps, param keys, outputs."""
+    code = (
+        "import json, sys\n"
+        "from dvc.repo import Repo\n"
+        "from dvc.dependency.param import ParamsDependency\n"
+        "repo = Repo(sys.argv[1])\n"
+        "out = []\n"
+        "for st in repo.index.stages:\n"
+        "    deps = [d.def_path for d in st.deps if not isinstance(d, ParamsDependency)]\n"
+        "    params = sorted(k for d in st.deps if isinstance(d, ParamsDependency) for k in d.params)\n"
+        "    out.append({'name': st.addressing, 'cmd': ' '.join(st.cmd.split()), 'deps': deps,\n"
+        "                'params': params, 'outs': [o.def_path for o in st.outs]})\n"
+        "print(json.dumps(out))\n"
+    )
+    import json
+
+    proc = sh([sys.executable, "-c", code, str(workspace)], workspace)
+    return json.loads(proc.stdout)
+
+
+def dvc_repro_ran(output: str) -> set[str]:
+    return set(re.findall(r"Running stage '([^']+)'", output))
