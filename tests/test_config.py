@@ -60,3 +60,21 @@ def test_cli_validate_reports_error(tmp_path, tiny_config, capsys):
     p.write_text(yaml.safe_dump(bad))
     assert main(["validate-config", str(p)]) == 1
     assert "seed: 'zero' is not of type 'integer'" in capsys.readouterr().err
+
+
+def test_preset_switch_validates_before_overwriting(tmp_path, repo, monkeypatch, tiny_config):
+    from diffrepro.workspace import use_preset
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "configs").mkdir()
+    (tmp_path / "configs" / "tiny.yaml").write_text((repo / "configs" / "tiny.yaml").read_text())
+    original = "seed: 1\n"
+    (tmp_path / "params.yaml").write_text(original)
+    bad = copy.deepcopy(tiny_config)
+    bad["data"]["dataset"] = "imagenet"
+    (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
+    with pytest.raises(ConfigError, match="data.dataset"):
+        use_preset("bad.yaml")
+    assert (tmp_path / "params.yaml").read_text() == original
+    use_preset("tiny")
+    assert load_config(tmp_path / "params.yaml") == tiny_config

@@ -16,7 +16,7 @@ rule train_classifier:
         "benchmarks/train_classifier.tsv"
     conda:
         "../envs/diffrepro.yaml"
-    threads: workflow.cores
+    threads: MODEL_THREADS
     resources:
         mem_mb=4000,
     shell:

@@ -17,7 +17,7 @@ rule train_ddgm:
         "benchmarks/train_ddgm/{model}.tsv"
     conda:
         "../envs/diffrepro.yaml"
-    threads: workflow.cores
+    threads: MODEL_THREADS
     resources:
         mem_mb=6000,
         gpu=1,  # GPU-hungry: on a cluster profile this maps to a GPU request
@@ -49,7 +49,7 @@ rule sample:
         "benchmarks/sample/{model}.tsv"
     conda:
         "../envs/diffrepro.yaml"
-    threads: workflow.cores
+    threads: MODEL_THREADS
     resources:
         mem_mb=4000,
         gpu=1,
