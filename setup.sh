@@ -28,7 +28,13 @@ fi
 if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
-"$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
+# pip installs quietly; the machine-wide pip.conf may list local indexes that lack a package, and
+# pip warns once per package about those: keep stderr readable by dropping just that warning.
+pip_install() {
+  "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check "$@" \
+    2> >(grep -v "^WARNING: Location 'file:" >&2)
+}
+pip_install -r requirements.txt
+pip_install --no-deps -e .
 "$VENV/bin/diffrepro" --version
 echo "setup: done. Activate with: source $VENV/bin/activate"

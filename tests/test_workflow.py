@@ -71,7 +71,6 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     sh([tool("snakemake"), "--cores", "2"], ws)
     assert_table_finite(ws, {"ddgm_a", "ddgm_b"})
-    assert "Training" not in (ws / "logs/train_ddgm/ddgm_a.log").read_text()[:0]
     log = (ws / "logs/train_ddgm/ddgm_a.log").read_text()
     assert "step/s" in log and "loss=" in log  # progress (steps, loss, rate) is logged
     # nothing to do the second time
