@@ -1,6 +1,7 @@
 """Schema validation: every preset is valid; bad keys and values fail naming their path."""
 
 import copy
+import re
 
 import pytest
 import yaml
@@ -8,7 +9,7 @@ import yaml
 from diffrepro.config import ConfigError, load_config, validate_config
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml"])
+@pytest.mark.parametrize("name", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"])
 def test_presets_are_valid(repo, name):
     cfg = load_config(repo / name)
     assert cfg["models"]
@@ -78,3 +79,58 @@ def test_preset_switch_validates_before_overwriting(tmp_path, repo, monkeypatch,
     assert (tmp_path / "params.yaml").read_text() == original
     use_preset("tiny")
     assert load_config(tmp_path / "params.yaml") == tiny_config
+
+
+@pytest.mark.parametrize("path, value, message", [
+    (("objective",), "elbo", "models.ddgm_a.objective: 'elbo' is not one of"),
+    (("objective",), {"name": "iwdiff", "k": 0}, "models.ddgm_a.objective.k: 0 is less than the minimum of 1"),
+    (("objective",), {"name": "simple", "k": 2}, "models.ddgm_a.objective: Unevaluated properties are not allowed ('k'"),
+    (("schedule",), {"name": "linear_range", "beta_start": 4e-4}, "models.ddgm_a.schedule: 'beta_end' is a required property"),
+    (("schedule",), {"name": "linear_combine", "beta_1": 1.5}, "models.ddgm_a.schedule.beta_1: 1.5 is greater than or equal to the maximum of 1"),
+    (("timestep_sampler",), "importance", "models.ddgm_a.timestep_sampler: 'importance' is not one of"),
+    (("timestep_sampler",), {"name": "dae_weighted"}, "models.ddgm_a.timestep_sampler: 'beta_1' is a required property"),
+    (("timestep_sampler",), {"name": "uniform", "history": 3}, "Unevaluated properties are not allowed ('history'"),
+    (("variance",), "learned", "models.ddgm_a.variance: 'learned' is not one of"),
+    (("unet", "block"), "convnext", "models.ddgm_a.unet.block: 'convnext' is not one of"),
+    (("sample", "method"), "euler", "models.ddgm_a.sample.method: 'euler' is not one of"),
+    (("tables",), {"table_9": None}, "models.ddgm_a.tables: 'table_9' is not one of"),
+])
+def test_new_options_fail_naming_their_path(tiny_config, path, value, message):
+    bad = copy.deepcopy(tiny_config)
+    node = bad["models"]["ddgm_a"]
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ConfigError) as exc:
+        validate_config(bad, source="params.yaml")
+    assert message in str(exc.value)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"objective": "hybrid", "variance": "fixed_small"}, "models.ddgm_a.variance: the hybrid objective"),
+    ({"sample": {"method": "ddim", "steps": 41, "num_samples": 8, "batch_size": 8}},
+     "models.ddgm_a.sample.steps: 41 is more than the model's 40 timesteps"),
+    ({"sample": {"method": "ancestral", "steps": 10, "num_samples": 8, "batch_size": 8}},
+     "models.ddgm_a.sample.steps: ancestral sampling runs all 40 steps"),
+    ({"schedule": {"name": "linear_range", "beta_start": 0.2, "beta_end": 0.1}}, "beta_start 0.2 is larger than beta_end"),
+    ({"timesteps": 20}, "models.ddgm_a.timesteps: the linear schedule"),
+])
+def test_cross_field_rules_name_the_key(tiny_config, change, message):
+    bad = copy.deepcopy(tiny_config)
+    bad["models"]["ddgm_a"].update(change)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        validate_config(bad)
+
+
+def test_named_choices_are_normalised_with_defaults(tiny_config):
+    from diffrepro.config import model_config
+
+    m = model_config(tiny_config, "ddgm_iwdiff")
+    assert m["objective"] == {"name": "iwdiff", "k": 2}
+    assert model_config(tiny_config, "ddgm_hybrid")["objective"] == {"name": "hybrid", "lambda": 0.001}
+    assert model_config(tiny_config, "ddgm_vlb")["timestep_sampler"] == {
+        "name": "loss_second_moment", "history": 10, "uniform_prob": 0.001}
+    a = model_config(tiny_config, "ddgm_a")
+    assert a["schedule"] == {"name": "linear"}
+    assert a["sample"]["method"] == "ancestral" and a["sample"]["steps"] is None
+    assert a["unet"]["block"] == "resnet" and a["train"]["snapshots"] == [0.5]

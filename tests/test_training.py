@@ -6,7 +6,6 @@ import json
 import pytest
 import torch
 
-from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.training.checkpoint import CheckpointStore
 from diffrepro.training.ddgm import TrainingDivergedError, train_ddgm
 
@@ -35,7 +34,15 @@ def assert_same(sd1, sd2):
         assert torch.equal(sd1[k], sd2[k]), k
 
 
-def test_resume_after_interrupt_matches_uninterrupted_run(images, cfg, tmp_path):
+@pytest.mark.parametrize("name", ["ddgm_a", "ddgm_hybrid", "ddgm_iwdiff", "ddgm_vlb"])
+def test_resume_after_interrupt_matches_uninterrupted_run(images, tiny_config, tmp_path, name):
+    """Every objective and loss-aware sampler resumes exactly: weights, EMA, the sampler's loss history
+    (it decides the timesteps drawn after the restart), the loss records and the snapshots."""
+    cfg = copy.deepcopy(tiny_config["models"][name])
+    cfg["unet"]["dropout"] = 0.1
+    cfg["train"].update(steps=12, checkpoint_every=4, log_every=2, batch_size=8, snapshots=[0.25, 0.75])
+    if "history" not in str(cfg["timestep_sampler"]) and "second_moment" in str(cfg["timestep_sampler"]):
+        cfg["timestep_sampler"] = {"name": cfg["timestep_sampler"], "history": 1}  # warm up within 12 steps
     full = run(images, cfg, tmp_path / "a")
     # "Kill" the second run after step 6: the last checkpoint is at step 4, so steps 5-6 are lost
     partial = run(images, cfg, tmp_path / "b", stop_at_step=6)
@@ -47,7 +54,13 @@ def test_resume_after_interrupt_matches_uninterrupted_run(images, cfg, tmp_path)
     assert_same(full.model.state_dict(), resumed.model.state_dict())
     assert_same(full.ema_state, resumed.ema_state)
     assert full.history == resumed.history
+    assert full.bucket_history == resumed.bucket_history
     assert [h["step"] for h in full.history] == [2, 4, 6, 8, 10, 12]
+    assert sorted(full.snapshots) == sorted(resumed.snapshots) == [3, 9]
+    from safetensors.torch import load_file
+
+    for step in (3, 9):
+        assert_same(load_file(str(full.snapshots[step])), load_file(str(resumed.snapshots[step])))
 
 
 def test_same_seed_same_weights_and_a_different_seed_differs(images, cfg, tmp_path):
@@ -71,15 +84,17 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(images, cfg, tmp_path, mo
     ckpt_dir = tmp_path / "a"
     before = {p.name: p.read_bytes() for p in (ckpt_dir / "step_00000004").iterdir()}
 
-    original = GaussianDiffusion.loss_simple
+    import diffrepro.training.ddgm as ddgm_module
+
+    original = ddgm_module.training_loss
     calls = {"n": 0}
 
-    def poisoned(self, *args, **kwargs):
+    def poisoned(*args, **kwargs):
         calls["n"] += 1
-        loss = original(self, *args, **kwargs)
-        return loss * float("nan") if calls["n"] == 3 else loss
+        loss, parts = original(*args, **kwargs)
+        return (loss * float("nan"), parts) if calls["n"] == 3 else (loss, parts)
 
-    monkeypatch.setattr(GaussianDiffusion, "loss_simple", poisoned)
+    monkeypatch.setattr(ddgm_module, "training_loss", poisoned)
     with pytest.raises(TrainingDivergedError, match=r"loss became nan at step 7.*last good checkpoint \(step 4\)"):
         run(images, cfg, ckpt_dir)
     after = {p.name: p.read_bytes() for p in (ckpt_dir / "step_00000004").iterdir()}
@@ -92,9 +107,33 @@ def test_checkpoint_files_are_safetensors_and_json(images, cfg, tmp_path):
     run(images, cfg, tmp_path / "a", stop_at_step=4)
     step_dir = tmp_path / "a" / "step_00000004"
     names = sorted(p.name for p in step_dir.iterdir())
-    assert names == ["ema.safetensors", "model.safetensors", "optimizer.safetensors", "state.json"]
+    assert names == ["ema.safetensors", "model.safetensors", "optimizer.safetensors", "sampler.safetensors",
+                     "state.json"]
     state = json.loads((step_dir / "state.json").read_text())
     assert state["step"] == 4 and state["optimizer"]["param_groups"]
     store = CheckpointStore(tmp_path / "a", state["fingerprint"])
     ckpt, _ = store.load_latest()
     assert ckpt.step == 4 and "exp_avg" in "".join(ckpt.tensors["optimizer"])
+
+
+def test_longer_training_resumes_and_shorter_or_new_snapshots_restart(images, cfg, tmp_path):
+    """train.steps and train.snapshots are not part of the checkpoint fingerprint: extending training
+    continues from the checkpoint, but a checkpoint past the new end, or one that lacks a newly asked
+    snapshot, cannot give the asked-for weights, so training starts again."""
+    cfg = copy.deepcopy(cfg)
+    cfg["train"]["snapshots"] = []
+    base = run(images, cfg, tmp_path / "a")  # 12 steps
+    longer = copy.deepcopy(cfg)
+    longer["train"]["steps"] = 16
+    ext = run(images, longer, tmp_path / "a")
+    assert ext.resumed_from == 12 and ext.steps == 16
+    assert_same(ext.ema_state, run(images, longer, tmp_path / "fresh").ema_state)
+    shorter = copy.deepcopy(cfg)
+    shorter["train"]["steps"] = 8
+    short = run(images, shorter, tmp_path / "a")
+    assert short.resumed_from == 0 and short.steps == 8
+    snap = copy.deepcopy(cfg)
+    snap["train"]["snapshots"] = [0.25]  # step 3, before the checkpoint at step 8
+    again = run(images, snap, tmp_path / "a")
+    assert again.resumed_from == 0 and sorted(again.snapshots) == [3]
+    assert_same(again.ema_state, base.ema_state)

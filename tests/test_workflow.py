@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from workflow_tools import (REPO, dvc_repro_ran, dvc_stages, job_counts, make_workspace, set_param, sh,
-                            snakemake_jobs, tool)
+from workflow_tools import (REPO, dvc_repro_ran, dvc_stages, job_counts, keep_models, make_workspace, set_param,
+                            sh, snakemake_jobs, tool)
 
 pytestmark = pytest.mark.e2e
 
@@ -25,7 +25,7 @@ def expand_dep(dep: str, workspace: Path) -> set[str]:
     return {dep}
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml"])
+@pytest.mark.parametrize("preset", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"])
 def test_snakemake_and_dvc_hold_the_same_steps(tmp_path, preset):
     ws = make_workspace(tmp_path / "ws", preset=preset, dvc=True)
     sm = [j for j in snakemake_jobs(ws, "--forceall") if j["rule"] != "all"]
@@ -51,61 +51,84 @@ def test_snakemake_and_dvc_hold_the_same_steps(tmp_path, preset):
         assert job["rule"] == rule
 
 
+TABLES = ["deja_table1", "deja_extended", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
+PER_MODEL_RULES = ["train_ddgm", "sample", "nll", "evaluate", "evaluate_snapshots"]
+
+
 def read_table(path: Path) -> list[dict]:
     with open(path) as fh:
         return list(csv.DictReader(fh))
 
 
-def assert_table_finite(ws: Path, models: set[str]):
-    rows = read_table(ws / "results/tables/table1.csv")
-    assert {r["Model"] for r in rows} == models
+def assert_tables_finite(ws: Path, table1_models: set[str]):
+    rows = read_table(ws / "results/tables/deja_table1.csv")
+    assert {r["Model"] for r in rows} == table1_models
     for r in rows:
-        for col in ("FID", "Prec", "Rec"):
+        for col in ("FID", "Prec", "Rec", "Bits/dim"):
             assert math.isfinite(float(r[col])), (r["Model"], col)
-    assert (ws / "results/tables/table1.md").read_text().startswith("# Table 1")
-    for m in models:
+    assert (ws / "results/tables/deja_table1.md").read_text().startswith("# Table 1")
+    for name in TABLES:
+        assert (ws / f"results/tables/{name}.md").stat().st_size > 0
+    for m in table1_models:
         assert (ws / f"results/figures/samples_{m}.png").stat().st_size > 0
+
+
+def chain(model: str) -> dict[str, int]:
+    return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES)}
 
 
 def test_snakemake_tiny_dag_end_to_end(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     sh([tool("snakemake"), "--cores", "2"], ws)
-    assert_table_finite(ws, {"ddgm_a", "ddgm_b"})
+    assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "ddgm_combine", "ddgm_vlb"})
+    # every family of issue 3 is a row of its table
+    t44 = {r["Model"]: r for r in read_table(ws / "results/tables/coursework_4_4.csv")}
+    assert set(t44) == {"ddgm_a", "ddgm_vlb", "ddgm_hybrid", "ddgm_iwdiff"}
+    assert float(t44["ddgm_a"]["Time ratio"]) == 1.0
+    t43 = {r["Model"]: r for r in read_table(ws / "results/tables/coursework_4_3.csv")}
+    assert t43["ddgm_mbconv"]["Block"] == "MBConv" and t43["ddgm_a"]["Block"] == "Standard"
+    t41 = read_table(ws / "results/tables/coursework_4_1.csv")
+    assert [int(r["Iterations"]) for r in t41] == [10, 20]  # snapshot at 0.5, then the final weights
+    assert [r["T"] for r in read_table(ws / "results/tables/coursework_4_2.csv")] == ["100", "100"]
     log = (ws / "logs/train_ddgm/ddgm_a.log").read_text()
     assert "step/s" in log and "loss=" in log  # progress (steps, loss, rate) is logged
     # nothing to do the second time
     assert [j for j in snakemake_jobs(ws) if j["rule"] != "all"] == []
     # one hyperparameter of one model reruns exactly that model's chain
     set_param(ws, "models.ddgm_b.train.lr", 0.002)
-    counts = job_counts(snakemake_jobs(ws))
-    counts.pop("all", None)
-    assert counts == {"train_ddgm": 1, "sample": 1, "evaluate": 1, "table1": 1}
     jobs = snakemake_jobs(ws)
+    counts = job_counts(jobs)
+    counts.pop("all", None)
+    assert counts == chain("ddgm_b")
     assert {tuple(j["output"])[0] for j in jobs if j["rule"] == "train_ddgm"} == {"models/ddgm_b/ema.safetensors"}
-    # a sampling parameter reruns sampling, evaluation and the table, not training
+    # a sampling parameter reruns sampling, the evaluations that sample, and the tables; not training or nll
     set_param(ws, "models.ddgm_b.train.lr", 0.001)
     set_param(ws, "models.ddgm_a.sample.num_samples", 40)
     counts = job_counts(snakemake_jobs(ws))
     counts.pop("all", None)
-    assert counts == {"sample": 1, "evaluate": 1, "table1": 1}
+    assert counts == {"sample": 1, "evaluate": 1, "evaluate_snapshots": 1, "table": len(TABLES)}
 
 
 def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
+    """DVC runs stages one at a time, so this test keeps two of the tiny preset's models (the
+    Snakemake test above runs them all); the mirrored DAG is the same code either way."""
     ws = make_workspace(tmp_path / "ws", dvc=True)
+    keep_models(ws, {"ddgm_a", "ddgm_b"})
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
-    assert len(dvc_repro_ran(out)) == 9
-    assert_table_finite(ws, {"ddgm_a", "ddgm_b"})
+    assert len(dvc_repro_ran(out)) == 2 + 2 * len(PER_MODEL_RULES) + len(TABLES)
+    assert_tables_finite(ws, {"ddgm_a", "ddgm_b"})
     assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
     sh([tool("dvc"), "push"], ws)
 
     # a fresh copy: code, params and dvc.lock (and the git-tracked metrics/tables) but no artifacts
     fresh = make_workspace(tmp_path / "fresh", dvc=True)
+    shutil.copy2(ws / "params.yaml", fresh / "params.yaml")
     shutil.copy2(ws / "dvc.lock", fresh / "dvc.lock")
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], fresh)
-    for rel in ["results/metrics", "results/tables", "results/train"]:
+    for rel in ["results/metrics", "results/tables", "results/train", "results/nll"]:
         shutil.copytree(ws / rel, fresh / rel)
     sh([tool("dvc"), "pull"], fresh)
     assert sh([tool("dvc"), "status", "--json"], fresh).stdout.strip() in ("{}", "")
@@ -116,4 +139,4 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     # one hyperparameter of one model reruns exactly its chain in DVC too
     set_param(ws, "models.ddgm_a.train.steps", 10)
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
-    assert ran == {"train_ddgm@ddgm_a", "sample@ddgm_a", "evaluate@ddgm_a", "table1"}
+    assert ran == {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES} | {f"table@{t}" for t in TABLES}

@@ -58,6 +58,14 @@ def set_param(workspace: Path, dotted: str, value) -> None:
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def keep_models(workspace: Path, names: set[str]) -> None:
+    """Drop every model but ``names`` from the workspace's params.yaml."""
+    path = workspace / "params.yaml"
+    cfg = yaml.safe_load(path.read_text())
+    cfg["models"] = {k: v for k, v in cfg["models"].items() if k in names}
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
 def snakemake_jobs(workspace: Path, *extra: str) -> list[dict]:
     """Jobs of a Snakemake dry run: rule, input, output and shell command of each."""
     out = sh([tool("snakemake"), "-n", "-p", "--cores", "1", *extra], workspace).stdout

@@ -66,16 +66,78 @@ def validate_config(config: dict[str, Any], source: str = "params") -> dict[str,
     return config
 
 
+# Defaults of the optional keys and of the options that a named choice takes when it is given as a
+# plain string; `normalize_model` makes every model section explicit before any step reads it.
+OBJECTIVE_DEFAULTS = {"simple": {}, "vlb": {}, "hybrid": {"lambda": 0.001}, "iwdiff": {"k": 2}}
+SAMPLER_DEFAULTS = {
+    "uniform": {},
+    "dae_weighted": {},
+    "loss_second_moment": {"history": 10, "uniform_prob": 0.001},
+    "loss_second_moment_plus2": {"history": 10, "uniform_prob": 0.001},
+}
+UNET_DEFAULTS = {"block": "resnet", "time_conditioning": "scale_shift", "architecture": None}
+TRAIN_DEFAULTS = {"loss_buckets": 10, "snapshots": []}
+SAMPLE_DEFAULTS = {"method": "ancestral", "steps": None, "eta": 0.0}
+
+
+def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """``"name"`` or ``{"name": ..., **options}`` -> ``{"name": ..., **defaults, **options}``."""
+    spec = {"name": value} if isinstance(value, str) else dict(value)
+    base = dict((defaults or {}).get(spec["name"], {}))
+    base.update(spec)
+    return {"name": spec["name"], **{k: v for k, v in sorted(base.items()) if k != "name"}}
+
+
+def normalize_model(model: dict[str, Any]) -> dict[str, Any]:
+    """A model section with every choice spelled out (named choices as ``{"name": ..., options}``)."""
+    out = copy.deepcopy(model)
+    out["objective"] = _named(model["objective"], OBJECTIVE_DEFAULTS)
+    out["schedule"] = _named(model["schedule"])
+    out["timestep_sampler"] = _named(model["timestep_sampler"], SAMPLER_DEFAULTS)
+    out["unet"] = {**UNET_DEFAULTS, **model["unet"]}
+    out["train"] = {**TRAIN_DEFAULTS, **model["train"]}
+    out["sample"] = {**SAMPLE_DEFAULTS, **model["sample"]}
+    return out
+
+
 def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
     resolution = config["data"]["resolution"]
-    for name, model in config["models"].items():
+    for name, raw in config["models"].items():
+        model = normalize_model(raw)
+        where = f"{source}: models.{name}"
         levels = len(model["unet"]["channel_mult"])
         if resolution is not None and resolution % (2 ** (levels - 1)):
             raise ConfigError(
-                f"{source}: models.{name}.unet.channel_mult has {levels} levels, so data.resolution "
+                f"{where}.unet.channel_mult has {levels} levels, so data.resolution "
                 f"must be divisible by {2 ** (levels - 1)}, got {resolution}"
             )
+        objective, variance = model["objective"]["name"], model["variance"]
+        if objective == "hybrid" and variance != "learned_range":
+            raise ConfigError(f"{where}.variance: the hybrid objective learns the variance, so variance must be "
+                              f"learned_range, got {variance}")
+        T = model["timesteps"]
+        if model["schedule"]["name"] in ("linear", "linear_combine") and T <= 20:
+            raise ConfigError(f"{where}.timesteps: the {model['schedule']['name']} schedule scales beta up to "
+                              f"0.02 * 1000 / T, so T must be > 20, got {T}")
+        sched = model["schedule"]
+        if sched["name"] == "linear_range" and sched["beta_start"] > sched["beta_end"]:
+            raise ConfigError(f"{where}.schedule: beta_start {sched['beta_start']} is larger than beta_end {sched['beta_end']}")
+        s = model["sample"]
+        if s["method"] == "ancestral" and s["steps"] not in (None, T):
+            raise ConfigError(f"{where}.sample.steps: ancestral sampling runs all {T} steps; use method respaced "
+                              f"or ddim for {s['steps']} steps (or set steps: null)")
+        if s["steps"] is not None and s["steps"] > T:
+            raise ConfigError(f"{where}.sample.steps: {s['steps']} is more than the model's {T} timesteps")
+        t = model["train"]
+        if t["loss_buckets"] > T:
+            raise ConfigError(f"{where}.train.loss_buckets: {t['loss_buckets']} buckets for {T} timesteps")
+        snap_steps = [round(f * t["steps"]) for f in t["snapshots"]]
+        if any(step < 1 for step in snap_steps):
+            raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps rounds to step 0")
+        if len(set(snap_steps)) != len(snap_steps):
+            raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps gives repeated steps "
+                              f"{snap_steps}")
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
@@ -92,9 +154,9 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def model_config(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The section of one model, with a clear error for an unknown name."""
+    """The section of one model, normalised (see :func:`normalize_model`); clear error for an unknown name."""
     try:
-        return copy.deepcopy(config["models"][name])
+        return normalize_model(config["models"][name])
     except KeyError:
         known = ", ".join(sorted(config["models"]))
         raise ConfigError(f"unknown model '{name}': params define models {known}") from None

@@ -45,16 +45,29 @@ CODE = {
     "common": package_files("cli", "config", "atomic", "runlog", "steps/common"),
     "prepare_data": package_dir("data") + package_files("steps/prepare_data"),
     "train_classifier": package_files("models/classifier", "training/classifier", "steps/train_classifier"),
-    "evaluate": package_dir("evaluation") + package_files("models/classifier", "steps/evaluate"),
-    "table1": package_files("reporting/tables", "reporting/paper_values", "steps/table1"),
 }
-DIFFUSION_CODE = package_dir("diffusion") + package_files("models/unet", "factory", "seeding")
-CODE["train_ddgm"] = DIFFUSION_CODE + package_files("training/ddgm", "training/ema", "training/checkpoint", "steps/train_ddgm")
-CODE["sample"] = DIFFUSION_CODE + package_files("reporting/figures", "steps/sample")
+MODEL_CODE = package_dir("diffusion") + package_dir("models") + package_files("factory", "seeding")
+METRICS_CODE = package_dir("evaluation") + package_dir("data") + package_files("models/classifier", "steps/evaluate")
+SAMPLE_CODE = MODEL_CODE + package_files("reporting/figures", "steps/sample")
+CODE["train_ddgm"] = MODEL_CODE + package_files("training/ddgm", "training/ema", "training/checkpoint", "steps/train_ddgm")
+CODE["sample"] = SAMPLE_CODE
+CODE["evaluate"] = METRICS_CODE
+CODE["evaluate_snapshots"] = sorted(set(SAMPLE_CODE + METRICS_CODE + package_files("steps/evaluate_snapshots")))
+CODE["nll"] = sorted(set(SAMPLE_CODE + package_dir("data") + package_dir("training") + package_files("steps/nll")))
+CODE["table"] = package_files("reporting/tables", "reporting/paper_values", "steps/table")
+
+# The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
+TABLES = ["deja_table1", "deja_extended", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
+
+
+# Keys of a model's section that each kind of rule reads (Snakemake params and DVC params agree).
+TRAIN_KEYS = ("objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "train")
+SAMPLE_KEYS = ("objective", "schedule", "timesteps", "variance", "unet", "sample")
+NLL_KEYS = ("objective", "schedule", "timesteps", "variance", "unet")
 
 
 def code(step):
-    return CODE["common"] + CODE[step]
+    return sorted(set(CODE["common"] + CODE[step]))
 
 
 def model_section(name, *keys):
@@ -63,9 +76,15 @@ def model_section(name, *keys):
     return {k: section[k] for k in keys}
 
 
+def per_model(pattern):
+    return expand(pattern, model=MODELS)
+
+
 def final_targets():
     return (
-        ["results/tables/table1.md", "results/tables/table1.csv"]
-        + expand("results/figures/samples_{model}.png", model=MODELS)
-        + expand("results/metrics/ddgm/{model}.json", model=MODELS)
+        expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv"])
+        + per_model("results/figures/samples_{model}.png")
+        + per_model("results/metrics/ddgm/{model}.json")
+        + per_model("results/metrics/nll/{model}.json")
+        + per_model("results/metrics/snapshots/{model}.json")
     )

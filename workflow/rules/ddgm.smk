@@ -5,11 +5,13 @@ rule train_ddgm:
         data=DATA,
     output:
         weights="models/{model}/ema.safetensors",
+        snapshots=directory("models/{model}/snapshots"),
         loss="results/train/{model}/loss.csv",
+        loss_by_t="results/train/{model}/loss_by_t.csv",
         summary="results/train/{model}/summary.json",
     params:
         seed=config["seed"],
-        model=lambda w: model_section(w.model, "objective", "schedule", "timesteps", "unet", "train"),
+        model=lambda w: model_section(w.model, *TRAIN_KEYS),
         checkpoints=lambda w: f"checkpoints/{w.model}",
     log:
         "logs/train_ddgm/{model}.log",
@@ -24,11 +26,12 @@ rule train_ddgm:
     shell:
         "diffrepro train-ddgm --params params.yaml --log {log} "
         "--model {wildcards.model} --data {input.data} --checkpoint-dir {params.checkpoints} "
-        "--weights {output.weights} --loss-csv {output.loss} --summary {output.summary}"
+        "--weights {output.weights} --snapshots {output.snapshots} --loss-csv {output.loss} "
+        "--loss-by-t-csv {output.loss_by_t} --summary {output.summary}"
 
 
 rule sample:
-    """Ancestral sampling from the EMA weights; records samples per second."""
+    """Sampling from the EMA weights with the model's reverse sampler; records samples per second."""
     input:
         code("sample"),
         weights="models/{model}/ema.safetensors",
@@ -42,7 +45,7 @@ rule sample:
         ),
     params:
         seed=config["seed"],
-        model=lambda w: model_section(w.model, "objective", "schedule", "timesteps", "unet", "sample"),
+        model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/sample/{model}.log",
     benchmark:
@@ -56,3 +59,31 @@ rule sample:
     shell:
         "diffrepro sample --params params.yaml --log {log} "
         "--model {wildcards.model} --weights {input.weights} --out {output.samples} --grid {output.grid}"
+
+
+rule nll:
+    """Bits/dim on the test split (exact VLB over all T steps) and the per-step NLL terms."""
+    input:
+        code("nll"),
+        weights="models/{model}/ema.safetensors",
+        data=DATA,
+    output:
+        metrics="results/metrics/nll/{model}.json",
+        terms="results/nll/{model}.csv",
+    params:
+        seed=config["seed"],
+        evaluation=config["evaluation"],
+        model=lambda w: model_section(w.model, *NLL_KEYS),
+    log:
+        "logs/nll/{model}.log",
+    benchmark:
+        "benchmarks/nll/{model}.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=4000,
+        gpu=1,
+    shell:
+        "diffrepro nll --params params.yaml --log {log} --model {wildcards.model} "
+        "--weights {input.weights} --data {input.data} --out {output.metrics} --terms-csv {output.terms}"

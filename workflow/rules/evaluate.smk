@@ -9,7 +9,7 @@ rule evaluate:
         "results/metrics/ddgm/{model}.json",
     params:
         evaluation=config["evaluation"],
-        model=lambda w: model_section(w.model, "objective", "schedule", "timesteps", "paper_row"),
+        model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/evaluate/{model}.log",
     benchmark:
@@ -22,4 +22,33 @@ rule evaluate:
     shell:
         "diffrepro evaluate --params params.yaml --log {log} "
         "--model {wildcards.model} --samples {input.samples} --data {input.data} "
+        "--classifier {input.classifier} --out {output}"
+
+
+rule evaluate_snapshots:
+    """Training-steps study: sample and evaluate the EMA weights kept during training."""
+    input:
+        code("evaluate_snapshots"),
+        snapshots="models/{model}/snapshots",
+        data=DATA,
+        classifier=CLASSIFIER,
+    output:
+        "results/metrics/snapshots/{model}.json",
+    params:
+        seed=config["seed"],
+        evaluation=config["evaluation"],
+        model=lambda w: model_section(w.model, *SAMPLE_KEYS),
+    log:
+        "logs/evaluate_snapshots/{model}.log",
+    benchmark:
+        "benchmarks/evaluate_snapshots/{model}.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=4000,
+        gpu=1,
+    shell:
+        "diffrepro evaluate-snapshots --params params.yaml --log {log} "
+        "--model {wildcards.model} --snapshots {input.snapshots} --data {input.data} "
         "--classifier {input.classifier} --out {output}"

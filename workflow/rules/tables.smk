@@ -1,23 +1,31 @@
-rule table1:
-    """Deja et al. Table 1 rows this pipeline fills, beside the published values."""
+rule table:
+    """One of the studies' tables, beside the published values."""
     input:
-        code("table1"),
-        metrics=expand("results/metrics/ddgm/{model}.json", model=MODELS),
+        code("table"),
+        metrics=per_model("results/metrics/ddgm/{model}.json"),
+        nll=per_model("results/metrics/nll/{model}.json"),
+        snapshots=per_model("results/metrics/snapshots/{model}.json"),
+        train=per_model("results/train/{model}/summary.json"),
     output:
-        md=report("results/tables/table1.md", caption="../report/table1.rst", category="Tables"),
-        csv="results/tables/table1.csv",
+        md=report("results/tables/{table}.md", caption="../report/table.rst", category="Tables",
+                  labels={"table": "{table}"}),
+        csv="results/tables/{table}.csv",
+    wildcard_constraints:
+        table="|".join(TABLES),
     params:
         dataset=config["data"]["dataset"],
-        metrics_dir=lambda w, input: os.path.dirname(input.metrics[0]),
+        tables={name: m["tables"] for name, m in config["models"].items()},
     log:
-        "logs/table1.log",
+        "logs/table/{table}.log",
     benchmark:
-        "benchmarks/table1.tsv"
+        "benchmarks/table/{table}.tsv"
     conda:
         "../envs/diffrepro.yaml"
     threads: 1
     resources:
         mem_mb=500,
     shell:
-        "diffrepro table1 --params params.yaml --log {log} "
-        "--metrics-dir {params.metrics_dir} --out-md {output.md} --out-csv {output.csv}"
+        "diffrepro table --params params.yaml --log {log} --name {wildcards.table} "
+        "--metrics-dir results/metrics/ddgm --nll-dir results/metrics/nll "
+        "--snapshots-dir results/metrics/snapshots --train-dir results/train "
+        "--out-md {output.md} --out-csv {output.csv}"

@@ -1,5 +1,33 @@
 """Neural networks used by the pipeline."""
 
-from .unet import UNet, count_parameters
+from .architectures import (
+    ARCHITECTURE_INFO,
+    ARCHITECTURES,
+    PAPER_COMPOSITE_MODELS,
+    PAPER_PARAMETER_COUNTS,
+    architecture,
+    build_architecture,
+    parameter_count,
+    parameter_count_table,
+    scaled_architecture,
+)
+from .mbconv import MBConvBlock, SqueezeExcitation
+from .unet import BLOCK_TYPES, TIME_CONDITIONING, UNet, count_parameters
 
-__all__ = ["UNet", "count_parameters"]
+__all__ = [
+    "ARCHITECTURES",
+    "ARCHITECTURE_INFO",
+    "BLOCK_TYPES",
+    "PAPER_COMPOSITE_MODELS",
+    "PAPER_PARAMETER_COUNTS",
+    "TIME_CONDITIONING",
+    "MBConvBlock",
+    "SqueezeExcitation",
+    "UNet",
+    "architecture",
+    "build_architecture",
+    "count_parameters",
+    "parameter_count",
+    "parameter_count_table",
+    "scaled_architecture",
+]

@@ -16,6 +16,17 @@ Architecture (Ho et al. 2020, Appendix B; Nichol & Dhariwal 2021; as described i
   ``num_res_blocks + 1`` blocks per level, each consuming one concatenated skip;
 * output head ``GroupNorm -> SiLU -> conv3x3(zero-init)``, so a fresh model outputs 0.
 
+``time_conditioning="additive"`` switches every block to the original DDPM conditioning
+(Ho et al. 2020): the projected time embedding ``Linear(SiLU(emb))`` of width ``out_ch`` is
+*added* to the first convolution's output before the second GroupNorm, instead of the
+scale-shift ``GroupNorm(h) * (1 + scale) + shift`` of improved DDPM (``use_scale_shift_norm``).
+With it the DDPM CIFAR-10 configuration has DDPM's published 35.7M parameters.
+
+``block="mbconv"`` replaces every residual block (encoder, middle and decoder) by the
+MBConv inverted-residual block with squeeze-excitation of the coursework report, section 4.4
+(:class:`~diffrepro.models.mbconv.MBConvBlock`, expansion 4, SE ratio 0.25 by default).
+Named settings from the papers are in :mod:`diffrepro.models.architectures`.
+
 GroupNorm uses the largest divisor of the channel count not exceeding ``num_groups`` so
 tiny test configurations are valid. All reshapes use ``reshape`` (channels-last safe).
 """
@@ -29,7 +40,20 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["UNet", "count_parameters", "timestep_embedding", "group_norm"]
+__all__ = [
+    "UNet",
+    "BLOCK_TYPES",
+    "TIME_CONDITIONING",
+    "TimestepBlock",
+    "count_parameters",
+    "timestep_embedding",
+    "group_norm",
+]
+
+#: Allowed values of ``UNet(block=...)``.
+BLOCK_TYPES = ("resnet", "mbconv")
+#: Allowed values of ``UNet(time_conditioning=...)`` and of the blocks' argument of that name.
+TIME_CONDITIONING = ("scale_shift", "additive")
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -69,14 +93,46 @@ def timestep_embedding(t: Tensor, dim: int, max_period: float = 10000.0) -> Tens
     return emb
 
 
-class ResBlock(nn.Module):
-    """Residual block with scale-shift time conditioning."""
+def check_time_conditioning(value: str) -> str:
+    if value not in TIME_CONDITIONING:
+        raise ValueError(
+            f"time_conditioning must be one of {', '.join(map(repr, TIME_CONDITIONING))}; got {value!r}"
+        )
+    return value
 
-    def __init__(self, in_ch: int, out_ch: int, emb_ch: int, dropout: float, num_groups: int) -> None:
+
+class TimestepBlock(nn.Module):
+    """A block whose ``forward`` takes ``(x, emb)``: the time embedding as second argument."""
+
+    def forward(self, x: Tensor, emb: Tensor) -> Tensor:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def condition(self, h: Tensor, emb: Tensor, norm: nn.Module) -> Tensor:
+        """Apply ``norm`` to ``h`` with time conditioning from ``self.emb`` (scale-shift or additive)."""
+        e = self.emb(F.silu(emb))[:, :, None, None]
+        if self.time_conditioning == "additive":
+            return norm(h + e)
+        scale, shift = e.chunk(2, dim=1)
+        return norm(h) * (1.0 + scale) + shift
+
+
+class ResBlock(TimestepBlock):
+    """Residual block with scale-shift (default) or additive (DDPM) time conditioning."""
+
+    def __init__(
+        self,
+        in_ch: int,
+        out_ch: int,
+        emb_ch: int,
+        dropout: float,
+        num_groups: int,
+        time_conditioning: str = "scale_shift",
+    ) -> None:
         super().__init__()
+        self.time_conditioning = check_time_conditioning(time_conditioning)
         self.norm1 = group_norm(in_ch, num_groups)
         self.conv1 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.emb = nn.Linear(emb_ch, 2 * out_ch)
+        self.emb = nn.Linear(emb_ch, (2 if time_conditioning == "scale_shift" else 1) * out_ch)
         self.norm2 = group_norm(out_ch, num_groups)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = _zero(nn.Conv2d(out_ch, out_ch, 3, padding=1))
@@ -84,8 +140,7 @@ class ResBlock(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         h = self.conv1(F.silu(self.norm1(x)))
-        scale, shift = self.emb(F.silu(emb))[:, :, None, None].chunk(2, dim=1)
-        h = self.norm2(h) * (1.0 + scale) + shift
+        h = self.condition(h, emb, self.norm2)
         h = self.conv2(self.dropout(F.silu(h)))
         return self.skip(x) + h
 
@@ -137,7 +192,7 @@ class _Stage(nn.Module):
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:
         for layer in self.layers:
-            x = layer(x, emb) if isinstance(layer, ResBlock) else layer(x)
+            x = layer(x, emb) if isinstance(layer, TimestepBlock) else layer(x)
         return x
 
 
@@ -163,8 +218,19 @@ class UNet(nn.Module):
         num_heads: int = 4,
         dropout: float = 0.0,
         num_groups: int = 32,
+        block: str = "resnet",
+        expansion: int = 4,
+        se_ratio: float = 0.25,
+        time_conditioning: str = "scale_shift",
     ) -> None:
         super().__init__()
+        check_time_conditioning(time_conditioning)
+        if block not in BLOCK_TYPES:
+            raise ValueError(f"block must be one of {', '.join(map(repr, BLOCK_TYPES))}; got {block!r}")
+        if block == "mbconv":
+            _positive_int("expansion", expansion)
+            if isinstance(se_ratio, bool) or not 0.0 < float(se_ratio) <= 1.0:
+                raise ValueError(f"se_ratio must be in (0, 1], got {se_ratio!r}")
         _positive_int("image_size", image_size)
         _positive_int("in_channels", in_channels)
         _positive_int("out_channels", out_channels)
@@ -208,14 +274,28 @@ class UNet(nn.Module):
         self.num_heads = num_heads
         self.dropout = float(dropout)
         self.num_groups = num_groups
+        self.block = block
+        self.expansion = expansion
+        self.se_ratio = float(se_ratio)
+        self.time_conditioning = time_conditioning
 
         emb_ch = 4 * base_channels
         self.time_embed = nn.Sequential(
             nn.Linear(base_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch)
         )
 
-        def res(cin: int, cout: int) -> ResBlock:
-            return ResBlock(cin, cout, emb_ch, self.dropout, num_groups)
+        if block == "mbconv":
+            from .mbconv import MBConvBlock  # local import: mbconv.py builds on this module
+
+            def res(cin: int, cout: int) -> TimestepBlock:
+                return MBConvBlock(
+                    cin, cout, emb_ch, self.dropout, num_groups, expansion, self.se_ratio, time_conditioning
+                )
+
+        else:
+
+            def res(cin: int, cout: int) -> TimestepBlock:
+                return ResBlock(cin, cout, emb_ch, self.dropout, num_groups, time_conditioning)
 
         def attn(c: int) -> AttentionBlock:
             return AttentionBlock(c, num_heads, num_groups)

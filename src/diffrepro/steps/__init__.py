@@ -2,6 +2,6 @@
 ``run(args)``; ``diffrepro <NAME>`` runs it with explicit input and output paths, so the Snakemake
 rules and the DVC stages execute identical commands."""
 
-from . import evaluate, prepare_data, sample, table1, train_classifier, train_ddgm
+from . import evaluate, evaluate_snapshots, nll, prepare_data, sample, table, train_classifier, train_ddgm
 
-STEPS = [prepare_data, train_classifier, train_ddgm, sample, evaluate, table1]
+STEPS = [prepare_data, train_classifier, train_ddgm, sample, evaluate, evaluate_snapshots, nll, table]

@@ -34,33 +34,51 @@ def load_samples(path: str) -> tuple[torch.Tensor, dict[str, str]]:
     return images, meta
 
 
+def model_record(name: str, mcfg: dict) -> dict:
+    """What a metrics record says about the model it measures (the tables read these)."""
+    return {
+        "model": name,
+        "objective": mcfg["objective"]["name"],
+        "objective_options": {k: v for k, v in mcfg["objective"].items() if k != "name"},
+        "schedule": mcfg["schedule"]["name"],
+        "timesteps": mcfg["timesteps"],
+        "variance": mcfg["variance"],
+        "timestep_sampler": mcfg["timestep_sampler"]["name"],
+        "sample_method": mcfg["sample"]["method"],
+        "sample_steps": mcfg["sample"]["steps"] or mcfg["timesteps"],
+        "unet": mcfg["unet"],
+    }
+
+
+def metrics_for(samples: torch.Tensor, config: dict, data: str, classifier: str, device: str, log) -> tuple[dict, dict]:
+    """Metrics of uint8 samples against the configured reference split; returns (metrics, data metadata)."""
+    ecfg = config["evaluation"]
+    tensors, dmeta = load_processed(data)
+    reference = tensors[f"{ecfg['reference_split']}_images"]
+    if samples.shape[1:] != reference.shape[1:]:
+        raise ValueError(f"samples are {tuple(samples.shape[1:])} but the reference split is "
+                         f"{tuple(reference.shape[1:])}")
+    extractor_weights = classifier if ecfg["feature_extractor"] == "classifier" else None
+    metrics = compute_metrics(
+        samples, reference, extractor=ecfg["feature_extractor"], extractor_weights=extractor_weights,
+        kid_subset_size=min(ecfg["kid_subset_size"], samples.shape[0]), prc_neighborhood=ecfg["prc_neighborhood"],
+        batch_size=ecfg["batch_size"], device=device, log=log,
+    )
+    return metrics, dmeta
+
+
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
-    ecfg = config["evaluation"]
     samples, smeta = load_samples(args.samples)
-    tensors, dmeta = load_processed(args.data)
-    reference = tensors[f"{ecfg['reference_split']}_images"]
-    if samples.shape[1:] != reference.shape[1:]:
-        raise ValueError(f"{args.samples}: samples are {tuple(samples.shape[1:])} but the reference split is "
-                         f"{tuple(reference.shape[1:])}")
-    extractor_weights = args.classifier if ecfg["feature_extractor"] == "classifier" else None
-    metrics = compute_metrics(
-        samples, reference, extractor=ecfg["feature_extractor"], extractor_weights=extractor_weights,
-        kid_subset_size=ecfg["kid_subset_size"], prc_neighborhood=ecfg["prc_neighborhood"],
-        batch_size=ecfg["batch_size"], device=resolve_device(args.device), log=log.info,
-    )
+    metrics, dmeta = metrics_for(samples, config, args.data, args.classifier, resolve_device(args.device), log.info)
     record = {
         **metrics,
-        "model": args.model,
-        "objective": mcfg["objective"],
-        "schedule": mcfg["schedule"],
-        "timesteps": mcfg["timesteps"],
-        "paper_row": mcfg["paper_row"],
+        **model_record(args.model, mcfg),
         "dataset": dmeta.get("dataset"),
         "resolution": dmeta.get("resolution"),
-        "reference_split": ecfg["reference_split"],
+        "reference_split": config["evaluation"]["reference_split"],
         "samples_per_second": float(smeta.get("samples_per_second", "nan")),
     }
     write_json(args.out, record)

@@ -1,4 +1,5 @@
-"""Step: draw samples from a trained DDGM by ancestral sampling; record samples per second."""
+"""Step: draw samples from a trained DDGM with its configured reverse sampler (ancestral over all T
+steps, respaced ancestral or DDIM on K steps); record samples per second."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from safetensors import safe_open
 
 from ..atomic import save_safetensors
 from ..config import load_config, model_config
+from ..diffusion.samplers import check_steps, generate
 from ..factory import build_diffusion, build_unet
 from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
@@ -18,6 +20,9 @@ from .common import resolve_device
 
 NAME = "sample"
 HELP = "sample a trained DDGM (uint8 samples + a PNG grid)"
+
+#: Keys of a model section that must match between the weights and params for sampling to be valid.
+WEIGHTS_KEYS = ("schedule", "timesteps", "unet", "objective", "variance")
 
 
 def add_arguments(p) -> None:
@@ -37,10 +42,13 @@ def load_weights(path: str, mcfg: dict) -> tuple[dict[str, torch.Tensor], dict[s
         if key not in meta:
             raise ValueError(f"{path}: metadata key '{key}' missing; not a train-ddgm weights file")
     trained = json.loads(meta["config"])
-    for key in ("schedule", "timesteps", "unet", "objective"):
-        if trained.get(key) != mcfg.get(key):
-            raise ValueError(f"{path} was trained with {key}={trained.get(key)!r} but params say {mcfg.get(key)!r}; "
-                             "rerun train-ddgm")
+    for key in WEIGHTS_KEYS:
+        ours, theirs = mcfg.get(key), trained.get(key)
+        if key == "unet":  # the architecture label does not change the network
+            ours = {k: v for k, v in (ours or {}).items() if k != "architecture"}
+            theirs = {k: v for k, v in (theirs or {}).items() if k != "architecture"}
+        if theirs != ours:
+            raise ValueError(f"{path} was trained with {key}={theirs!r} but params say {ours!r}; rerun train-ddgm")
     return load_file(path), meta
 
 
@@ -49,37 +57,54 @@ def to_uint8(x: torch.Tensor) -> torch.Tensor:
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
 
 
+def build_model(weights: str, mcfg: dict, device: str):
+    state, meta = load_weights(weights, mcfg)
+    image_size, channels = int(meta["image_size"]), int(meta["channels"])
+    model = build_unet(mcfg, image_size=image_size, channels=channels)
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return model, image_size, channels, meta
+
+
+def draw_samples(model, mcfg: dict, image_size: int, channels: int, *, seed: int, stream: str, device: str,
+                 desc: str) -> tuple[torch.Tensor, float]:
+    """``num_samples`` uint8 samples with the model's sampler; returns (samples, seconds)."""
+    scfg = mcfg["sample"]
+    diffusion = build_diffusion(mcfg)
+    steps = check_steps(diffusion.num_timesteps, scfg["steps"])
+    gen = generator(seed, "sample", stream)
+    n, bs = scfg["num_samples"], scfg["batch_size"]
+    chunks = []
+    total_calls = steps * ((n + bs - 1) // bs)
+    t0 = time.perf_counter()
+    with Progress(total_calls, desc=desc, log_every=max(1, steps // 4), unit="call") as bar:
+        for start in range(0, n, bs):
+            size = min(bs, n - start)
+            x = generate(diffusion, model, (size, channels, image_size, image_size), method=scfg["method"],
+                         variance=mcfg["variance"], steps=scfg["steps"], eta=scfg["eta"], generator=gen,
+                         device=device, progress=lambda _i: bar.update(1))
+            chunks.append(to_uint8(x.cpu()))
+    return torch.cat(chunks), time.perf_counter() - t0
+
+
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     scfg = mcfg["sample"]
     device = resolve_device(args.device)
-    state, meta = load_weights(args.weights, mcfg)
-    image_size, channels = int(meta["image_size"]), int(meta["channels"])
-    model = build_unet(mcfg, image_size=image_size, channels=channels)
-    model.load_state_dict(state)
-    model.to(device).eval()
-    diffusion = build_diffusion(mcfg)
-    gen = generator(config["seed"], "sample", args.model)
-
-    n, bs = scfg["num_samples"], scfg["batch_size"]
-    chunks = []
-    total_calls = diffusion.num_timesteps * ((n + bs - 1) // bs)
-    t0 = time.perf_counter()
-    with Progress(total_calls, desc=f"sample {args.model}", log_every=max(1, diffusion.num_timesteps // 4), unit="call") as bar:
-        for start in range(0, n, bs):
-            size = min(bs, n - start)
-            x = diffusion.sample(model, (size, channels, image_size, image_size), variance=scfg["variance"],
-                                 generator=gen, device=device, progress=lambda _i: bar.update(1))
-            chunks.append(to_uint8(x.cpu()))
-    seconds = time.perf_counter() - t0
-    samples = torch.cat(chunks)
+    model, image_size, channels, _ = build_model(args.weights, mcfg, device)
+    samples, seconds = draw_samples(model, mcfg, image_size, channels, seed=config["seed"], stream=args.model,
+                                    device=device, desc=f"sample {args.model}")
+    n = samples.shape[0]
     rate = n / seconds
+    steps = check_steps(mcfg["timesteps"], scfg["steps"])
     save_safetensors({"images": samples}, args.out, {
         "model": args.model, "num_samples": str(n), "seconds": f"{seconds:.3f}",
-        "samples_per_second": f"{rate:.4f}", "variance": scfg["variance"], "device": device,
-        "timesteps": str(diffusion.num_timesteps),
+        "samples_per_second": f"{rate:.4f}", "variance": mcfg["variance"], "device": device,
+        "timesteps": str(mcfg["timesteps"]), "method": scfg["method"], "steps": str(steps),
+        "eta": str(scfg["eta"]),
     })
     save_sample_grid(samples, args.grid)
-    log.info("sampled %d images in %.1f s (%.2f samples/s) -> %s", n, seconds, rate, args.out)
+    log.info("sampled %d images in %.1f s (%.2f samples/s, %s, %d steps) -> %s", n, seconds, rate,
+             scfg["method"], steps, args.out)

@@ -5,6 +5,7 @@ Layout of a checkpoint directory::
     <dir>/step_00000500/model.safetensors      network weights
     <dir>/step_00000500/ema.safetensors        EMA shadow weights
     <dir>/step_00000500/optimizer.safetensors  optimizer tensors (flattened, see below)
+    <dir>/step_00000500/sampler.safetensors    the timestep sampler's loss history (loss-aware samplers)
     <dir>/step_00000500/state.json             step, optimizer param groups, history, fingerprint
     <dir>/latest.json                          {"step": 500, "dir": "step_00000500", "fingerprint": ...}
 
@@ -30,7 +31,7 @@ from safetensors.torch import load_file, save_file
 
 from ..atomic import read_json, write_json
 
-TENSOR_FILES = ("model", "ema", "optimizer")
+TENSOR_FILES = ("model", "ema", "optimizer", "sampler")
 
 
 def fingerprint(obj: Any) -> str:

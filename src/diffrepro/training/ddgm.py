@@ -1,9 +1,16 @@
-"""Training loop of a DDGM (eps-prediction U-Net, L_simple with uniform t, AdamW, EMA).
+"""Training loop of a DDGM: eps-prediction U-Net, AdamW, EMA, any objective of
+``diffusion.losses`` (simple, vlb, hybrid, iwdiff) with any timestep sampler of
+``diffusion.resample`` (the sampler's importance weights keep the objective unbiased).
 
 Resumable and deterministic: random draws are functions of (seed, step) (see ``seeding``), the
-full training state is checkpointed every ``checkpoint_every`` steps (see ``checkpoint``), and
-a rerun with the same configuration continues from the last checkpoint.  A non-finite loss
-stops the run before the optimizer touches the weights, leaving the last good checkpoint intact.
+full training state (weights, EMA, optimizer, the sampler's loss history, the loss records) is
+checkpointed every ``checkpoint_every`` steps (see ``checkpoint``), and a rerun with the same
+configuration continues from the last checkpoint.  A non-finite loss stops the run before the
+optimizer touches the weights, leaving the last good checkpoint intact.
+
+Besides the loss curve, training records the mean unweighted loss per timestep bucket over time
+(``train.loss_buckets`` equal buckets of t, for the loss-dynamics figures) and keeps the EMA weights
+at the fractions ``train.snapshots`` of training (for the training-steps study).
 """
 
 from __future__ import annotations
@@ -15,7 +22,10 @@ from typing import Any, Callable
 
 import torch
 
-from ..factory import build_diffusion, build_unet
+from ..atomic import save_safetensors
+from ..config import normalize_model
+from ..diffusion.losses import training_loss
+from ..factory import build_diffusion, build_timestep_sampler_for, build_unet
 from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
@@ -23,8 +33,9 @@ from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, op
 from .ema import EMA
 
 # Keys of a model's section that do not change what training computes.
-NON_TRAINING_KEYS = ("sample", "paper_row")
-NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every")
+NON_TRAINING_KEYS = ("sample", "tables")
+NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every", "snapshots", "loss_buckets")
+NON_TRAINING_UNET_KEYS = ("architecture",)
 
 
 class TrainingDivergedError(RuntimeError):
@@ -36,23 +47,40 @@ class TrainResult:
     model: UNet
     ema_state: dict[str, torch.Tensor]
     history: list[dict[str, float]]
+    bucket_history: list[dict[str, float]]
+    snapshots: dict[int, Path]
     steps: int
     seconds: float
     resumed_from: int
     parameters: int
+    seconds_total: float
+    steps_this_run: int
     extra: dict[str, Any] = field(default_factory=dict)
 
 
 def training_fingerprint(model_cfg: dict[str, Any], *, seed: int, data_id: str) -> str:
     """Hash of everything that determines the weights at a given step."""
+    model_cfg = normalize_model(model_cfg)
     cfg = {k: v for k, v in model_cfg.items() if k not in NON_TRAINING_KEYS}
     cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
+    cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
     return fingerprint({"model": cfg, "seed": seed, "data": data_id})
 
 
 def to_model_range(images_u8: torch.Tensor) -> torch.Tensor:
     """uint8 [0, 255] -> float32 [-1, 1]."""
     return images_u8.to(torch.float32).div_(127.5).sub_(1.0)
+
+
+def snapshot_steps(train_cfg: dict[str, Any]) -> list[int]:
+    """Training steps at which EMA weights are kept (``train.snapshots`` fractions of ``train.steps``)."""
+    return sorted({max(1, round(f * train_cfg["steps"])) for f in train_cfg.get("snapshots", [])})
+
+
+def bucket_edges(num_timesteps: int, buckets: int) -> list[tuple[int, int]]:
+    """``buckets`` contiguous, nearly equal ranges [lo, hi] of 0-based timesteps covering 0..T-1."""
+    edges = [round(i * num_timesteps / buckets) for i in range(buckets + 1)]
+    return [(edges[i], edges[i + 1] - 1) for i in range(buckets)]
 
 
 def train_ddgm(
@@ -72,6 +100,7 @@ def train_ddgm(
     resumption and returns the partial result.
     """
     log = get_logger()
+    model_cfg = normalize_model(model_cfg)
     tcfg = model_cfg["train"]
     n, channels, height, width = images_u8.shape
     if height != width:
@@ -86,37 +115,72 @@ def train_ddgm(
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_unet(model_cfg, image_size=height, channels=channels).to(device)
     diffusion = build_diffusion(model_cfg)
+    T = diffusion.num_timesteps
+    sampler = build_timestep_sampler_for(model_cfg)
+    objective, variance = model_cfg["objective"], model_cfg["variance"]
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     ema = EMA(model, tcfg["ema_decay"])
-    store = CheckpointStore(checkpoint_dir, training_fingerprint(model_cfg, seed=seed, data_id=data_id))
+    run_fp = training_fingerprint(model_cfg, seed=seed, data_id=data_id)
+    store = CheckpointStore(checkpoint_dir, run_fp)
+    # EMA snapshots live beside the checkpoints (scratch that survives a failed job), in a folder
+    # named by the run's fingerprint so a changed configuration never reuses them.
+    snap_dir = Path(checkpoint_dir) / f"snapshots-{run_fp[:16]}"
+    wanted_snaps = snapshot_steps(tcfg)
+    edges = bucket_edges(T, tcfg["loss_buckets"])
+    bucket_of_t = torch.zeros(T, dtype=torch.long)
+    for b, (lo, hi) in enumerate(edges):
+        bucket_of_t[lo:hi + 1] = b
 
-    start, history = 0, []
+    start, history, bucket_history, seconds_before = 0, [], [], 0.0
     ckpt, reason = store.load_latest()
     log.info("%s", reason)
+    if ckpt is not None and ckpt.step > tcfg["steps"]:
+        log.info("checkpoint step %d is past train.steps=%d: training again from scratch", ckpt.step, tcfg["steps"])
+        ckpt = None
+    if ckpt is not None:
+        lost = [s_ for s_ in wanted_snaps if s_ <= ckpt.step
+                and not (snap_dir / f"ema_step_{s_:08d}.safetensors").exists()]
+        if lost:
+            log.info("snapshots at steps %s were not kept by the run that wrote the checkpoint (step %d): "
+                     "training again from scratch", lost, ckpt.step)
+            ckpt = None
     if ckpt is not None:
         model.load_state_dict(ckpt.tensors["model"])
         ema.load_state_dict(ckpt.tensors["ema"])
         optimizer_from_tensors(optimizer, ckpt.tensors.get("optimizer", {}), ckpt.state["optimizer"])
+        if ckpt.tensors.get("sampler"):
+            sampler.load_state_dict(ckpt.tensors["sampler"])
         start, history = ckpt.step, list(ckpt.state["history"])
+        bucket_history = list(ckpt.state.get("bucket_history", []))
+        seconds_before = float(ckpt.state.get("seconds", 0.0))
     total = tcfg["steps"]
-    if start > total:
-        log.info("checkpoint step %d is past train.steps=%d; using it as is", start, total)
 
     data = to_model_range(images_u8).to(device)
     steps_per_epoch = n // batch
     perm_cache: dict[int, torch.Tensor] = {}
     params = count_parameters(model)
-    log.info("training %d parameters for %d steps (batch %d, T=%d, %s schedule) on %s",
-             params, total, batch, diffusion.num_timesteps, model_cfg["schedule"], device)
+    log.info("training %d parameters for %d steps (batch %d, T=%d, %s schedule, %s objective, %s variance, "
+             "%s timestep sampler) on %s", params, total, batch, T, model_cfg["schedule"]["name"], objective["name"],
+             variance, sampler.name, device)
 
-    def save(step: int) -> None:
+    def save(step: int, seconds: float) -> None:
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
-        store.save(step, {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt_tensors},
-                   {"optimizer": opt_meta, "history": history})
+        store.save(step, {"model": model.state_dict(), "ema": ema.state_dict(), "optimizer": opt_tensors,
+                          "sampler": sampler.state_dict()},
+                   {"optimizer": opt_meta, "history": history, "bucket_history": bucket_history,
+                    "seconds": seconds})
+
+    def loss_fn(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        losses, _ = training_loss(diffusion, model, x0, t, noise, objective["name"], variance,
+                                  hybrid_lambda=objective.get("lambda", 0.001), iwdiff_k=objective.get("k", 1),
+                                  generator=g)
+        return losses
 
     model.train()
     t0 = time.perf_counter()
     interval_sum, interval_n = 0.0, 0
+    bucket_sum = torch.zeros(len(edges), dtype=torch.float64)
+    bucket_n = torch.zeros(len(edges), dtype=torch.long)
     last_saved = start
     with Progress(total, desc="train", initial=min(start, total), log_every=tcfg["log_every"]) as bar:
         for step in range(start, total):
@@ -128,11 +192,13 @@ def train_ddgm(
                 perm_cache[epoch] = torch.randperm(n, generator=generator(seed, "epoch", epoch)).to(device)
             x0 = data[perm_cache[epoch][i * batch:(i + 1) * batch]]
             g = generator(seed, "step", step)
-            t = torch.randint(0, diffusion.num_timesteps, (batch,), generator=g).to(device)
+            t_cpu, weights = sampler.sample(batch, g)
+            t, weights = t_cpu.to(device), weights.to(device)
             noise = torch.randn(x0.shape, generator=g).to(device)
             torch.manual_seed(derive_seed(seed, "dropout", step))
 
-            loss = diffusion.loss_simple(model, x0, t, noise).mean()
+            losses = loss_fn(x0, t, noise, g)
+            loss = (losses * weights).mean()
             value = float(loss.detach())
             if not torch.isfinite(loss.detach()):
                 raise TrainingDivergedError(
@@ -150,22 +216,53 @@ def train_ddgm(
             optimizer.step()
             ema.update(model)
 
+            per_example = losses.detach().to("cpu", torch.float64)
+            sampler.update(t_cpu, per_example)
+            if sampler.extra_forward_evaluations:
+                # coursework "Importance Sampling +2": extra forward-only loss evaluations per step,
+                # at uniformly drawn t, refresh the sampler's loss history without a backward pass
+                g_extra = generator(seed, "extra", step)
+                with torch.no_grad():
+                    for _ in range(sampler.extra_forward_evaluations):
+                        t_extra = torch.randint(0, T, (batch,), generator=g_extra)
+                        noise_extra = torch.randn(x0.shape, generator=g_extra).to(device)
+                        extra = loss_fn(x0, t_extra.to(device), noise_extra, g_extra)
+                        sampler.update(t_extra, extra.to("cpu", torch.float64))
+            b = bucket_of_t[t_cpu]
+            bucket_sum.index_add_(0, b, per_example)
+            bucket_n.index_add_(0, b, torch.ones_like(b))
+
             interval_sum += value
             interval_n += 1
             done = step + 1
             if done % tcfg["log_every"] == 0 or done == total:
                 history.append({"step": done, "loss": interval_sum / interval_n})
+                for k, (lo, hi) in enumerate(edges):
+                    n_k = int(bucket_n[k])
+                    bucket_history.append({"step": done, "bucket": k, "t_first": lo + 1, "t_last": hi + 1,
+                                           "loss": float(bucket_sum[k] / n_k) if n_k else None, "count": n_k})
                 interval_sum, interval_n = 0.0, 0
+                bucket_sum.zero_()
+                bucket_n.zero_()
             bar.update(1, loss=value, lr=optimizer.param_groups[0]["lr"])
             if on_step is not None:
                 on_step(done, value)
+            if done in wanted_snaps:
+                snap_dir.mkdir(parents=True, exist_ok=True)
+                save_safetensors(ema.state_dict(), snap_dir / f"ema_step_{done:08d}.safetensors", {"step": str(done)})
             if done % tcfg["checkpoint_every"] == 0 or done == total:
-                save(done)
+                save(done, seconds_before + time.perf_counter() - t0)
                 last_saved = done
             if stop_at_step is not None and done >= stop_at_step:
                 break
     seconds = time.perf_counter() - t0
     model.eval()
-    return TrainResult(model=model, ema_state=ema.state_dict(), history=history,
-                       steps=min(max(start, total), total if stop_at_step is None else stop_at_step),
-                       seconds=seconds, resumed_from=start, parameters=params)
+    steps_done = min(max(start, total), total if stop_at_step is None else stop_at_step)
+    snapshots = {s_: snap_dir / f"ema_step_{s_:08d}.safetensors" for s_ in wanted_snaps if s_ <= steps_done}
+    missing = [str(p) for p in snapshots.values() if not p.exists()]
+    if missing:
+        raise RuntimeError(f"snapshot weights missing: {', '.join(missing)}; delete {checkpoint_dir} and retrain")
+    return TrainResult(model=model, ema_state=ema.state_dict(), history=history, bucket_history=bucket_history,
+                       snapshots=snapshots, steps=steps_done, seconds=seconds, resumed_from=start,
+                       parameters=params, seconds_total=seconds_before + seconds,
+                       steps_this_run=max(0, steps_done - start))

@@ -1,0 +1,48 @@
+"""Step: one of the studies' tables (Markdown + CSV) from the per-model records, beside the published values."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..atomic import read_json
+from ..config import load_config, model_config
+from ..reporting.tables import TABLES, write_table
+from ..runlog import get_logger
+
+NAME = "table"
+HELP = "assemble one table (Markdown + CSV) from the per-model metrics"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--name", required=True, choices=sorted(TABLES), help="which table")
+    p.add_argument("--metrics-dir", required=True, help="folder of <model>.json written by evaluate")
+    p.add_argument("--nll-dir", required=True, help="folder of <model>.json written by nll")
+    p.add_argument("--snapshots-dir", required=True, help="folder of <model>.json written by evaluate-snapshots")
+    p.add_argument("--train-dir", required=True, help="folder of <model>/summary.json written by train-ddgm")
+    p.add_argument("--out-md", required=True)
+    p.add_argument("--out-csv", required=True)
+
+
+def _read(path: Path, model: str, step: str) -> dict:
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no record for model '{model}'; run the {step} step for it first")
+    return read_json(path)
+
+
+def run(args) -> None:
+    config = load_config(args.params)
+    records = []
+    for name in sorted(config["models"]):
+        tables = model_config(config, name)["tables"]
+        if args.name not in tables:
+            continue
+        records.append({
+            "tables": tables,
+            "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),
+            "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
+            "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
+            "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
+        })
+    rows, columns, title, notes = TABLES[args.name](records, config["data"]["dataset"])
+    write_table(rows, columns, md_path=args.out_md, csv_path=args.out_csv, title=title, notes=notes)
+    get_logger().info("wrote %s and %s (%d rows)", args.out_md, args.out_csv, len(rows))
