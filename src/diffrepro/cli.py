@@ -8,7 +8,7 @@ import sys
 from . import __version__
 from .config import ConfigError, load_config
 from .runlog import get_logger, setup_logging
-from .steps import STEPS
+from .steps import STEP_MODULES, load_step
 from .steps.common import add_common, apply_threads
 
 
@@ -36,15 +36,19 @@ def _after_pull(args) -> None:
     after_pull(args.cores, check_dvc=not args.no_dvc_check)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The CLI; with ``command`` given, only that step's module is imported (see ``steps``)."""
     parser = argparse.ArgumentParser(prog="diffrepro", description=__doc__)
     parser.add_argument("--version", action="version", version=f"diffrepro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for step in STEPS:
-        p = sub.add_parser(step.NAME, help=step.HELP, description=step.__doc__)
+    for name, (_, help_text) in STEP_MODULES.items():
+        p = sub.add_parser(name, help=help_text)
         add_common(p)
-        step.add_arguments(p)
-        p.set_defaults(func=step.run)
+        if command in (None, name):
+            step = load_step(name)
+            p.description = step.__doc__
+            step.add_arguments(p)
+            p.set_defaults(func=step.run)
 
     p = sub.add_parser("validate-config", help="validate a parameter file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
@@ -62,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command if command in STEP_MODULES else "").parse_args(argv)
     setup_logging(getattr(args, "log", None))
     if hasattr(args, "threads"):
         apply_threads(args.threads)

@@ -6,9 +6,22 @@ import math
 
 import torch
 from PIL import Image
-from torchvision.utils import make_grid
 
 from ..atomic import atomic_path
+
+
+def image_grid(images_u8: torch.Tensor, nrow: int, padding: int = 1, pad_value: int = 255) -> torch.Tensor:
+    """Tile uint8 images [N, C, H, W] into one [C, H', W'] grid of ``nrow`` columns, ``padding`` pixels
+    of ``pad_value`` around every tile (the layout of torchvision's make_grid)."""
+    n, c, h, w = images_u8.shape
+    ncol = nrow
+    nrows = int(math.ceil(n / ncol))
+    hp, wp = h + padding, w + padding
+    grid = torch.full((c, nrows * hp + padding, ncol * wp + padding), pad_value, dtype=images_u8.dtype)
+    for k in range(n):
+        r, q = divmod(k, ncol)
+        grid[:, r * hp + padding:r * hp + padding + h, q * wp + padding:q * wp + padding + w] = images_u8[k]
+    return grid
 
 
 def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4) -> None:
@@ -17,7 +30,7 @@ def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 10
         raise ValueError(f"expected uint8 [N, C, H, W] images, got {images_u8.dtype} {tuple(images_u8.shape)}")
     imgs = images_u8[:max_images]
     nrow = max(1, int(math.ceil(math.sqrt(imgs.shape[0]))))
-    grid = make_grid(imgs, nrow=nrow, padding=1, pad_value=255)  # uint8 [C, H, W]
+    grid = image_grid(imgs, nrow=nrow, padding=1, pad_value=255)  # uint8 [C, H, W]
     array = grid.permute(1, 2, 0).numpy()
     mode = "RGB"
     if imgs.shape[1] == 1:
