@@ -6,17 +6,11 @@ import argparse
 import sys
 
 from . import __version__
-from .config import ConfigError, load_config
+from .config import load_config
+from .errors import DiffreproError
 from .runlog import get_logger, setup_logging
 from .steps import STEP_MODULES, load_step
 from .steps.common import add_common, apply_threads
-
-
-def known_errors() -> tuple[type[BaseException], ...]:
-    from .data import ChecksumError, DatasetNotFoundError
-    from .training.ddgm import TrainingDivergedError
-
-    return (ConfigError, ChecksumError, DatasetNotFoundError, TrainingDivergedError)
 
 
 def _validate(args) -> None:
@@ -74,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         apply_threads(args.threads)
     try:
         args.func(args)
-    except known_errors() as exc:
+    except DiffreproError as exc:
         get_logger().error("%s", exc)
         print(f"diffrepro {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -15,10 +15,12 @@ from typing import Any
 import jsonschema
 import yaml
 
+from .errors import DiffreproError
+
 SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
 
 
-class ConfigError(ValueError):
+class ConfigError(DiffreproError, ValueError):
     """A parameter file is missing, unreadable or does not satisfy the schema."""
 
 

@@ -1,7 +1,5 @@
 # Shared definitions: config validation, paths, code dependencies and input functions.
 import os
-from pathlib import Path
-
 import yaml
 
 from diffrepro.config import ConfigError, validate_config
@@ -28,33 +26,21 @@ MODEL_THREADS = max(1, workflow.cores // len(MODELS))
 DATA = "data/processed/dataset.safetensors"
 CLASSIFIER = "models/classifier/classifier.safetensors"
 
-# Source files each step depends on; dvc.yaml lists the same files (a whole subpackage there is
-# its folder, here the .py files in it; tests/test_workflow.py checks that the two agree).
-PKG = "src/diffrepro"
+# Source files each step depends on: the import closure of its `diffrepro <step>` module
+# (diffrepro.codedeps), so editing a module a step never imports reruns nothing.  dvc.yaml lists
+# the same files (`python -m diffrepro.codedeps STEP` prints them; tests/test_workflow.py checks).
+from diffrepro.codedeps import step_code
 
-
-def package_dir(name):
-    return sorted(str(p) for p in Path(PKG, name).glob("*.py"))
-
-
-def package_files(*names):
-    return [f"{PKG}/{n}.py" for n in names]
-
-
-CODE = {
-    "common": package_files("cli", "config", "atomic", "runlog", "steps/common"),
-    "prepare_data": package_dir("data") + package_files("steps/prepare_data"),
-    "train_classifier": package_files("models/classifier", "training/classifier", "steps/train_classifier"),
+STEP_MODULE = {
+    "prepare_data": "prepare_data",
+    "train_classifier": "train_classifier",
+    "train_ddgm": "train_ddgm",
+    "sample": "sample",
+    "nll": "nll",
+    "evaluate": "evaluate",
+    "evaluate_snapshots": "evaluate_snapshots",
+    "table": "table",
 }
-MODEL_CODE = package_dir("diffusion") + package_dir("models") + package_files("factory", "seeding")
-METRICS_CODE = package_dir("evaluation") + package_dir("data") + package_files("models/classifier", "steps/evaluate")
-SAMPLE_CODE = MODEL_CODE + package_files("reporting/figures", "steps/sample")
-CODE["train_ddgm"] = MODEL_CODE + package_files("training/ddgm", "training/ema", "training/checkpoint", "steps/train_ddgm")
-CODE["sample"] = SAMPLE_CODE
-CODE["evaluate"] = METRICS_CODE
-CODE["evaluate_snapshots"] = sorted(set(SAMPLE_CODE + METRICS_CODE + package_files("steps/evaluate_snapshots")))
-CODE["nll"] = sorted(set(SAMPLE_CODE + package_dir("data") + package_dir("training") + package_files("steps/nll")))
-CODE["table"] = package_files("reporting/tables", "reporting/paper_values", "steps/table")
 
 # The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
 TABLES = ["deja_table1", "deja_extended", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
@@ -67,7 +53,7 @@ NLL_KEYS = ("objective", "schedule", "timesteps", "variance", "unet")
 
 
 def code(step):
-    return sorted(set(CODE["common"] + CODE[step]))
+    return step_code(STEP_MODULE[step])
 
 
 def model_section(name, *keys):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ..errors import DiffreproError
 
-class DatasetNotFoundError(FileNotFoundError):
+
+class DatasetNotFoundError(DiffreproError, FileNotFoundError):
     """No source of a data set could be used.
 
     ``attempts`` lists ``(source, reason)`` pairs in the order they were tried.
@@ -19,7 +21,7 @@ class DatasetNotFoundError(FileNotFoundError):
         return str(self.args[0])
 
 
-class ChecksumError(ValueError):
+class ChecksumError(DiffreproError, ValueError):
     """A file's md5 differs from the published one."""
 
     def __init__(self, path: str, expected: str, actual: str, what: str = "") -> None:
@@ -39,5 +41,5 @@ def format_attempts(attempts: Sequence[tuple[str, str]]) -> str:
     return "\n".join(f"  {i}. {src}: {why}" for i, (src, why) in enumerate(attempts, 1))
 
 
-class DatasetFormatError(ValueError):
+class DatasetFormatError(DiffreproError, ValueError):
     """Files were found but their structure is not the expected one (counts, shapes, labels)."""

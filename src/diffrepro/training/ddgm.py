@@ -24,6 +24,7 @@ import torch
 
 from ..atomic import save_safetensors
 from ..config import normalize_model
+from ..errors import DiffreproError
 from ..diffusion.losses import training_loss
 from ..factory import build_diffusion, build_timestep_sampler_for, build_unet
 from ..models.unet import UNet, count_parameters
@@ -38,7 +39,7 @@ NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every", "snapshots"
 NON_TRAINING_UNET_KEYS = ("architecture",)
 
 
-class TrainingDivergedError(RuntimeError):
+class TrainingDivergedError(DiffreproError, RuntimeError):
     """The loss became NaN or infinite."""
 
 
