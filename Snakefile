@@ -15,6 +15,7 @@ include: "workflow/rules/classifier.smk"
 include: "workflow/rules/ddgm.smk"
 include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/tables.smk"
+include: "workflow/rules/analysis.smk"
 
 
 rule all:

@@ -8,14 +8,23 @@ import torch
 
 from diffrepro.cli import build_parser
 from diffrepro.reporting.figures import image_grid
-from diffrepro.steps import STEP_MODULES, load_step
+from diffrepro.steps import load_step, step_commands
 
 
-@pytest.mark.parametrize("command", sorted(STEP_MODULES))
-def test_step_registry_matches_modules(command):
+EXPECTED_STEPS = ["evaluate", "evaluate-snapshots", "nll", "prepare-data", "sample", "snr", "table",
+                  "train-classifier", "train-ddgm"]
+
+
+def test_steps_are_the_modules_of_the_steps_package():
+    assert step_commands() == EXPECTED_STEPS
+    with pytest.raises(ValueError, match="unknown step 'common'"):
+        load_step("common")
+
+
+@pytest.mark.parametrize("command", EXPECTED_STEPS)
+def test_step_modules_define_the_step_interface(command):
     module = load_step(command)
-    assert module.NAME == command
-    assert module.HELP == STEP_MODULES[command][1]
+    assert module.NAME == command and module.HELP
     assert callable(module.run) and callable(module.add_arguments)
 
 
@@ -29,7 +38,7 @@ def test_running_one_step_imports_only_that_step():
 
 def test_full_parser_knows_every_step():
     parser = build_parser()
-    for command in STEP_MODULES:
+    for command in step_commands():
         assert parser.parse_args([command] + required_args(command)).command == command
 
 

@@ -5,6 +5,7 @@ and a fresh copy that pulls the DVC artifacts runs nothing."""
 from __future__ import annotations
 
 import csv
+import json
 import math
 import shutil
 from pathlib import Path
@@ -90,6 +91,10 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
     t41 = read_table(ws / "results/tables/coursework_4_1.csv")
     assert [int(r["Iterations"]) for r in t41] == [10, 20]  # snapshot at 0.5, then the final weights
     assert [r["T"] for r in read_table(ws / "results/tables/coursework_4_2.csv")] == ["100", "100"]
+    snr = json.loads((ws / "results/analysis/snr.json").read_text())["schedules"]
+    # the averaged log-SNR crosses 0 earlier for the linear schedule than for the cosine one (Fig 1)
+    assert 0 < snr["linear"]["crossing_fraction"] < snr["cosine"]["crossing_fraction"] < 1
+    assert (ws / "results/figures/snr.png").stat().st_size > 0
     log = (ws / "logs/train_ddgm/ddgm_a.log").read_text()
     assert "step/s" in log and "loss=" in log  # progress (steps, loss, rate) is logged
     # nothing to do the second time
@@ -117,7 +122,8 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
-    assert len(dvc_repro_ran(out)) == 2 + 2 * len(PER_MODEL_RULES) + len(TABLES)
+    # prepare_data, train_classifier and snr, five stages per model, one per table
+    assert len(dvc_repro_ran(out)) == 3 + 2 * len(PER_MODEL_RULES) + len(TABLES)
     assert_tables_finite(ws, {"ddgm_a", "ddgm_b"})
     assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()

@@ -9,7 +9,7 @@ from . import __version__
 from .config import load_config
 from .errors import DiffreproError
 from .runlog import get_logger, setup_logging
-from .steps import STEP_MODULES, load_step
+from .steps import load_step, step_commands
 from .steps.common import add_common, apply_threads
 
 
@@ -35,14 +35,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="diffrepro", description=__doc__)
     parser.add_argument("--version", action="version", version=f"diffrepro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name, (_, help_text) in STEP_MODULES.items():
-        p = sub.add_parser(name, help=help_text)
-        add_common(p)
+    for name in step_commands():
         if command in (None, name):
             step = load_step(name)
-            p.description = step.__doc__
+            p = sub.add_parser(name, help=step.HELP, description=step.__doc__)
+            add_common(p)
             step.add_arguments(p)
             p.set_defaults(func=step.run)
+        else:  # listed, not imported: only the command that runs pays for its imports
+            add_common(sub.add_parser(name))
 
     p = sub.add_parser("validate-config", help="validate a parameter file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
@@ -62,7 +63,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command if command in STEP_MODULES else "").parse_args(argv)
+    # a step command imports only its module; no command (``--help``) lists every step with its help
+    args = build_parser(None if command is None else command if command in step_commands() else "").parse_args(argv)
     setup_logging(getattr(args, "log", None))
     if hasattr(args, "threads"):
         apply_threads(args.threads)

@@ -40,6 +40,7 @@ STEP_MODULE = {
     "evaluate": "evaluate",
     "evaluate_snapshots": "evaluate_snapshots",
     "table": "table",
+    "snr": "snr",
 }
 
 # The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
@@ -73,4 +74,5 @@ def final_targets():
         + per_model("results/metrics/ddgm/{model}.json")
         + per_model("results/metrics/nll/{model}.json")
         + per_model("results/metrics/snapshots/{model}.json")
+        + ["results/analysis/snr.json", "results/figures/snr.png"]
     )

@@ -2,29 +2,32 @@
 ``run(args)``; ``diffrepro <NAME>`` runs it with explicit input and output paths, so the Snakemake
 rules and the DVC stages execute identical commands.
 
-Step modules are imported only when their command runs (:func:`load_step`): a DAG runs dozens of
-short jobs, and importing every step's dependencies (torch-fidelity, torchvision, ...) in each of
-them would cost seconds per job.
+Step modules are found by name (command ``evaluate-snapshots`` is module ``evaluate_snapshots``)
+and imported only when their command runs (:func:`load_step`): a DAG runs dozens of short jobs, and
+importing every step's dependencies in each of them would cost seconds per job.  Adding a step is
+adding a module: nothing here changes, so the code dependencies of the existing steps (their
+import closures, ``diffrepro.codedeps``) stay the same and nothing already built reruns.
 """
 
 from __future__ import annotations
 
 import importlib
+import pkgutil
+from pathlib import Path
 from types import ModuleType
 
-#: command name -> (module in this package, one-line help); the module's NAME and HELP agree (tested).
-STEP_MODULES: dict[str, tuple[str, str]] = {
-    "prepare-data": ("prepare_data", "resolve, verify and write the processed data set (uint8 train/test, optional resize)"),
-    "train-classifier": ("train_classifier", "train the feature-extractor classifier on the processed data set"),
-    "train-ddgm": ("train_ddgm", "train one DDGM of params.models (resumes from --checkpoint-dir)"),
-    "sample": ("sample", "sample a trained DDGM (uint8 samples + a PNG grid)"),
-    "evaluate": ("evaluate", "compute sample-quality metrics of one model against the reference split"),
-    "evaluate-snapshots": ("evaluate_snapshots", "sample and evaluate a model's intermediate EMA snapshots (training-steps study)"),
-    "nll": ("nll", "bits/dim (exact VLB over all T steps) on the test split, and the per-step NLL terms"),
-    "table": ("table", "assemble one table (Markdown + CSV) from the per-model metrics"),
-}
+#: modules of this package that are helpers, not steps
+HELPERS = frozenset({"common"})
+
+
+def step_commands() -> list[str]:
+    """Every step command, from the modules in this package."""
+    here = [str(Path(__file__).parent)]
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(here) if m.name not in HELPERS)
 
 
 def load_step(command: str) -> ModuleType:
-    module, _ = STEP_MODULES[command]
-    return importlib.import_module(f"{__name__}.{module}")
+    """The module of step ``command``; ValueError naming the known commands if there is none."""
+    if command not in step_commands():
+        raise ValueError(f"unknown step {command!r}; steps: {', '.join(step_commands())}")
+    return importlib.import_module(f"{__name__}.{command.replace('-', '_')}")
