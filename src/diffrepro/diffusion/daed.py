@@ -33,7 +33,8 @@ from typing import Callable, Iterable, Sequence
 import torch
 from torch import Tensor
 
-from .gaussian_diffusion import VARIANCE_TYPES, GaussianDiffusion, ModelFn
+from .gaussian_diffusion import GaussianDiffusion, ModelFn, _check_variance
+from .losses import _mean_flat
 from .schedules import split_step
 
 __all__ = [
@@ -45,10 +46,6 @@ __all__ = [
     "daed_model_calls",
     "joint_first_term_mse",
 ]
-
-
-def _mean_flat(x: Tensor) -> Tensor:
-    return x.flatten(1).mean(dim=1)
 
 
 def _sq_err(a: Tensor, b: Tensor) -> Tensor:
@@ -170,8 +167,7 @@ def daed_sample(
     ``progress(i)`` is called after each generator step (``i = 0 .. T-2-s``) and once more after
     the DAE (``i = T-1-s``). Returns images in ``[-1, 1]``.
     """
-    if variance not in VARIANCE_TYPES:
-        raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCE_TYPES)}")
+    _check_variance(variance)
     n_t = diffusion.num_timesteps
     s = _check_split(n_t, split_step)
     device = torch.device(device)
@@ -215,8 +211,7 @@ def joint_first_term_mse(
     sqrt(ab_0)``. The value is computed for every ``t`` in the batch; the joint loss selects it
     where ``t == 0`` (e.g. ``torch.where(t == 0, mse, kl)``).
     """
-    if variance not in VARIANCE_TYPES:
-        raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCE_TYPES)}")
+    _check_variance(variance)
     out = diffusion.p_mean_variance(lambda _x, _t: model_output, x_t, t, variance=variance,
                                     clip_denoised=clip_denoised)
     return _sq_err(out["mean"], x0)

@@ -36,13 +36,7 @@ from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
-from .ddgm import (
-    NON_TRAINING_KEYS,
-    NON_TRAINING_TRAIN_KEYS,
-    NON_TRAINING_UNET_KEYS,
-    TrainingDivergedError,
-    to_model_range,
-)
+from .ddgm import TrainingDivergedError, to_model_range, training_fingerprint
 from .ema import EMA
 
 __all__ = ["DAETrainResult", "build_dae", "state_hash", "dae_fingerprint", "train_dae"]
@@ -81,13 +75,11 @@ def state_hash(state: Mapping[str, torch.Tensor]) -> str:
 
 def dae_fingerprint(model_cfg: dict[str, Any], *, split_step: int, hyper: dict[str, Any], seed: int,
                     data_id: str, ddgm_hash: str) -> str:
-    """Hash of everything that determines the DAE's weights at a given step."""
-    model_cfg = normalize_model(model_cfg)
-    cfg = {k: v for k, v in model_cfg.items() if k not in NON_TRAINING_KEYS}
-    cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
-    cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
-    return fingerprint({"kind": "dae", "model": cfg, "split_step": int(split_step), "hyper": hyper,
-                        "seed": int(seed), "data": data_id, "ddgm": ddgm_hash})
+    """Hash of everything that determines the DAE's weights at a given step: the DDGM run's own
+    fingerprint (network, schedule, seed, data), the DDGM weights it starts from, the split step
+    and the fine-tuning hyperparameters."""
+    return fingerprint({"kind": "dae", "run": training_fingerprint(model_cfg, seed=seed, data_id=data_id),
+                        "split_step": int(split_step), "hyper": hyper, "ddgm": ddgm_hash})
 
 
 def train_dae(
