@@ -14,6 +14,7 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/classifier.smk"
 include: "workflow/rules/ddgm.smk"
 include: "workflow/rules/evaluate.smk"
+include: "workflow/rules/daed.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/analysis.smk"
 

@@ -11,8 +11,9 @@ from diffrepro.reporting.figures import image_grid
 from diffrepro.steps import load_step, step_commands
 
 
-EXPECTED_STEPS = ["evaluate", "evaluate-snapshots", "nll", "prepare-data", "sample", "snr", "table",
-                  "train-classifier", "train-ddgm"]
+EXPECTED_STEPS = ["dynamics", "evaluate", "evaluate-posthoc", "evaluate-snapshots", "nll", "prepare-data",
+                  "reconstruction", "sample", "sample-posthoc", "snr", "table", "toy-examples", "train-classifier",
+                  "train-dae", "train-ddgm", "transferability"]
 
 
 def test_steps_are_the_modules_of_the_steps_package():

@@ -52,8 +52,11 @@ def test_snakemake_and_dvc_hold_the_same_steps(tmp_path, preset):
         assert job["rule"] == rule
 
 
-TABLES = ["deja_table1", "deja_extended", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
+TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
 PER_MODEL_RULES = ["train_ddgm", "sample", "nll", "evaluate", "evaluate_snapshots"]
+# the DAED steps that hang off the post-hoc generator (ddgm_a in the tiny preset) and the analyses
+POSTHOC_SPLITS = ["0.1", "linear"]
+ANALYSES = ["reconstruction", "transferability", "toy_examples", "dynamics"]
 
 
 def read_table(path: Path) -> list[dict]:
@@ -62,7 +65,7 @@ def read_table(path: Path) -> list[dict]:
 
 
 def assert_tables_finite(ws: Path, table1_models: set[str]):
-    rows = read_table(ws / "results/tables/deja_table1.csv")
+    rows = [r for r in read_table(ws / "results/tables/deja_table1.csv") if r["Model"]]
     assert {r["Model"] for r in rows} == table1_models
     for r in rows:
         for col in ("FID", "Prec", "Rec", "Bits/dim"):
@@ -74,6 +77,24 @@ def assert_tables_finite(ws: Path, table1_models: set[str]):
         assert (ws / f"results/figures/samples_{m}.png").stat().st_size > 0
 
 
+def assert_daed_outputs(ws: Path):
+    """The DAED steps' files exist and hold what they should."""
+    posthoc = json.loads((ws / "results/metrics/daed_posthoc.json").read_text())
+    assert [r["split"] for r in posthoc["splits"]] == POSTHOC_SPLITS
+    assert all(math.isfinite(r["fid"]) for r in posthoc["splits"])
+    assert next(r for r in posthoc["splits"] if r["split"] == "linear")["split_step"] == 0
+    fig4 = read_table(ws / "results/analysis/fid_vs_split.csv")
+    assert [r["split"] for r in fig4] == ["ddgm"] + POSTHOC_SPLITS
+    for name in ["fid_vs_split", "reconstruction", "transferability", "toy_examples", "dynamics"]:
+        assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
+    assert (ws / "results/tables/deja_table2.md").read_text().strip()
+    t7 = {r["Paper row"]: r for r in read_table(ws / "results/tables/deja_table7.csv")}
+    assert t7["DDGM"]["Model"] == "ddgm_a" and t7["DAED"]["Model"] == "daed_combine"
+    assert float(t7["DAED"]["Params (M)"]) == pytest.approx(2 * float(t7["DDGM"]["Params (M)"]), rel=0.01)
+    dyn = json.loads((ws / "results/analysis/dynamics.json").read_text())
+    assert dyn["ddgm"] == "ddgm_vlb" and dyn["daed"] == "daed_combine" and dyn["ddgm_timesteps"] == 40
+
+
 def chain(model: str) -> dict[str, int]:
     return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES)}
 
@@ -81,7 +102,8 @@ def chain(model: str) -> dict[str, int]:
 def test_snakemake_tiny_dag_end_to_end(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     sh([tool("snakemake"), "--cores", "2"], ws)
-    assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "ddgm_combine", "ddgm_vlb"})
+    assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "daed_combine", "ddgm_vlb"})
+    assert_daed_outputs(ws)
     # every family of issue 3 is a row of its table
     t44 = {r["Model"]: r for r in read_table(ws / "results/tables/coursework_4_4.csv")}
     assert set(t44) == {"ddgm_a", "ddgm_vlb", "ddgm_hybrid", "ddgm_iwdiff"}
@@ -111,20 +133,23 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
     set_param(ws, "models.ddgm_a.sample.num_samples", 40)
     counts = job_counts(snakemake_jobs(ws))
     counts.pop("all", None)
-    assert counts == {"sample": 1, "evaluate": 1, "evaluate_snapshots": 1, "table": len(TABLES)}
+    assert counts == {"sample": 1, "evaluate": 1, "evaluate_snapshots": 1, "table": len(TABLES),
+                      "sample_posthoc": 1, "evaluate_posthoc": 1}
 
 
 def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     """DVC runs stages one at a time, so this test keeps two of the tiny preset's models (the
     Snakemake test above runs them all); the mirrored DAG is the same code either way."""
     ws = make_workspace(tmp_path / "ws", dvc=True)
-    keep_models(ws, {"ddgm_a", "ddgm_b"})
+    keep_models(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
-    # prepare_data, train_classifier and snr, five stages per model, one per table
-    assert len(dvc_repro_ran(out)) == 3 + 2 * len(PER_MODEL_RULES) + len(TABLES)
-    assert_tables_finite(ws, {"ddgm_a", "ddgm_b"})
+    # prepare_data, train_classifier and snr, five stages per model, one per table, the DAED steps
+    assert len(dvc_repro_ran(out)) == (3 + 3 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
+                                       + len(ANALYSES))
+    assert_tables_finite(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
+    assert_daed_outputs(ws)
     assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
     sh([tool("dvc"), "push"], ws)
@@ -145,4 +170,6 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     # one hyperparameter of one model reruns exactly its chain in DVC too
     set_param(ws, "models.ddgm_a.train.steps", 10)
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
-    assert ran == {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES} | {f"table@{t}" for t in TABLES}
+    assert ran == ({f"{rule}@ddgm_a" for rule in PER_MODEL_RULES} | {f"table@{t}" for t in TABLES}
+                   | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
+                   | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"})

@@ -88,8 +88,36 @@ def step_code(step_module: str) -> list[str]:
     return list(closure(f"{PACKAGE}.cli", f"{PACKAGE}.steps.{step_module}"))
 
 
+def update_dvc_yaml(path: str) -> int:
+    """Rewrite the source-file dependencies of every stage of a dvc.yaml in place: the block of
+    ``- src/diffrepro/...`` lines under each stage's ``deps:`` becomes that stage's :func:`step_code`
+    (its command ``diffrepro <step>`` names the step); everything else is kept as written.
+    Returns the number of stages updated."""
+    import re
+
+    text = open(path, encoding="utf-8").read()
+    stage_re = re.compile(r"(cmd:\s*>?-?\s*diffrepro ([a-z-]+).*?deps:\n)((?:[ ]+- src/diffrepro/\S+\n)+)", re.S)
+    count = 0
+
+    def repl(m: "re.Match[str]") -> str:
+        nonlocal count
+        count += 1
+        indent = re.match(r"[ ]+", m.group(3)).group(0)
+        files = step_code(m.group(2).replace("-", "_"))
+        return m.group(1) + "".join(f"{indent}- {f}\n" for f in files)
+
+    new = stage_re.sub(repl, text)
+    with open(path, "w", encoding="utf-8") as fh:
+        fh.write(new)
+    return count
+
+
 def main(argv: list[str] | None = None) -> int:
-    for step in (sys.argv[1:] if argv is None else argv):
+    args = sys.argv[1:] if argv is None else argv
+    if args[:1] == ["--update-dvc"]:
+        print(f"updated the code dependencies of {update_dvc_yaml(args[1] if len(args) > 1 else 'dvc.yaml')} stages")
+        return 0
+    for step in args:
         print(f"# {step}")
         for path in step_code(step):
             print(f"- {path}")

@@ -79,7 +79,7 @@ SAMPLER_DEFAULTS = {
 }
 UNET_DEFAULTS = {"block": "resnet", "time_conditioning": "scale_shift", "architecture": None}
 TRAIN_DEFAULTS = {"loss_buckets": 10, "snapshots": []}
-SAMPLE_DEFAULTS = {"method": "ancestral", "steps": None, "eta": 0.0}
+SAMPLE_DEFAULTS = {"method": "ancestral", "steps": None, "eta": 0.0, "precision": "fp32"}
 
 
 def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -93,6 +93,7 @@ def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dic
 def normalize_model(model: dict[str, Any]) -> dict[str, Any]:
     """A model section with every choice spelled out (named choices as ``{"name": ..., options}``)."""
     out = copy.deepcopy(model)
+    out["kind"] = model.get("kind", "ddgm")
     out["objective"] = _named(model["objective"], OBJECTIVE_DEFAULTS)
     out["schedule"] = _named(model["schedule"])
     out["timestep_sampler"] = _named(model["timestep_sampler"], SAMPLER_DEFAULTS)
@@ -102,12 +103,67 @@ def normalize_model(model: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def split_label(point: float | str) -> str:
+    """The name of a post-hoc DAED split point in paths and commands: the value as written, ``0.1`` or
+    ``linear`` (DVC's ``foreach`` over ``daed.posthoc.split_points`` spells ``${item}`` the same way)."""
+    return "linear" if point == "linear" else str(point)
+
+
+def posthoc_splits(config: dict[str, Any]) -> dict[str, float | str]:
+    """``label -> split point`` of the post-hoc DAEDs (empty without a ``daed`` section)."""
+    daed = config.get("daed")
+    return {} if not daed else {split_label(p): p for p in daed["posthoc"]["split_points"]}
+
+
+def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, kind: str | None = "ddgm") -> None:
+    if name not in config["models"]:
+        raise ConfigError(f"{source}: {key}: unknown model {name!r}; models are {', '.join(sorted(config['models']))}")
+    actual = config["models"][name].get("kind", "ddgm")
+    if kind is not None and actual != kind:
+        raise ConfigError(f"{source}: {key}: model {name!r} is of kind {actual}, but a {kind} is needed here")
+
+
+def _check_daed(config: dict[str, Any], source: str) -> None:
+    daed, analysis = config.get("daed"), config["analysis"]
+    splits = []
+    if daed:
+        post = daed["posthoc"]
+        _check_model_ref(config, source, "daed.posthoc.generator", post["generator"])
+        splits = [p for p in post["split_points"] if p != "linear"]
+        labels = [split_label(p) for p in post["split_points"]]
+        if len(set(labels)) != len(labels):
+            raise ConfigError(f"{source}: daed.posthoc.split_points: {post['split_points']} repeat a split point")
+        t = post["train"]
+        if t["checkpoint_every"] % t["log_every"]:
+            raise ConfigError(f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
+                              f"(got {t['checkpoint_every']} and {t['log_every']})")
+    for key in ("reconstruction", "toy_examples"):
+        if key in analysis:
+            _check_model_ref(config, source, f"analysis.{key}.model", analysis[key]["model"])
+    for key in ("transferability", "toy_examples"):
+        if key in analysis:
+            beta = analysis[key]["beta_1"]
+            if not daed or not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
+                raise ConfigError(f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
+                                  f"{splits}; its DAE is the post-hoc DAE of that split point")
+    if "transferability" in analysis:
+        for key, name in analysis["transferability"]["models"].items():
+            _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
+    if "dynamics" in analysis:
+        _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis["dynamics"]["ddgm"])
+        _check_model_ref(config, source, "analysis.dynamics.daed", analysis["dynamics"]["daed"], kind="daed")
+
+
 def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
     resolution = config["data"]["resolution"]
+    _check_daed(config, source)
     for name, raw in config["models"].items():
         model = normalize_model(raw)
         where = f"{source}: models.{name}"
+        if model["kind"] == "daed" and model["objective"]["name"] not in ("simple", "vlb"):
+            raise ConfigError(f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
+                              f"got {model['objective']['name']}")
         levels = len(model["unet"]["channel_mult"])
         if resolution is not None and resolution % (2 ** (levels - 1)):
             raise ConfigError(

@@ -1,4 +1,9 @@
-"""Build networks, diffusion processes and timestep samplers from a model's (normalised) parameter section."""
+"""Build networks, diffusion processes and timestep samplers from a model's (normalised) parameter section.
+
+A model section's ``kind`` picks the network: ``ddgm`` (the default) is one U-Net for every step;
+``daed`` is a joint DAED (Deja et al. 2022, Sec. 4), two U-Nets with the same ``unet`` settings,
+independently initialised, behind one ``model(x, t)`` (:class:`~diffrepro.models.joint_daed.JointDAED`).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,11 @@ from typing import Any
 from .diffusion.gaussian_diffusion import GaussianDiffusion
 from .diffusion.resample import TimestepSampler, build_timestep_sampler
 from .diffusion.schedules import get_beta_schedule
+from .models.joint_daed import JointDAED
 from .models.unet import UNet
+
+#: Values of a model section's ``kind``.
+MODEL_KINDS: tuple[str, ...] = ("ddgm", "daed")
 
 
 def _options(spec: dict[str, Any]) -> dict[str, Any]:
@@ -33,7 +42,29 @@ def output_channels(model_cfg: dict[str, Any], channels: int) -> int:
     return 2 * channels if model_cfg["variance"] == "learned_range" else channels
 
 
-def build_unet(model_cfg: dict[str, Any], *, image_size: int, channels: int) -> UNet:
+def model_kind(model_cfg: dict[str, Any]) -> str:
+    """``model_cfg["kind"]`` (``"ddgm"`` when absent), validated."""
+    kind = model_cfg.get("kind", "ddgm")
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown model kind {kind!r}; expected one of {', '.join(MODEL_KINDS)}")
+    return kind
+
+
+def build_unet(model_cfg: dict[str, Any], *, image_size: int, channels: int) -> UNet | JointDAED:
+    """The model's network: a :class:`UNet` for ``kind: ddgm``, a :class:`JointDAED` for ``kind: daed``.
+
+    A joint DAED's two U-Nets are both built from ``model_cfg["unet"]`` exactly like a DDGM's, the
+    generator first and then the DAE, each drawing its initial weights from the global RNG (so they
+    differ, and seeding the global RNG first makes both reproducible).
+    """
+    if model_kind(model_cfg) == "daed":
+        generator = _build_single_unet(model_cfg, image_size=image_size, channels=channels)
+        dae = _build_single_unet(model_cfg, image_size=image_size, channels=channels)
+        return JointDAED(generator, dae)
+    return _build_single_unet(model_cfg, image_size=image_size, channels=channels)
+
+
+def _build_single_unet(model_cfg: dict[str, Any], *, image_size: int, channels: int) -> UNet:
     u = model_cfg["unet"]
     return UNet(
         image_size=image_size,

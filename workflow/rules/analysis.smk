@@ -21,3 +21,113 @@ rule snr:
     shell:
         "diffrepro snr --params params.yaml --log {log} --data {input.data} "
         "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"
+
+
+rule reconstruction:
+    """Reconstruction error of a DDGM from x_t over the first steps, in- vs out-of-domain (Deja et al. Fig 2, 3)."""
+    input:
+        code("reconstruction"),
+        weights=f"models/{ANALYSIS['reconstruction']['model']}/ema.safetensors",
+        data=DATA,
+    output:
+        csv="results/analysis/reconstruction.csv",
+        summary="results/analysis/reconstruction.json",
+        png=report("results/figures/reconstruction.png", caption="../report/reconstruction.rst", category="Analyses"),
+    params:
+        seed=config["seed"],
+        reconstruction=ANALYSIS["reconstruction"],
+    log:
+        "logs/reconstruction.log",
+    benchmark:
+        "benchmarks/reconstruction.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=2000,
+    shell:
+        "diffrepro reconstruction --params params.yaml --log {log} --weights {input.weights} --data {input.data} "
+        "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"
+
+
+rule transferability:
+    """Table 2: the DDGMs' reverse process from s vs the post-hoc DAE in one pass, on several target sets."""
+    input:
+        code("transferability"),
+        ddgms=[f"models/{m}/ema.safetensors" for m in ANALYSIS["transferability"]["models"].values()],
+        dae=f"models/daed_posthoc/{TRANSFER_SPLIT}/ema.safetensors",
+        data=DATA,
+    output:
+        csv="results/analysis/transferability.csv",
+        md=report("results/tables/deja_table2.md", caption="../report/transferability.rst", category="Tables"),
+        png=report("results/figures/transferability.png", caption="../report/transferability.rst", category="Analyses"),
+    params:
+        seed=config["seed"],
+        transferability=ANALYSIS["transferability"],
+        ddgm_args=" ".join(f"--ddgm {m}=models/{m}/ema.safetensors"
+                           for m in (ANALYSIS["transferability"]["models"][k] for k in ("vlb", "simple"))),
+    log:
+        "logs/transferability.log",
+    benchmark:
+        "benchmarks/transferability.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: MODEL_THREADS
+    resources:
+        mem_mb=2000,
+    shell:
+        "diffrepro transferability --params params.yaml --log {log} {params.ddgm_args} --dae {input.dae} "
+        "--data {input.data} --out-csv {output.csv} --out-md {output.md} --out-png {output.png}"
+
+
+rule toy_examples:
+    """Fig 6b: photos noised to beta_1 and denoised by the DDGM and by the post-hoc DAED."""
+    input:
+        code("toy_examples"),
+        weights=f"models/{ANALYSIS['toy_examples']['model']}/ema.safetensors",
+        dae=f"models/daed_posthoc/{TOY_SPLIT}/ema.safetensors",
+    output:
+        csv="results/analysis/toy_examples.csv",
+        png=report("results/figures/toy_examples.png", caption="../report/toy_examples.rst", category="Analyses"),
+    params:
+        seed=config["seed"],
+        toy_examples=ANALYSIS["toy_examples"],
+    log:
+        "logs/toy_examples.log",
+    benchmark:
+        "benchmarks/toy_examples.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+    shell:
+        "diffrepro toy-examples --params params.yaml --log {log} --weights {input.weights} --dae {input.dae} "
+        "--out-csv {output.csv} --out-png {output.png}"
+
+
+rule dynamics:
+    """Fig 14/15: per-step NLL of the DDGM, the DDGM without its first step and the joint DAED."""
+    input:
+        code("dynamics"),
+        ddgm_nll=f"results/nll/{ANALYSIS['dynamics']['ddgm']}.csv",
+        daed_nll=f"results/nll/{ANALYSIS['dynamics']['daed']}.csv",
+        loss_by_t=f"results/train/{ANALYSIS['dynamics']['ddgm']}/loss_by_t.csv",
+    output:
+        csv="results/analysis/dynamics.csv",
+        summary="results/analysis/dynamics.json",
+        png=report("results/figures/dynamics.png", caption="../report/dynamics.rst", category="Analyses"),
+    params:
+        dynamics=ANALYSIS["dynamics"],
+    log:
+        "logs/dynamics.log",
+    benchmark:
+        "benchmarks/dynamics.tsv"
+    conda:
+        "../envs/diffrepro.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+    shell:
+        "diffrepro dynamics --params params.yaml --log {log} --ddgm-nll {input.ddgm_nll} --daed-nll {input.daed_nll} "
+        "--ddgm-loss-by-t {input.loss_by_t} --out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"

@@ -1,8 +1,9 @@
 # Shared definitions: config validation, paths, code dependencies and input functions.
 import os
+import re
 import yaml
 
-from diffrepro.config import ConfigError, validate_config
+from diffrepro.config import ConfigError, posthoc_splits, split_label, validate_config
 
 PARAMS_FILE = "params.yaml"
 
@@ -24,6 +25,15 @@ MODELS = sorted(config["models"])
 # the models side by side beats one model at a time on all threads (measured on 2 cores).
 MODEL_THREADS = max(1, workflow.cores // len(MODELS))
 DATA = "data/processed/dataset.safetensors"
+# Post-hoc DAEDs: split-point labels (the values as written: 0.1, linear) and their generator DDGM
+SPLITS = list(posthoc_splits(config))
+GENERATOR = config["daed"]["posthoc"]["generator"]
+ANALYSIS = config["analysis"]
+TRANSFER_SPLIT = split_label(ANALYSIS["transferability"]["beta_1"])
+TOY_SPLIT = split_label(ANALYSIS["toy_examples"]["beta_1"])
+
+wildcard_constraints:
+    model="[a-z][a-z0-9_]*",
 CLASSIFIER = "models/classifier/classifier.safetensors"
 
 # Source files each step depends on: the import closure of its `diffrepro <step>` module
@@ -41,16 +51,23 @@ STEP_MODULE = {
     "evaluate_snapshots": "evaluate_snapshots",
     "table": "table",
     "snr": "snr",
+    "train_dae": "train_dae",
+    "sample_posthoc": "sample_posthoc",
+    "evaluate_posthoc": "evaluate_posthoc",
+    "reconstruction": "reconstruction",
+    "transferability": "transferability",
+    "toy_examples": "toy_examples",
+    "dynamics": "dynamics",
 }
 
 # The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
-TABLES = ["deja_table1", "deja_extended", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
+TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
 
 
 # Keys of a model's section that each kind of rule reads (Snakemake params and DVC params agree).
-TRAIN_KEYS = ("objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "train")
-SAMPLE_KEYS = ("objective", "schedule", "timesteps", "variance", "unet", "sample")
-NLL_KEYS = ("objective", "schedule", "timesteps", "variance", "unet")
+TRAIN_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "train")
+SAMPLE_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "sample")
+NLL_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet")
 
 
 def code(step):
@@ -75,4 +92,8 @@ def final_targets():
         + per_model("results/metrics/nll/{model}.json")
         + per_model("results/metrics/snapshots/{model}.json")
         + ["results/analysis/snr.json", "results/figures/snr.png"]
+        + ["results/metrics/daed_posthoc.json", "results/figures/fid_vs_split.png"]
+        + ["results/analysis/reconstruction.json", "results/figures/reconstruction.png"]
+        + ["results/tables/deja_table2.md", "results/figures/transferability.png"]
+        + ["results/figures/toy_examples.png", "results/analysis/dynamics.json", "results/figures/dynamics.png"]
     )

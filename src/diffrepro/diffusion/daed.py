@@ -21,9 +21,13 @@ Conventions (0-based timesteps as in :mod:`.gaussian_diffusion`; index ``t`` is 
 Model calls of one DAED sample: ``T - 1 - s`` generator calls (steps ``T-1 .. s+1``) and one
 DAE call (:func:`daed_model_calls`), against ``T`` calls for the DDGM alone.
 
-For the *joint* DAED trained with the VLB objective, the first (``t = 0``) VLB term (the
+The *joint* DAED (paper Sec. 4, Table 1; network :class:`~diffrepro.models.joint_daed.JointDAED`)
+trains a generator U-Net for ``t > 0`` and a DAE U-Net for ``t = 0`` together from scratch, with the
+objective of :func:`joint_training_loss`: with the VLB objective the first (``t = 0``) VLB term (the
 discretised decoder NLL) is replaced by the mean squared error of the predicted mean against
-``x_0`` (:func:`joint_first_term_mse`), as in the public DAED code.
+``x_0`` (:func:`joint_first_term_mse`), as in the public DAED code, weighted by ``T`` like every
+other term (see :func:`joint_training_loss` for why); with the simple objective the loss is
+``L_simple`` at every ``t``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ import torch
 from torch import Tensor
 
 from .gaussian_diffusion import GaussianDiffusion, ModelFn, _check_variance
-from .losses import _mean_flat
+from .losses import _mean_flat, training_loss
 from .schedules import split_step
 
 __all__ = [
@@ -45,7 +49,12 @@ __all__ = [
     "daed_sample",
     "daed_model_calls",
     "joint_first_term_mse",
+    "JOINT_OBJECTIVES",
+    "joint_training_loss",
 ]
+
+#: Objectives a joint DAED is trained with (:func:`joint_training_loss`).
+JOINT_OBJECTIVES: tuple[str, ...] = ("simple", "vlb")
 
 
 def _sq_err(a: Tensor, b: Tensor) -> Tensor:
@@ -215,3 +224,72 @@ def joint_first_term_mse(
     out = diffusion.p_mean_variance(lambda _x, _t: model_output, x_t, t, variance=variance,
                                     clip_denoised=clip_denoised)
     return _sq_err(out["mean"], x0)
+
+
+def joint_training_loss(
+    diffusion: GaussianDiffusion,
+    model: ModelFn,
+    x0: Tensor,
+    t: Tensor,
+    noise: Tensor | None,
+    objective: str,
+    variance: str,
+    *,
+    generator: torch.Generator | None = None,
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Per-example training loss ``[B]`` of a joint DAED and its components (one network call).
+
+    ``model`` is the joint network (:class:`~diffrepro.models.joint_daed.JointDAED`, which routes the
+    rows with ``t == 0`` to the DAE and the others to the generator), ``T = diffusion.num_timesteps``,
+    ``x_t = q_sample(x0, t, noise)`` (``noise`` drawn from ``generator`` when ``None``).
+
+    * ``"simple"``: exactly :func:`.losses.training_loss` with ``"simple"``: ``L_simple`` at every
+      ``t``; at ``t == 0`` it trains the DAE through its eps parameterisation (its reconstruction is
+      ``x0_hat = (x_t - sqrt(1 - ab_0) eps_theta) / sqrt(ab_0)``, so the eps error is the
+      reconstruction error scaled by ``ab_0 / (1 - ab_0)``). Components: ``mse``.
+    * ``"vlb"``: the ``"vlb"`` loss of :func:`.losses.training_loss` (``T * vb``, ``vb`` the VLB term
+      in bits/dim) for ``t > 0``, and at ``t == 0``, in place of ``T * decoder_nll``::
+
+          loss_0 = T * joint_first_term_mse = T * mean_dims (mu_theta(x_t, 0) - x0)^2
+
+      (``mu_theta(x_t, 0)`` is the DAE's unclamped reconstruction ``x0_hat``). Components: ``vb``
+      (the ordinary VLB term, the decoder NLL at ``t == 0``, for monitoring), ``dae_mse``
+      (:func:`joint_first_term_mse`, evaluated for every row) and ``mse`` (the eps MSE).
+
+    **The scale ``T`` of the ``t == 0`` term.** ``training_loss`` weights every VLB term by ``T`` so
+    that the objective with ``t`` uniform, ``(1/T) sum_t loss_t``, is the bound itself,
+    ``sum_t vb_t``; the timestep samplers' importance weights ``1 / (T p_t)`` keep that true for any
+    ``p`` (``dae_weighted`` included). Weighting the MSE by the same ``T`` makes that objective
+    ``dae_mse + sum_{t>0} vb_t``: the DAE is trained on exactly its reconstruction MSE (the loss of a
+    post-hoc DAE, :func:`dae_loss`, unscaled), the generator on exactly the VLB terms a DDGM trains,
+    and ``T`` does not change the balance between them. It is also the public DAED code's weighting
+    (it multiplies both the MSE and the KL terms by one constant, ``T - 1``). Since the two terms
+    have disjoint parameters and are per-parameter normalised by Adam, the scale only matters for
+    gradient clipping (the training loop clips each network separately), the logged loss and a
+    loss-aware timestep sampler; with ``T`` the ``t == 0`` term keeps in the per-example losses the
+    weight it has in the uniform-``t`` objective instead of being ``T`` times smaller. The MSE is in squared ``[-1, 1]`` pixel units, not bits:
+    it is not a term of a likelihood bound, so the bits/dim of a joint DAED come from
+    :func:`.losses.calc_bpd_loop`, never from this training loss.
+
+    Raises :class:`ValueError` for an objective other than ``simple`` or ``vlb`` (the hybrid and
+    IWDiff objectives have no joint-DAED form) or an unknown ``variance``.
+    """
+    if objective not in JOINT_OBJECTIVES:
+        raise ValueError(f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, "
+                         f"got {objective!r}")
+    _check_variance(variance)
+    if objective == "simple":
+        return training_loss(diffusion, model, x0, t, noise, "simple", variance, generator=generator)
+
+    seen: dict[str, Tensor] = {}
+
+    def recording(x_t: Tensor, tt: Tensor) -> Tensor:
+        out = model(x_t, tt)
+        seen["x_t"], seen["t"], seen["output"] = x_t, tt, out
+        return out
+
+    loss_vb, parts = training_loss(diffusion, recording, x0, t, noise, "vlb", variance, generator=generator)
+    dae_mse = joint_first_term_mse(diffusion, seen["output"], x0, seen["x_t"], seen["t"], variance)
+    n_t = diffusion.num_timesteps
+    loss = torch.where(seen["t"] == 0, n_t * dae_mse.to(loss_vb.dtype), loss_vb)
+    return loss, {"vb": parts["vb"], "dae_mse": dae_mse, "mse": parts["mse"]}

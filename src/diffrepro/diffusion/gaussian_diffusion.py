@@ -256,8 +256,13 @@ class GaussianDiffusion:
         progress: Callable[[int], None] | None = None,
         clip_denoised: bool = True,
         dtype: torch.dtype = torch.float32,
+        on_state: Callable[[int, Tensor], None] | None = None,
     ) -> Tensor:
         """Ancestral sampling (DDPM Algorithm 2) from ``x_{T-1} ~ N(0, I)`` down to ``t = 0``.
+
+        ``on_state(t, x_t)``, when given, sees the input of every reverse step ``t`` (``x_{T-1}``
+        first): the state a DAED's denoiser takes over at split step ``t``
+        (:func:`diffrepro.diffusion.daed.daed_sample` draws the same states from the same seed).
 
         Runs under :func:`torch.inference_mode`; all noise comes from ``generator`` so on a
         fixed device the result is a deterministic function of its seed. ``progress(i)`` is
@@ -272,6 +277,8 @@ class GaussianDiffusion:
             x = torch.randn(shape, generator=generator, device=gen_device, dtype=dtype).to(device)
             for i, step in enumerate(range(self.num_timesteps - 1, -1, -1)):
                 t = torch.full((shape[0],), step, dtype=torch.long, device=device)
+                if on_state is not None:
+                    on_state(step, x)
                 x = self.p_sample(model, x, t, variance=variance, generator=generator, clip_denoised=clip_denoised)
                 if progress is not None:
                     progress(i)

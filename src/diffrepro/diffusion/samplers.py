@@ -206,6 +206,7 @@ def generate(
     progress: Callable[[int], None] | None = None,
     clip_denoised: bool = True,
     dtype: torch.dtype = torch.float32,
+    on_state: Callable[[int, Tensor], None] | None = None,
 ) -> Tensor:
     """Draw samples of shape ``shape`` with the named reverse sampler (module docstring).
 
@@ -219,6 +220,8 @@ def generate(
         steps: number of (evenly spaced) steps; ``None`` means all ``T``. ``ancestral``
             accepts only ``None`` or ``T``.
         eta: DDIM's stochasticity in ``[0, 1]``; ignored by the other methods.
+        on_state: ``ancestral`` only: called with ``(t, x_t)`` before every reverse step
+            (see :meth:`GaussianDiffusion.sample`).
 
     Returns:
         Tensor of shape ``shape`` in ``[-1, 1]`` on ``device``.
@@ -240,13 +243,15 @@ def generate(
         clip_denoised=clip_denoised,
         dtype=dtype,
     )
+    if on_state is not None and method != "ancestral":
+        raise ValueError(f"on_state is only available for ancestral sampling, not {method!r}")
     if method == "ancestral":
         if k != T:
             raise ValueError(
                 f"ancestral sampling runs all T={T} steps; got steps={steps!r} "
                 f"(use method 'respaced' or 'ddim' for fewer)"
             )
-        return diffusion.sample(model, shape, **common)
+        return diffusion.sample(model, shape, on_state=on_state, **common)
     if method == "respaced":
         return respaced_diffusion(diffusion, k).sample(model, shape, **common)
     return ddim_sample(diffusion, model, shape, steps=k, eta=eta, **common)

@@ -7,50 +7,90 @@ the whole published table is kept so later rows plug in by key.
 
 from __future__ import annotations
 
-# (model, loss, T) -> {"T", "FID", "Prec", "Rec"}
+# Row keys: ddgm_<loss>, daed_<loss>_<split> with split b<beta_1> or linear (the DAE takes the first step of
+# the plain linear schedule).  Each row: {"Split", "T", "FID", "Prec", "Rec"} (+ IS, sFID in the appendix).
+# Table 1 (FID on TF-Inception features, distribution precision/recall of Sajjadi et al. 2018 in percent).
 DEJA_TABLE1: dict[str, dict[str, dict[str, float]]] = {
     "fashion_mnist": {
         "ddgm_vlb": {"T": 500, "FID": 8.9, "Prec": 68, "Rec": 53},
-        "daed_vlb_468": {"T": 468, "FID": 9.1, "Prec": 71, "Rec": 60},
-        "daed_vlb_499": {"T": 499, "FID": 7.5, "Prec": 71, "Rec": 64},
+        "daed_vlb_b0.1": {"T": 468, "FID": 9.1, "Prec": 71, "Rec": 60},
+        "daed_vlb_linear": {"T": 499, "FID": 7.5, "Prec": 71, "Rec": 64},
         "ddgm_simple": {"T": 500, "FID": 7.8, "Prec": 72, "Rec": 65},
-        "daed_simple_468": {"T": 468, "FID": 9.6, "Prec": 73, "Rec": 58},
-        "daed_simple_499": {"T": 499, "FID": 5.7, "Prec": 69, "Rec": 64},
+        "daed_simple_b0.1": {"T": 468, "FID": 9.6, "Prec": 73, "Rec": 58},
+        "daed_simple_b0.001": {"T": 499, "FID": 5.7, "Prec": 69, "Rec": 64},
     },
     "cifar10": {
         "ddgm_vlb": {"T": 1000, "FID": 26, "Prec": 53, "Rec": 54},
-        "daed_vlb_900": {"T": 900, "FID": 20, "Prec": 59, "Rec": 46},
-        "daed_vlb_999": {"T": 999, "FID": 15, "Prec": 60, "Rec": 60},
+        "daed_vlb_b0.1": {"T": 900, "FID": 20, "Prec": 59, "Rec": 46},
+        "daed_vlb_linear": {"T": 999, "FID": 15, "Prec": 60, "Rec": 60},
         "ddgm_simple": {"T": 1000, "FID": 7.2, "Prec": 65, "Rec": 61},
-        "daed_simple_900": {"T": 900, "FID": 19, "Prec": 62, "Rec": 50},
-        "daed_simple_999": {"T": 999, "FID": 14.8, "Prec": 65, "Rec": 53},
+        "daed_simple_b0.1": {"T": 900, "FID": 19, "Prec": 62, "Rec": 50},
+        "daed_simple_b0.001": {"T": 999, "FID": 14.8, "Prec": 65, "Rec": 53},
     },
     "celeba64": {
         "ddgm_vlb": {"T": 1000, "FID": 23, "Prec": 51, "Rec": 21},
-        "daed_vlb_900": {"T": 900, "FID": 18, "Prec": 63, "Rec": 30},
-        "daed_vlb_999": {"T": 999, "FID": 16, "Prec": 70, "Rec": 27},
+        "daed_vlb_b0.1": {"T": 900, "FID": 18, "Prec": 63, "Rec": 30},
+        "daed_vlb_linear": {"T": 999, "FID": 16, "Prec": 70, "Rec": 27},
         "ddgm_simple": {"T": 1000, "FID": 4.9, "Prec": 66, "Rec": 57},
-        "daed_simple_900": {"T": 900, "FID": 22, "Prec": 67, "Rec": 27},
-        "daed_simple_999": {"T": 999, "FID": 7.4, "Prec": 67, "Rec": 54},
+        "daed_simple_b0.1": {"T": 900, "FID": 22, "Prec": 67, "Rec": 27},
+        "daed_simple_b0.001": {"T": 999, "FID": 7.4, "Prec": 67, "Rec": 54},
     },
 }
 
 # Deja et al. 2022, appendix Tables 3 (CIFAR-10), 4 (CelebA), 5 (Fashion-MNIST): IS, FID, sFID and the
-# distribution precision/recall in percent.  DAED rows follow in the DAED issue; the DDGM rows are here.
+# distribution precision/recall in percent, in the paper's row order.
+def _r(T, IS, FID, sFID, Prec, Rec):
+    return {"T": T, "IS": IS, "FID": FID, "sFID": sFID, "Prec": Prec, "Rec": Rec}
+
+
 DEJA_EXTENDED: dict[str, dict[str, dict[str, float]]] = {
     "cifar10": {
-        "ddgm_vlb": {"T": 1000, "IS": 7.6, "FID": 26.1, "sFID": 10.5, "Prec": 54, "Rec": 55},
-        "ddgm_simple": {"T": 1000, "IS": 9.5, "FID": 7.2, "sFID": 8.6, "Prec": 65, "Rec": 61},
+        "ddgm_vlb": _r(1000, 7.6, 26.1, 10.5, 54, 55),
+        "daed_vlb_b0.1": _r(900, 8.2, 20.4, 16.1, 59, 46),
+        "daed_vlb_b0.025": _r(979, 7.7, 22.4, 15.8, 57, 53),
+        "daed_vlb_linear": _r(999, 8.1, 14.5, 9.8, 60, 59),
+        "ddgm_simple": _r(1000, 9.5, 7.2, 8.6, 65, 61),
+        "daed_simple_b0.2": _r(891, 7.8, 29.4, 24.7, 53, 40),
+        "daed_simple_b0.1": _r(900, 8.0, 19.0, 14.9, 62, 50),
+        "daed_simple_b0.025": _r(979, 8.6, 14.2, 14.6, 60, 53),
+        "daed_simple_b0.001": _r(999, 9.1, 14.9, 10.1, 66, 54),
     },
     "celeba64": {
-        "ddgm_vlb": {"T": 1000, "IS": 2.4, "FID": 23.1, "sFID": 37.3, "Prec": 51, "Rec": 21},
-        "ddgm_simple": {"T": 1000, "IS": 3.0, "FID": 6.1, "sFID": 14.7, "Prec": 66, "Rec": 56},
+        "ddgm_vlb": _r(1000, 2.4, 23.1, 37.3, 51, 21),
+        "daed_vlb_b0.1": _r(900, 2.9, 18.2, 23.9, 63, 31),
+        "daed_vlb_b0.025": _r(979, 2.7, 25.4, 35.8, 64, 17),
+        "daed_vlb_linear": _r(1000, 2.6, 16.8, 23.6, 70, 27),
+        "ddgm_simple": _r(1000, 3.0, 6.1, 14.7, 66, 56),
+        "daed_simple_b0.2": _r(890, 2.7, 21.0, 31.2, 63, 22),
+        "daed_simple_b0.1": _r(900, 3.0, 17.0, 23.3, 66, 31),
+        "daed_simple_b0.025": _r(979, 2.7, 15.1, 17.6, 64, 38),
+        "daed_simple_b0.001": _r(999, 2.8, 6.2, 11.0, 69, 55),
+        "daed_in_simple_b0.1": _r(900, 2.9, 25.6, 30.5, 44, 29),
     },
     "fashion_mnist": {
-        "ddgm_vlb": {"T": 500, "IS": 4.1, "FID": 8.9, "sFID": 11, "Prec": 68, "Rec": 53},
-        "ddgm_simple": {"T": 500, "IS": 4.3, "FID": 7.8, "sFID": 9.03, "Prec": 71.5, "Rec": 65.3},
+        "ddgm_vlb": _r(500, 4.1, 8.9, 11, 68, 53),
+        "daed_vlb_b0.1": _r(468, 4.06, 9.1, 13, 71, 60),
+        "daed_vlb_b0.025": _r(489, 4.02, 9.7, 11, 70, 62),
+        "daed_vlb_linear": _r(499, 4.1, 7.5, 11.3, 70.5, 64),
+        "ddgm_simple": _r(500, 4.3, 7.8, 9.03, 71.5, 65.3),
+        "daed_simple_b0.3": _r(426, 3.78, 18, 24, 73.8, 41),
+        "daed_simple_b0.2": _r(445, 3.87, 14, 20, 74.8, 47),
+        "daed_simple_b0.1": _r(468, 3.95, 9.6, 11.2, 73.2, 58.4),
+        "daed_simple_b0.025": _r(489, 4.05, 7.36, 13, 73, 61),
+        "daed_simple_b0.001": _r(499, 4.3, 5.7, 11.3, 69.3, 64.2),
     },
 }
+
+# Table 7 (Fashion-MNIST): DAED against DDGMs of about its size.
+DEJA_TABLE7: dict[str, dict[str, dict[str, float]]] = {
+    "fashion_mnist": {
+        "DDGM": {"Params (M)": 8.8, "Seconds/sample": 0.65, "FID": 7.8, "Prec": 72, "Rec": 65},
+        "DDGM 1.5x channels": {"Params (M)": 19.8, "Seconds/sample": 0.84, "FID": 8, "Prec": 74, "Rec": 65},
+        "DDGM 2x blocks": {"Params (M)": 15.1, "Seconds/sample": 1.19, "FID": 7.5, "Prec": 66, "Rec": 66},
+        "DAED": {"Params (M)": 17.6, "Seconds/sample": 0.66, "FID": 5.7, "Prec": 69, "Rec": 64},
+    },
+}
+
 DEJA_EXTENDED_NUMBER = {"cifar10": 3, "celeba64": 4, "fashion_mnist": 5}
 
 # Baryshnikov 2022 (coursework), CIFAR-10, 50k samples vs the training set, TF-Inception.
@@ -101,6 +141,7 @@ COURSEWORK_TABLE_4_4: dict[str, dict[str, dict[str, float]]] = {
 PAPER_TABLES = {
     "deja_table1": DEJA_TABLE1,
     "deja_extended": DEJA_EXTENDED,
+    "deja_table7": DEJA_TABLE7,
     "coursework_4_3": COURSEWORK_TABLE_4_3,
     "coursework_4_4": COURSEWORK_TABLE_4_4,
 }
@@ -114,6 +155,11 @@ def paper_run(table: str, row: str | None) -> list[dict[str, float]] | None:
     if row not in runs:
         raise KeyError(f"paper row '{row}' is not a run of {table}; known runs: {', '.join(sorted(runs))}")
     return runs[row]
+
+
+def paper_rows(table: str, dataset: str) -> dict[str, dict[str, float]]:
+    """All published rows of ``table`` for ``dataset`` in the paper's order (empty when it has none)."""
+    return dict(PAPER_TABLES[table].get(dataset, {}))
 
 
 def paper_row(table: str, dataset: str, row: str | None) -> dict[str, float] | None:

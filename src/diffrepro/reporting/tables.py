@@ -19,7 +19,7 @@ import math
 from typing import Any, Callable, Sequence
 
 from ..atomic import write_text
-from .paper_values import (COURSEWORK_DDPM_800K, DEJA_EXTENDED_NUMBER, paper_row, paper_run)
+from .paper_values import (COURSEWORK_DDPM_800K, DEJA_EXTENDED_NUMBER, paper_row, paper_rows, paper_run)
 
 Record = dict[str, Any]
 TableResult = tuple[list[dict[str, Any]], list[str], str, list[str]]
@@ -66,47 +66,124 @@ def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
     ]
 
 
-def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
-    rows = []
+def _split(m: Record) -> str:
+    """The DAED split a metrics record stands for: "-" for a DDGM, "β1=<beta_1>" or "linear" for a joint DAED."""
+    if m.get("kind", "ddgm") != "daed":
+        return "-"
+    beta = (m.get("schedule_options") or {}).get("beta_1")
+    return f"β1={beta:g}" if m.get("schedule") == "linear_combine" and beta is not None else m.get("schedule", "-")
+
+
+def _paper_split(key: str) -> str:
+    if not key.startswith("daed"):
+        return "-"
+    tail = key.rsplit("_", 1)[-1]
+    return "linear" if tail == "linear" else f"β1={tail[1:]}"
+
+
+def _paper_layout(table: str, records: Sequence[Record], dataset: str,
+                  row: Callable[[Record | None, str | None, dict[str, float]], dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows in the paper's order: every published row of ``table`` for ``dataset`` (with ours beside it when a
+    model maps to it; empty columns when this preset trains no such model), then our models without a
+    published row."""
+    paper = paper_rows(table, dataset)
+    mapped: dict[str, list[Record]] = {}
+    extra = []
     for rec in records:
-        m, p = rec["metrics"], _paper("deja_table1", dataset, rec)
-        rows.append({
-            "Model": m["model"], "Loss": LOSS_NAMES[m["objective"]], "Schedule": m["schedule"], "T": m["timesteps"],
-            "FID": m["fid"], "Prec": 100.0 * m["precision"], "Rec": 100.0 * m["recall"], "Bits/dim": _bpd(rec),
-            "Paper T": p.get("T"), "Paper FID": p.get("FID"), "Paper Prec": p.get("Prec"), "Paper Rec": p.get("Rec"),
-        })
+        key = rec["tables"].get(table)
+        if key is not None and key in paper:
+            mapped.setdefault(key, []).append(rec)
+        else:
+            extra.append(rec)
+    rows = []
+    for key, p in paper.items():
+        for rec in mapped.get(key) or [None]:
+            rows.append(row(rec, key, p))
+    rows.extend(row(rec, rec["tables"].get(table), paper_row(table, dataset, rec["tables"].get(table)) or {})
+                for rec in extra)
+    return rows
+
+
+def _ours(rec: Record | None) -> dict[str, Any]:
+    if rec is None:
+        return {}
+    m = rec["metrics"]
+    return {"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(), "Loss": LOSS_NAMES[m["objective"]],
+            "Split": _split(m), "T": m["timesteps"], "FID": m["fid"], "Prec": 100.0 * m["precision"],
+            "Rec": 100.0 * m["recall"], "Bits/dim": _bpd(rec)}
+
+
+def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
+    def row(rec, key, p):
+        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **_ours(rec),
+                "Paper T": p.get("T"), "Paper FID": p.get("FID"), "Paper Prec": p.get("Prec"),
+                "Paper Rec": p.get("Rec")}
+
     notes = common_notes(records, dataset) + [
         "Prec/Rec: k-NN precision/recall (Kynkaanniemi et al. 2019, k=3), in percent; the paper reports the "
         "distribution precision/recall of Sajjadi et al. 2018.",
         "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
+        "DAED rows are joint DAEDs (models of kind daed): split β1=x is the linear_combine schedule with "
+        "betas[0] = x; linear is the plain linear schedule whose first step the DAE takes. Rows with empty "
+        "'ours' columns are published rows this preset does not train.",
         "Paper columns: Deja et al. 2022, Table 1 (TF-Inception FID).",
     ]
-    columns = ["Model", "Loss", "Schedule", "T", "FID", "Prec", "Rec", "Bits/dim",
+    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", "FID", "Prec", "Rec", "Bits/dim",
                "Paper T", "Paper FID", "Paper Prec", "Paper Rec"]
-    return rows, columns, "Table 1: DDGM sample quality (Deja et al. 2022 layout)", notes
+    return (_paper_layout("deja_table1", records, dataset, row), columns,
+            "Table 1: DDGM and DAED sample quality (Deja et al. 2022 layout)", notes)
 
 
 def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
-    rows = []
-    for rec in records:
-        m, p = rec["metrics"], _paper("deja_extended", dataset, rec)
-        rows.append({
-            "Model": m["model"], "Loss": LOSS_NAMES[m["objective"]], "T": m["timesteps"], "IS": _score(m),
-            "FID": m["fid"], "sFID": NOT_AVAILABLE, "Prec": 100.0 * m["precision"], "Rec": 100.0 * m["recall"],
-            "Bits/dim": _bpd(rec), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"), "Paper sFID": p.get("sFID"),
-            "Paper Prec": p.get("Prec"), "Paper Rec": p.get("Rec"),
-        })
+    def row(rec, key, p):
+        ours = _ours(rec)
+        if rec is not None:
+            ours.update({"IS": _score(rec["metrics"]), "sFID": NOT_AVAILABLE})
+        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **ours,
+                "Paper T": p.get("T"), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
+                "Paper sFID": p.get("sFID"), "Paper Prec": p.get("Prec"), "Paper Rec": p.get("Rec")}
+
     number = DEJA_EXTENDED_NUMBER.get(dataset)
     notes = common_notes(records, dataset) + [
         "sFID: n/a with this backend (it needs the Inception mixed_6 spatial features: the Inception backend).",
         "Prec/Rec: k-NN (Kynkaanniemi et al. 2019, k=3), in percent; the paper's are Sajjadi et al. 2018.",
+        "DAED rows are joint DAEDs; rows with empty 'ours' columns are published rows this preset does not train.",
         (f"Paper columns: Deja et al. 2022, appendix Table {number}." if number
          else f"Paper columns: Deja et al. 2022 report no {dataset} rows."),
     ]
-    columns = ["Model", "Loss", "T", "IS", "FID", "sFID", "Prec", "Rec", "Bits/dim",
-               "Paper IS", "Paper FID", "Paper sFID", "Paper Prec", "Paper Rec"]
+    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", "IS", "FID", "sFID", "Prec", "Rec",
+               "Bits/dim", "Paper T", "Paper IS", "Paper FID", "Paper sFID", "Paper Prec", "Paper Rec"]
     title = f"Tables 3-5: extended evaluation (Deja et al. 2022 appendix{f', Table {number}' if number else ''} layout)"
-    return rows, columns, title, notes
+    return _paper_layout("deja_extended", records, dataset, row), columns, title, notes
+
+
+def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
+    def row(rec, key, p):
+        out = {"Paper row": key or "-"}
+        if rec is not None:
+            m, t = rec["metrics"], rec["train"]
+            sps = m.get("samples_per_second")
+            out.update({"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(),
+                        "Base ch": m["unet"]["base_channels"], "Res blocks": m["unet"]["num_res_blocks"],
+                        "Params (M)": t["parameters"] / 1e6, "Seconds/sample": (1.0 / sps) if sps else None,
+                        "FID": m["fid"], "Prec": 100.0 * m["precision"], "Rec": 100.0 * m["recall"]})
+        out.update({f"Paper {k}": p.get(k) for k in ("Params (M)", "Seconds/sample", "FID", "Prec", "Rec")})
+        return out
+
+    sample_note = ""
+    if records:
+        m = records[0]["metrics"]
+        sample_note = (f" Ours: wall-clock sampling seconds of the sample step divided by the {m.get('n_generated')} "
+                       "samples (batched as params' sample.batch_size, on this machine; jobs may share the CPU).")
+    notes = common_notes(records, dataset) + [
+        "Params: all trainable parameters (a joint DAED holds two U-Nets)." + sample_note,
+        "Prec/Rec: k-NN (Kynkaanniemi et al. 2019, k=3), in percent; the paper's are Sajjadi et al. 2018.",
+        "Paper columns: Deja et al. 2022, appendix Table 7 (Fashion-MNIST, 28 px, one GPU).",
+    ]
+    columns = ["Paper row", "Model", "Kind", "Base ch", "Res blocks", "Params (M)", "Seconds/sample", "FID", "Prec",
+               "Rec", "Paper Params (M)", "Paper Seconds/sample", "Paper FID", "Paper Prec", "Paper Rec"]
+    return (_paper_layout("deja_table7", records, dataset, row), columns,
+            "Table 7: DAED vs larger DDGMs (Deja et al. 2022 appendix layout)", notes)
 
 
 def _training_steps(table: str, records: Sequence[Record], dataset: str, title: str) -> TableResult:
@@ -199,6 +276,7 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
 TABLES: dict[str, Callable[[Sequence[Record], str], TableResult]] = {
     "deja_table1": deja_table1,
     "deja_extended": deja_extended,
+    "deja_table7": deja_table7,
     "coursework_4_1": coursework_4_1,
     "coursework_4_2": coursework_4_2,
     "coursework_4_3": coursework_4_3,

@@ -38,9 +38,11 @@ def model_record(name: str, mcfg: dict) -> dict:
     """What a metrics record says about the model it measures (the tables read these)."""
     return {
         "model": name,
+        "kind": mcfg.get("kind", "ddgm"),
         "objective": mcfg["objective"]["name"],
         "objective_options": {k: v for k, v in mcfg["objective"].items() if k != "name"},
         "schedule": mcfg["schedule"]["name"],
+        "schedule_options": {k: v for k, v in mcfg["schedule"].items() if k != "name"},
         "timesteps": mcfg["timesteps"],
         "variance": mcfg["variance"],
         "timestep_sampler": mcfg["timestep_sampler"]["name"],

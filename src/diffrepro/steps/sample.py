@@ -13,6 +13,7 @@ from ..atomic import save_safetensors
 from ..config import load_config, model_config
 from ..diffusion.samplers import check_steps, generate
 from ..factory import build_diffusion, build_unet
+from ..models.precision import with_precision
 from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
@@ -22,7 +23,7 @@ NAME = "sample"
 HELP = "sample a trained DDGM (uint8 samples + a PNG grid)"
 
 #: Keys of a model section that must match between the weights and params for sampling to be valid.
-WEIGHTS_KEYS = ("schedule", "timesteps", "unet", "objective", "variance")
+WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance")
 
 
 def add_arguments(p) -> None:
@@ -44,6 +45,8 @@ def load_weights(path: str, mcfg: dict) -> tuple[dict[str, torch.Tensor], dict[s
     trained = json.loads(meta["config"])
     for key in WEIGHTS_KEYS:
         ours, theirs = mcfg.get(key), trained.get(key)
+        if key == "kind":  # weights written before joint DAEDs existed are DDGMs
+            ours, theirs = ours or "ddgm", theirs or "ddgm"
         if key == "unet":  # the architecture label does not change the network
             ours = {k: v for k, v in (ours or {}).items() if k != "architecture"}
             theirs = {k: v for k, v in (theirs or {}).items() if k != "architecture"}
@@ -67,10 +70,13 @@ def build_model(weights: str, mcfg: dict, device: str):
 
 
 def draw_samples(model, mcfg: dict, image_size: int, channels: int, *, seed: int, stream: str, device: str,
-                 desc: str) -> tuple[torch.Tensor, float]:
-    """``num_samples`` uint8 samples with the model's sampler; returns (samples, seconds)."""
+                 desc: str, on_state=None) -> tuple[torch.Tensor, float]:
+    """``num_samples`` uint8 samples with the model's sampler and precision (``sample.precision``);
+    returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states
+    (ancestral only; batches in order)."""
     scfg = mcfg["sample"]
     diffusion = build_diffusion(mcfg)
+    network = with_precision(model, scfg["precision"], device)
     steps = check_steps(diffusion.num_timesteps, scfg["steps"])
     gen = generator(seed, "sample", stream)
     n, bs = scfg["num_samples"], scfg["batch_size"]
@@ -80,9 +86,9 @@ def draw_samples(model, mcfg: dict, image_size: int, channels: int, *, seed: int
     with Progress(total_calls, desc=desc, log_every=max(1, steps // 4), unit="call") as bar:
         for start in range(0, n, bs):
             size = min(bs, n - start)
-            x = generate(diffusion, model, (size, channels, image_size, image_size), method=scfg["method"],
+            x = generate(diffusion, network, (size, channels, image_size, image_size), method=scfg["method"],
                          variance=mcfg["variance"], steps=scfg["steps"], eta=scfg["eta"], generator=gen,
-                         device=device, progress=lambda _i: bar.update(1))
+                         device=device, progress=lambda _i: bar.update(1), on_state=on_state)
             chunks.append(to_uint8(x.cpu()))
     return torch.cat(chunks), time.perf_counter() - t0
 
@@ -101,7 +107,9 @@ def run(args) -> None:
     steps = check_steps(mcfg["timesteps"], scfg["steps"])
     save_safetensors({"images": samples}, args.out, {
         "model": args.model, "num_samples": str(n), "seconds": f"{seconds:.3f}",
-        "samples_per_second": f"{rate:.4f}", "variance": mcfg["variance"], "device": device,
+        "samples_per_second": f"{rate:.4f}", "seconds_per_sample": f"{seconds / n:.6f}",
+        "batch_size": str(scfg["batch_size"]), "precision": scfg["precision"],
+        "variance": mcfg["variance"], "device": device,
         "timesteps": str(mcfg["timesteps"]), "method": scfg["method"], "steps": str(steps),
         "eta": str(scfg["eta"]),
     })

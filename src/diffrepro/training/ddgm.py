@@ -8,6 +8,17 @@ checkpointed every ``checkpoint_every`` steps (see ``checkpoint``), and a rerun 
 configuration continues from the last checkpoint.  A non-finite loss stops the run before the
 optimizer touches the weights, leaving the last good checkpoint intact.
 
+A model section with ``kind: daed`` trains a joint DAED (Deja et al. 2022, Sec. 4): the network is a
+:class:`~diffrepro.models.joint_daed.JointDAED` (a generator U-Net for ``t > 0`` and a DAE U-Net for
+``t == 0``, built by ``factory.build_unet``), the loss is
+:func:`~diffrepro.diffusion.daed.joint_training_loss` (simple or vlb objective), one AdamW covers the
+parameters of both networks (they are disjoint) and the EMA the whole module. A network that gets no
+example in a step (no ``t == 0`` drawn, say) gets no gradient and AdamW leaves it untouched that step;
+``train.grad_clip`` clips each network's gradient norm separately, so neither network's loss scale
+throttles the other's update. Checkpoints have the same format (the state dicts' keys are
+``generator.*`` and ``dae.*``); the training fingerprint includes the kind, so a DDGM and a joint DAED
+never share checkpoints.
+
 Besides the loss curve, training records the mean unweighted loss per timestep bucket over time
 (``train.loss_buckets`` equal buckets of t, for the loss-dynamics figures) and keeps the EMA weights
 at the fractions ``train.snapshots`` of training (for the training-steps study).
@@ -25,8 +36,10 @@ import torch
 from ..atomic import save_safetensors
 from ..config import normalize_model
 from ..errors import DiffreproError
+from ..diffusion.daed import JOINT_OBJECTIVES, joint_training_loss
 from ..diffusion.losses import training_loss
-from ..factory import build_diffusion, build_timestep_sampler_for, build_unet
+from ..factory import build_diffusion, build_timestep_sampler_for, build_unet, model_kind
+from ..models.joint_daed import JointDAED
 from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
@@ -45,7 +58,7 @@ class TrainingDivergedError(DiffreproError, RuntimeError):
 
 @dataclass
 class TrainResult:
-    model: UNet
+    model: UNet | JointDAED
     ema_state: dict[str, torch.Tensor]
     history: list[dict[str, float]]
     bucket_history: list[dict[str, float]]
@@ -60,9 +73,16 @@ class TrainResult:
 
 
 def training_fingerprint(model_cfg: dict[str, Any], *, seed: int, data_id: str) -> str:
-    """Hash of everything that determines the weights at a given step."""
+    """Hash of everything that determines the weights at a given step.
+
+    The model's ``kind`` enters the hash only when it is not the default ``ddgm``: a joint DAED never
+    resumes a DDGM's checkpoint (or the other way round), and a DDGM's fingerprint is the same as
+    before model sections had a kind, so existing DDGM checkpoints stay valid.
+    """
     model_cfg = normalize_model(model_cfg)
     cfg = {k: v for k, v in model_cfg.items() if k not in NON_TRAINING_KEYS}
+    if model_kind(cfg) == "ddgm":
+        cfg.pop("kind", None)
     cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
     cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
     return fingerprint({"model": cfg, "seed": seed, "data": data_id})
@@ -95,7 +115,7 @@ def train_ddgm(
     stop_at_step: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
 ) -> TrainResult:
-    """Train (or resume training) one DDGM on uint8 images [N, C, H, W].
+    """Train (or resume training) one DDGM, or joint DAED (``kind: daed``), on uint8 images [N, C, H, W].
 
     ``stop_at_step`` ends the loop early (as if killed) after that step; it exists for tests of
     resumption and returns the partial result.
@@ -113,12 +133,20 @@ def train_ddgm(
         raise ValueError("train.checkpoint_every must be a multiple of train.log_every "
                          f"(got {tcfg['checkpoint_every']} and {tcfg['log_every']})")
 
+    kind = model_kind(model_cfg)
+    objective, variance = model_cfg["objective"], model_cfg["variance"]
+    if kind == "daed" and objective["name"] not in JOINT_OBJECTIVES:
+        raise ValueError(f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, "
+                         f"got {objective['name']!r}")
+
     torch.manual_seed(derive_seed(seed, "init"))
     model = build_unet(model_cfg, image_size=height, channels=channels).to(device)
     diffusion = build_diffusion(model_cfg)
     T = diffusion.num_timesteps
     sampler = build_timestep_sampler_for(model_cfg)
-    objective, variance = model_cfg["objective"], model_cfg["variance"]
+    # gradient-norm clipping: per network (a joint DAED's two networks are clipped separately)
+    clip_groups = ([list(model.generator.parameters()), list(model.dae.parameters())]
+                   if isinstance(model, JointDAED) else [list(model.parameters())])
     optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     ema = EMA(model, tcfg["ema_decay"])
     run_fp = training_fingerprint(model_cfg, seed=seed, data_id=data_id)
@@ -160,9 +188,9 @@ def train_ddgm(
     steps_per_epoch = n // batch
     perm_cache: dict[int, torch.Tensor] = {}
     params = count_parameters(model)
-    log.info("training %d parameters for %d steps (batch %d, T=%d, %s schedule, %s objective, %s variance, "
-             "%s timestep sampler) on %s", params, total, batch, T, model_cfg["schedule"]["name"], objective["name"],
-             variance, sampler.name, device)
+    log.info("training %s: %d parameters for %d steps (batch %d, T=%d, %s schedule, %s objective, %s variance, "
+             "%s timestep sampler) on %s", "a joint DAED" if kind == "daed" else "a DDGM", params, total, batch, T,
+             model_cfg["schedule"]["name"], objective["name"], variance, sampler.name, device)
 
     def save(step: int, seconds: float) -> None:
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
@@ -172,6 +200,9 @@ def train_ddgm(
                     "seconds": seconds})
 
     def loss_fn(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        if kind == "daed":
+            losses, _ = joint_training_loss(diffusion, model, x0, t, noise, objective["name"], variance, generator=g)
+            return losses
         losses, _ = training_loss(diffusion, model, x0, t, noise, objective["name"], variance,
                                   hybrid_lambda=objective.get("lambda", 0.001), iwdiff_k=objective.get("k", 1),
                                   generator=g)
@@ -213,7 +244,8 @@ def train_ddgm(
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if tcfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
+                for group_params in clip_groups:
+                    torch.nn.utils.clip_grad_norm_(group_params, tcfg["grad_clip"])
             optimizer.step()
             ema.update(model)
 

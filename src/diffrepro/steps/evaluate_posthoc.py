@@ -1,0 +1,100 @@
+"""Step: quality of the post-hoc DAEDs against their split points (Deja et al. Fig 4): FID, KID and
+precision/recall of each split point's samples, with the split step, its share of the steps and the
+log-SNR of the forward marginal there, beside the generator DDGM's own metrics."""
+
+from __future__ import annotations
+
+import io
+import math
+from pathlib import Path
+
+from ..atomic import atomic_path, read_json, write_json, write_text
+from ..config import load_config, model_config, posthoc_splits
+from ..diffusion.schedules import alphas_cumprod, log_snr
+from ..factory import build_betas
+from ..runlog import get_logger
+from .common import resolve_device
+from .evaluate import load_samples, metrics_for
+from .train_dae import split_of
+
+NAME = "evaluate-posthoc"
+HELP = "metrics of every post-hoc DAED, FID vs log-SNR at the split point (Deja et al. Fig 4)"
+
+COLUMNS = ["split", "beta_1", "split_step", "t_fraction", "log_snr", "fid", "kid_mean", "precision", "recall",
+           "generator_calls", "seconds_per_sample"]
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--samples", required=True, help="folder written by sample-posthoc")
+    p.add_argument("--generator-metrics", required=True, help="the generator DDGM's metrics (evaluate output)")
+    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
+    p.add_argument("--classifier", required=True, help="feature-extractor weights (classifier backend)")
+    p.add_argument("--out", required=True, help="output: metrics per split point (.json)")
+    p.add_argument("--out-csv", required=True, help="output: FID vs split point (.csv)")
+    p.add_argument("--out-png", required=True, help="output: FID vs log-SNR at the split point (.png)")
+
+
+def _fmt(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v)
+
+
+def run(args) -> None:
+    log = get_logger()
+    config = load_config(args.params)
+    gen_name = config["daed"]["posthoc"]["generator"]
+    mcfg = model_config(config, gen_name)
+    device = resolve_device(args.device)
+    lsnr = log_snr(alphas_cumprod(build_betas(mcfg)))
+    T = mcfg["timesteps"]
+    rows = []
+    for label in posthoc_splits(config):
+        point, s = split_of(config, label, mcfg)
+        images, meta = load_samples(str(Path(args.samples) / f"{label}.safetensors"))
+        if int(meta.get("split_step", -1)) != s:
+            raise ValueError(f"{args.samples}/{label}.safetensors holds split step {meta.get('split_step')}, "
+                             f"params say {s}; rerun sample-posthoc")
+        metrics, _ = metrics_for(images, config, args.data, args.classifier, device, log.info)
+        rows.append({"split": label, "beta_1": point, "split_step": s, "t_fraction": (s + 1) / T,
+                     "log_snr": float(lsnr[s]), "generator_calls": int(meta["generator_calls"]),
+                     "seconds_per_sample": float(meta["seconds_per_sample"]), **metrics})
+        log.info("DAED %s (s=%d, log-SNR %.2f): FID %.3f", label, s, float(lsnr[s]), metrics["fid"])
+    ddgm = read_json(args.generator_metrics)
+    record = {"generator": gen_name, "timesteps": T, "generator_metrics": {
+        k: ddgm.get(k) for k in ("fid", "kid_mean", "precision", "recall", "samples_per_second")}, "splits": rows,
+        "dataset": ddgm.get("dataset"), "resolution": ddgm.get("resolution"),
+        "n_generated": ddgm.get("n_generated"), "feature_extractor": ddgm.get("feature_extractor")}
+    write_json(args.out, record)
+    lines = [",".join(COLUMNS) + "\n"]
+    lines.append(",".join(_fmt(v) for v in ["ddgm", "", "", "", "", ddgm.get("fid"), ddgm.get("kid_mean"),
+                                               ddgm.get("precision"), ddgm.get("recall"), T,
+                                               1.0 / ddgm["samples_per_second"] if ddgm.get("samples_per_second") else None]) + "\n")
+    for r in rows:
+        lines.append(",".join(_fmt(r[c]) for c in COLUMNS) + "\n")
+    write_text(args.out_csv, "".join(lines))
+    _figure(rows, ddgm.get("fid"), gen_name, args.out_png)
+
+
+def _figure(rows: list[dict], ddgm_fid: float | None, gen_name: str, path: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.8))
+    pts = sorted(rows, key=lambda r: r["log_snr"])
+    ax.plot([r["log_snr"] for r in pts], [r["fid"] for r in pts], "o-", label="post-hoc DAED")
+    for r in pts:
+        ax.annotate(r["split"], (r["log_snr"], r["fid"]), textcoords="offset points", xytext=(3, 4), fontsize=7)
+    if ddgm_fid is not None and math.isfinite(ddgm_fid):
+        ax.axhline(ddgm_fid, color="gray", linestyle="--", label=f"DDGM ({gen_name})")
+    ax.set(xlabel="log-SNR at the split point", ylabel="FID", title="FID vs split point (Deja et al. Fig 4)")
+    ax.invert_xaxis()
+    ax.legend()
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=120)
+    plt.close(fig)
+    with atomic_path(path, suffix=".png") as tmp:
+        tmp.write_bytes(buf.getvalue())

@@ -1,0 +1,415 @@
+"""DAED analyses: target sets, the "DDGM reverse from s vs DAE once" comparison, and the
+reconstruction / transferability / toy-examples steps end to end on tiny models (8x8, T=40)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+import yaml
+from PIL import Image
+
+from diffrepro.analysis.image_quality import mae, ms_ssim, to_unit_range
+from diffrepro.analysis.loading import AnalysisInputError, ddgm_split_step, load_posthoc_dae
+from diffrepro.analysis.transferability import (
+    DEJA_TABLE2,
+    Denoiser,
+    compare_denoisers,
+    reverse_from,
+    table2_markdown,
+)
+from diffrepro.atomic import save_safetensors
+from diffrepro.cli import main
+from diffrepro.config import load_config, model_config
+from diffrepro.data import load_dataset, save_processed
+from diffrepro.data.processed import resize_images
+from diffrepro.data.targets import (
+    LUMA_WEIGHTS,
+    conform_images,
+    load_target_set,
+    photo_images,
+    select_indices,
+)
+from diffrepro.diffusion.daed import dae_input
+from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
+from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, split_step
+from diffrepro.factory import build_diffusion, build_unet
+from diffrepro.steps.train_ddgm import weights_metadata
+
+
+# ----------------------------------------------------------------------------- target sets
+@pytest.fixture(scope="module")
+def digits_test():
+    ds = load_dataset("digits")
+    return torch.from_numpy(ds.splits["test"].images)
+
+
+def test_in_domain_target_is_a_deterministic_subset_of_the_processed_test_split(digits_test):
+    a = load_target_set("digits", 6, seed=3, source_dataset="digits", source_test_images=digits_test)
+    b = load_target_set("digits", 6, seed=3, source_dataset="digits", source_test_images=digits_test)
+    c = load_target_set("digits", 6, seed=4, source_dataset="digits", source_test_images=digits_test)
+    assert a.in_domain and a.n == 6 and a.available == digits_test.shape[0]
+    assert a.images.dtype == torch.uint8 and a.images.shape == (6, 1, 8, 8)
+    assert list(a.indices) == sorted(set(a.indices)) and a.indices == b.indices and a.indices != c.indices
+    assert torch.equal(a.images, digits_test[list(a.indices)]) and torch.equal(a.images, b.images)
+    # a smaller request is a subset of a larger one (the first entries of the same permutation)
+    small = load_target_set("digits", 3, seed=3, source_dataset="digits", source_test_images=digits_test)
+    assert set(small.indices) <= set(a.indices)
+
+
+def test_out_of_domain_target_is_converted_to_the_source_format(digits_test):
+    t = load_target_set("lfw_subset", 5, seed=0, source_dataset="digits", source_test_images=digits_test)
+    assert not t.in_domain and t.available == 40
+    assert t.images.dtype == torch.uint8 and t.images.shape == (5, 1, 8, 8)
+    assert int(t.images.min()) >= 0 and int(t.images.max()) <= 255 and t.images.float().std() > 5
+    # grey 25x25 -> grey 8x8: the filter that wrote the processed data set, applied to the chosen faces
+    raw = load_dataset("lfw_subset").splits["test"].images[list(t.indices)]
+    assert torch.equal(t.images, torch.from_numpy(resize_images(raw, 8)))
+    again = load_target_set("lfw_subset", 5, seed=0, source_dataset="digits", source_test_images=digits_test)
+    assert torch.equal(t.images, again.images)
+    # too few images: all of them
+    every = load_target_set("lfw_subset", 500, seed=0, source_dataset="digits", source_test_images=digits_test)
+    assert every.n == 40 and every.indices == tuple(range(40))
+
+
+def test_conform_images_channels_crop_and_resize():
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.randint(0, 256, (2, 3, 6, 10), generator=g, dtype=torch.uint8)
+    grey = conform_images(rgb, 1, 6)  # centre crop 6x6 (columns 2..7), no resize, BT.601 luma
+    w = torch.tensor(LUMA_WEIGHTS).view(1, 3, 1, 1)
+    expected = (rgb[..., 2:8].float() * w).sum(1, keepdim=True).round().to(torch.uint8)
+    assert grey.dtype == torch.uint8 and torch.equal(grey, expected)
+    as_rgb = conform_images(grey, 3, 6)
+    assert as_rgb.shape == (2, 3, 6, 6) and torch.equal(as_rgb[:, 0], as_rgb[:, 2]) and torch.equal(as_rgb[:, :1], grey)
+    small = conform_images(rgb, 3, 3)
+    ref = F.interpolate(rgb[..., 2:8].float(), size=(3, 3), mode="bilinear", antialias=True, align_corners=False)
+    assert torch.equal(small, ref.round().clamp(0, 255).to(torch.uint8))
+    assert conform_images(grey, 1, 6) is grey  # already in format: unchanged
+    with pytest.raises(ValueError):
+        conform_images(rgb.float(), 1, 4)
+
+
+def test_select_indices_and_photos():
+    idx = select_indices(100, 10, 0, "x")
+    assert len(idx) == 10 == len(set(idx)) and idx == sorted(idx) and all(0 <= i < 100 for i in idx)
+    assert idx == select_indices(100, 10, 0, "x") and idx != select_indices(100, 10, 0, "y")
+    photos = photo_images(["camera", "astronaut"], 3, 8)
+    assert photos.dtype == torch.uint8 and photos.shape == (2, 3, 8, 8)
+    assert torch.equal(photos[0, 0], photos[0, 1])  # the grey camera repeated to RGB
+    assert not torch.equal(photos[1, 0], photos[1, 1])
+    assert photo_images(["coins"], 1, 8).shape == (1, 1, 8, 8)  # 303x384 grey: crop, then resize
+    with pytest.raises(ValueError, match="unknown photo"):
+        photo_images(["nope"], 1, 8)
+
+
+# ----------------------------------------------------------------------------- the comparison
+class Recorder(torch.nn.Module):
+    """Stand-in network: records every call, returns ``scale * x``."""
+
+    def __init__(self, scale=0.0):
+        super().__init__()
+        self.scale = scale
+        self.ts = []
+
+    def forward(self, x, t):
+        self.ts.append(t.clone())
+        return self.scale * x
+
+
+def _x0(n=4, c=1, size=8, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, c, size, size, generator=g)
+    return F.avg_pool2d(x, 3, stride=1, padding=1, count_include_pad=False) * 2 - 1
+
+
+def test_dae_branch_calls_the_network_once_and_ddgm_branch_s_plus_one_times():
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", 40))
+    x0 = _x0()
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
+    dae, ddgm = Recorder(0.1), Recorder(0.1)
+    s = 4
+    res = compare_denoisers(x0, [Denoiser("ddgm", "ddgm", ddgm, diffusion, s, generator=torch.Generator().manual_seed(2)),
+                                 Denoiser("dae", "dae", dae, diffusion, s)], noise, batch_size=8, keep=4)
+    assert len(dae.ts) == 1 and dae.ts[0].shape == (4,) and bool((dae.ts[0] == s).all())
+    assert [int(t[0]) for t in ddgm.ts] == list(range(s, -1, -1))
+    # batches of 3 -> ceil(4 / 3) = 2 DAE calls
+    dae2 = Recorder(0.1)
+    compare_denoisers(x0, [Denoiser("dae", "dae", dae2, diffusion, s)], noise, batch_size=3)
+    assert len(dae2.ts) == 2
+    # the two denoisers saw the same x_s (same schedule, one shared noise draw)
+    torch.testing.assert_close(res.noisy["ddgm"], res.noisy["dae"], rtol=0, atol=0)
+    torch.testing.assert_close(res.noisy["dae"], dae_input(diffusion, x0, s, noise), rtol=0, atol=0)
+    assert res.split_steps == {"ddgm": s, "dae": s} and res.mae["dae"].shape == (4,)
+
+
+def test_split_zero_oneshot_equals_reverse_step_and_metrics_match_hand_computation():
+    T = 40
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", T))
+    x0 = _x0(n=3, seed=5)
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(6))
+    model = Recorder(0.0)  # eps = 0: the reconstruction is x_0 / sqrt(ab_0), clamped
+    res = compare_denoisers(
+        x0, [Denoiser("ddgm", "ddgm", model, diffusion, 0, generator=torch.Generator().manual_seed(0)),
+             Denoiser("dae", "dae", model, diffusion, 0)], noise, batch_size=2, keep=3)
+    ab0 = float(alphas_cumprod(get_beta_schedule("linear", T))[0])
+    x_s = math.sqrt(ab0) * x0 + math.sqrt(1 - ab0) * noise
+    rec = (x_s / math.sqrt(ab0)).clamp(-1, 1)
+    torch.testing.assert_close(res.reconstructions["dae"], rec, rtol=1e-6, atol=1e-6)
+    # at s = 0 the reverse process is one noiseless step whose mean is the clamped x0 estimate
+    torch.testing.assert_close(res.reconstructions["ddgm"], res.reconstructions["dae"], rtol=1e-6, atol=1e-6)
+    ref, out = to_unit_range(x0), to_unit_range(rec)
+    torch.testing.assert_close(res.mae["dae"], mae(ref, out), rtol=1e-6, atol=1e-9)
+    torch.testing.assert_close(res.ms_ssim["dae"], ms_ssim(ref, out, 1.0), rtol=1e-6, atol=1e-9)
+    by_hand = (ref.double() - out.double()).abs().mean(dim=(1, 2, 3)).numpy()
+    row = {r["name"]: r for r in res.summary()}["dae"]
+    assert row["n"] == 3 and row["split_step"] == 0
+    assert row["mae_mean"] == pytest.approx(by_hand.mean(), rel=1e-6)
+    assert row["mae_sem"] == pytest.approx(by_hand.std(ddof=1) / math.sqrt(3), rel=1e-5)
+
+    # an oracle that knows the noise reconstructs exactly: MAE 0, MS-SSIM 1, for both branches
+    class Oracle(torch.nn.Module):
+        def forward(self, x, t):
+            return noise[: x.shape[0]]
+
+    exact = compare_denoisers(x0, [Denoiser("ddgm", "ddgm", Oracle(), diffusion, 0),
+                                   Denoiser("dae", "dae", Oracle(), diffusion, 0)], noise, batch_size=8)
+    for name in ("ddgm", "dae"):
+        assert float(exact.mae[name].max()) < 1e-6
+        torch.testing.assert_close(exact.ms_ssim[name], torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-5)
+
+
+def test_reverse_from_matches_hand_loop_and_respects_its_generator():
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", 40))
+    x = _x0(n=2)
+    model = Recorder(0.3)
+    a = reverse_from(diffusion, model, x, 5, variance="fixed_small", generator=torch.Generator().manual_seed(9))
+    g = torch.Generator().manual_seed(9)
+    ref = x
+    for step in range(5, -1, -1):
+        ref = diffusion.p_sample(model, ref, torch.full((2,), step), variance="fixed_small", generator=g)
+    torch.testing.assert_close(a, ref.clamp(-1, 1), rtol=0, atol=0)
+    b = reverse_from(diffusion, model, x, 5, variance="fixed_small", generator=torch.Generator().manual_seed(10))
+    assert not torch.equal(a, b)
+
+
+def test_denoiser_rejects_bad_split_and_kind():
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", 40))
+    with pytest.raises(ValueError, match="split step"):
+        Denoiser("d", "dae", Recorder(), diffusion, 40)
+    with pytest.raises(ValueError, match="kind"):
+        Denoiser("d", "vae", Recorder(), diffusion, 1)
+
+
+def test_table2_markdown_layout():
+    rows = [{"model": m, "target": t, "mae_mean": 0.1 + i, "mae_sem": 0.01, "ms_ssim_mean": 0.9, "ms_ssim_sem": float("nan")}
+            for i, m in enumerate(["a", "DAED"]) for t in ["digits", "lfw_subset"]]
+    md = table2_markdown(rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"],
+                         labels={"a": "DDGM a"})
+    lines = md.splitlines()
+    assert lines[0].startswith("| Source | Model | digits MAE") and lines[0].count("|") == 7
+    assert lines[2] == "| digits | DDGM a | 0.100 ± 0.010 | 0.900 | 0.100 ± 0.010 | 0.900 |"
+    assert lines[3].startswith("|  | DAED | 1.100 ± 0.010")
+    assert "|  | DAED | 0.065 | 0.97 | 0.074 | 0.97 | 0.068 | 0.97 |" in md and "| CIFAR10 | DDGM VLB | 0.091" in md
+    assert "not comparable" in md and DEJA_TABLE2["CIFAR10"]["DDGM VLB"]["CIFAR10"] == (0.091, 0.94)
+
+
+def test_transfer_models_follow_the_papers_rows():
+    from diffrepro.steps.transferability import parse_ddgm_args, transfer_models
+
+    assert transfer_models({"simple": "a", "vlb": "b"}) == [("b", "DDGM VLB"), ("a", "DDGM Simple")]
+    assert transfer_models({"simple": "a", "vlb": "a"}) == [("a", "DDGM VLB")]
+    assert transfer_models(["x", "y", "x"]) == [("x", None), ("y", None)]
+    assert parse_ddgm_args(["a=p/a", "b=p=b"], ["b", "a"]) == {"b": "p=b", "a": "p/a"}
+    for bad in (["a=p"], ["a=p", "b=q", "a=r"], ["a", "b=q"], ["a=p", "c=q"]):
+        with pytest.raises(AnalysisInputError):
+            parse_ddgm_args(bad, ["a", "b"])
+
+
+# ----------------------------------------------------------------------------- the steps, end to end
+ANALYSIS = {
+    "reconstruction": {"model": "ddgm_a", "fraction": 0.2, "points": 3, "images": 3,
+                       "targets": ["digits", "lfw_subset"]},
+    "transferability": {"beta_1": 0.1, "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"}, "targets": ["digits", "lfw_subset"],
+                        "images": 3},
+    "toy_examples": {"beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
+}
+DAED = {"posthoc": {"generator": "ddgm_a", "split_points": [0.1, "linear"],
+                    "train": {"steps": 2, "batch_size": 4, "lr": 0.001, "weight_decay": 0.0, "grad_clip": 1.0,
+                              "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}}}
+
+
+def _perturbed_state(mcfg, seed, channels=1):
+    torch.manual_seed(seed)
+    m = build_unet(mcfg, image_size=8, channels=channels)
+    g = torch.Generator().manual_seed(seed + 100)
+    with torch.no_grad():
+        for p in m.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=g))  # the fresh output heads are zero
+    return m.state_dict()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory, tiny_config_module):
+    tmp = tmp_path_factory.mktemp("daed_analyses")
+    cfg = dict(tiny_config_module)
+    cfg["analysis"] = {**cfg["analysis"], **ANALYSIS}
+    cfg["daed"] = DAED
+    params = tmp / "params.yaml"
+    params.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    config = load_config(params)
+    data = tmp / "dataset.safetensors"
+    save_processed(data, load_dataset("digits"), 8)
+    meta = {"dataset": "digits"}
+    weights = {}
+    for i, name in enumerate(["ddgm_a", "ddgm_vlb"]):
+        mcfg = model_config(config, name)
+        state = _perturbed_state(mcfg, i)
+        weights[name] = tmp / f"{name}.safetensors"
+        save_safetensors(state, weights[name], weights_metadata(name, mcfg, meta, 8, 1, 20, 1))
+    gen = model_config(config, "ddgm_a")
+    s = ddgm_split_step(gen, 0.1)
+
+    def dae_file(path, beta="0.1", step=s):
+        md = weights_metadata("ddgm_a", gen, meta, 8, 1, 2, 1)
+        md.update({"split_step": str(step), "split": "b0.1", "beta_1": beta, "generator": "ddgm_a"})
+        save_safetensors(_perturbed_state(gen, 7), path, md)
+        return path
+
+    return {"tmp": tmp, "params": params, "config": config, "data": data, "weights": weights, "split": s,
+            "dae": dae_file(tmp / "dae_b0.1.safetensors"), "dae_file": dae_file}
+
+
+@pytest.fixture(scope="module")
+def tiny_config_module():
+    with open(Path(__file__).resolve().parents[1] / "configs" / "tiny.yaml") as fh:
+        return yaml.safe_load(fh)
+
+
+def _csv(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def _png(path):
+    with open(path, "rb") as fh:
+        assert fh.read(8) == b"\x89PNG\r\n\x1a\n"
+    with Image.open(path) as im:
+        im.load()
+        return im.size
+
+
+def test_split_step_of_the_tiny_generator_is_not_trivial(workspace):
+    T = model_config(workspace["config"], "ddgm_a")["timesteps"]
+    s = workspace["split"]
+    assert 0 < s < T // 2
+    assert s == split_step(alphas_cumprod(get_beta_schedule("linear", T)), 0.1)
+
+
+def test_reconstruction_step_end_to_end(workspace):
+    out = workspace["tmp"] / "rec"
+    rc = main(["reconstruction", "--params", str(workspace["params"]), "--log", str(out / "log.txt"),
+               "--device", "cpu", "--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"]),
+               "--out-csv", str(out / "rec.csv"), "--out-json", str(out / "rec.json"), "--out-png", str(out / "rec.png")])
+    assert rc == 0
+    rows = _csv(out / "rec.csv")
+    assert list(rows[0]) == ["target", "in_domain", "t", "t_fraction", "mae_mean", "mae_sem", "ms_ssim_mean",
+                             "ms_ssim_sem"]
+    assert [(r["target"], r["in_domain"], int(r["t"])) for r in rows] == [
+        ("digits", "true", 0), ("digits", "true", 3), ("digits", "true", 6),
+        ("lfw_subset", "false", 0), ("lfw_subset", "false", 3), ("lfw_subset", "false", 6)]
+    for r in rows:
+        assert float(r["t_fraction"]) == pytest.approx((int(r["t"]) + 1) / 40)
+        assert 0 <= float(r["mae_mean"]) <= 1 and float(r["mae_sem"]) >= 0 and -1 <= float(r["ms_ssim_mean"]) <= 1
+    summary = json.loads((out / "rec.json").read_text())
+    assert summary["steps"] == [0, 3, 6] and summary["timesteps"] == 40 and summary["model"] == "ddgm_a"
+    assert summary["targets"]["digits"]["in_domain"] and summary["targets"]["lfw_subset"]["n"] == 3
+    lfw = summary["targets"]["lfw_subset"]
+    assert lfw["mae_minus_in_domain"] == pytest.approx(
+        [a - b for a, b in zip(lfw["mae"], summary["targets"]["digits"]["mae"])])
+    assert _png(out / "rec.png")[0] > 100
+    # same inputs, same numbers (seeded image choice and noise)
+    rc = main(["reconstruction", "--params", str(workspace["params"]), "--device", "cpu",
+               "--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"]),
+               "--out-csv", str(out / "rec2.csv"), "--out-json", str(out / "rec2.json"), "--out-png", str(out / "r2.png")])
+    assert rc == 0 and (out / "rec2.csv").read_text() == (out / "rec.csv").read_text()
+
+
+def test_transferability_step_end_to_end(workspace):
+    out = workspace["tmp"] / "tr"
+    w = workspace["weights"]
+    rc = main(["transferability", "--params", str(workspace["params"]), "--log", str(out / "log.txt"),
+               "--device", "cpu", "--ddgm", f"ddgm_a={w['ddgm_a']}", "--ddgm", f"ddgm_vlb={w['ddgm_vlb']}",
+               "--dae", str(workspace["dae"]), "--data", str(workspace["data"]),
+               "--out-csv", str(out / "t.csv"), "--out-md", str(out / "t.md"), "--out-png", str(out / "t.png")])
+    assert rc == 0
+    rows = _csv(out / "t.csv")
+    assert list(rows[0]) == ["source", "model", "target", "split_step", "mae_mean", "mae_sem", "ms_ssim_mean",
+                             "ms_ssim_sem"]
+    assert [(r["model"], r["target"]) for r in rows] == [
+        (m, t) for t in ("digits", "lfw_subset") for m in ("ddgm_vlb", "ddgm_a", "DAED")]  # the paper's row order
+    s = workspace["split"]
+    assert all(r["source"] == "digits" and int(r["split_step"]) == s for r in rows)  # both DDGMs: linear, T=40
+    for r in rows:
+        assert 0 <= float(r["mae_mean"]) <= 1 and -1 <= float(r["ms_ssim_mean"]) <= 1
+    md = (out / "t.md").read_text()
+    assert "| Source | Model | digits MAE ↓ | digits MS-SSIM ↑ | lfw_subset MAE ↓ | lfw_subset MS-SSIM ↑ |" in md
+    table = [line for line in md.splitlines() if line.startswith("| digits |") or line.startswith("|  |")]
+    assert len(table) == 3 + 2  # our three rows, then the paper's DDGM Simple and DAED rows
+    assert table[0].startswith("| digits | DDGM VLB (ddgm_vlb, T=40, s=") and "DDGM Simple (ddgm_a" in table[1]
+    assert "DAED (post-hoc DAE of ddgm_a, beta_1=0.1, s=" in table[2]
+    daed_mae = float(next(r for r in rows if r["model"] == "DAED" and r["target"] == "digits")["mae_mean"])
+    assert f"{daed_mae:.3f}" in table[2]
+    assert "| CIFAR10 | DDGM VLB | 0.091 | 0.94 |" in md and "not comparable" in md
+    width, height = _png(out / "t.png")
+    assert width > height > 50  # 2 rows x 5 columns
+
+
+def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models(workspace, tmp_path):
+    w = workspace["weights"]
+    wrong = workspace["dae_file"](tmp_path / "dae_b0.2.safetensors", beta="0.2")
+    base = ["transferability", "--params", str(workspace["params"]), "--device", "cpu",
+            "--data", str(workspace["data"]), "--out-csv", str(tmp_path / "t.csv"), "--out-md", str(tmp_path / "t.md"),
+            "--out-png", str(tmp_path / "t.png")]
+    both = ["--ddgm", f"ddgm_a={w['ddgm_a']}", "--ddgm", f"ddgm_vlb={w['ddgm_vlb']}"]
+    assert main(base + both + ["--dae", str(wrong)]) == 1
+    assert main(base + ["--ddgm", f"ddgm_a={w['ddgm_a']}", "--dae", str(workspace["dae"])]) == 1
+    assert not (tmp_path / "t.csv").exists()
+    bad_step = workspace["dae_file"](tmp_path / "dae_bad.safetensors", step=workspace["split"] + 1)
+    with pytest.raises(AnalysisInputError, match="split_step"):
+        load_posthoc_dae(str(bad_step), workspace["config"], "cpu", beta_1=0.1)
+
+
+def test_toy_examples_step_end_to_end(workspace):
+    out = workspace["tmp"] / "toy"
+    rc = main(["toy-examples", "--params", str(workspace["params"]), "--log", str(out / "log.txt"), "--device", "cpu",
+               "--weights", str(workspace["weights"]["ddgm_a"]), "--dae", str(workspace["dae"]),
+               "--out-png", str(out / "toy.png"), "--out-csv", str(out / "toy.csv")])
+    assert rc == 0
+    rows = _csv(out / "toy.csv")
+    assert list(rows[0]) == ["photo", "model", "split_step", "mae", "ms_ssim"]
+    assert [(r["photo"], r["model"]) for r in rows] == [
+        (p, m) for p in ("camera", "astronaut", "coins") for m in ("ddgm_a", "DAED")]
+    assert all(int(r["split_step"]) == workspace["split"] for r in rows)
+    assert all(0 <= float(r["mae"]) <= 1 and -1 <= float(r["ms_ssim"]) <= 1 for r in rows)
+    # the DAED row is reproducible by hand: same photos, same seeded noise, the DAE once
+    from diffrepro.analysis.loading import load_posthoc_dae as load
+    from diffrepro.diffusion.daed import dae_predict
+    from diffrepro.seeding import generator
+    from diffrepro.training.ddgm import to_model_range
+
+    dae = load(str(workspace["dae"]), workspace["config"], "cpu", beta_1=0.1)
+    x0 = to_model_range(photo_images(["camera", "astronaut", "coins"], 1, 8))
+    noise = torch.randn(x0.shape, generator=generator(0, "toy-examples", "noise"))
+    with torch.inference_mode():
+        rec = dae_predict(dae.model, dae.diffusion, dae_input(dae.diffusion, x0, dae.split_step, noise), dae.split_step)
+    expected = mae(to_unit_range(x0), to_unit_range(rec)).numpy()
+    got = np.array([float(r["mae"]) for r in rows if r["model"] == "DAED"])
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    width, height = _png(out / "toy.png")
+    assert height > 100 and width > 100

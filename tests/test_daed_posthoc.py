@@ -1,0 +1,183 @@
+"""Post-hoc DAED sampling, split labels, the bf16 precision wrapper, the training-dynamics sums and the
+DAED tables in the paper's layout."""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from diffrepro.atomic import save_safetensors
+from diffrepro.cli import main as cli_main
+from diffrepro.config import ConfigError, model_config, posthoc_splits, split_label, validate_config
+from diffrepro.diffusion.daed import daed_sample
+from diffrepro.diffusion.schedules import alphas_cumprod, split_step
+from diffrepro.factory import build_betas, build_diffusion, build_unet
+from diffrepro.models.precision import with_precision
+from diffrepro.reporting.tables import TABLES
+from diffrepro.steps.dynamics import contributions, read_terms
+from diffrepro.steps.train_ddgm import weights_metadata
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return yaml.safe_load((REPO / "configs/tiny.yaml").read_text())
+
+
+def test_split_labels_are_the_values_as_written(tiny):
+    assert split_label(0.1) == "0.1" and split_label(0.001) == "0.001" and split_label("linear") == "linear"
+    assert posthoc_splits(tiny) == {"0.1": 0.1, "linear": "linear"}
+
+
+def test_config_rejects_a_posthoc_generator_that_is_a_daed_and_an_unknown_beta(tiny):
+    bad = copy.deepcopy(tiny)
+    bad["daed"]["posthoc"]["generator"] = "daed_combine"
+    with pytest.raises(ConfigError, match="daed.posthoc.generator.*kind daed"):
+        validate_config(bad)
+    bad = copy.deepcopy(tiny)
+    bad["analysis"]["transferability"]["beta_1"] = 0.2
+    with pytest.raises(ConfigError, match="analysis.transferability.beta_1: 0.2 is not one of"):
+        validate_config(bad)
+    bad = copy.deepcopy(tiny)
+    bad["analysis"]["dynamics"]["daed"] = "ddgm_a"
+    with pytest.raises(ConfigError, match="analysis.dynamics.daed.*a daed is needed"):
+        validate_config(bad)
+
+
+def test_bf16_wrapper_returns_float32_close_to_fp32():
+    torch.manual_seed(0)
+    net = torch.nn.Conv2d(1, 1, 3, padding=1)
+    model = lambda x, t: net(x)  # noqa: E731
+    x, t = torch.randn(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    assert with_precision(model, "fp32", "cpu") is model
+    out = with_precision(model, "bf16", "cpu")(x, t)
+    ref = model(x, t)
+    assert out.dtype == torch.float32
+    assert torch.allclose(out, ref, atol=0.05) and not torch.equal(out, ref)
+    with pytest.raises(ValueError, match="unknown precision 'fp16'"):
+        with_precision(model, "fp16", "cpu")
+
+
+@pytest.mark.parametrize("s", [0, 3, 17])
+def test_sampler_states_are_what_daed_sample_hands_to_the_dae(tiny, s):
+    mcfg = model_config(tiny, "ddgm_a")
+    diffusion = build_diffusion(mcfg)
+    torch.manual_seed(0)
+    net = build_unet(mcfg, image_size=8, channels=1).eval()
+    states = {}
+    diffusion.sample(net, (3, 1, 8, 8), generator=torch.Generator().manual_seed(5),
+                     on_state=lambda t, x: states.__setitem__(t, x.clone()))
+    assert sorted(states) == list(range(diffusion.num_timesteps))
+    seen = []
+
+    def dae(x, t):
+        seen.append((x.clone(), t.clone()))
+        return torch.zeros_like(x)
+
+    daed_sample(diffusion, net, dae, (3, 1, 8, 8), split_step=s, variance="fixed_small",
+                generator=torch.Generator().manual_seed(5))
+    assert len(seen) == 1 and bool((seen[0][1] == s).all())
+    torch.testing.assert_close(seen[0][0], states[s], rtol=0, atol=0)
+
+
+def _write_params(tmp_path: Path, config: dict) -> Path:
+    path = tmp_path / "params.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monkeypatch):
+    config = copy.deepcopy(tiny)
+    config["models"]["ddgm_a"]["sample"].update(num_samples=6, batch_size=4)
+    params = _write_params(tmp_path, config)
+    mcfg = model_config(config, "ddgm_a")
+    torch.manual_seed(0)
+    net = build_unet(mcfg, image_size=8, channels=1)
+    meta = weights_metadata("ddgm_a", mcfg, {"dataset": "digits"}, 8, 1, 20, 1)
+    save_safetensors(net.state_dict(), tmp_path / "gen.safetensors", meta)
+    ab = alphas_cumprod(build_betas(mcfg))
+    splits = {"0.1": split_step(ab, 0.1), "linear": 0}
+    for label, s in splits.items():
+        (tmp_path / "daes" / label).mkdir(parents=True)
+        save_safetensors(net.state_dict(), tmp_path / "daes" / label / "ema.safetensors", {**meta, "split_step": str(s)})
+    calls = {"count": 0, "t": []}
+    from diffrepro.models import unet as unet_module
+
+    original = unet_module.UNet.forward
+
+    def counting(self, x, t):
+        calls["count"] += 1
+        calls["t"].append(int(t[0]))
+        return original(self, x, t)
+
+    monkeypatch.setattr(unet_module.UNet, "forward", counting)
+    rc = cli_main(["sample-posthoc", "--params", str(params), "--generator", str(tmp_path / "gen.safetensors"),
+                   "--daes", str(tmp_path / "daes"), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    assert rc in (0, None)
+    T = mcfg["timesteps"]
+    # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
+    assert calls["count"] == 2 * T + 2 * len(splits)
+    assert sorted(calls["t"][2 * T:]) == sorted([s for s in splits.values() for _ in range(2)])
+    timing = json.loads((tmp_path / "out" / "timing.json").read_text())
+    for label, s in splits.items():
+        assert (tmp_path / "out" / f"{label}.png").is_file()
+        assert timing["splits"][label]["generator_calls"] == T - 1 - s
+        assert timing["splits"][label]["dae_calls"] == 1
+        assert timing["splits"][label]["seconds_per_sample"] > 0
+
+
+def test_dynamics_contributions_against_hand_sums(tmp_path):
+    path = tmp_path / "terms.csv"
+    path.write_text("t,nll_bpd,cumulative_bpd,fraction_of_total\n1,3.0,3,0.75\n2,0.5,3.5,0.875\n3,0.5,4,1\n")
+    terms = read_terms(str(path))
+    full = contributions(terms)
+    assert full["cumulative"] == [3.0, 3.5, 4.0] and full["first_step_share"] == 0.75
+    rest = contributions(terms, skip_first=True)
+    assert rest["cumulative"] == [0.5, 1.0] and rest["total"] == 1.0
+    path.write_text("t,nll_bpd\n1,1\n3,1\n")
+    with pytest.raises(ValueError, match="without gaps"):
+        read_terms(str(path))
+
+
+def _record(model, kind, objective, T, fid, table_key, table, schedule="linear", options=None, params=1_000_000):
+    return {"tables": {table: table_key},
+            "metrics": {"model": model, "kind": kind, "objective": objective, "schedule": schedule,
+                        "schedule_options": options or {}, "timesteps": T, "fid": fid, "precision": 0.5,
+                        "recall": 0.25, "classifier_score_mean": 2.0, "classifier_score_std": 0.1,
+                        "samples_per_second": 4.0, "unet": {"base_channels": 16, "num_res_blocks": 1},
+                        "n_generated": 500},
+            "nll": {"bits_per_dim": 3.5}, "train": {"parameters": params, "seconds_per_step": 0.1}}
+
+
+def test_deja_tables_follow_the_paper_rows_with_ours_beside():
+    records = [_record("ddgm_simple", "ddgm", "simple", 500, 1.5, "ddgm_simple", "deja_extended"),
+               _record("daed_simple", "daed", "simple", 499, 1.2, "daed_simple_b0.001", "deja_extended",
+                       schedule="linear_combine", options={"beta_1": 0.001}),
+               _record("extra", "ddgm", "vlb", 500, 9.0, None, "deja_extended")]
+    rows, columns, _, _ = TABLES["deja_extended"](records, "fashion_mnist")
+    assert [r["Paper row"] for r in rows][:5] == ["ddgm_vlb", "daed_vlb_b0.1", "daed_vlb_b0.025", "daed_vlb_linear",
+                                                  "ddgm_simple"]
+    by_row = {r["Paper row"]: r for r in rows}
+    assert by_row["ddgm_simple"]["FID"] == 1.5 and by_row["ddgm_simple"]["Paper FID"] == 7.8
+    assert by_row["daed_simple_b0.001"]["Split"] == "β1=0.001" and by_row["daed_simple_b0.001"]["Paper T"] == 499
+    assert "FID" not in by_row["daed_vlb_b0.1"] and by_row["daed_vlb_b0.1"]["Paper FID"] == 9.1
+    assert rows[-1]["Model"] == "extra" and rows[-1]["Paper row"] == "-"
+    assert len(rows) == 10 + 1
+
+
+def test_deja_table7_rows_params_and_seconds():
+    records = [_record("ddgm_simple", "ddgm", "simple", 500, 1.5, "DDGM", "deja_table7", params=2_500_000),
+               _record("daed_simple", "daed", "simple", 499, 1.2, "DAED", "deja_table7", params=5_000_000)]
+    rows, _, title, _ = TABLES["deja_table7"](records, "fashion_mnist")
+    assert title.startswith("Table 7")
+    by_row = {r["Paper row"]: r for r in rows}
+    assert by_row["DDGM"]["Params (M)"] == 2.5 and by_row["DDGM"]["Seconds/sample"] == 0.25
+    assert by_row["DAED"]["Params (M)"] == 5.0 and by_row["DAED"]["Paper Params (M)"] == 17.6
+    assert by_row["DDGM 2x blocks"].get("Model") is None and by_row["DDGM 2x blocks"]["Paper FID"] == 7.5
