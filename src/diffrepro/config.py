@@ -78,7 +78,7 @@ SAMPLER_DEFAULTS = {
     "loss_second_moment_plus2": {"history": 10, "uniform_prob": 0.001},
 }
 UNET_DEFAULTS = {"block": "resnet", "time_conditioning": "scale_shift", "architecture": None}
-TRAIN_DEFAULTS = {"loss_buckets": 10, "snapshots": []}
+TRAIN_DEFAULTS = {"loss_buckets": 10, "snapshots": [], "precision": "fp32"}
 SAMPLE_DEFAULTS = {"method": "ancestral", "steps": None, "eta": 0.0, "precision": "fp32"}
 
 

@@ -40,6 +40,7 @@ from ..diffusion.daed import JOINT_OBJECTIVES, joint_training_loss
 from ..diffusion.losses import training_loss
 from ..factory import build_diffusion, build_timestep_sampler_for, build_unet, model_kind
 from ..models.joint_daed import JointDAED
+from ..models.precision import with_precision
 from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
@@ -199,11 +200,14 @@ def train_ddgm(
                    {"optimizer": opt_meta, "history": history, "bucket_history": bucket_history,
                     "seconds": seconds})
 
+    # bf16 autocast wraps the network call only: weights, optimiser state and loss arithmetic stay float32
+    network = with_precision(model, tcfg["precision"], device)
+
     def loss_fn(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         if kind == "daed":
-            losses, _ = joint_training_loss(diffusion, model, x0, t, noise, objective["name"], variance, generator=g)
+            losses, _ = joint_training_loss(diffusion, network, x0, t, noise, objective["name"], variance, generator=g)
             return losses
-        losses, _ = training_loss(diffusion, model, x0, t, noise, objective["name"], variance,
+        losses, _ = training_loss(diffusion, network, x0, t, noise, objective["name"], variance,
                                   hybrid_lambda=objective.get("lambda", 0.001), iwdiff_k=objective.get("k", 1),
                                   generator=g)
         return losses
