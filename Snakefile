@@ -17,6 +17,8 @@ include: "workflow/rules/evaluate.smk"
 include: "workflow/rules/daed.smk"
 include: "workflow/rules/tables.smk"
 include: "workflow/rules/analysis.smk"
+include: "workflow/rules/surrogate.smk"
+include: "workflow/rules/dddm.smk"
 
 
 rule all:

@@ -11,9 +11,10 @@ from diffrepro.reporting.figures import image_grid
 from diffrepro.steps import load_step, step_commands
 
 
-EXPECTED_STEPS = ["dynamics", "evaluate", "evaluate-posthoc", "evaluate-snapshots", "nll", "prepare-data",
-                  "reconstruction", "sample", "sample-posthoc", "snr", "table", "toy-examples", "train-classifier",
-                  "train-dae", "train-ddgm", "transferability"]
+EXPECTED_STEPS = ["dddm-tables", "dynamics", "evaluate", "evaluate-dddm", "evaluate-posthoc", "evaluate-snapshots",
+                  "evaluate-surrogate", "nll", "prepare-data", "reconstruction", "sample", "sample-dddm",
+                  "sample-posthoc", "sample-surrogate", "snr", "surrogate-table", "table", "toy-examples",
+                  "train-classifier", "train-dae", "train-dddm", "train-ddgm", "train-gan", "transferability"]
 
 
 def test_steps_are_the_modules_of_the_steps_package():

@@ -134,3 +134,36 @@ def test_named_choices_are_normalised_with_defaults(tiny_config):
     assert a["schedule"] == {"name": "linear"}
     assert a["sample"]["method"] == "ancestral" and a["sample"]["steps"] is None
     assert a["unet"]["block"] == "resnet" and a["train"]["snapshots"] == [0.5]
+
+
+def _set(cfg, dotted, value):
+    node = cfg
+    *path, last = dotted.split(".")
+    for k in path:
+        node = node[k]
+    node[last] = value
+
+
+@pytest.mark.parametrize("change, message", [
+    (("surrogate.surrogates", ["sngan", "nope"]), r"surrogate\.surrogates: surrogate 'nope' is neither a key of gans"),
+    (("surrogate.surrogates", ["ddgm_a"]), r"surrogate 'ddgm_a' is neither a key of gans .* nor a model with a lower"),
+    (("surrogate.base_model", "ddgm_half"), r"surrogate\.base_model: 'ddgm_half' is trained at a lower resolution"),
+    (("daed.posthoc.generator", "ddgm_half"), r"daed\.posthoc\.generator: 'ddgm_half' is trained at a lower"),
+    (("models.ddgm_half.resolution", 8), r"models\.ddgm_half\.resolution: 8 is not below data\.resolution 8"),
+    (("dddm.main", "dddm_l9"), r"dddm\.main: 'dddm_l9' is not one of dddm\.runs"),
+    (("dddm.train.log_every", 3), r"dddm\.train\.checkpoint_every must be a multiple of log_every"),
+    (("dddm.runs.dddm_l1.metric", "huber"), r"dddm\.runs\.dddm_l1\.metric"),
+    (("gans.sngan.train.betas", [0.0]), r"gans\.sngan\.train\.betas"),
+])
+def test_surrogate_and_dddm_rules_name_the_key(tiny_config, change, message):
+    bad = copy.deepcopy(tiny_config)
+    _set(bad, *change)
+    with pytest.raises(ConfigError, match=message):
+        validate_config(bad)
+
+
+def test_gan_and_model_names_must_differ(tiny_config):
+    bad = copy.deepcopy(tiny_config)
+    bad["gans"]["ddgm_a"] = bad["gans"]["sngan"]
+    with pytest.raises(ConfigError, match=r"gans and models share the names \['ddgm_a'\]"):
+        validate_config(bad)

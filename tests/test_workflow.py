@@ -95,6 +95,35 @@ def assert_daed_outputs(ws: Path):
     assert dyn["ddgm"] == "ddgm_vlb" and dyn["daed"] == "daed_combine" and dyn["ddgm_timesteps"] == 40
 
 
+SURROGATES = ["sngan", "ddgm_half"]
+T_MIDS = [0, 10, 20, 30]  # 0, 1/4, 1/2, 3/4 of the tiny preset's T = 40
+DDDM_RUNS = ["dddm_l1", "dddm_phuber"]
+# train_gan, sample_surrogate and evaluate_surrogate per surrogate, Table 4.5; train, sample, evaluate per DDDM run,
+# the DDDM tables
+SURROGATE_DDDM_JOBS = 1 + 2 * len(SURROGATES) + 1 + 3 * len(DDDM_RUNS) + 1
+
+
+def assert_surrogate_dddm_outputs(ws: Path):
+    """Table 4.5, the DDDM table and the ablation hold a finite row for every surrogate x t_mid and run x NFE."""
+    t45 = read_table(ws / "results/tables/coursework_4_5.csv")
+    assert [(r["Surrogate"], int(r["t_mid"])) for r in t45[:-1]] == [(s, t) for s in SURROGATES for t in T_MIDS]
+    assert t45[-1]["Kind"] == "DDGM alone" and float(t45[-1]["Speedup"]) == 1.0
+    for r in t45:
+        assert math.isfinite(float(r["FID"])) and float(r["Samples/s"]) > 0, r
+    gan = {int(r["t_mid"]): r for r in t45 if r["Surrogate"] == "sngan"}
+    assert float(gan[0]["Samples/s"]) > float(gan[30]["Samples/s"])  # the GAN alone is the fastest row
+    assert gan[10]["Paper surrogate"] == "SNGAN-ResNet-32" and gan[10]["Paper t_mid"] == "250"
+    assert (ws / "results/tables/coursework_4_5.md").read_text().startswith("# Table 4.5")
+    dddm = read_table(ws / "results/tables/dddm_table1.csv")
+    assert [int(r["NFE"]) for r in dddm] == [1, 2, 3]
+    assert all(math.isfinite(float(r["FID"])) for r in dddm)
+    abl = read_table(ws / "results/analysis/dddm_ablation.csv")
+    assert sorted((r["run"], int(r["nfe"])) for r in abl) == sorted((run, n) for run in DDDM_RUNS for n in (1, 2, 3))
+    for name in ["dddm_ablation", "samples_gan_sngan"] + [f"samples_surrogate_{s}" for s in SURROGATES] + \
+            [f"samples_dddm_{r}" for r in DDDM_RUNS]:
+        assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
+
+
 def chain(model: str) -> dict[str, int]:
     return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES)}
 
@@ -104,6 +133,7 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
     sh([tool("snakemake"), "--cores", "2"], ws)
     assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "daed_combine", "ddgm_vlb"})
     assert_daed_outputs(ws)
+    assert_surrogate_dddm_outputs(ws)
     # every family of issue 3 is a row of its table
     t44 = {r["Model"]: r for r in read_table(ws / "results/tables/coursework_4_4.csv")}
     assert set(t44) == {"ddgm_a", "ddgm_vlb", "ddgm_hybrid", "ddgm_iwdiff"}
@@ -134,22 +164,25 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
     counts = job_counts(snakemake_jobs(ws))
     counts.pop("all", None)
     assert counts == {"sample": 1, "evaluate": 1, "evaluate_snapshots": 1, "table": len(TABLES),
-                      "sample_posthoc": 1, "evaluate_posthoc": 1}
+                      "sample_posthoc": 1, "evaluate_posthoc": 1,
+                      # ddgm_a is also the surrogate's base DDGM (its sampling precision is a parameter there)
+                      "sample_surrogate": len(SURROGATES), "evaluate_surrogate": len(SURROGATES), "surrogate_table": 1}
 
 
 def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     """DVC runs stages one at a time, so this test keeps two of the tiny preset's models (the
     Snakemake test above runs them all); the mirrored DAG is the same code either way."""
     ws = make_workspace(tmp_path / "ws", dvc=True)
-    keep_models(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
+    keep_models(ws, {"ddgm_a", "ddgm_vlb", "daed_combine", "ddgm_half"})
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
     # prepare_data, train_classifier and snr, five stages per model, one per table, the DAED steps
-    assert len(dvc_repro_ran(out)) == (3 + 3 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
-                                       + len(ANALYSES))
+    assert len(dvc_repro_ran(out)) == (3 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
+                                       + len(ANALYSES) + SURROGATE_DDDM_JOBS)
     assert_tables_finite(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
     assert_daed_outputs(ws)
+    assert_surrogate_dddm_outputs(ws)
     assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
     sh([tool("dvc"), "push"], ws)
@@ -172,4 +205,6 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
     assert ran == ({f"{rule}@ddgm_a" for rule in PER_MODEL_RULES} | {f"table@{t}" for t in TABLES}
                    | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
-                   | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"})
+                   | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
+                   | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
+                   | {"surrogate_table"})

@@ -154,9 +154,71 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
         _check_model_ref(config, source, "analysis.dynamics.daed", analysis["dynamics"]["daed"], kind="daed")
 
 
+def surrogate_kind(config: dict[str, Any], name: str) -> str:
+    """``"gan"`` for a key of ``gans``, ``"lowres"`` for a model trained at a lower ``resolution``."""
+    if name in config.get("gans", {}):
+        return "gan"
+    if name in config["models"] and config["models"][name].get("resolution"):
+        return "lowres"
+    raise ConfigError(f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config.get('gans', {}))) or 'none'}) "
+                      "nor a model with a lower `resolution`")
+
+
+def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
+    both = sorted(set(config.get("gans", {})) & set(config["models"]))
+    if both:
+        raise ConfigError(f"{source}: gans and models share the names {both}; each name is one folder under models/")
+    sur = config.get("surrogate")
+    lowres = {n for n, m in config["models"].items() if m.get("resolution")}
+    if sur:
+        _check_model_ref(config, source, "surrogate.base_model", sur["base_model"])
+        if sur["base_model"] in lowres:
+            raise ConfigError(f"{source}: surrogate.base_model: {sur['base_model']!r} is trained at a lower "
+                              "resolution; the base DDGM runs at the data resolution")
+        for name in sur["surrogates"]:
+            if name in config.get("gans", {}) and name in config["models"]:
+                raise ConfigError(f"{source}: surrogate.surrogates: {name!r} names both a GAN and a model")
+            try:
+                surrogate_kind(config, name)
+            except ConfigError as exc:
+                raise ConfigError(f"{source}: surrogate.surrogates: {exc}") from None
+    data_res = config["data"]["resolution"]
+    for name in sorted(lowres):
+        res = config["models"][name]["resolution"]
+        if data_res is not None and res >= data_res:
+            raise ConfigError(f"{source}: models.{name}.resolution: {res} is not below data.resolution {data_res}")
+    # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
+    analysis, daed = config["analysis"], config.get("daed") or {}
+    refs = {"daed.posthoc.generator": daed.get("posthoc", {}).get("generator")}
+    for key in ("reconstruction", "toy_examples"):
+        refs[f"analysis.{key}.model"] = analysis.get(key, {}).get("model")
+    for key, name in analysis.get("transferability", {}).get("models", {}).items():
+        refs[f"analysis.transferability.models.{key}"] = name
+    for key, name in analysis.get("dynamics", {}).items():
+        refs[f"analysis.dynamics.{key}"] = name
+    for key, name in refs.items():
+        if name in lowres:
+            raise ConfigError(f"{source}: {key}: {name!r} is trained at a lower resolution (a surrogate); "
+                              "this step needs a model at the data resolution")
+    dddm = config.get("dddm")
+    if dddm:
+        if dddm["main"] not in dddm["runs"]:
+            raise ConfigError(f"{source}: dddm.main: {dddm['main']!r} is not one of dddm.runs "
+                              f"({', '.join(sorted(dddm['runs']))})")
+        t = dddm["train"]
+        if t["checkpoint_every"] % t["log_every"]:
+            raise ConfigError(f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
+                              f"(got {t['checkpoint_every']} and {t['log_every']})")
+        levels = len(dddm["unet"]["channel_mult"])
+        if data_res is not None and data_res % (2 ** (levels - 1)):
+            raise ConfigError(f"{source}: dddm.unet.channel_mult has {levels} levels, so data.resolution must be "
+                              f"divisible by {2 ** (levels - 1)}, got {data_res}")
+        if dddm["schedule"] == "linear" and dddm["timesteps"] <= 20:
+            raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm['timesteps']}")
+
+
 def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
-    resolution = config["data"]["resolution"]
     _check_daed(config, source)
     for name, raw in config["models"].items():
         model = normalize_model(raw)
@@ -165,9 +227,11 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
                               f"got {model['objective']['name']}")
         levels = len(model["unet"]["channel_mult"])
+        resolution = model.get("resolution") or config["data"]["resolution"]
+        res_key = "resolution" if model.get("resolution") else "data.resolution"
         if resolution is not None and resolution % (2 ** (levels - 1)):
             raise ConfigError(
-                f"{where}.unet.channel_mult has {levels} levels, so data.resolution "
+                f"{where}.unet.channel_mult has {levels} levels, so {res_key} "
                 f"must be divisible by {2 ** (levels - 1)}, got {resolution}"
             )
         objective, variance = model["objective"]["name"], model["variance"]
@@ -196,6 +260,7 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
         if len(set(snap_steps)) != len(snap_steps):
             raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps gives repeated steps "
                               f"{snap_steps}")
+    _check_surrogate_dddm(config, source)
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

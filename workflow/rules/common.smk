@@ -3,7 +3,7 @@ import os
 import re
 import yaml
 
-from diffrepro.config import ConfigError, posthoc_splits, split_label, validate_config
+from diffrepro.config import ConfigError, posthoc_splits, split_label, surrogate_kind, validate_config
 
 PARAMS_FILE = "params.yaml"
 
@@ -32,8 +32,15 @@ ANALYSIS = config["analysis"]
 TRANSFER_SPLIT = split_label(ANALYSIS["transferability"]["beta_1"])
 TOY_SPLIT = split_label(ANALYSIS["toy_examples"]["beta_1"])
 
+# Surrogate diffusion (coursework Algorithm 4): GANs, the surrogates over the t_mid grid, their base DDGM
+GANS = sorted(config["gans"])
+SURROGATES = list(config["surrogate"]["surrogates"])
+SURROGATE_BASE = config["surrogate"]["base_model"]
+# DDDM: one run per loss metric (the ablation); the main run fills the table
+DDDM_RUNS = sorted(config["dddm"]["runs"])
+
 wildcard_constraints:
-    model="[a-z][a-z0-9_]*",
+    model="|".join(re.escape(m) for m in MODELS),
 CLASSIFIER = "models/classifier/classifier.safetensors"
 
 # Source files each step depends on: the import closure of its `diffrepro <step>` module
@@ -58,6 +65,14 @@ STEP_MODULE = {
     "transferability": "transferability",
     "toy_examples": "toy_examples",
     "dynamics": "dynamics",
+    "train_gan": "train_gan",
+    "sample_surrogate": "sample_surrogate",
+    "evaluate_surrogate": "evaluate_surrogate",
+    "surrogate_table": "surrogate_table",
+    "train_dddm": "train_dddm",
+    "sample_dddm": "sample_dddm",
+    "evaluate_dddm": "evaluate_dddm",
+    "dddm_tables": "dddm_tables",
 }
 
 # The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
@@ -65,9 +80,9 @@ TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "cour
 
 
 # Keys of a model's section that each kind of rule reads (Snakemake params and DVC params agree).
-TRAIN_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "train")
-SAMPLE_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "sample")
-NLL_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet")
+TRAIN_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "resolution", "train")
+SAMPLE_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "resolution", "sample")
+NLL_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "resolution")
 
 
 def code(step):
@@ -78,6 +93,13 @@ def model_section(name, *keys):
     """The parts of one model's parameters a rule depends on (a params rerun trigger)."""
     section = config["models"][name]
     return {k: section[k] for k in keys}
+
+
+def surrogate_section(name):
+    """The parameters of one surrogate (a params rerun trigger)."""
+    if surrogate_kind(config, name) == "gan":
+        return config["gans"][name]
+    return model_section(name, *SAMPLE_KEYS)
 
 
 def per_model(pattern):
@@ -96,4 +118,10 @@ def final_targets():
         + ["results/analysis/reconstruction.json", "results/figures/reconstruction.png"]
         + ["results/tables/deja_table2.md", "results/figures/transferability.png"]
         + ["results/figures/toy_examples.png", "results/analysis/dynamics.json", "results/figures/dynamics.png"]
+        + expand("results/figures/samples_gan_{gan}.png", gan=GANS)
+        + expand("results/tables/coursework_4_5.{ext}", ext=["md", "csv"])
+        + expand("results/figures/samples_surrogate_{name}.png", name=SURROGATES)
+        + expand("results/tables/dddm_table1.{ext}", ext=["md", "csv"])
+        + ["results/analysis/dddm_ablation.csv", "results/figures/dddm_ablation.png"]
+        + expand("results/figures/samples_dddm_{run}.png", run=DDDM_RUNS)
     )

@@ -24,12 +24,14 @@ def image_grid(images_u8: torch.Tensor, nrow: int, padding: int = 1, pad_value: 
     return grid
 
 
-def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4) -> None:
-    """Save up to ``max_images`` uint8 images [N, C, H, W] as a square grid, upscaled ``scale`` x (nearest)."""
+def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4,
+                     nrow: int | None = None) -> None:
+    """Save up to ``max_images`` uint8 images [N, C, H, W] as a grid of ``nrow`` per row (default: square),
+    upscaled ``scale`` x (nearest)."""
     if images_u8.dtype != torch.uint8 or images_u8.ndim != 4:
         raise ValueError(f"expected uint8 [N, C, H, W] images, got {images_u8.dtype} {tuple(images_u8.shape)}")
     imgs = images_u8[:max_images]
-    nrow = max(1, int(math.ceil(math.sqrt(imgs.shape[0]))))
+    nrow = nrow or max(1, int(math.ceil(math.sqrt(imgs.shape[0]))))
     grid = image_grid(imgs, nrow=nrow, padding=1, pad_value=255)  # uint8 [C, H, W]
     array = grid.permute(1, 2, 0).numpy()
     mode = "RGB"

@@ -11,7 +11,7 @@ from ..config import load_config, model_config
 from ..runlog import get_logger
 from .common import resolve_device
 from .evaluate import metrics_for, model_record
-from .sample import build_model, draw_samples
+from .sample import build_model, draw_samples, to_data_resolution
 
 NAME = "evaluate-snapshots"
 HELP = "sample and evaluate a model's intermediate EMA snapshots (training-steps study)"
@@ -49,10 +49,11 @@ def run(args) -> None:
     for step, path in files.items():
         if step == final:
             continue  # the final weights are the model's own row (sample + evaluate)
-        model, image_size, channels, _ = build_model(str(path), mcfg, device)
+        model, image_size, channels, wmeta = build_model(str(path), mcfg, device)
         samples, seconds = draw_samples(model, mcfg, image_size, channels, seed=config["seed"],
                                         stream=f"{args.model}@{step}", device=device,
                                         desc=f"sample {args.model}@{step}")
+        samples = to_data_resolution(samples, wmeta)
         metrics, dmeta = metrics_for(samples, config, args.data, args.classifier, device, log.info)
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})
         log.info("%s at step %d: FID %.3f", args.model, step, metrics["fid"])

@@ -9,6 +9,7 @@ import torch
 from ..atomic import write_json, write_text
 from ..config import load_config, model_config
 from ..data import load_processed
+from ..data.processed import resize_images
 from ..diffusion.losses import calc_bpd_loop
 from ..factory import build_diffusion
 from ..runlog import Progress, get_logger
@@ -41,6 +42,8 @@ def run(args) -> None:
     T = diffusion.num_timesteps
     tensors, dmeta = load_processed(args.data)
     images = tensors["test_images"][:n_images]
+    if mcfg.get("resolution"):  # a model trained at a lower resolution is scored on test images at its resolution
+        images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
     n = images.shape[0]
     bs = min(ecfg["batch_size"], n)
     gen = generator(config["seed"], "nll", args.model)

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from ..atomic import save_safetensors
 from ..config import load_config, model_config
+from ..data.processed import resize_images
 from ..diffusion.samplers import check_steps, generate
 from ..factory import build_diffusion, build_unet
 from ..models.precision import with_precision
@@ -23,7 +24,7 @@ NAME = "sample"
 HELP = "sample a trained DDGM (uint8 samples + a PNG grid)"
 
 #: Keys of a model section that must match between the weights and params for sampling to be valid.
-WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance")
+WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance", "resolution")
 
 
 def add_arguments(p) -> None:
@@ -58,6 +59,15 @@ def load_weights(path: str, mcfg: dict) -> tuple[dict[str, torch.Tensor], dict[s
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """[-1, 1] -> uint8, quantised exactly like the real images' inverse mapping."""
     return ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+
+
+def to_data_resolution(samples: torch.Tensor, meta: dict[str, str]) -> torch.Tensor:
+    """Samples of a model trained at a lower ``resolution`` (DDPM-16) upsampled bilinearly to the data
+    resolution recorded in its weights (``data_image_size``); other samples unchanged."""
+    target = int(meta.get("data_image_size", samples.shape[-1]))
+    if target == samples.shape[-1]:
+        return samples
+    return torch.from_numpy(resize_images(samples.numpy(), target))
 
 
 def build_model(weights: str, mcfg: dict, device: str):
@@ -99,9 +109,10 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     scfg = mcfg["sample"]
     device = resolve_device(args.device)
-    model, image_size, channels, _ = build_model(args.weights, mcfg, device)
+    model, image_size, channels, meta = build_model(args.weights, mcfg, device)
     samples, seconds = draw_samples(model, mcfg, image_size, channels, seed=config["seed"], stream=args.model,
                                     device=device, desc=f"sample {args.model}")
+    samples = to_data_resolution(samples, meta)
     n = samples.shape[0]
     rate = n / seconds
     steps = check_steps(mcfg["timesteps"], scfg["steps"])
@@ -111,6 +122,7 @@ def run(args) -> None:
         "batch_size": str(scfg["batch_size"]), "precision": scfg["precision"],
         "variance": mcfg["variance"], "device": device,
         "timesteps": str(mcfg["timesteps"]), "method": scfg["method"], "steps": str(steps),
+        "native_image_size": str(image_size),
         "eta": str(scfg["eta"]),
     })
     save_sample_grid(samples, args.grid)

@@ -6,9 +6,12 @@ import json
 import shutil
 from pathlib import Path
 
+import torch
+
 from ..atomic import save_safetensors, write_json, write_text
 from ..config import load_config, model_config
 from ..data import load_processed
+from ..data.processed import resize_images
 from ..runlog import get_logger
 from ..training.ddgm import train_ddgm
 from .common import file_sha256, resolve_device
@@ -48,12 +51,21 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     tensors, meta = load_processed(args.data)
     device = resolve_device(args.device)
-    result = train_ddgm(tensors["train_images"], mcfg, seed=config["seed"], checkpoint_dir=args.checkpoint_dir,
+    images = tensors["train_images"]
+    data_size = int(images.shape[-1])
+    if mcfg.get("resolution"):  # DDPM-16 style: train at a lower resolution
+        images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
+        log.info("%s: training at %dx%d (data at %dx%d)", args.model, mcfg["resolution"], mcfg["resolution"],
+                 data_size, data_size)
+    result = train_ddgm(images, mcfg, seed=config["seed"], checkpoint_dir=args.checkpoint_dir,
                         data_id=file_sha256(args.data), device=device)
-    image_size, channels = int(tensors["train_images"].shape[-1]), int(tensors["train_images"].shape[1])
+    image_size, channels = int(images.shape[-1]), int(images.shape[1])
 
     def metadata(step: int) -> dict[str, str]:
-        return weights_metadata(args.model, mcfg, meta, image_size, channels, step, result.parameters)
+        md = weights_metadata(args.model, mcfg, meta, image_size, channels, step, result.parameters)
+        if image_size != data_size:
+            md["data_image_size"] = str(data_size)
+        return md
 
     save_safetensors(result.ema_state, args.weights, metadata(result.steps))
 

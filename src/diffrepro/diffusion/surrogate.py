@@ -1,0 +1,76 @@
+"""Surrogate diffusion (coursework Algorithm 4): start the reverse process at ``t_mid`` from a noised
+surrogate sample.
+
+A surrogate model (a GAN, or a DDGM at half resolution upsampled to full size) draws ``x~0``; it is
+noised with the diffusion kernel ``q(x_{t_mid} | x~0)`` and treated as if it came from the forward
+process: the DDGM's ancestral reverse process continues from there with ``t_mid`` network calls.
+
+Indexing. ``t_mid`` counts reverse steps, ``0 <= t_mid <= T``. In this package's 0-based steps the
+reverse step ``t`` maps the state at index ``t`` to index ``t - 1`` (index ``-1`` being the data), so
+the state handed over is at index ``t_mid - 1``: ``x = sqrt(ab[t_mid-1]) x~0 + sqrt(1 - ab[t_mid-1]) z``,
+followed by reverse steps ``t_mid - 1, ..., 0``.
+
+* ``t_mid = 0`` returns the surrogate's samples unchanged (no network call);
+* ``t_mid = T`` starts from the prior ``x ~ N(0, I)`` itself (``q(x_T | x~0)`` is N(0, I) up to
+  ``sqrt(ab[T-1])``, 0.006 for the linear schedule with T = 1000) and draws exactly the noise of
+  :meth:`GaussianDiffusion.sample`, so with the same generator it reproduces ordinary sampling.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import Tensor
+
+from .gaussian_diffusion import GaussianDiffusion, ModelFn
+
+__all__ = ["surrogate_reverse", "t_mid_steps"]
+
+
+def t_mid_steps(fractions: list[float], num_timesteps: int) -> list[int]:
+    """``round(f * T)`` for every fraction, in the given order; a clear error for repeats."""
+    steps = [int(round(float(f) * num_timesteps)) for f in fractions]
+    if len(set(steps)) != len(steps):
+        raise ValueError(f"t_mid fractions {fractions} give repeated steps {steps} for T={num_timesteps}")
+    return steps
+
+
+def surrogate_reverse(
+    diffusion: GaussianDiffusion,
+    model: ModelFn,
+    x0_tilde: Tensor,
+    t_mid: int,
+    *,
+    variance: str = "fixed_small",
+    generator: torch.Generator | None,
+    progress: Callable[[int], None] | None = None,
+    clip_denoised: bool = True,
+) -> Tensor:
+    """Noise the surrogate samples ``x0_tilde`` (in [-1, 1]) to ``t_mid`` and run the reverse process to 0.
+
+    Calls ``model`` exactly ``t_mid`` times; noise comes from ``generator`` (on its device, then moved
+    to ``x0_tilde``'s), first the ``q`` draw, then one draw per reverse step. Output clamped to [-1, 1].
+    """
+    T = diffusion.num_timesteps
+    t_mid = int(t_mid)
+    if not 0 <= t_mid <= T:
+        raise ValueError(f"t_mid must be in [0, {T}], got {t_mid}")
+    device = x0_tilde.device
+    with torch.inference_mode():
+        x0_tilde = x0_tilde.float()
+        if t_mid == 0:
+            return x0_tilde.clamp(-1.0, 1.0)
+        gen_device = generator.device if generator is not None else device
+        noise = torch.randn(x0_tilde.shape, generator=generator, device=gen_device).to(device)
+        if t_mid == T:
+            x = noise
+        else:
+            t = torch.full((x0_tilde.shape[0],), t_mid - 1, dtype=torch.long, device=device)
+            x = diffusion.q_sample(x0_tilde, t, noise)
+        for i, step in enumerate(range(t_mid - 1, -1, -1)):
+            t = torch.full((x.shape[0],), step, dtype=torch.long, device=device)
+            x = diffusion.p_sample(model, x, t, variance=variance, generator=generator, clip_denoised=clip_denoised)
+            if progress is not None:
+                progress(i)
+        return x.clamp(-1.0, 1.0)

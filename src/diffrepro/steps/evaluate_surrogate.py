@@ -1,0 +1,61 @@
+"""Step: FID, KID, precision/recall and the classifier score of one surrogate's samples at every t_mid."""
+
+from __future__ import annotations
+
+from ..atomic import write_json
+from ..config import load_config
+from ..runlog import get_logger
+from .common import resolve_device
+from .evaluate import metrics_for
+
+NAME = "evaluate-surrogate"
+HELP = "metrics of the surrogate-diffusion samples of one surrogate, per t_mid"
+
+KEEP = ("fid", "kid_mean", "kid_std", "precision", "recall", "classifier_score_mean", "classifier_score_std",
+        "n_generated", "n_reference", "feature_extractor", "precision_recall_definition")
+
+
+def load_all(path: str) -> tuple[dict, dict[str, str]]:
+    """Every tensor of a samples file and its metadata (safetensors; never unpickled)."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata() or {}
+    for key in ("surrogate", "t_mid", "num_samples", "seconds_surrogate"):
+        if key not in meta:
+            raise ValueError(f"{path}: metadata key {key!r} missing; not a sample-surrogate output")
+    return load_file(path), meta
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--samples", required=True, help="sample-surrogate output (.safetensors)")
+    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
+    p.add_argument("--classifier", required=True, help="classifier weights (the feature extractor)")
+    p.add_argument("--out", required=True, help="output: metrics per t_mid (.json)")
+
+
+def run(args) -> None:
+    log = get_logger()
+    config = load_config(args.params)
+    tensors, meta = load_all(args.samples)
+    device = resolve_device(args.device)
+    n = int(meta["num_samples"])
+    rows = []
+    for t_mid in [int(t) for t in meta["t_mid"].split(",")]:
+        metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], config, args.data, args.classifier, device,
+                                     log.info)
+        rows.append({"t_mid": t_mid, **{k: metrics.get(k) for k in KEEP},
+                     "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
+                     "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"])})
+        log.info("%s t_mid=%d: FID %.3f, %.2f samples/s", meta["surrogate"], t_mid, metrics["fid"],
+                 rows[-1]["samples_per_second"])
+    write_json(args.out, {
+        "surrogate": meta["surrogate"], "surrogate_kind": meta["surrogate_kind"],
+        "native_image_size": int(meta["native_image_size"]), "base_model": meta["base_model"],
+        "timesteps": int(meta["timesteps"]), "num_samples": n, "seconds_surrogate": float(meta["seconds_surrogate"]),
+        "surrogate_samples_per_second": n / float(meta["seconds_surrogate"]), "device": meta["device"],
+        "dataset": dmeta.get("dataset"), "resolution": dmeta.get("resolution"),
+        "reference_split": config["evaluation"]["reference_split"], "rows": rows,
+    })
+    log.info("wrote %s", args.out)

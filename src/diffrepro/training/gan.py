@@ -1,0 +1,208 @@
+"""Training of the surrogate SNGAN (hinge loss; Adam with betas (0, 0.9); ``n_dis`` discriminator steps
+per generator step; an EMA of the generator is the exported model), resumable like every training step.
+
+Hinge loss (Lim & Ye 2017, as in SNGAN's code): D minimises ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``,
+G minimises ``-E[D(G(z))]``. A seed fixes initialisation, data order (one seeded permutation per
+epoch, consumed by the discriminator's real batches) and every z draw, so a killed run resumes
+bit-identically from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from safetensors import safe_open
+from safetensors.torch import load_file
+
+from ..errors import DiffreproError
+from ..models.sngan import SNGANDiscriminator, SNGANGenerator
+from ..models.unet import count_parameters
+from ..runlog import Progress, get_logger
+from ..seeding import derive_seed, generator
+from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
+from .ddgm import TrainingDivergedError, to_model_range
+from .ema import EMA
+
+__all__ = ["GanTrainResult", "build_generator", "d_hinge_loss", "g_hinge_loss", "gan_sample", "load_gan_generator",
+           "train_gan"]
+
+
+def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    return -fake_logits.mean()
+
+
+def build_generator(gan_cfg: dict[str, Any], image_size: int, channels: int) -> SNGANGenerator:
+    return SNGANGenerator(gan_cfg["z_dim"], gan_cfg["channels"], image_size, channels)
+
+
+@dataclass
+class GanTrainResult:
+    generator: SNGANGenerator
+    ema_state: dict[str, torch.Tensor]
+    history: list[dict[str, float]] = field(default_factory=list)
+    steps: int = 0
+    seconds: float = 0.0
+    seconds_total: float = 0.0
+    resumed_from: int = 0
+    parameters_g: int = 0
+    parameters_d: int = 0
+
+
+def _prefixed(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {f"{prefix}{k}": v for k, v in d.items()}
+
+
+def _unprefixed(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k[len(prefix):]: v for k, v in d.items() if k.startswith(prefix)}
+
+
+def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, checkpoint_dir: str | Path,
+              data_id: str, device: str = "cpu", stop_at_step: int | None = None) -> GanTrainResult:
+    """Train (or resume) one SNGAN on uint8 images [N, C, H, W]; ``stop_at_step`` simulates a kill."""
+    log = get_logger()
+    t = gan_cfg["train"]
+    n, channels, height, width = images_u8.shape
+    if height != width:
+        raise ValueError(f"images must be square, got {height}x{width}")
+    batch, n_dis, total = t["batch_size"], t["n_dis"], t["steps"]
+    if batch > n:
+        raise ValueError(f"gans.*.train.batch_size={batch} exceeds the {n} training images")
+    torch.manual_seed(derive_seed(seed, "gan-init"))
+    G = build_generator(gan_cfg, height, channels).to(device)
+    D = SNGANDiscriminator(gan_cfg["channels"], height, channels).to(device)
+    betas = tuple(t["betas"])
+    opt_g = torch.optim.Adam(G.parameters(), lr=t["lr_g"], betas=betas)
+    opt_d = torch.optim.Adam(D.parameters(), lr=t["lr_d"], betas=betas)
+    ema = EMA(G, t["ema_decay"])
+    run_fp = fingerprint({"gan": gan_cfg, "seed": seed, "data": data_id, "shape": list(images_u8.shape[1:])})
+    store = CheckpointStore(checkpoint_dir, run_fp)
+    start, history, seconds_before = 0, [], 0.0
+    ckpt, reason = store.load_latest()
+    log.info("%s", reason)
+    if ckpt is not None and ckpt.step > total:
+        log.info("checkpoint step %d is past train.steps=%d: training again from scratch", ckpt.step, total)
+        ckpt = None
+    if ckpt is not None:
+        G.load_state_dict(_unprefixed("g.", ckpt.tensors["model"]))
+        D.load_state_dict(_unprefixed("d.", ckpt.tensors["model"]))
+        ema.load_state_dict(ckpt.tensors["ema"])
+        opt_tensors = ckpt.tensors.get("optimizer", {})
+        optimizer_from_tensors(opt_g, _unprefixed("g/", opt_tensors), ckpt.state["optimizer_g"])
+        optimizer_from_tensors(opt_d, _unprefixed("d/", opt_tensors), ckpt.state["optimizer_d"])
+        start, history = ckpt.step, list(ckpt.state["history"])
+        seconds_before = float(ckpt.state.get("seconds", 0.0))
+
+    def save(step: int, seconds: float) -> None:
+        tg, mg = optimizer_to_tensors(opt_g)
+        td, md = optimizer_to_tensors(opt_d)
+        store.save(step, {"model": {**_prefixed("g.", G.state_dict()), **_prefixed("d.", D.state_dict())},
+                          "ema": ema.state_dict(), "optimizer": {**_prefixed("g/", tg), **_prefixed("d/", td)}},
+                   {"optimizer_g": mg, "optimizer_d": md, "history": history, "seconds": seconds})
+
+    data = to_model_range(images_u8).to(device)
+    per_epoch = n // batch
+    perm: dict[int, torch.Tensor] = {}
+    params_g, params_d = count_parameters(G), count_parameters(D)
+    log.info("training an SNGAN: G %d and D %d parameters, %d generator steps x %d discriminator steps "
+             "(batch %d, %dx%d) on %s", params_g, params_d, total, n_dis, batch, height, width, device)
+    G.train()
+    D.train()
+    sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
+    count, last_saved = 0, start
+    t0 = time.perf_counter()
+    with Progress(total, desc="train gan", initial=min(start, total), log_every=t["log_every"]) as bar:
+        for step in range(start, total):
+            for i in range(n_dis):
+                epoch, j = divmod(step * n_dis + i, per_epoch)
+                if epoch not in perm:
+                    perm.clear()
+                    perm[epoch] = torch.randperm(n, generator=generator(seed, "gan-epoch", epoch)).to(device)
+                real = data[perm[epoch][j * batch:(j + 1) * batch]]
+                z = torch.randn(batch, gan_cfg["z_dim"], generator=generator(seed, "gan-zd", step, i)).to(device)
+                with torch.no_grad():
+                    fake = G(z)
+                d_real, d_fake = D(real), D(fake)
+                d_loss = d_hinge_loss(d_real, d_fake)
+                if not torch.isfinite(d_loss):
+                    raise _diverged("discriminator", float(d_loss), step + 1, last_saved, store.directory)
+                opt_d.zero_grad(set_to_none=True)
+                d_loss.backward()
+                opt_d.step()
+            z = torch.randn(batch, gan_cfg["z_dim"], generator=generator(seed, "gan-zg", step)).to(device)
+            g_loss = g_hinge_loss(D(G(z)))
+            if not torch.isfinite(g_loss):
+                raise _diverged("generator", float(g_loss), step + 1, last_saved, store.directory)
+            opt_g.zero_grad(set_to_none=True)
+            g_loss.backward()
+            opt_g.step()
+            ema.update(G)
+            vals = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()), "d_real": float(d_real.detach().mean()),
+                    "d_fake": float(d_fake.detach().mean())}
+            for k, v in vals.items():
+                sums[k] += v
+            count += 1
+            done = step + 1
+            if done % t["log_every"] == 0 or done == total:
+                history.append({"step": done, **{k: v / count for k, v in sums.items()}})
+                sums = dict.fromkeys(sums, 0.0)
+                count = 0
+            bar.update(1, d_loss=vals["d_loss"], g_loss=vals["g_loss"])
+            if done % t["checkpoint_every"] == 0 or done == total:
+                save(done, seconds_before + time.perf_counter() - t0)
+                last_saved = done
+            if stop_at_step is not None and done >= stop_at_step:
+                break
+    seconds = time.perf_counter() - t0
+    G.eval()
+    steps_done = min(max(start, total), total if stop_at_step is None else stop_at_step)
+    return GanTrainResult(generator=G, ema_state=ema.state_dict(), history=history, steps=steps_done, seconds=seconds,
+                          seconds_total=seconds_before + seconds, resumed_from=start, parameters_g=params_g,
+                          parameters_d=params_d)
+
+
+def _diverged(which: str, value: float, step: int, last_saved: int, directory: Path) -> TrainingDivergedError:
+    kept = (f"the last good checkpoint (step {last_saved}) in {directory} is intact" if last_saved
+            else "no checkpoint had been written yet")
+    return TrainingDivergedError(f"the {which} loss became {value} at generator step {step}; training stopped "
+                                 f"without saving; {kept}; lower gans.*.train.lr_g/lr_d and rerun to resume")
+
+
+class GanWeightsError(DiffreproError, ValueError):
+    """A generator weights file does not match the configuration."""
+
+
+def load_gan_generator(path: str | Path, gan_cfg: dict[str, Any], device: str) -> tuple[SNGANGenerator, dict[str, str]]:
+    """The exported (EMA) generator of ``train-gan`` in eval mode, checked against ``gan_cfg``."""
+    with safe_open(str(path), framework="pt") as fh:
+        meta = fh.metadata() or {}
+    if meta.get("kind") != "sngan_generator":
+        raise GanWeightsError(f"{path} is not an SNGAN generator written by train-gan (metadata kind "
+                              f"{meta.get('kind')!r})")
+    for key in ("z_dim", "channels"):
+        if int(meta[f"gan_{key}"]) != int(gan_cfg[key]):
+            raise GanWeightsError(f"{path} was trained with {key}={meta[f'gan_{key}']} but params say "
+                                  f"{gan_cfg[key]}; rerun train-gan")
+    G = build_generator(gan_cfg, int(meta["image_size"]), int(meta["image_channels"]))
+    G.load_state_dict(load_file(str(path)))
+    return G.to(device).eval(), meta
+
+
+def gan_sample(generator_module: SNGANGenerator, n: int, *, z_dim: int, batch_size: int,
+               generator: torch.Generator, device: str) -> torch.Tensor:
+    """``n`` samples in [-1, 1] (z from the CPU ``generator``, in order, batch by batch)."""
+    out = []
+    with torch.inference_mode():
+        for start in range(0, n, batch_size):
+            size = min(batch_size, n - start)
+            z = torch.randn(size, z_dim, generator=generator).to(device)
+            out.append(generator_module(z).float().cpu())
+    return torch.cat(out)
