@@ -1,4 +1,4 @@
-# Directly Denoising Diffusion Models (Xu et al.): one DDDM per loss metric d (the ablation), each
+# Directly Denoising Diffusion Models (Zhang et al. 2024): one DDDM per loss metric d (the ablation), each
 # trained with its memory-mapped x_bar store, sampled with every NFE of dddm.sample.steps.
 rule train_dddm:
     """Train one DDDM run (resumes from checkpoints, x_bar store included)."""
@@ -91,7 +91,7 @@ rule evaluate_dddm:
 
 
 rule dddm_tables:
-    """The DDDM table (Xu et al. Table 1 layout) and the loss-metric ablation (CSV + figure)."""
+    """The DDDM table (Zhang et al. 2024 Table 1 layout) and the loss-metric ablation (CSV + figure)."""
     input:
         code("dddm_tables"),
         metrics=expand("results/metrics/dddm/{run}.json", run=DDDM_RUNS),

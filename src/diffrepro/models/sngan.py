@@ -30,6 +30,8 @@ def upsampling_plan(image_size: int) -> tuple[int, int]:
 
 
 class _GenBlock(nn.Module):
+    """Upsampling residual block: BN-ReLU-up2-conv3-BN-ReLU-conv3, plus up2 then a learned 1x1 shortcut."""
+
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.bn1, self.bn2 = nn.BatchNorm2d(cin), nn.BatchNorm2d(cout)
@@ -44,6 +46,8 @@ class _GenBlock(nn.Module):
 
 
 class SNGANGenerator(nn.Module):
+    """z [B, z_dim] -> images in [-1, 1] [B, out_channels, image_size, image_size]; ``channels`` is the width."""
+
     def __init__(self, z_dim: int, channels: int, image_size: int, out_channels: int) -> None:
         super().__init__()
         self.z_dim, self.channels, self.image_size, self.out_channels = z_dim, channels, image_size, out_channels
@@ -59,6 +63,8 @@ class SNGANGenerator(nn.Module):
 
 
 class _DisBlock(nn.Module):
+    """Residual block of the discriminator (``first``: the optimised block, no ReLU before its first conv)."""
+
     def __init__(self, cin: int, cout: int, downsample: bool, first: bool = False) -> None:
         super().__init__()
         self.first, self.downsample = first, downsample
@@ -82,6 +88,8 @@ class _DisBlock(nn.Module):
 
 
 class SNGANDiscriminator(nn.Module):
+    """images [B, in_channels, image_size, image_size] -> one unbounded logit per image [B]."""
+
     def __init__(self, channels: int, image_size: int, in_channels: int) -> None:
         super().__init__()
         _, k = upsampling_plan(image_size)

@@ -159,7 +159,7 @@ COURSEWORK_TABLE_4_5: dict[str, dict[str, dict[int, dict[str, float]]]] = {
 }
 COURSEWORK_4_5_T = 1000  # the coursework's T: t_mid of ours maps to the paper's by t_mid / T
 
-# DDDM (Xu et al. 2024): Table 1, CIFAR-10 (NFE, FID, IS) and Table 2, ImageNet 64x64 (NFE, FID, k-NN Prec/Rec).
+# DDDM (Zhang et al. 2024): Table 1, CIFAR-10 (NFE, FID, IS) and Table 2, ImageNet 64x64 (NFE, FID, k-NN Prec/Rec).
 DDDM_TABLE1: dict[str, dict[int, dict[str, float]]] = {
     "DDDM (T=1000)": {1: {"FID": 2.90, "IS": 9.81}, 2: {"FID": 2.79, "IS": 9.89}, 1000: {"FID": 1.87, "IS": 9.94}},
     "DDDM (T=8000)": {1: {"FID": 2.82, "IS": 9.83}, 2: {"FID": 2.53, "IS": 9.84}, 1000: {"FID": 1.74, "IS": 9.93}},

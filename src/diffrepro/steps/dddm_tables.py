@@ -1,4 +1,4 @@
-"""Step: the DDDM table (rows per NFE shaped like Xu et al.'s Table 1, published values beside ours) and
+"""Step: the DDDM table (rows per NFE shaped like Zhang et al. 2024's Table 1, published values beside ours) and
 the metric ablation (FID per loss metric d and per c, their Fig 2) as CSV and figure."""
 
 from __future__ import annotations
@@ -120,7 +120,7 @@ def ablation_figure(rows: list[dict], path: str) -> None:
     else:
         ax_b.text(0.5, 0.5, "no metric with a c in dddm.runs", ha="center", va="center", transform=ax_b.transAxes)
     ax_b.set(xlabel="c", ylabel="FID", title="(b) FID vs c")
-    fig.suptitle("DDDM loss-metric ablation (Xu et al. Fig 2)", fontsize=10)
+    fig.suptitle("DDDM loss-metric ablation (Zhang et al. 2024 Fig 2)", fontsize=10)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=120)
@@ -146,14 +146,14 @@ def run(args) -> None:
         "the paper's Inception numbers; compare NFE rows with each other. IS: the classifier's logit score ± std.",
         f"Prec/Rec: {first.get('precision_recall_definition')}, in percent (the DDDM paper's definition too).",
         "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps). "
-        "Paper columns: Xu et al. Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), DDDM (T=1000); "
+        "Paper columns: Zhang et al. 2024 Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), DDDM (T=1000); "
         "our largest NFE stands beside their 1000-step row.",
         "The metric ablation (every run of dddm.runs) is in the ablation CSV and figure.",
     ]
     if not main["reportable"]:
         notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")
     write_table(table_rows(main), COLUMNS, md_path=args.out_md, csv_path=args.out_csv,
-                title="DDDM: sample quality per number of function evaluations (Xu et al. Table 1 layout)", notes=notes)
+                title="DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)", notes=notes)
     abl = ablation_rows(records)
     write_text(args.ablation_csv, _csv(abl, ABLATION_COLUMNS))
     ablation_figure(abl, args.ablation_png)

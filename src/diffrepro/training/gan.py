@@ -4,7 +4,8 @@ per generator step; an EMA of the generator is the exported model), resumable li
 Hinge loss (Lim & Ye 2017, as in SNGAN's code): D minimises ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]``,
 G minimises ``-E[D(G(z))]``. A seed fixes initialisation, data order (one seeded permutation per
 epoch, consumed by the discriminator's real batches) and every z draw, so a killed run resumes
-bit-identically from its last checkpoint.
+bit-identically from its last checkpoint. Like a DDGM's, the run's fingerprint leaves out
+``train.steps``, ``checkpoint_every`` and ``log_every``: raising ``steps`` continues the same run.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from safetensors import safe_open
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 
 from ..errors import DiffreproError
@@ -28,25 +29,50 @@ from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, op
 from .ddgm import TrainingDivergedError, to_model_range
 from .ema import EMA
 
-__all__ = ["GanTrainResult", "build_generator", "d_hinge_loss", "g_hinge_loss", "gan_sample", "load_gan_generator",
-           "train_gan"]
+__all__ = ["GanTrainResult", "GanWeightsError", "WEIGHTS_KIND", "build_discriminator", "build_generator",
+           "d_hinge_loss", "g_hinge_loss", "gan_fingerprint", "gan_sample", "load_gan_generator", "train_gan"]
+
+# Keys of ``train`` that do not change what training computes (as ``ddgm.NON_TRAINING_TRAIN_KEYS``).
+NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every")
+DEFAULT_BETAS = (0.0, 0.9)
+WEIGHTS_KIND = "sngan_generator"
+# metadata of an exported generator that load_gan_generator needs (train-gan writes more)
+REQUIRED_METADATA = ("kind", "image_size", "channels", "z_dim", "width")
 
 
 def d_hinge_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Discriminator hinge loss ``mean(relu(1 - D(x))) + mean(relu(1 + D(G(z))))``."""
     return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
 
 
 def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Generator hinge loss ``-mean(D(G(z)))``."""
     return -fake_logits.mean()
 
 
 def build_generator(gan_cfg: dict[str, Any], image_size: int, channels: int) -> SNGANGenerator:
+    """The generator of ``gan_cfg`` (``z_dim``, width ``channels``) for ``channels`` x ``image_size``^2 images."""
     return SNGANGenerator(gan_cfg["z_dim"], gan_cfg["channels"], image_size, channels)
+
+
+def build_discriminator(gan_cfg: dict[str, Any], image_size: int, channels: int) -> SNGANDiscriminator:
+    """The spectrally normalised discriminator of ``gan_cfg`` (width ``channels``)."""
+    return SNGANDiscriminator(gan_cfg["channels"], image_size, channels)
+
+
+def gan_fingerprint(gan_cfg: dict[str, Any], *, seed: int, data_id: str, image_shape: tuple[int, ...]) -> str:
+    """Hash of everything that determines the weights at a given generator step."""
+    cfg = {**gan_cfg, "train": {k: v for k, v in gan_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}}
+    cfg["train"]["betas"] = list(cfg["train"].get("betas", DEFAULT_BETAS))
+    return fingerprint({"gan": cfg, "seed": seed, "data": data_id, "shape": list(image_shape)})
 
 
 @dataclass
 class GanTrainResult:
+    """A finished (or, with ``stop_at_step``, interrupted) run; ``ema_state`` is the exported generator."""
+
     generator: SNGANGenerator
+    discriminator: SNGANDiscriminator
     ema_state: dict[str, torch.Tensor]
     history: list[dict[str, float]] = field(default_factory=list)
     steps: int = 0
@@ -76,14 +102,19 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
     batch, n_dis, total = t["batch_size"], t["n_dis"], t["steps"]
     if batch > n:
         raise ValueError(f"gans.*.train.batch_size={batch} exceeds the {n} training images")
+    if n_dis < 1:
+        raise ValueError(f"gans.*.train.n_dis must be at least 1, got {n_dis}")
+    if t["checkpoint_every"] % t["log_every"]:
+        raise ValueError("gans.*.train.checkpoint_every must be a multiple of log_every "
+                         f"(got {t['checkpoint_every']} and {t['log_every']})")
     torch.manual_seed(derive_seed(seed, "gan-init"))
     G = build_generator(gan_cfg, height, channels).to(device)
-    D = SNGANDiscriminator(gan_cfg["channels"], height, channels).to(device)
-    betas = tuple(t["betas"])
+    D = build_discriminator(gan_cfg, height, channels).to(device)
+    betas = tuple(t.get("betas", DEFAULT_BETAS))
     opt_g = torch.optim.Adam(G.parameters(), lr=t["lr_g"], betas=betas)
     opt_d = torch.optim.Adam(D.parameters(), lr=t["lr_d"], betas=betas)
     ema = EMA(G, t["ema_decay"])
-    run_fp = fingerprint({"gan": gan_cfg, "seed": seed, "data": data_id, "shape": list(images_u8.shape[1:])})
+    run_fp = gan_fingerprint(gan_cfg, seed=seed, data_id=data_id, image_shape=tuple(images_u8.shape[1:]))
     store = CheckpointStore(checkpoint_dir, run_fp)
     start, history, seconds_before = 0, [], 0.0
     ckpt, reason = store.load_latest()
@@ -133,20 +164,20 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
                 d_real, d_fake = D(real), D(fake)
                 d_loss = d_hinge_loss(d_real, d_fake)
                 if not torch.isfinite(d_loss):
-                    raise _diverged("discriminator", float(d_loss), step + 1, last_saved, store.directory)
+                    raise _diverged("discriminator", float(d_loss.detach()), step + 1, last_saved, store.directory)
                 opt_d.zero_grad(set_to_none=True)
                 d_loss.backward()
                 opt_d.step()
             z = torch.randn(batch, gan_cfg["z_dim"], generator=generator(seed, "gan-zg", step)).to(device)
             g_loss = g_hinge_loss(D(G(z)))
             if not torch.isfinite(g_loss):
-                raise _diverged("generator", float(g_loss), step + 1, last_saved, store.directory)
+                raise _diverged("generator", float(g_loss.detach()), step + 1, last_saved, store.directory)
             opt_g.zero_grad(set_to_none=True)
             g_loss.backward()
             opt_g.step()
             ema.update(G)
-            vals = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()), "d_real": float(d_real.detach().mean()),
-                    "d_fake": float(d_fake.detach().mean())}
+            vals = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()),
+                    "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean())}
             for k, v in vals.items():
                 sums[k] += v
             count += 1
@@ -163,10 +194,11 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
                 break
     seconds = time.perf_counter() - t0
     G.eval()
+    D.eval()
     steps_done = min(max(start, total), total if stop_at_step is None else stop_at_step)
-    return GanTrainResult(generator=G, ema_state=ema.state_dict(), history=history, steps=steps_done, seconds=seconds,
-                          seconds_total=seconds_before + seconds, resumed_from=start, parameters_g=params_g,
-                          parameters_d=params_d)
+    return GanTrainResult(generator=G, discriminator=D, ema_state=ema.state_dict(), history=history, steps=steps_done,
+                          seconds=seconds, seconds_total=seconds_before + seconds, resumed_from=start,
+                          parameters_g=params_g, parameters_d=params_d)
 
 
 def _diverged(which: str, value: float, step: int, last_saved: int, directory: Path) -> TrainingDivergedError:
@@ -177,32 +209,57 @@ def _diverged(which: str, value: float, step: int, last_saved: int, directory: P
 
 
 class GanWeightsError(DiffreproError, ValueError):
-    """A generator weights file does not match the configuration."""
+    """A generator weights file is not one of train-gan's or does not match the configuration."""
 
 
-def load_gan_generator(path: str | Path, gan_cfg: dict[str, Any], device: str) -> tuple[SNGANGenerator, dict[str, str]]:
-    """The exported (EMA) generator of ``train-gan`` in eval mode, checked against ``gan_cfg``."""
-    with safe_open(str(path), framework="pt") as fh:
-        meta = fh.metadata() or {}
-    if meta.get("kind") != "sngan_generator":
+def load_gan_generator(path: str | Path, gan_cfg: dict[str, Any], device: str, *, image_size: int | None = None,
+                       channels: int | None = None) -> tuple[SNGANGenerator, dict[str, str]]:
+    """The exported (EMA) generator of ``train-gan`` in eval mode, and its metadata.
+
+    The metadata's ``z_dim`` and ``width`` must equal ``gan_cfg``'s ``z_dim`` and ``channels``, and its
+    ``image_size``/``channels`` the given ones (when given). Only safetensors are read; nothing is unpickled.
+    """
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (OSError, SafetensorError) as exc:
+        raise GanWeightsError(f"cannot read the generator weights {path}: {exc}") from exc
+    if meta.get("kind") != WEIGHTS_KIND:
         raise GanWeightsError(f"{path} is not an SNGAN generator written by train-gan (metadata kind "
-                              f"{meta.get('kind')!r})")
-    for key in ("z_dim", "channels"):
-        if int(meta[f"gan_{key}"]) != int(gan_cfg[key]):
-            raise GanWeightsError(f"{path} was trained with {key}={meta[f'gan_{key}']} but params say "
-                                  f"{gan_cfg[key]}; rerun train-gan")
-    G = build_generator(gan_cfg, int(meta["image_size"]), int(meta["image_channels"]))
-    G.load_state_dict(load_file(str(path)))
+                              f"{meta.get('kind')!r}, expected {WEIGHTS_KIND!r})")
+    missing = [k for k in REQUIRED_METADATA if k not in meta]
+    if missing:
+        raise GanWeightsError(f"{path} lacks the metadata {', '.join(missing)}; rerun train-gan")
+    try:
+        found = {k: int(meta[k]) for k in ("image_size", "channels", "z_dim", "width")}
+    except ValueError as exc:
+        raise GanWeightsError(f"{path} has malformed metadata: {exc}") from exc
+    expected = {"z_dim": (gan_cfg["z_dim"], "gans.*.z_dim"), "width": (gan_cfg["channels"], "gans.*.channels"),
+                "image_size": (image_size, "the data"), "channels": (channels, "the data")}
+    for key, (want, source) in expected.items():
+        if want is not None and found[key] != int(want):
+            raise GanWeightsError(f"{path} was trained with {key}={found[key]} but {source} says {want}; "
+                                  "rerun train-gan")
+    try:
+        G = build_generator(gan_cfg, found["image_size"], found["channels"])
+        G.load_state_dict(load_file(str(path)))
+    except (ValueError, RuntimeError) as exc:
+        raise GanWeightsError(f"{path} does not hold the generator its metadata describes: {exc}") from exc
     return G.to(device).eval(), meta
 
 
 def gan_sample(generator_module: SNGANGenerator, n: int, *, z_dim: int, batch_size: int,
                generator: torch.Generator, device: str) -> torch.Tensor:
-    """``n`` samples in [-1, 1] (z from the CPU ``generator``, in order, batch by batch)."""
+    """``n`` samples in [-1, 1] as float32 on the CPU [n, C, H, W].
+
+    All ``n`` latents are drawn at once from the CPU ``generator`` (so the samples do not depend on
+    ``batch_size``), then fed to the network ``batch_size`` at a time on ``device``.
+    """
+    if n < 1:
+        raise ValueError(f"n must be at least 1, got {n}")
+    z_all = torch.randn(n, z_dim, generator=generator)
     out = []
     with torch.inference_mode():
         for start in range(0, n, batch_size):
-            size = min(batch_size, n - start)
-            z = torch.randn(size, z_dim, generator=generator).to(device)
-            out.append(generator_module(z).float().cpu())
+            out.append(generator_module(z_all[start:start + batch_size].to(device)).float().cpu())
     return torch.cat(out)
