@@ -44,7 +44,9 @@ def table_rows(records: list[dict], base: dict) -> list[dict]:
         label = PAPER_ROW[rec["surrogate_kind"]]
         for r in rec["rows"]:
             frac = r["t_mid"] / T
-            p = paper[label].get(int(round(frac * COURSEWORK_4_5_T)))
+            # the paper's row at the same share of the steps (t_mid = round(f T) may be off by one step)
+            paper_t = next((k for k in paper[label] if abs(k / COURSEWORK_4_5_T - frac) <= 1.0 / T), None)
+            p = paper[label][paper_t] if paper_t is not None else None
             rows.append({
                 "Surrogate": rec["surrogate"], "Kind": "GAN" if rec["surrogate_kind"] == "gan" else
                 f"DDGM at {rec['native_image_size']} px, upsampled",
@@ -53,7 +55,7 @@ def table_rows(records: list[dict], base: dict) -> list[dict]:
                 "IS": _score(r.get("classifier_score_mean"), r.get("classifier_score_std")), "FID": r["fid"],
                 "Prec": 100 * r["precision"], "Rec": 100 * r["recall"],
                 "Paper surrogate": label if p else None,
-                "Paper t_mid": int(round(frac * COURSEWORK_4_5_T)) if p else None,
+                "Paper t_mid": paper_t,
                 "Paper samples/s": p["Samples/s"] if p else None,
                 "Paper speedup": p["Samples/s"] / ddpm_rate if p else None,
                 "Paper IS": _score(p["IS"], p.get("IS std")) if p else None, "Paper FID": p["FID"] if p else None,
