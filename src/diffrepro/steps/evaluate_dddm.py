@@ -6,15 +6,13 @@ import json
 
 from ..atomic import write_json
 from ..config import load_config
+from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
 from .common import resolve_device
 from .evaluate import metrics_for
 
 NAME = "evaluate-dddm"
 HELP = "metrics of one DDDM run's samples for every number of sampling steps (NFE)"
-
-KEEP = ("fid", "kid_mean", "kid_std", "precision", "recall", "classifier_score_mean", "classifier_score_std",
-        "n_generated", "n_reference", "feature_extractor", "precision_recall_definition")
 
 
 def add_arguments(p) -> None:
@@ -25,33 +23,20 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output: metrics per NFE (.json)")
 
 
-def load_dddm_samples(path: str) -> tuple[dict, dict[str, str]]:
-    """Every tensor of a sample-dddm file and its metadata (safetensors; never unpickled)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata() or {}
-    for key in ("run", "nfe", "num_samples"):
-        if key not in meta:
-            raise ValueError(f"{path}: metadata key {key!r} missing; not a sample-dddm output")
-    return load_file(path), meta
-
-
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     runs = config["dddm"]["runs"]
     if args.run not in runs:
         raise ValueError(f"--run {args.run!r} is not one of dddm.runs ({', '.join(sorted(runs))})")
-    tensors, meta = load_dddm_samples(args.samples)
+    tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm")
     if meta["run"] != args.run:
         raise ValueError(f"{args.samples} holds samples of run {meta['run']!r}, not {args.run!r}")
     device = resolve_device(args.device)
     rows = []
     for nfe in [int(k) for k in meta["nfe"].split(",")]:
         metrics, dmeta = metrics_for(tensors[f"images_nfe{nfe}"], config, args.data, args.classifier, device, log.info)
-        rows.append({"nfe": nfe, **{k: metrics.get(k) for k in KEEP},
+        rows.append({"nfe": nfe, **{k: metrics.get(k) for k in KEPT_METRICS},
                      "samples_per_second": float(meta[f"samples_per_second_nfe{nfe}"])})
         log.info("%s NFE=%d: FID %.3f", args.run, nfe, metrics["fid"])
     reportable = meta.get("reportable", "true").lower() == "true"

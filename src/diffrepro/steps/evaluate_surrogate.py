@@ -4,28 +4,13 @@ from __future__ import annotations
 
 from ..atomic import write_json
 from ..config import load_config
+from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
 from .common import resolve_device
 from .evaluate import metrics_for
 
 NAME = "evaluate-surrogate"
 HELP = "metrics of the surrogate-diffusion samples of one surrogate, per t_mid"
-
-KEEP = ("fid", "kid_mean", "kid_std", "precision", "recall", "classifier_score_mean", "classifier_score_std",
-        "n_generated", "n_reference", "feature_extractor", "precision_recall_definition")
-
-
-def load_all(path: str) -> tuple[dict, dict[str, str]]:
-    """Every tensor of a samples file and its metadata (safetensors; never unpickled)."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata() or {}
-    for key in ("surrogate", "t_mid", "num_samples", "seconds_surrogate"):
-        if key not in meta:
-            raise ValueError(f"{path}: metadata key {key!r} missing; not a sample-surrogate output")
-    return load_file(path), meta
 
 
 def add_arguments(p) -> None:
@@ -38,14 +23,15 @@ def add_arguments(p) -> None:
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    tensors, meta = load_all(args.samples)
+    tensors, meta = load_sample_file(args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"),
+                                     "sample-surrogate")
     device = resolve_device(args.device)
     n = int(meta["num_samples"])
     rows = []
     for t_mid in [int(t) for t in meta["t_mid"].split(",")]:
         metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], config, args.data, args.classifier, device,
                                      log.info)
-        rows.append({"t_mid": t_mid, **{k: metrics.get(k) for k in KEEP},
+        rows.append({"t_mid": t_mid, **{k: metrics.get(k) for k in KEPT_METRICS},
                      "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
                      "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"])})
         log.info("%s t_mid=%d: FID %.3f, %.2f samples/s", meta["surrogate"], t_mid, metrics["fid"],

@@ -29,12 +29,12 @@ from ..diffusion.dddm import build_dddm_unet, dddm_loss, loss_weight
 from ..diffusion.dddm_losses import Metric, build_metric, metric_label, normalize_metric
 from ..diffusion.schedules import alphas_cumprod as compute_alphas_cumprod
 from ..diffusion.schedules import get_beta_schedule
-from ..errors import DiffreproError
 from ..models.precision import with_precision
 from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
+from .ddgm import TrainingDivergedError, to_model_range  # shared with every training loop
 from .ema import EMA
 from .xbar_store import XBarStore
 
@@ -45,10 +45,6 @@ __all__ = ["DDDMTrainResult", "TrainingDivergedError", "train_dddm", "dddm_finge
 NON_TRAINING_TRAIN_KEYS = ("epochs", "checkpoint_every", "log_every")
 #: name of the store's snapshot inside a checkpoint directory
 XBAR_GROUP = "xbar"
-
-
-class TrainingDivergedError(DiffreproError, RuntimeError):
-    """The DDDM loss became NaN or infinite."""
 
 
 @dataclass
@@ -65,11 +61,6 @@ class DDDMTrainResult:
     images_used: int
     reportable: bool
     store: XBarStore
-
-
-def to_model_range(images_u8: torch.Tensor) -> torch.Tensor:
-    """uint8 [0, 255] -> float32 [-1, 1]."""
-    return images_u8.to(torch.float32).div_(127.5).sub_(1.0)
 
 
 def dddm_betas(dddm_cfg: dict[str, Any]) -> torch.Tensor:
