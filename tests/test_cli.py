@@ -11,8 +11,8 @@ from diffrepro.reporting.figures import image_grid
 from diffrepro.steps import load_step, step_commands
 
 
-EXPECTED_STEPS = ["dddm-tables", "dynamics", "evaluate", "evaluate-dddm", "evaluate-posthoc", "evaluate-snapshots",
-                  "evaluate-surrogate", "nll", "prepare-data", "reconstruction", "sample", "sample-dddm",
+EXPECTED_STEPS = ["convert-inception", "dddm-tables", "dynamics", "evaluate", "evaluate-dddm", "evaluate-posthoc", "evaluate-snapshots",
+                  "evaluate-surrogate", "nll", "prepare-data", "reconstruction", "reference-features", "sample", "sample-dddm",
                   "sample-posthoc", "sample-surrogate", "snr", "surrogate-table", "table", "toy-examples",
                   "train-classifier", "train-dae", "train-dddm", "train-ddgm", "train-gan", "transferability"]
 

@@ -152,7 +152,14 @@ def _record(model, kind, objective, T, fid, table_key, table, schedule="linear",
                         "schedule_options": options or {}, "timesteps": T, "fid": fid, "precision": 0.5,
                         "recall": 0.25, "classifier_score_mean": 2.0, "classifier_score_std": 0.1,
                         "samples_per_second": 4.0, "unet": {"base_channels": 16, "num_res_blocks": 1},
-                        "n_generated": 500},
+                        "n_generated": 500, "backend": "inception",
+                        "backends": {"inception": {"fid": fid, "precision": 0.5, "recall": 0.25, "prd_precision": 0.4,
+                                                   "prd_recall": 0.3, "sfid": 2.0, "kid_mean": 0.001,
+                                                   "score_mean": None, "score_std": None, "n_generated": 500},
+                                     "classifier": {"fid": fid / 10, "precision": 0.5, "recall": 0.25,
+                                                    "prd_precision": 0.4, "prd_recall": 0.3, "sfid": None,
+                                                    "kid_mean": 0.001, "score_mean": 2.0, "score_std": 0.1,
+                                                    "n_generated": 500}}},
             "nll": {"bits_per_dim": 3.5}, "train": {"parameters": params, "seconds_per_step": 0.1}}
 
 
@@ -165,9 +172,13 @@ def test_deja_tables_follow_the_paper_rows_with_ours_beside():
     assert [r["Paper row"] for r in rows][:5] == ["ddgm_vlb", "daed_vlb_b0.1", "daed_vlb_b0.025", "daed_vlb_linear",
                                                   "ddgm_simple"]
     by_row = {r["Paper row"]: r for r in rows}
-    assert by_row["ddgm_simple"]["FID"] == 1.5 and by_row["ddgm_simple"]["Paper FID"] == 7.8
+    assert by_row["ddgm_simple"]["FID [Inception]"] == 1.5 and by_row["ddgm_simple"]["Paper FID"] == 7.8
+    assert by_row["ddgm_simple"]["FID [classifier]"] == 0.15 and by_row["ddgm_simple"]["Prec [Inception]"] == 40.0
+    assert by_row["ddgm_simple"]["IS [Inception]"] == "n/a" and by_row["ddgm_simple"]["IS [classifier]"] == "2.00 ± 0.10"
+    assert by_row["ddgm_simple"]["sFID [classifier]"] == "n/a" and by_row["ddgm_simple"]["N"] == 500
+    assert columns.index("FID [Inception]") < columns.index("FID [classifier]")
     assert by_row["daed_simple_b0.001"]["Split"] == "β1=0.001" and by_row["daed_simple_b0.001"]["Paper T"] == 499
-    assert "FID" not in by_row["daed_vlb_b0.1"] and by_row["daed_vlb_b0.1"]["Paper FID"] == 9.1
+    assert "FID [Inception]" not in by_row["daed_vlb_b0.1"] and by_row["daed_vlb_b0.1"]["Paper FID"] == 9.1
     assert rows[-1]["Model"] == "extra" and rows[-1]["Paper row"] == "-"
     assert len(rows) == 10 + 1
 

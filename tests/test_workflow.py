@@ -68,7 +68,8 @@ def assert_tables_finite(ws: Path, table1_models: set[str]):
     rows = [r for r in read_table(ws / "results/tables/deja_table1.csv") if r["Model"]]
     assert {r["Model"] for r in rows} == table1_models
     for r in rows:
-        for col in ("FID", "Prec", "Rec", "Bits/dim"):
+        for col in ("FID [Inception]", "Prec [Inception]", "k-NN Rec [Inception]", "FID [classifier]",
+                    "Prec [classifier]", "Rec [classifier]", "Bits/dim"):
             assert math.isfinite(float(r[col])), (r["Model"], col)
     assert (ws / "results/tables/deja_table1.md").read_text().startswith("# Table 1")
     for name in TABLES:
@@ -109,14 +110,15 @@ def assert_surrogate_dddm_outputs(ws: Path):
     assert [(r["Surrogate"], int(r["t_mid"])) for r in t45[:-1]] == [(s, t) for s in SURROGATES for t in T_MIDS]
     assert t45[-1]["Kind"] == "DDGM alone" and float(t45[-1]["Speedup"]) == 1.0
     for r in t45:
-        assert math.isfinite(float(r["FID"])) and float(r["Samples/s"]) > 0, r
+        assert math.isfinite(float(r["FID [Inception]"])) and math.isfinite(float(r["FID [classifier]"])), r
+        assert float(r["Samples/s"]) > 0 and r["IS [Inception]"] == "n/a", r
     gan = {int(r["t_mid"]): r for r in t45 if r["Surrogate"] == "sngan"}
     assert float(gan[0]["Samples/s"]) > float(gan[30]["Samples/s"])  # the GAN alone is the fastest row
     assert gan[10]["Paper surrogate"] == "SNGAN-ResNet-32" and gan[10]["Paper t_mid"] == "250"
     assert (ws / "results/tables/coursework_4_5.md").read_text().startswith("# Table 4.5")
     dddm = read_table(ws / "results/tables/dddm_table1.csv")
     assert [int(r["NFE"]) for r in dddm] == [1, 2, 3]
-    assert all(math.isfinite(float(r["FID"])) for r in dddm)
+    assert all(math.isfinite(float(r["FID [Inception]"])) and math.isfinite(float(r["FID [classifier]"])) for r in dddm)
     abl = read_table(ws / "results/analysis/dddm_ablation.csv")
     assert sorted((r["run"], int(r["nfe"])) for r in abl) == sorted((run, n) for run in DDDM_RUNS for n in (1, 2, 3))
     for name in ["dddm_ablation", "samples_gan_sngan"] + [f"samples_surrogate_{s}" for s in SURROGATES] + \
@@ -177,8 +179,9 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
-    # prepare_data, train_classifier and snr, five stages per model, one per table, the DAED steps
-    assert len(dvc_repro_ran(out)) == (3 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
+    # prepare_data, train_classifier, snr, convert_inception and two reference_features stages, five stages per
+    # model, one per table, the DAED steps
+    assert len(dvc_repro_ran(out)) == (6 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
                                        + len(ANALYSES) + SURROGATE_DDDM_JOBS)
     assert_tables_finite(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
     assert_daed_outputs(ws)

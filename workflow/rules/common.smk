@@ -42,6 +42,14 @@ DDDM_RUNS = sorted(config["dddm"]["runs"])
 wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
 CLASSIFIER = "models/classifier/classifier.safetensors"
+# Metric backends: the converted FID Inception weights and, per backend, the reference features of the real
+# images, computed once for both backends (as dvc.yaml, whose stages cannot depend on a list) and read by every
+# evaluation for the backends of evaluation.backends
+INCEPTION = "models/inception/inception-2015-12-05.safetensors"
+BACKENDS = list(config["evaluation"]["backends"])
+BACKEND_WEIGHTS = {"inception": INCEPTION, "classifier": CLASSIFIER}
+REFERENCE_DIR = "results/reference"
+REFERENCES = expand(REFERENCE_DIR + "/{backend}.safetensors", backend=BACKENDS)
 
 # Source files each step depends on: the import closure of its `diffrepro <step>` module
 # (diffrepro.codedeps), so editing a module a step never imports reruns nothing.  dvc.yaml lists
@@ -50,6 +58,8 @@ from diffrepro.codedeps import step_code
 
 STEP_MODULE = {
     "prepare_data": "prepare_data",
+    "convert_inception": "convert_inception",
+    "reference_features": "reference_features",
     "train_classifier": "train_classifier",
     "train_ddgm": "train_ddgm",
     "sample": "sample",
@@ -108,7 +118,9 @@ def per_model(pattern):
 
 def final_targets():
     return (
-        expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv"])
+        ["results/metrics/inception.json"]
+        + expand(REFERENCE_DIR + "/{backend}.safetensors", backend=BACKEND_WEIGHTS)
+        + expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv"])
         + per_model("results/figures/samples_{model}.png")
         + per_model("results/metrics/ddgm/{model}.json")
         + per_model("results/metrics/nll/{model}.json")

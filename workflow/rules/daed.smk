@@ -67,14 +67,16 @@ rule evaluate_posthoc:
         code("evaluate_posthoc"),
         samples="results/samples/daed_posthoc",
         generator_metrics=f"results/metrics/ddgm/{GENERATOR}.json",
-        data=DATA,
         classifier=CLASSIFIER,
+        inception=INCEPTION,
+        references=REFERENCES,
     output:
         metrics="results/metrics/daed_posthoc.json",
         csv="results/analysis/fid_vs_split.csv",
         png=report("results/figures/fid_vs_split.png", caption="../report/fid_vs_split.rst", category="Analyses"),
     params:
         evaluation=config["evaluation"],
+        references=REFERENCE_DIR,
         posthoc=config["daed"]["posthoc"],
     log:
         "logs/evaluate_posthoc.log",
@@ -87,5 +89,5 @@ rule evaluate_posthoc:
         mem_mb=4000,
     shell:
         "diffrepro evaluate-posthoc --params params.yaml --log {log} --samples {input.samples} "
-        "--generator-metrics {input.generator_metrics} --data {input.data} --classifier {input.classifier} "
+        "--generator-metrics {input.generator_metrics} --classifier {input.classifier} --inception {input.inception} --references {params.references} "
         "--out {output.metrics} --out-csv {output.csv} --out-png {output.png}"

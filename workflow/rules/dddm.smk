@@ -66,12 +66,14 @@ rule evaluate_dddm:
     input:
         code("evaluate_dddm"),
         samples="results/samples/dddm/{run}.safetensors",
-        data=DATA,
         classifier=CLASSIFIER,
+        inception=INCEPTION,
+        references=REFERENCES,
     output:
         "results/metrics/dddm/{run}.json",
     params:
         evaluation=config["evaluation"],
+        references=REFERENCE_DIR,
         run=lambda w: config["dddm"]["runs"][w.run],
         main=config["dddm"]["main"],
     wildcard_constraints:
@@ -87,7 +89,7 @@ rule evaluate_dddm:
         mem_mb=4000,
     shell:
         "diffrepro evaluate-dddm --params params.yaml --log {log} --run {wildcards.run} --samples {input.samples} "
-        "--data {input.data} --classifier {input.classifier} --out {output}"
+        "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
 
 rule dddm_tables:

@@ -72,7 +72,7 @@ rule nll:
         terms="results/nll/{model}.csv",
     params:
         seed=config["seed"],
-        evaluation=config["evaluation"],
+        nll_images=config["evaluation"]["nll_images"],
         model=lambda w: model_section(w.model, *NLL_KEYS),
     log:
         "logs/nll/{model}.log",

@@ -3,12 +3,14 @@ rule evaluate:
     input:
         code("evaluate"),
         samples="results/samples/{model}.safetensors",
-        data=DATA,
         classifier=CLASSIFIER,
+        inception=INCEPTION,
+        references=REFERENCES,
     output:
         "results/metrics/ddgm/{model}.json",
     params:
         evaluation=config["evaluation"],
+        references=REFERENCE_DIR,
         model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/evaluate/{model}.log",
@@ -21,8 +23,8 @@ rule evaluate:
         mem_mb=4000,
     shell:
         "diffrepro evaluate --params params.yaml --log {log} "
-        "--model {wildcards.model} --samples {input.samples} --data {input.data} "
-        "--classifier {input.classifier} --out {output}"
+        "--model {wildcards.model} --samples {input.samples} "
+        "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
 
 rule evaluate_snapshots:
@@ -30,13 +32,15 @@ rule evaluate_snapshots:
     input:
         code("evaluate_snapshots"),
         snapshots="models/{model}/snapshots",
-        data=DATA,
         classifier=CLASSIFIER,
+        inception=INCEPTION,
+        references=REFERENCES,
     output:
         "results/metrics/snapshots/{model}.json",
     params:
         seed=config["seed"],
         evaluation=config["evaluation"],
+        references=REFERENCE_DIR,
         model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/evaluate_snapshots/{model}.log",
@@ -50,5 +54,5 @@ rule evaluate_snapshots:
         gpu=1,
     shell:
         "diffrepro evaluate-snapshots --params params.yaml --log {log} "
-        "--model {wildcards.model} --snapshots {input.snapshots} --data {input.data} "
-        "--classifier {input.classifier} --out {output}"
+        "--model {wildcards.model} --snapshots {input.snapshots} "
+        "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"

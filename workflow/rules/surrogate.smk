@@ -70,12 +70,14 @@ rule evaluate_surrogate:
     input:
         code("evaluate_surrogate"),
         samples="results/samples/surrogate/{name}.safetensors",
-        data=DATA,
         classifier=CLASSIFIER,
+        inception=INCEPTION,
+        references=REFERENCES,
     output:
         "results/metrics/surrogate/{name}.json",
     params:
         evaluation=config["evaluation"],
+        references=REFERENCE_DIR,
     wildcard_constraints:
         name="|".join(re.escape(s) for s in SURROGATES) or "^$",
     log:
@@ -89,7 +91,7 @@ rule evaluate_surrogate:
         mem_mb=4000,
     shell:
         "diffrepro evaluate-surrogate --params params.yaml --log {log} --samples {input.samples} "
-        "--data {input.data} --classifier {input.classifier} --out {output}"
+        "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
 
 rule surrogate_table:

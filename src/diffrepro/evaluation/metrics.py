@@ -279,3 +279,92 @@ def compute_metrics(
         + f" ({out['images_per_second']:.0f} img/s)"
     )
     return out
+
+
+def metrics_from_features(
+    generated: dict[str, torch.Tensor],
+    reference: dict[str, torch.Tensor],
+    *,
+    kid_subset_size: int,
+    kid_subsets: int = 100,
+    prc_neighborhood: int = 3,
+    prd: dict[str, int] | None = None,
+    isc_splits: int = 10,
+    rng_seed: int = 2020,
+) -> dict[str, Any]:
+    """Every metric from features by role (``pool`` [N, D] required; ``spatial`` and ``logits`` optional).
+
+    FID (torch-fidelity's statistics and Fréchet distance), KID (torch-fidelity, polynomial kernel),
+    k-NN precision/recall (torch-fidelity, ``generated`` is its input1) and the distribution
+    precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is subsampled
+    with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
+    the score (torch-fidelity's Inception Score formula) on the generated ``logits``.  Missing roles give
+    ``None``.  ``kid_subset_size`` is clipped to the set sizes.
+    """
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_isc import isc_features_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+    from torch_fidelity.metric_prc import prc_features_to_metric
+    import torch_fidelity
+
+    from .prd import prd_from_features
+
+    gen, ref = generated["pool"].float(), reference["pool"].float()
+    n_gen, n_ref = int(gen.shape[0]), int(ref.shape[0])
+    if n_gen < 2 or n_ref < 2:
+        raise ValueError(f"need at least 2 generated and 2 reference images, got {n_gen} and {n_ref}")
+    if gen.shape[1] != ref.shape[1]:
+        raise ValueError(f"generated and reference features differ in width: {gen.shape[1]} vs {ref.shape[1]}")
+    prc_neighborhood = _positive_int("prc_neighborhood", prc_neighborhood)
+    if prc_neighborhood >= min(n_gen, n_ref):
+        raise ValueError(f"prc_neighborhood ({prc_neighborhood}) must be smaller than both set sizes ({n_gen}, {n_ref})")
+    kid_size = min(_positive_int("kid_subset_size", kid_subset_size), n_gen, n_ref)
+
+    def fid_of(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(fid_statistics_to_metric(fid_features_to_statistics(a.double()), fid_features_to_statistics(b.double()),
+                                              verbose=False)[torch_fidelity.KEY_METRIC_FID])
+
+    kid = kid_features_to_metric(gen, ref, kid_subsets=_positive_int("kid_subsets", kid_subsets),
+                                 kid_subset_size=kid_size, rng_seed=int(rng_seed), verbose=False)
+    prc = prc_features_to_metric(gen, ref, prc_neighborhood=prc_neighborhood, prc_batch_size=10000,
+                                 save_cpu_ram=True, verbose=False)
+    prd = dict(prd or {"clusters": 20, "angles": 1001, "runs": 10})
+    m = min(n_gen, n_ref)
+    rng = np.random.RandomState(int(rng_seed))
+    gen_idx = np.sort(rng.choice(n_gen, m, replace=False)) if n_gen > m else np.arange(n_gen)
+    ref_idx = np.sort(rng.choice(n_ref, m, replace=False)) if n_ref > m else np.arange(n_ref)
+    clusters = min(int(prd["clusters"]), m)
+    prd_values = prd_from_features(gen[gen_idx].numpy(), ref[ref_idx].numpy(), clusters=clusters,
+                                   angles=int(prd["angles"]), runs=int(prd["runs"]), seed=int(rng_seed))
+    out: dict[str, Any] = {
+        "fid": fid_of(gen, ref),
+        "kid_mean": float(kid[torch_fidelity.KEY_METRIC_KID_MEAN]),
+        "kid_std": float(kid[torch_fidelity.KEY_METRIC_KID_STD]),
+        "precision": float(prc[torch_fidelity.KEY_METRIC_PRECISION]),
+        "recall": float(prc[torch_fidelity.KEY_METRIC_RECALL]),
+        "f_score": float(prc[torch_fidelity.KEY_METRIC_F_SCORE]),
+        **prd_values,
+        "sfid": fid_of(generated["spatial"], reference["spatial"])
+        if "spatial" in generated and "spatial" in reference else None,
+        "score_mean": None,
+        "score_std": None,
+        "n_generated": n_gen,
+        "n_reference": n_ref,
+        "kid_subset_size": kid_size,
+        "kid_subsets": int(kid_subsets),
+        "prc_neighborhood": prc_neighborhood,
+        "prd_clusters": clusters,
+        "prd_angles": int(prd["angles"]),
+        "prd_runs": int(prd["runs"]),
+        "prd_samples": m,
+        "rng_seed": int(rng_seed),
+        "precision_recall_definition": f"k-NN (Kynkaanniemi et al. 2019, k={prc_neighborhood})",
+        "prd_definition": (f"distribution PRD (Sajjadi et al. 2018): precision F_1/8, recall F_8, {clusters} k-means "
+                           f"clusters, {int(prd['runs'])} runs, {m} vs {m} images"),
+    }
+    if "logits" in generated:
+        score = isc_features_to_metric(generated["logits"], splits=min(_positive_int("isc_splits", isc_splits), n_gen),
+                                       shuffle=True, rng_seed=int(rng_seed))
+        out["score_mean"] = float(score[torch_fidelity.KEY_METRIC_ISC_MEAN])
+        out["score_std"] = float(score[torch_fidelity.KEY_METRIC_ISC_STD])
+    return out

@@ -7,9 +7,11 @@ from typing import Sequence
 
 import torch
 
-#: the fields of a metrics record that evaluate-surrogate and evaluate-dddm keep for each sample set
-KEPT_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "classifier_score_mean", "classifier_score_std",
-                "n_generated", "n_reference", "feature_extractor", "precision_recall_definition")
+#: the fields of a metrics record that evaluate-surrogate and evaluate-dddm keep for each sample set: the
+#: primary backend's flat fields and every backend's metrics
+KEPT_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "prd_precision", "prd_recall", "sfid",
+                "score_mean", "score_std", "score_definition", "n_generated", "n_reference", "feature_extractor",
+                "backend", "precision_recall_definition", "prd_definition", "images_per_second", "backends")
 
 
 def load_sample_file(path: str, required: Sequence[str], producer: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -38,8 +38,59 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-def _score(m: Record) -> str:
-    return f"{m['classifier_score_mean']:.2f} ± {m['classifier_score_std']:.2f}"
+#: metric key -> column label; Prec/Rec are the distribution precision/recall of Sajjadi et al. 2018 (the
+#: definition of Deja et al.), k-NN Prec/Rec those of Kynkaanniemi et al. 2019
+METRIC_LABELS = {"score": "IS", "fid": "FID", "sfid": "sFID", "kid": "KID×1e3", "prd_precision": "Prec",
+                 "prd_recall": "Rec", "precision": "k-NN Prec", "recall": "k-NN Rec"}
+BACKEND_LABELS = {"inception": "Inception", "classifier": "classifier"}
+
+
+def backends_of(records: Sequence[Record]) -> list[str]:
+    """The metric backends of the records' metrics, primary first (records made before backends: none)."""
+    for rec in records:
+        m = rec.get("metrics") or rec
+        if m.get("backends"):
+            primary = m.get("backend")
+            return ([primary] if primary in m["backends"] else []) + sorted(b for b in m["backends"] if b != primary)
+    return []
+
+
+def metric_column(key: str, backend: str) -> str:
+    return f"{METRIC_LABELS[key]} [{BACKEND_LABELS.get(backend, backend)}]"
+
+
+def quality_columns(backends: Sequence[str], keys: Sequence[str]) -> list[str]:
+    """Column names of ``keys`` for every backend, grouped by metric (FID [Inception], FID [classifier], ...)."""
+    return [metric_column(k, b) for k in keys for b in backends]
+
+
+def _metric_value(mb: Record, key: str) -> Any:
+    if key == "score":
+        if mb.get("score_mean") is None:
+            return NOT_AVAILABLE
+        return f"{mb['score_mean']:.2f} ± {mb['score_std']:.2f}"
+    if key == "kid":
+        return None if mb.get("kid_mean") is None else 1000.0 * mb["kid_mean"]
+    if key in ("prd_precision", "prd_recall", "precision", "recall"):
+        return None if mb.get(key) is None else 100.0 * mb[key]
+    if key == "sfid" and mb.get("sfid") is None:
+        return NOT_AVAILABLE
+    return mb.get(key)
+
+
+def quality(m: Record | None, backends: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
+    """One metrics record's values of ``keys`` on every backend (empty when ``m`` is None)."""
+    if m is None:
+        return {}
+    per = m.get("backends") or {}
+    out: dict[str, Any] = {}
+    for b in backends:
+        mb = per.get(b)
+        for k in keys:
+            out[metric_column(k, b)] = None if mb is None else _metric_value(mb, k)
+    if backends:
+        out["N"] = m.get("n_generated")
+    return out
 
 
 def _bpd(rec: Record) -> float | None:
@@ -51,19 +102,37 @@ def _paper(table: str, dataset: str, rec: Record) -> dict[str, float]:
     return paper_row(table, dataset, rec["tables"].get(table)) or {}
 
 
+def backend_notes(records: Sequence[Record]) -> list[str]:
+    """What produced the metric columns: each backend with its sample counts, and the definitions."""
+    m0 = next((r.get("metrics") or r for r in records if (r.get("metrics") or r).get("backends")), None)
+    if m0 is None:
+        return []
+    notes = []
+    for b in backends_of([m0]):
+        mb = m0["backends"][b]
+        notes.append(f"[{BACKEND_LABELS.get(b, b)}]: {mb.get('feature_extractor')}; {mb.get('n_generated')} generated vs "
+                     f"{mb.get('n_reference')} reference images ({mb.get('reference_split')} split) per number "
+                     "(N column: generated images of the row).")
+    notes.append("IS [Inception]: " + ("the Inception Score." if (m0["backends"].get("inception") or {}).get("score_mean")
+                                       is not None else "n/a: the offline FID Inception weights have no classifier "
+                                       "layer (no logits), so no Inception Score is reported."))
+    if "classifier" in m0["backends"]:
+        notes.append("IS [classifier]: the classifier-logit Inception-style score of the in-pipeline classifier (not "
+                     "the Inception Score); [classifier] columns are comparable between our rows only.")
+    notes.append("Prec/Rec: distribution precision/recall of Sajjadi et al. 2018 (F_1/8 / F_8, k-means on the "
+                 "features), the definition Deja et al. report; k-NN Prec/Rec: Kynkaanniemi et al. 2019 (k = "
+                 f"{(next(iter(m0['backends'].values())) or {}).get('prc_neighborhood', 3)}); both in percent. "
+                 "KID×1e3: kernel Inception distance times 1000. sFID: Fréchet distance of the first 7 mixed_6/conv "
+                 "channels (Nash et al. 2021).")
+    return notes
+
+
 def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
     if not records:
         return []
     m = records[0]["metrics"]
-    return [
-        f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split; "
-        f"{m.get('n_generated')} generated vs {m.get('n_reference')} reference images per row.",
-        f"Feature extractor: {m.get('feature_extractor')}. FID/Prec/Rec on the in-pipeline classifier's features "
-        "are NOT comparable in absolute value with the papers' TF-Inception numbers; compare our rows with each "
-        "other and the direction of the differences with the paper's.",
-        "IS column: the classifier-logit Inception-style score of the in-pipeline classifier (not the Inception "
-        "Score; the papers' IS is computed on Inception-v3).",
-    ]
+    return [f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."] + \
+        backend_notes(records)
 
 
 def _split(m: Record) -> str:
@@ -104,60 +173,66 @@ def _paper_layout(table: str, records: Sequence[Record], dataset: str,
     return rows
 
 
-def _ours(rec: Record | None) -> dict[str, Any]:
+#: the metrics of Deja et al.'s Table 1 and of its appendix Tables 3-5
+TABLE1_KEYS = ("fid", "prd_precision", "prd_recall", "precision", "recall")
+EXTENDED_KEYS = ("score", "fid", "sfid", "kid", "prd_precision", "prd_recall", "precision", "recall")
+IS_FID_KEYS = ("score", "fid")
+
+
+def _ours(rec: Record | None, backends: Sequence[str], keys: Sequence[str]) -> dict[str, Any]:
     if rec is None:
         return {}
     m = rec["metrics"]
     return {"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(), "Loss": LOSS_NAMES[m["objective"]],
-            "Split": _split(m), "T": m["timesteps"], "FID": m["fid"], "Prec": 100.0 * m["precision"],
-            "Rec": 100.0 * m["recall"], "Bits/dim": _bpd(rec)}
+            "Split": _split(m), "T": m["timesteps"], **quality(m, backends, keys), "Bits/dim": _bpd(rec)}
 
 
 def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
+    bk = backends_of(records)
+
     def row(rec, key, p):
-        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **_ours(rec),
+        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **_ours(rec, bk, TABLE1_KEYS),
                 "Paper T": p.get("T"), "Paper FID": p.get("FID"), "Paper Prec": p.get("Prec"),
                 "Paper Rec": p.get("Rec")}
 
     notes = common_notes(records, dataset) + [
-        "Prec/Rec: k-NN precision/recall (Kynkaanniemi et al. 2019, k=3), in percent; the paper reports the "
-        "distribution precision/recall of Sajjadi et al. 2018.",
         "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
         "DAED rows are joint DAEDs (models of kind daed): split β1=x is the linear_combine schedule with "
         "betas[0] = x; linear is the plain linear schedule whose first step the DAE takes. Rows with empty "
         "'ours' columns are published rows this preset does not train.",
         "Paper columns: Deja et al. 2022, Table 1 (TF-Inception FID).",
     ]
-    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", "FID", "Prec", "Rec", "Bits/dim",
-               "Paper T", "Paper FID", "Paper Prec", "Paper Rec"]
+    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", *quality_columns(bk, TABLE1_KEYS),
+               "N", "Bits/dim", "Paper T", "Paper FID", "Paper Prec", "Paper Rec"]
     return (_paper_layout("deja_table1", records, dataset, row), columns,
             "Table 1: DDGM and DAED sample quality (Deja et al. 2022 layout)", notes)
 
 
 def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
+    bk = backends_of(records)
+
     def row(rec, key, p):
-        ours = _ours(rec)
-        if rec is not None:
-            ours.update({"IS": _score(rec["metrics"]), "sFID": NOT_AVAILABLE})
+        ours = _ours(rec, bk, EXTENDED_KEYS)
         return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **ours,
                 "Paper T": p.get("T"), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
                 "Paper sFID": p.get("sFID"), "Paper Prec": p.get("Prec"), "Paper Rec": p.get("Rec")}
 
     number = DEJA_EXTENDED_NUMBER.get(dataset)
     notes = common_notes(records, dataset) + [
-        "sFID: n/a with this backend (it needs the Inception mixed_6 spatial features: the Inception backend).",
-        "Prec/Rec: k-NN (Kynkaanniemi et al. 2019, k=3), in percent; the paper's are Sajjadi et al. 2018.",
+        "sFID [classifier]: n/a (sFID needs the Inception mixed_6 spatial features).",
         "DAED rows are joint DAEDs; rows with empty 'ours' columns are published rows this preset does not train.",
         (f"Paper columns: Deja et al. 2022, appendix Table {number}." if number
          else f"Paper columns: Deja et al. 2022 report no {dataset} rows."),
     ]
-    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", "IS", "FID", "sFID", "Prec", "Rec",
-               "Bits/dim", "Paper T", "Paper IS", "Paper FID", "Paper sFID", "Paper Prec", "Paper Rec"]
+    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", *quality_columns(bk, EXTENDED_KEYS),
+               "N", "Bits/dim", "Paper T", "Paper IS", "Paper FID", "Paper sFID", "Paper Prec", "Paper Rec"]
     title = f"Tables 3-5: extended evaluation (Deja et al. 2022 appendix{f', Table {number}' if number else ''} layout)"
     return _paper_layout("deja_extended", records, dataset, row), columns, title, notes
 
 
 def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
+    bk = backends_of(records)
+
     def row(rec, key, p):
         out = {"Paper row": key or "-"}
         if rec is not None:
@@ -166,7 +241,7 @@ def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
             out.update({"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(),
                         "Base ch": m["unet"]["base_channels"], "Res blocks": m["unet"]["num_res_blocks"],
                         "Params (M)": t["parameters"] / 1e6, "Seconds/sample": (1.0 / sps) if sps else None,
-                        "FID": m["fid"], "Prec": 100.0 * m["precision"], "Rec": 100.0 * m["recall"]})
+                        **quality(m, bk, TABLE1_KEYS[:3])})
         out.update({f"Paper {k}": p.get(k) for k in ("Params (M)", "Seconds/sample", "FID", "Prec", "Rec")})
         return out
 
@@ -177,16 +252,16 @@ def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
                        "samples (batched as params' sample.batch_size, on this machine; jobs may share the CPU).")
     notes = common_notes(records, dataset) + [
         "Params: all trainable parameters (a joint DAED holds two U-Nets)." + sample_note,
-        "Prec/Rec: k-NN (Kynkaanniemi et al. 2019, k=3), in percent; the paper's are Sajjadi et al. 2018.",
         "Paper columns: Deja et al. 2022, appendix Table 7 (Fashion-MNIST, 28 px, one GPU).",
     ]
-    columns = ["Paper row", "Model", "Kind", "Base ch", "Res blocks", "Params (M)", "Seconds/sample", "FID", "Prec",
-               "Rec", "Paper Params (M)", "Paper Seconds/sample", "Paper FID", "Paper Prec", "Paper Rec"]
+    columns = ["Paper row", "Model", "Kind", "Base ch", "Res blocks", "Params (M)", "Seconds/sample",
+               *quality_columns(bk, TABLE1_KEYS[:3]), "N", "Paper Params (M)", "Paper Seconds/sample", "Paper FID", "Paper Prec", "Paper Rec"]
     return (_paper_layout("deja_table7", records, dataset, row), columns,
             "Table 7: DAED vs larger DDGMs (Deja et al. 2022 appendix layout)", notes)
 
 
 def _training_steps(table: str, records: Sequence[Record], dataset: str, title: str) -> TableResult:
+    bk = backends_of(records)
     rows = []
     for rec in records:
         m = rec["metrics"]
@@ -198,7 +273,7 @@ def _training_steps(table: str, records: Sequence[Record], dataset: str, title: 
             match = next((p for p in paper if abs(p["fraction"] - frac) < 0.02), {})
             rows.append({
                 "Model": m["model"], "T": m["timesteps"], "Iterations": step, "Fraction": round(frac, 3),
-                "IS": _score(point), "FID": point["fid"], "Paper iterations": match.get("Iterations"),
+                **quality(point, bk, IS_FID_KEYS), "Paper iterations": match.get("Iterations"),
                 "Paper IS": match.get("IS"), "Paper FID": match.get("FID"),
             })
     notes = common_notes(records, dataset) + [
@@ -209,7 +284,8 @@ def _training_steps(table: str, records: Sequence[Record], dataset: str, title: 
            f"{COURSEWORK_DDPM_800K['IS']}, FID {COURSEWORK_DDPM_800K['FID']} after 800k steps."
            if table == "coursework_4_1" else "T=100 with betas 4e-4..0.18."),
     ]
-    columns = ["Model", "T", "Iterations", "Fraction", "IS", "FID", "Paper iterations", "Paper IS", "Paper FID"]
+    columns = ["Model", "T", "Iterations", "Fraction", *quality_columns(bk, IS_FID_KEYS), "N", "Paper iterations",
+               "Paper IS", "Paper FID"]
     return rows, columns, title, notes
 
 
@@ -222,6 +298,7 @@ def coursework_4_2(records: Sequence[Record], dataset: str) -> TableResult:
 
 
 def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
+    bk = backends_of(records)
     rows = []
     for rec in records:
         m, t, p = rec["metrics"], rec["train"], _paper("coursework_4_3", dataset, rec)
@@ -231,8 +308,8 @@ def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
             "Block": {"resnet": "Standard", "mbconv": "MBConv"}[u.get("block", "resnet")],
             "Channel mult": "(" + ", ".join(map(str, u["channel_mult"])) + ")", "Res blocks": u["num_res_blocks"],
             "Base ch": u["base_channels"], "Params (M)": t["parameters"] / 1e6,
-            "Samples/s": m["samples_per_second"], "Train s/step": t["seconds_per_step"], "IS": _score(m),
-            "FID": m["fid"], "Paper params (M)": p.get("Params (M)"), "Paper samples/s": p.get("Samples/s"),
+            "Samples/s": m["samples_per_second"], "Train s/step": t["seconds_per_step"], **quality(m, bk, IS_FID_KEYS),
+            "Paper params (M)": p.get("Params (M)"), "Paper samples/s": p.get("Samples/s"),
             "Paper train h": p.get("Train h"), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
         })
     notes = common_notes(records, dataset) + [
@@ -241,7 +318,7 @@ def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
         "Paper columns: Baryshnikov 2022 (coursework) Table 4.3, CIFAR-10 at 32 px on one V100 (150k steps).",
     ]
     columns = ["Model", "Architecture", "Block", "Channel mult", "Res blocks", "Base ch", "Params (M)", "Samples/s",
-               "Train s/step", "IS", "FID", "Paper params (M)", "Paper samples/s", "Paper train h", "Paper IS",
+               "Train s/step", *quality_columns(bk, IS_FID_KEYS), "N", "Paper params (M)", "Paper samples/s", "Paper train h", "Paper IS",
                "Paper FID"]
     return rows, columns, "Table 4.3: architectures", notes
 
@@ -250,6 +327,7 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
     reference = next((r for r in records if r["tables"].get("coursework_4_4") == "DDPM"),
                      records[0] if records else None)
     base = reference["train"]["seconds_per_step"] if reference else None
+    bk = backends_of(records)
     rows = []
     for rec in records:
         m, t, p = rec["metrics"], rec["train"], _paper("coursework_4_4", dataset, rec)
@@ -259,7 +337,7 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
             "Model": m["model"], "Objective": setup, "Timestep sampler": m["timestep_sampler"],
             "Train s/step": t["seconds_per_step"],
             "Time ratio": (t["seconds_per_step"] / base) if base and t["seconds_per_step"] else None,
-            "IS": _score(m), "FID": m["fid"], "Bits/dim": _bpd(rec),
+            **quality(m, bk, IS_FID_KEYS), "Bits/dim": _bpd(rec),
             "Paper setup": rec["tables"].get("coursework_4_4"), "Paper time ratio": p.get("Time ratio"),
             "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
         })
@@ -268,7 +346,8 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
         "(the row standing for the paper's DDPM).",
         "Paper columns: Baryshnikov 2022 (coursework) Table 4.4, CIFAR-10 (IWDiff with k=2).",
     ]
-    columns = ["Model", "Objective", "Timestep sampler", "Train s/step", "Time ratio", "IS", "FID", "Bits/dim",
+    columns = ["Model", "Objective", "Timestep sampler", "Train s/step", "Time ratio", *quality_columns(bk, IS_FID_KEYS),
+               "N", "Bits/dim",
                "Paper setup", "Paper time ratio", "Paper IS", "Paper FID"]
     return rows, columns, "Table 4.4: objectives and timestep samplers", notes
 

@@ -10,15 +10,20 @@ from pathlib import Path
 from ..atomic import atomic_path, read_json, write_text
 from ..config import load_config
 from ..reporting.paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64
-from ..reporting.tables import write_table
+from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, write_table
 from ..runlog import get_logger
 
 NAME = "dddm-tables"
 HELP = "DDDM table (NFE, FID, IS, Prec, Rec) and the loss-metric ablation (CSV + PNG)"
 
 PAPER_METHOD = "DDDM (T=1000)"
-COLUMNS = ["Method", "Metric d", "NFE", "FID", "IS", "Prec", "Rec", "Samples/s", "Paper NFE", "Paper FID (CIFAR-10)",
-           "Paper IS (CIFAR-10)", "Paper FID (ImageNet 64)", "Paper Prec (ImageNet 64)", "Paper Rec (ImageNet 64)"]
+#: the DDDM paper's precision/recall (ImageNet 64, ADM's evaluator) are the k-NN ones
+KEYS = ("score", "fid", "precision", "recall")
+
+
+def columns(backends: list[str]) -> list[str]:
+    return ["Method", "Metric d", "NFE", *quality_columns(backends, KEYS), "N", "Samples/s", "Paper NFE", "Paper IS",
+            "Paper FID", "Paper FID (ImageNet 64)", "Paper k-NN Prec", "Paper k-NN Rec"]
 ABLATION_COLUMNS = ["run", "metric", "c", "nfe", "fid", "kid_mean", "precision", "recall", "reportable"]
 
 
@@ -42,11 +47,8 @@ def _describe(metric) -> str:
     return name if c is None else f"{name} (c={c:g})"
 
 
-def _score(mean, std) -> str:
-    return "n/a" if mean is None else f"{mean:.2f} ± {std:.2f}"
-
-
 def table_rows(main: dict) -> list[dict]:
+    bk = backends_of(main["rows"])
     nfes = [r["nfe"] for r in main["rows"]]
     rows = []
     for r in main["rows"]:
@@ -56,12 +58,11 @@ def table_rows(main: dict) -> list[dict]:
         i64 = DDDM_TABLE2_IMAGENET64[PAPER_METHOD].get(paper_nfe, {}) if paper_nfe else {}
         rows.append({
             "Method": f"DDDM ({main['run']}, T={main['timesteps']})", "Metric d": _describe(main["metric"]),
-            "NFE": r["nfe"], "FID": r["fid"], "IS": _score(r.get("classifier_score_mean"), r.get("classifier_score_std")),
-            "Prec": 100 * r["precision"], "Rec": 100 * r["recall"], "Samples/s": r["samples_per_second"],
-            "Paper NFE": paper_nfe, "Paper FID (CIFAR-10)": c10.get("FID"), "Paper IS (CIFAR-10)": c10.get("IS"),
+            "NFE": r["nfe"], **quality(r, bk, KEYS), "Samples/s": r["samples_per_second"],
+            "Paper NFE": paper_nfe, "Paper FID": c10.get("FID"), "Paper IS": c10.get("IS"),
             "Paper FID (ImageNet 64)": i64.get("FID"),
-            "Paper Prec (ImageNet 64)": 100 * i64["Prec"] if "Prec" in i64 else None,
-            "Paper Rec (ImageNet 64)": 100 * i64["Rec"] if "Rec" in i64 else None,
+            "Paper k-NN Prec": 100 * i64["Prec"] if "Prec" in i64 else None,
+            "Paper k-NN Rec": 100 * i64["Rec"] if "Rec" in i64 else None,
         })
     return rows
 
@@ -142,9 +143,8 @@ def run(args) -> None:
     notes = [
         f"Data set: {main['dataset']} at {main['resolution']} px; {main['num_samples']} samples per row vs "
         f"{first.get('n_reference')} reference images ({main['reference_split']} split).",
-        f"Feature extractor: {first.get('feature_extractor')}: FID/Prec/Rec are not comparable in absolute value with "
-        "the paper's Inception numbers; compare NFE rows with each other. IS: the classifier's logit score ± std.",
-        f"Prec/Rec: {first.get('precision_recall_definition')}, in percent (the DDDM paper's definition too).",
+        *backend_notes(main["rows"]),
+        "k-NN Prec/Rec: the DDDM paper's definition (ImageNet 64 only: Paper k-NN Prec/Rec); Paper IS/FID: CIFAR-10.",
         "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps). "
         "Paper columns: Zhang et al. 2024 Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), DDDM (T=1000); "
         "our largest NFE stands beside their 1000-step row.",
@@ -152,7 +152,7 @@ def run(args) -> None:
     ]
     if not main["reportable"]:
         notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")
-    write_table(table_rows(main), COLUMNS, md_path=args.out_md, csv_path=args.out_csv,
+    write_table(table_rows(main), columns(backends_of(main["rows"])), md_path=args.out_md, csv_path=args.out_csv,
                 title="DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)", notes=notes)
     abl = ablation_rows(records)
     write_text(args.ablation_csv, _csv(abl, ABLATION_COLUMNS))

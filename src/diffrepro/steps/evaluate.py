@@ -8,10 +8,8 @@ from safetensors.torch import load_file
 
 from ..atomic import write_json
 from ..config import load_config, model_config
-from ..data import load_processed
-from ..evaluation.metrics import compute_metrics
 from ..runlog import get_logger
-from .common import resolve_device
+from .common import add_metric_arguments, dataset_of, make_evaluator, resolve_device
 
 NAME = "evaluate"
 HELP = "compute sample-quality metrics of one model against the reference split"
@@ -20,8 +18,7 @@ HELP = "compute sample-quality metrics of one model against the reference split"
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="model name (a key of params.models)")
     p.add_argument("--samples", required=True, help="uint8 samples written by the sample step")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--classifier", required=True, help="feature-extractor weights (classifier backend)")
+    add_metric_arguments(p)
     p.add_argument("--out", required=True, help="output: metrics (.json)")
 
 
@@ -52,21 +49,13 @@ def model_record(name: str, mcfg: dict) -> dict:
     }
 
 
-def metrics_for(samples: torch.Tensor, config: dict, data: str, classifier: str, device: str, log) -> tuple[dict, dict]:
-    """Metrics of uint8 samples against the configured reference split; returns (metrics, data metadata)."""
-    ecfg = config["evaluation"]
-    tensors, dmeta = load_processed(data)
-    reference = tensors[f"{ecfg['reference_split']}_images"]
-    if samples.shape[1:] != reference.shape[1:]:
-        raise ValueError(f"samples are {tuple(samples.shape[1:])} but the reference split is "
-                         f"{tuple(reference.shape[1:])}")
-    extractor_weights = classifier if ecfg["feature_extractor"] == "classifier" else None
-    metrics = compute_metrics(
-        samples, reference, extractor=ecfg["feature_extractor"], extractor_weights=extractor_weights,
-        kid_subset_size=min(ecfg["kid_subset_size"], samples.shape[0]), prc_neighborhood=ecfg["prc_neighborhood"],
-        batch_size=ecfg["batch_size"], device=device, log=log,
-    )
-    return metrics, dmeta
+def metrics_for(samples: torch.Tensor, evaluator, desc: str = "samples") -> tuple[dict, dict]:
+    """Metrics of uint8 samples on every backend; returns (record, what the reference was made of)."""
+    ref = dataset_of(evaluator)
+    if samples.shape[-1] != ref["resolution"]:
+        raise ValueError(f"{desc}: samples are {samples.shape[-1]} px but the reference features were made at "
+                         f"{ref['resolution']} px")
+    return evaluator.evaluate(samples, desc=desc), ref
 
 
 def run(args) -> None:
@@ -74,13 +63,12 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     samples, smeta = load_samples(args.samples)
-    metrics, dmeta = metrics_for(samples, config, args.data, args.classifier, resolve_device(args.device), log.info)
+    evaluator = make_evaluator(args, config, resolve_device(args.device), log.info)
+    metrics, dmeta = metrics_for(samples, evaluator, desc=args.model)
     record = {
         **metrics,
         **model_record(args.model, mcfg),
-        "dataset": dmeta.get("dataset"),
-        "resolution": dmeta.get("resolution"),
-        "reference_split": config["evaluation"]["reference_split"],
+        **dmeta,
         "samples_per_second": float(smeta.get("samples_per_second", "nan")),
     }
     write_json(args.out, record)

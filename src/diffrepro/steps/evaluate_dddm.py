@@ -8,7 +8,7 @@ from ..atomic import write_json
 from ..config import load_config
 from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
-from .common import resolve_device
+from .common import add_metric_arguments, make_evaluator, resolve_device
 from .evaluate import metrics_for
 
 NAME = "evaluate-dddm"
@@ -18,8 +18,7 @@ HELP = "metrics of one DDDM run's samples for every number of sampling steps (NF
 def add_arguments(p) -> None:
     p.add_argument("--run", required=True, help="DDDM run name (a key of dddm.runs)")
     p.add_argument("--samples", required=True, help="sample-dddm output (.safetensors)")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--classifier", required=True, help="classifier weights (the feature extractor)")
+    add_metric_arguments(p)
     p.add_argument("--out", required=True, help="output: metrics per NFE (.json)")
 
 
@@ -33,9 +32,10 @@ def run(args) -> None:
     if meta["run"] != args.run:
         raise ValueError(f"{args.samples} holds samples of run {meta['run']!r}, not {args.run!r}")
     device = resolve_device(args.device)
+    evaluator = make_evaluator(args, config, device, log.info)
     rows = []
     for nfe in [int(k) for k in meta["nfe"].split(",")]:
-        metrics, dmeta = metrics_for(tensors[f"images_nfe{nfe}"], config, args.data, args.classifier, device, log.info)
+        metrics, dmeta = metrics_for(tensors[f"images_nfe{nfe}"], evaluator, desc=f"{args.run} NFE={nfe}")
         rows.append({"nfe": nfe, **{k: metrics.get(k) for k in KEPT_METRICS},
                      "samples_per_second": float(meta[f"samples_per_second_nfe{nfe}"])})
         log.info("%s NFE=%d: FID %.3f", args.run, nfe, metrics["fid"])

@@ -13,7 +13,7 @@ from ..config import load_config, model_config, posthoc_splits
 from ..diffusion.schedules import alphas_cumprod, log_snr
 from ..factory import build_betas
 from ..runlog import get_logger
-from .common import resolve_device
+from .common import add_metric_arguments, make_evaluator, resolve_device
 from .evaluate import load_samples, metrics_for
 from .train_dae import split_of
 
@@ -27,8 +27,7 @@ COLUMNS = ["split", "beta_1", "split_step", "t_fraction", "log_snr", "fid", "kid
 def add_arguments(p) -> None:
     p.add_argument("--samples", required=True, help="folder written by sample-posthoc")
     p.add_argument("--generator-metrics", required=True, help="the generator DDGM's metrics (evaluate output)")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--classifier", required=True, help="feature-extractor weights (classifier backend)")
+    add_metric_arguments(p)
     p.add_argument("--out", required=True, help="output: metrics per split point (.json)")
     p.add_argument("--out-csv", required=True, help="output: FID vs split point (.csv)")
     p.add_argument("--out-png", required=True, help="output: FID vs log-SNR at the split point (.png)")
@@ -46,6 +45,7 @@ def run(args) -> None:
     gen_name = config["daed"]["posthoc"]["generator"]
     mcfg = model_config(config, gen_name)
     device = resolve_device(args.device)
+    evaluator = make_evaluator(args, config, device, log.info)
     lsnr = log_snr(alphas_cumprod(build_betas(mcfg)))
     T = mcfg["timesteps"]
     rows = []
@@ -55,16 +55,18 @@ def run(args) -> None:
         if int(meta.get("split_step", -1)) != s:
             raise ValueError(f"{args.samples}/{label}.safetensors holds split step {meta.get('split_step')}, "
                              f"params say {s}; rerun sample-posthoc")
-        metrics, _ = metrics_for(images, config, args.data, args.classifier, device, log.info)
+        metrics, _ = metrics_for(images, evaluator, desc=f"DAED {label}")
         rows.append({"split": label, "beta_1": point, "split_step": s, "t_fraction": (s + 1) / T,
                      "log_snr": float(lsnr[s]), "generator_calls": int(meta["generator_calls"]),
                      "seconds_per_sample": float(meta["seconds_per_sample"]), **metrics})
         log.info("DAED %s (s=%d, log-SNR %.2f): FID %.3f", label, s, float(lsnr[s]), metrics["fid"])
     ddgm = read_json(args.generator_metrics)
     record = {"generator": gen_name, "timesteps": T, "generator_metrics": {
-        k: ddgm.get(k) for k in ("fid", "kid_mean", "precision", "recall", "samples_per_second")}, "splits": rows,
+        k: ddgm.get(k) for k in ("fid", "kid_mean", "precision", "recall", "prd_precision", "prd_recall", "sfid",
+                                 "samples_per_second", "backend", "backends")}, "splits": rows,
         "dataset": ddgm.get("dataset"), "resolution": ddgm.get("resolution"),
-        "n_generated": ddgm.get("n_generated"), "feature_extractor": ddgm.get("feature_extractor")}
+        "n_generated": ddgm.get("n_generated"), "feature_extractor": ddgm.get("feature_extractor"),
+        "backend": ddgm.get("backend")}
     write_json(args.out, record)
     lines = [",".join(COLUMNS) + "\n"]
     lines.append(",".join(_fmt(v) for v in ["ddgm", "", "", "", "", ddgm.get("fid"), ddgm.get("kid_mean"),

@@ -9,7 +9,7 @@ from pathlib import Path
 from ..atomic import write_json
 from ..config import load_config, model_config
 from ..runlog import get_logger
-from .common import resolve_device
+from .common import add_metric_arguments, make_evaluator, resolve_device
 from .evaluate import metrics_for, model_record
 from .sample import build_model, draw_samples, to_data_resolution
 
@@ -22,8 +22,7 @@ SNAPSHOT = re.compile(r"^ema_step_(\d{8})\.safetensors$")
 def add_arguments(p) -> None:
     p.add_argument("--model", required=True, help="model name (a key of params.models)")
     p.add_argument("--snapshots", required=True, help="snapshot folder written by train-ddgm")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--classifier", required=True, help="feature-extractor weights (classifier backend)")
+    add_metric_arguments(p)
     p.add_argument("--out", required=True, help="output: metrics per snapshot step (.json)")
 
 
@@ -43,6 +42,7 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     device = resolve_device(args.device)
+    evaluator = make_evaluator(args, config, device, log.info)
     files = snapshot_files(args.snapshots)
     final = max(files)
     rows = []
@@ -54,7 +54,7 @@ def run(args) -> None:
                                         stream=f"{args.model}@{step}", device=device,
                                         desc=f"sample {args.model}@{step}")
         samples = to_data_resolution(samples, wmeta)
-        metrics, dmeta = metrics_for(samples, config, args.data, args.classifier, device, log.info)
+        metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})
         log.info("%s at step %d: FID %.3f", args.model, step, metrics["fid"])
     write_json(args.out, {**model_record(args.model, mcfg), "final_step": final, "snapshots": rows})

