@@ -9,6 +9,10 @@ min_version("9.10")
 configfile: "params.yaml"
 
 
+# `snakemake --report results/report.html`: the landing page of the HTML report (see README, Report)
+report: "workflow/report/workflow.rst"
+
+
 include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/classifier.smk"

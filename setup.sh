@@ -3,25 +3,37 @@
 #   bash setup.sh && source .venv/bin/activate
 # - creates .venv with the pinned Python dependencies and the diffrepro package (editable);
 # - installs Debian's `dataset-fashion-mnist` when apt-get can be used (root or passwordless sudo);
-#   without it the data step falls back to params data.root or torchvision's download.
+#   without it the data step falls back to params data.root or torchvision's download;
+# - likewise Debian's `chromium` (headless browser of the report test; without it that test is skipped).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")"
 
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 
-if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null 2>&1; then
+# Debian packages, each only when missing: the offline Fashion-MNIST, and chromium for the report test
+APT_PACKAGES=()
+[ -d /usr/share/datasets/fashion-mnist ] || APT_PACKAGES+=(dataset-fashion-mnist)
+command -v chromium >/dev/null 2>&1 || APT_PACKAGES+=(chromium)
+if [ ${#APT_PACKAGES[@]} -gt 0 ] && command -v apt-get >/dev/null 2>&1; then
   SUDO=""
   if [ "$(id -u)" != 0 ]; then
     if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then SUDO="sudo -n"; else SUDO="skip"; fi
   fi
   if [ "$SUDO" != skip ]; then
-    echo "setup: installing Debian's dataset-fashion-mnist (offline copy of Fashion-MNIST)"
-    if ! { $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq dataset-fashion-mnist; } >/tmp/diffrepro-apt.log 2>&1; then
-      echo "setup: apt could not install dataset-fashion-mnist (see /tmp/diffrepro-apt.log); continuing without it"
+    if $SUDO apt-get update -qq >/tmp/diffrepro-apt.log 2>&1; then
+      for pkg in "${APT_PACKAGES[@]}"; do
+        echo "setup: installing Debian's $pkg"
+        if ! DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "$pkg" >>/tmp/diffrepro-apt.log 2>&1; then
+          echo "setup: apt could not install $pkg (see /tmp/diffrepro-apt.log); continuing without it"
+        fi
+      done
+    else
+      echo "setup: apt-get update failed (see /tmp/diffrepro-apt.log); continuing without ${APT_PACKAGES[*]}"
     fi
   else
-    echo "setup: not root and no passwordless sudo: skipping dataset-fashion-mnist (set data.root or allow downloads)"
+    echo "setup: not root and no passwordless sudo: skipping ${APT_PACKAGES[*]} (Fashion-MNIST: set data.root or" \
+      "allow downloads; chromium: the report's browser test is skipped)"
   fi
 fi
 

@@ -332,7 +332,7 @@ def test_reconstruction_step_end_to_end(workspace):
     lfw = summary["targets"]["lfw_subset"]
     assert lfw["mae_minus_in_domain"] == pytest.approx(
         [a - b for a, b in zip(lfw["mae"], summary["targets"]["digits"]["mae"])])
-    assert _png(out / "rec.png")[0] > 100
+    assert _png(out / "rec.png")[0] > 100 and (out / "rec.svg").stat().st_size > 0
     # same inputs, same numbers (seeded image choice and noise)
     rc = main(["reconstruction", "--params", str(workspace["params"]), "--device", "cpu",
                "--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"]),
@@ -366,8 +366,14 @@ def test_transferability_step_end_to_end(workspace):
     daed_mae = float(next(r for r in rows if r["model"] == "DAED" and r["target"] == "digits")["mae_mean"])
     assert f"{daed_mae:.3f}" in table[2]
     assert "| CIFAR10 | DDGM VLB | 0.091 | 0.94 |" in md and "not comparable" in md
+    tex = (out / "t.tex").read_text()  # --out-tex defaults to beside --out-md: ours, then the published rows
+    assert tex.count(r"\begin{tabular}") == 2
+    assert r"\caption{Transferability (Deja et al. 2022, Table 2), source digits}" in tex
+    assert r"digits MAE $\downarrow$ & digits MS-SSIM $\uparrow$" in tex and f"{daed_mae:.3f} $\\pm$" in tex
+    assert r"CIFAR10 & DDGM VLB & 0.091 & 0.94" in tex
     width, height = _png(out / "t.png")
     assert width > height > 50  # 2 rows x 5 columns
+    assert (out / "t.svg").read_text().count("<svg") == 1  # the figure as SVG beside the PNG
 
 
 def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models(workspace, tmp_path):

@@ -1,6 +1,7 @@
 """The Snakemake and DVC DAGs hold the same steps; both run the tiny preset end to end,
 are incremental (a rerun does nothing, one parameter change reruns exactly its chain),
-and a fresh copy that pulls the DVC artifacts runs nothing."""
+and a fresh copy that pulls the DVC artifacts runs nothing.  The Snakemake run's HTML report is
+self-contained, holds every table and figure under its study, and renders in headless Chromium."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from report_tools import (STUDIES, browse_report, build_report, chromium, decode_data_uri, embedded, image_colours,
+                          remote_references, study_of)
 from workflow_tools import (REPO, dvc_repro_ran, dvc_stages, job_counts, keep_models, make_workspace, set_param,
                             sh, snakemake_jobs, tool)
 
@@ -130,9 +133,19 @@ def chain(model: str) -> dict[str, int]:
     return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES)}
 
 
-def test_snakemake_tiny_dag_end_to_end(tmp_path):
-    ws = make_workspace(tmp_path / "ws")
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """The tiny preset's Snakemake DAG, run once, and its HTML report built right after the run (before the
+    end-to-end test changes parameters): (workspace, report path, the report command's result)."""
+    root = tmp_path_factory.mktemp("snakemake_tiny")
+    ws = make_workspace(root / "ws")
     sh([tool("snakemake"), "--cores", "2"], ws)
+    report = root / "report.html"
+    return ws, report, build_report(ws, report)
+
+
+def test_snakemake_tiny_dag_end_to_end(tiny_run):
+    ws = tiny_run[0]
     assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "daed_combine", "ddgm_vlb"})
     assert_daed_outputs(ws)
     assert_surrogate_dddm_outputs(ws)
@@ -169,6 +182,69 @@ def test_snakemake_tiny_dag_end_to_end(tmp_path):
                       "sample_posthoc": 1, "evaluate_posthoc": 1,
                       # ddgm_a is also the surrogate's base DDGM (its sampling precision is a parameter there)
                       "sample_surrogate": len(SURROGATES), "evaluate_surrogate": len(SURROGATES), "surrogate_table": 1}
+
+
+# every table of the tiny preset: those of the table rule, Table 2, Table 4.5 and the DDDM table
+ALL_TABLES = TABLES + ["deja_table2", "coursework_4_5", "dddm_table1"]
+
+
+def run_outputs(ws: Path) -> tuple[dict[str, Path], dict[str, Path]]:
+    """The tables (Markdown, by name) and figures (PNG, by file name) the run wrote: all belong in the report."""
+    tables = {p.stem: p for p in (ws / "results/tables").glob("*.md")}
+    figures = {p.name: p for p in (ws / "results/figures").glob("*.png")}
+    assert set(ALL_TABLES) <= set(tables) and len(figures) >= 15
+    return tables, figures
+
+
+def test_snakemake_report_holds_every_table_and_figure(tiny_run):
+    """`snakemake --report` writes one self-contained HTML file: every table and figure of the run embedded,
+    captioned, under its study."""
+    ws, path, proc = tiny_run
+    assert proc.returncode == 0, f"snakemake --report failed:\n{proc.stderr[-4000:]}"
+    report = path.read_text(encoding="utf-8")
+    assert not remote_references(report), "the report loads something from the network"
+    results = {Path(p).name: r for p, r in embedded(report, "results").items()}
+    categories = embedded(report, "categories")
+    assert set(categories) == STUDIES
+    tables, figures = run_outputs(ws)
+    assert set(results) == {f"{t}.md" for t in tables} | set(figures)
+    for name, md in tables.items():
+        r = results[f"{name}.md"]
+        assert f"results/tables/{name}.md" in categories[study_of(name)]["Tables"], name
+        assert r["labels"]["table"].startswith(name) and "Metric backends" in r["caption"], name
+        assert decode_data_uri(r["data_uri"]) == md.read_bytes(), name
+    for name in figures:
+        assert results[name]["mime_type"] == "image/png" and results[name]["caption"], name
+
+
+def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
+    """The report as a reader sees it, offline: the driver opens every study, list and result; each figure
+    renders as an image, each table's button holds its Markdown; then a screenshot of a shown figure."""
+    if chromium() is None:
+        pytest.skip("headless check needs Debian's chromium (setup.sh installs it where apt-get can be used)")
+    ws, path, proc = tiny_run
+    assert proc.returncode == 0, f"snakemake --report failed:\n{proc.stderr[-4000:]}"
+    seen, dom, screenshot = browse_report(path, tmp_path)
+    assert seen["done"] and not seen["errors"], f"the driver stopped after {sorted(seen['results'])}: {seen['errors']}"
+    assert set(seen["menu"]) == STUDIES and len(seen["menu"]) == len(STUDIES)  # the rendered menu: one entry per study
+    rows = seen["results"]  # row label (as rendered) -> what the driver saw there
+    assert all("description" in r["info"].lower() for r in rows.values()), "a result without its caption"
+    tables, figures = run_outputs(ws)
+    for name, md in tables.items():
+        r = next(r for label, r in rows.items() if label.split()[0] == name)
+        assert (r["study"], r["list"], r["download"]) == (study_of(name), "Tables", f"{name}.md")
+        assert decode_data_uri(r["href"]) == md.read_bytes() and "Metric backends" in r["info"], name
+    images = {r["image"]["file"]: r["image"] for r in rows.values() if "image" in r}
+    assert set(images) == set(figures)
+    assert all(img["mime"] == "image/png" and img["width"] > 0 and img["height"] > 0 for img in images.values())
+    # the final state: a study's figures listed, one of them shown, in the DOM and in the screenshot
+    page = dom[:dom.index('<pre id="report-check"')]
+    assert seen["shown"]["study"] in page and seen["shown"]["label"] in page and '<img src="data:image/png' in page
+    from PIL import Image
+
+    with Image.open(screenshot) as shot:
+        assert shot.size == (1400, 1000)
+    assert image_colours(screenshot) > 100, "the screenshot is (nearly) one colour"
 
 
 def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
@@ -211,3 +287,24 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
                    | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
                    | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
                    | {"surrogate_table"})
+
+    # comparing two parameter settings, as the README shows: commit, `dvc exp run -S`, then the diffs
+    git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]
+    sh(["git", "init", "-q"], ws)
+    sh([tool("dvc"), "config", "--unset", "core.no_scm"], ws)
+    sh(["git", "config", "user.name", "ci"], ws)
+    sh(["git", "config", "user.email", "ci@example.org"], ws)
+    sh(git + ["add", "-A"], ws)
+    sh(git + ["commit", "-qm", "baseline"], ws)
+    n_before = json.loads((ws / "results/metrics/ddgm/ddgm_vlb.json").read_text())["n_generated"]
+    sh([tool("dvc"), "exp", "run", "-S", f"models.ddgm_vlb.sample.num_samples={n_before - 8}"], ws)
+    params = json.loads(sh([tool("dvc"), "params", "diff", "--json"], ws).stdout)
+    assert params["params.yaml"]["models.ddgm_vlb.sample.num_samples"] == {"old": n_before, "new": n_before - 8}
+    metrics = json.loads(sh([tool("dvc"), "metrics", "diff", "--json"], ws).stdout)
+    vlb = metrics["results/metrics/ddgm/ddgm_vlb.json"]
+    assert vlb["n_generated"]["new"] == n_before - 8 and vlb["n_generated"]["diff"] == -8
+    for key in ("fid", "backends.inception.fid", "backends.classifier.fid", "backends.inception.sfid"):
+        assert math.isfinite(vlb[key]["diff"]), key
+    assert "results/metrics/ddgm/ddgm_a.json" not in metrics  # only the changed model's numbers moved
+    shown = json.loads(sh([tool("dvc"), "exp", "show", "--json"], ws).stdout)
+    assert shown and sh([tool("dvc"), "plots", "show", "--json"], ws).returncode == 0

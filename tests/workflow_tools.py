@@ -26,7 +26,7 @@ def env() -> dict:
     return e
 
 
-def sh(args, cwd, check=True, timeout=900) -> subprocess.CompletedProcess:
+def sh(args, cwd, check=True, timeout=2400) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")

@@ -6,7 +6,8 @@ rule snr:
     output:
         csv="results/analysis/snr.csv",
         summary="results/analysis/snr.json",
-        png=report("results/figures/snr.png", caption="../report/snr.rst", category="Analyses"),
+        png=report_figure("results/figures/snr.png", "snr", "deja", "snr (Fig 1, 8)"),
+        svg="results/figures/snr.svg",
     params:
         snr=config["analysis"]["snr"],
     log:
@@ -20,7 +21,7 @@ rule snr:
         mem_mb=2000,
     shell:
         "diffrepro snr --params params.yaml --log {log} --data {input.data} "
-        "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"
+        "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png} --out-svg {output.svg}"
 
 
 rule reconstruction:
@@ -32,7 +33,8 @@ rule reconstruction:
     output:
         csv="results/analysis/reconstruction.csv",
         summary="results/analysis/reconstruction.json",
-        png=report("results/figures/reconstruction.png", caption="../report/reconstruction.rst", category="Analyses"),
+        png=report_figure("results/figures/reconstruction.png", "reconstruction", "deja", "reconstruction (Fig 2, 3)"),
+        svg="results/figures/reconstruction.svg",
     params:
         seed=config["seed"],
         reconstruction=ANALYSIS["reconstruction"],
@@ -47,7 +49,7 @@ rule reconstruction:
         mem_mb=2000,
     shell:
         "diffrepro reconstruction --params params.yaml --log {log} --weights {input.weights} --data {input.data} "
-        "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"
+        "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png} --out-svg {output.svg}"
 
 
 rule transferability:
@@ -59,8 +61,11 @@ rule transferability:
         data=DATA,
     output:
         csv="results/analysis/transferability.csv",
-        md=report("results/tables/deja_table2.md", caption="../report/transferability.rst", category="Tables"),
-        png=report("results/figures/transferability.png", caption="../report/transferability.rst", category="Analyses"),
+        md=report_table("results/tables/deja_table2.md", "deja_table2", "deja_table2"),
+        tex="results/tables/deja_table2.tex",
+        png=report_figure("results/figures/transferability.png", "transferability", "deja",
+                          "transferability (Table 2, examples)"),
+        svg="results/figures/transferability.svg",
     params:
         seed=config["seed"],
         transferability=ANALYSIS["transferability"],
@@ -77,7 +82,8 @@ rule transferability:
         mem_mb=2000,
     shell:
         "diffrepro transferability --params params.yaml --log {log} {params.ddgm_args} --dae {input.dae} "
-        "--data {input.data} --out-csv {output.csv} --out-md {output.md} --out-png {output.png}"
+        "--data {input.data} --out-csv {output.csv} --out-md {output.md} --out-tex {output.tex} --out-png {output.png} "
+        "--out-svg {output.svg}"
 
 
 rule toy_examples:
@@ -88,7 +94,8 @@ rule toy_examples:
         dae=f"models/daed_posthoc/{TOY_SPLIT}/ema.safetensors",
     output:
         csv="results/analysis/toy_examples.csv",
-        png=report("results/figures/toy_examples.png", caption="../report/toy_examples.rst", category="Analyses"),
+        png=report_figure("results/figures/toy_examples.png", "toy_examples", "deja", "toy_examples (Fig 6b)"),
+        svg="results/figures/toy_examples.svg",
     params:
         seed=config["seed"],
         toy_examples=ANALYSIS["toy_examples"],
@@ -103,7 +110,7 @@ rule toy_examples:
         mem_mb=2000,
     shell:
         "diffrepro toy-examples --params params.yaml --log {log} --weights {input.weights} --dae {input.dae} "
-        "--out-csv {output.csv} --out-png {output.png}"
+        "--out-csv {output.csv} --out-png {output.png} --out-svg {output.svg}"
 
 
 rule dynamics:
@@ -116,7 +123,8 @@ rule dynamics:
     output:
         csv="results/analysis/dynamics.csv",
         summary="results/analysis/dynamics.json",
-        png=report("results/figures/dynamics.png", caption="../report/dynamics.rst", category="Analyses"),
+        png=report_figure("results/figures/dynamics.png", "dynamics", "deja", "dynamics (Fig 14, 15)"),
+        svg="results/figures/dynamics.svg",
     params:
         dynamics=ANALYSIS["dynamics"],
     log:
@@ -130,4 +138,5 @@ rule dynamics:
         mem_mb=1000,
     shell:
         "diffrepro dynamics --params params.yaml --log {log} --ddgm-nll {input.ddgm_nll} --daed-nll {input.daed_nll} "
-        "--ddgm-loss-by-t {input.loss_by_t} --out-csv {output.csv} --out-json {output.summary} --out-png {output.png}"
+        "--ddgm-loss-by-t {input.loss_by_t} --out-csv {output.csv} --out-json {output.summary} --out-png {output.png} "
+        "--out-svg {output.svg}"

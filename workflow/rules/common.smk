@@ -88,6 +88,50 @@ STEP_MODULE = {
 # The studies' tables (diffrepro.reporting.tables.TABLES); dvc.yaml's table stage lists the same names.
 TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
 
+# The HTML report (`snakemake --report`): every table, figure and sample grid under its study (the category),
+# as Tables, Figures or Samples (the subcategory), one label naming it; captions: workflow/report/*.rst.
+STUDIES = {"deja": "Deja et al. 2022", "coursework": "Coursework (Baryshnikov 2022)", "dddm": "DDDM (Zhang et al. 2024)"}
+DATA_AND_MODELS = "Data and models"  # sample grids of models that no table names
+#: the name of each table in its paper (the prefix of a table's name is its study)
+PAPER_TABLES = {"deja_table1": "Table 1", "deja_table2": "Table 2", "deja_extended": "Tables 3-5", "deja_table7": "Table 7",
+                "coursework_4_1": "Table 4.1", "coursework_4_2": "Table 4.2", "coursework_4_3": "Table 4.3",
+                "coursework_4_4": "Table 4.4", "coursework_4_5": "Table 4.5", "dddm_table1": "Table 1"}
+
+
+def study(table):
+    return STUDIES[table.split("_")[0]]
+
+
+def table_label(table):
+    return f"{table} ({PAPER_TABLES[table]})" if table in PAPER_TABLES else table
+
+
+def model_study(model):
+    """The study a model's sample grid is shown under: that of the first table it is a row of; a surrogate
+    without tables (DDPM-16) belongs to the coursework."""
+    tables = config["models"][model]["tables"]
+    if tables:
+        return study(next(iter(tables)))
+    return STUDIES["coursework"] if model in SURROGATES else DATA_AND_MODELS
+
+
+def report_table(path, caption, table=None):
+    """A table's Markdown marked for the report; ``table`` is its name, None for the {table} wildcard."""
+    name = (lambda w: w.table) if table is None else (lambda w: table)
+    return report(path, caption=f"../report/{caption}.rst", category=lambda w: study(name(w)), subcategory="Tables",
+                  labels=lambda w: {"table": table_label(name(w))})
+
+
+def report_figure(path, caption, study_key, label):
+    return report(path, caption=f"../report/{caption}.rst", category=STUDIES[study_key], subcategory="Figures",
+                  labels={"figure": label})
+
+
+def report_samples(path, caption, category, label):
+    """A sample grid marked for the report; ``category`` may be a function of the wildcards, ``label`` name them."""
+    return report(path, caption=f"../report/{caption}.rst", category=category, subcategory="Samples",
+                  labels={"samples": label})
+
 
 # Keys of a model's section that each kind of rule reads (Snakemake params and DVC params agree).
 TRAIN_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "timestep_sampler", "unet", "resolution", "train")
@@ -116,24 +160,29 @@ def per_model(pattern):
     return expand(pattern, model=MODELS)
 
 
+#: every matplotlib figure is written as PNG and SVG (sample grids: PNG only)
+FIGURE_EXTS = ["png", "svg"]
+
+
 def final_targets():
     return (
         ["results/metrics/inception.json"]
         + expand(REFERENCE_DIR + "/{backend}.safetensors", backend=BACKEND_WEIGHTS)
-        + expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv"])
+        + expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv", "tex"])
         + per_model("results/figures/samples_{model}.png")
         + per_model("results/metrics/ddgm/{model}.json")
         + per_model("results/metrics/nll/{model}.json")
         + per_model("results/metrics/snapshots/{model}.json")
-        + ["results/analysis/snr.json", "results/figures/snr.png"]
-        + ["results/metrics/daed_posthoc.json", "results/figures/fid_vs_split.png"]
-        + ["results/analysis/reconstruction.json", "results/figures/reconstruction.png"]
-        + ["results/tables/deja_table2.md", "results/figures/transferability.png"]
-        + ["results/figures/toy_examples.png", "results/analysis/dynamics.json", "results/figures/dynamics.png"]
+        + ["results/analysis/snr.json"] + expand("results/figures/snr.{ext}", ext=FIGURE_EXTS)
+        + ["results/metrics/daed_posthoc.json"] + expand("results/figures/fid_vs_split.{ext}", ext=FIGURE_EXTS)
+        + ["results/analysis/reconstruction.json"] + expand("results/figures/reconstruction.{ext}", ext=FIGURE_EXTS)
+        + expand("results/tables/deja_table2.{ext}", ext=["md", "tex"])
+        + expand("results/figures/{name}.{ext}", name=["transferability", "toy_examples", "dynamics"], ext=FIGURE_EXTS)
+        + ["results/analysis/dynamics.json"]
         + expand("results/figures/samples_gan_{gan}.png", gan=GANS)
-        + expand("results/tables/coursework_4_5.{ext}", ext=["md", "csv"])
+        + expand("results/tables/coursework_4_5.{ext}", ext=["md", "csv", "tex"])
         + expand("results/figures/samples_surrogate_{name}.png", name=SURROGATES)
-        + expand("results/tables/dddm_table1.{ext}", ext=["md", "csv"])
-        + ["results/analysis/dddm_ablation.csv", "results/figures/dddm_ablation.png"]
+        + expand("results/tables/dddm_table1.{ext}", ext=["md", "csv", "tex"])
+        + ["results/analysis/dddm_ablation.csv"] + expand("results/figures/dddm_ablation.{ext}", ext=FIGURE_EXTS)
         + expand("results/figures/samples_dddm_{run}.png", run=DDDM_RUNS)
     )

@@ -73,7 +73,8 @@ rule evaluate_posthoc:
     output:
         metrics="results/metrics/daed_posthoc.json",
         csv="results/analysis/fid_vs_split.csv",
-        png=report("results/figures/fid_vs_split.png", caption="../report/fid_vs_split.rst", category="Analyses"),
+        png=report_figure("results/figures/fid_vs_split.png", "fid_vs_split", "deja", "fid_vs_split (Fig 4)"),
+        svg="results/figures/fid_vs_split.svg",
     params:
         evaluation=config["evaluation"],
         references=REFERENCE_DIR,
@@ -90,4 +91,4 @@ rule evaluate_posthoc:
     shell:
         "diffrepro evaluate-posthoc --params params.yaml --log {log} --samples {input.samples} "
         "--generator-metrics {input.generator_metrics} --classifier {input.classifier} --inception {input.inception} --references {params.references} "
-        "--out {output.metrics} --out-csv {output.csv} --out-png {output.png}"
+        "--out {output.metrics} --out-csv {output.csv} --out-png {output.png} --out-svg {output.svg}"

@@ -39,7 +39,7 @@ rule sample_dddm:
         weights="models/dddm/{run}/ema.safetensors",
     output:
         samples="results/samples/dddm/{run}.safetensors",
-        grid=report("results/figures/samples_dddm_{run}.png", caption="../report/samples_dddm.rst", category="DDDM"),
+        grid=report_samples("results/figures/samples_dddm_{run}.png", "samples_dddm", STUDIES["dddm"], "{run}"),
     params:
         seed=config["seed"],
         dddm={k: config["dddm"][k] for k in ("timesteps", "schedule", "unet", "sample")},
@@ -98,10 +98,12 @@ rule dddm_tables:
         code("dddm_tables"),
         metrics=expand("results/metrics/dddm/{run}.json", run=DDDM_RUNS),
     output:
-        md=report("results/tables/dddm_table1.md", caption="../report/dddm_table1.rst", category="Tables"),
+        md=report_table("results/tables/dddm_table1.md", "dddm_table1", "dddm_table1"),
         csv="results/tables/dddm_table1.csv",
+        tex="results/tables/dddm_table1.tex",
         ablation_csv="results/analysis/dddm_ablation.csv",
-        ablation_png=report("results/figures/dddm_ablation.png", caption="../report/dddm_ablation.rst", category="DDDM"),
+        ablation_png=report_figure("results/figures/dddm_ablation.png", "dddm_ablation", "dddm", "dddm_ablation (Fig 2)"),
+        ablation_svg="results/figures/dddm_ablation.svg",
     params:
         main=config["dddm"]["main"],
     log:
@@ -115,5 +117,5 @@ rule dddm_tables:
         mem_mb=1000,
     shell:
         "diffrepro dddm-tables --params params.yaml --log {log} --metrics-dir results/metrics/dddm "
-        "--out-md {output.md} --out-csv {output.csv} --ablation-csv {output.ablation_csv} "
-        "--ablation-png {output.ablation_png}"
+        "--out-md {output.md} --out-csv {output.csv} --out-tex {output.tex} --ablation-csv {output.ablation_csv} "
+        "--ablation-png {output.ablation_png} --ablation-svg {output.ablation_svg}"

@@ -37,12 +37,7 @@ rule sample:
         weights="models/{model}/ema.safetensors",
     output:
         samples="results/samples/{model}.safetensors",
-        grid=report(
-            "results/figures/samples_{model}.png",
-            caption="../report/samples.rst",
-            category="Samples",
-            labels={"model": "{model}"},
-        ),
+        grid=report_samples("results/figures/samples_{model}.png", "samples", lambda w: model_study(w.model), "{model}"),
     params:
         seed=config["seed"],
         model=lambda w: model_section(w.model, *SAMPLE_KEYS),

@@ -9,7 +9,7 @@ rule train_gan:
         weights="models/{gan}/ema.safetensors",
         loss="results/train/gan/{gan}/loss.csv",
         summary="results/train/gan/{gan}/summary.json",
-        grid=report("results/figures/samples_gan_{gan}.png", caption="../report/samples_gan.rst", category="Surrogate diffusion"),
+        grid=report_samples("results/figures/samples_gan_{gan}.png", "samples_gan", STUDIES["coursework"], "{gan} (GAN)"),
     params:
         seed=config["seed"],
         gan=lambda w: config["gans"][w.gan],
@@ -40,8 +40,8 @@ rule sample_surrogate:
         base=f"models/{SURROGATE_BASE}/ema.safetensors",
     output:
         samples="results/samples/surrogate/{name}.safetensors",
-        grid=report("results/figures/samples_surrogate_{name}.png", caption="../report/samples_surrogate.rst",
-                    category="Surrogate diffusion"),
+        grid=report_samples("results/figures/samples_surrogate_{name}.png", "samples_surrogate", STUDIES["coursework"],
+                            "{name} + " + SURROGATE_BASE + " (surrogate diffusion)"),
     params:
         seed=config["seed"],
         surrogate=config["surrogate"],
@@ -101,8 +101,9 @@ rule surrogate_table:
         metrics=expand("results/metrics/surrogate/{name}.json", name=SURROGATES),
         base=f"results/metrics/ddgm/{SURROGATE_BASE}.json",
     output:
-        md=report("results/tables/coursework_4_5.md", caption="../report/coursework_4_5.rst", category="Tables"),
+        md=report_table("results/tables/coursework_4_5.md", "coursework_4_5", "coursework_4_5"),
         csv="results/tables/coursework_4_5.csv",
+        tex="results/tables/coursework_4_5.tex",
     params:
         surrogate=config["surrogate"],
     log:
@@ -116,4 +117,4 @@ rule surrogate_table:
         mem_mb=1000,
     shell:
         "diffrepro surrogate-table --params params.yaml --log {log} --surrogate-metrics results/metrics/surrogate "
-        "--base-metrics {input.base} --out-md {output.md} --out-csv {output.csv}"
+        "--base-metrics {input.base} --out-md {output.md} --out-csv {output.csv} --out-tex {output.tex}"

@@ -7,9 +7,9 @@ rule table:
         snapshots=per_model("results/metrics/snapshots/{model}.json"),
         train=per_model("results/train/{model}/summary.json"),
     output:
-        md=report("results/tables/{table}.md", caption="../report/table.rst", category="Tables",
-                  labels={"table": "{table}"}),
+        md=report_table("results/tables/{table}.md", "table"),
         csv="results/tables/{table}.csv",
+        tex="results/tables/{table}.tex",
     wildcard_constraints:
         table="|".join(TABLES),
     params:
@@ -28,4 +28,4 @@ rule table:
         "diffrepro table --params params.yaml --log {log} --name {wildcards.table} "
         "--metrics-dir results/metrics/ddgm --nll-dir results/metrics/nll "
         "--snapshots-dir results/metrics/snapshots --train-dir results/train "
-        "--out-md {output.md} --out-csv {output.csv}"
+        "--out-md {output.md} --out-csv {output.csv} --out-tex {output.tex}"

@@ -45,6 +45,7 @@ __all__ = [
     "compare_denoisers",
     "denoise",
     "reverse_from",
+    "TABLE2_CAVEAT",
     "table2_markdown",
 ]
 
@@ -254,15 +255,16 @@ def table2_markdown(
             m, s = vals[t]
             cells += [f"{m:.3f}", f"{s:.2f}"]
         lines.append(f"| {reference_source if i == 0 else ''} | {model} | " + " | ".join(cells) + " |")
-    lines += [
-        "",
-        "Note: absolute values are not comparable across data sets and resolutions. The paper's rows come "
-        "from pre-trained improved-DDPM models (4000 steps, cosine schedule) at 32x32 or 64x64 RGB, denoising "
-        "from the step with the DAE's noise level; MAE and MS-SSIM depend on the image content, size and "
-        "channel count (MS-SSIM on small images uses fewer scales and a narrower window, see "
-        "diffrepro.analysis.image_quality), and the paper does not state the value range of its MAE "
-        "(ours is on [0, 1] images). Compare the ordering of the rows (DAED vs DDGMs) and in- vs "
-        "out-of-domain gaps, not the numbers.",
-        "",
-    ]
+    lines += ["", "Note: " + TABLE2_CAVEAT, ""]
     return "\n".join(lines)
+
+
+TABLE2_CAVEAT = (
+    "absolute values are not comparable across data sets and resolutions. The paper's rows come "
+    "from pre-trained improved-DDPM models (4000 steps, cosine schedule) at 32x32 or 64x64 RGB, denoising "
+    "from the step with the DAE's noise level; MAE and MS-SSIM depend on the image content, size and "
+    "channel count (MS-SSIM on small images uses fewer scales and a narrower window, see "
+    "diffrepro.analysis.image_quality), and the paper does not state the value range of its MAE "
+    "(ours is on [0, 1] images). Compare the ordering of the rows (DAED vs DDGMs) and in- vs "
+    "out-of-domain gaps, not the numbers.")
+

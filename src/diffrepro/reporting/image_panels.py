@@ -1,4 +1,4 @@
-"""Labelled image panels (rows of images with row and column titles) as PNG, written atomically.
+"""Labelled image panels (rows of images with row and column titles) as PNG and SVG, written atomically.
 
 Used by the DAED analyses (Table 2's example grid, Fig. 6b's toy examples): each row is one
 image's clean / noisy / reconstructed versions. Images are shown as they would be stored:
@@ -8,14 +8,13 @@ images in grey, nearest-neighbour upscaling (no smoothing of small images).
 
 from __future__ import annotations
 
-import io
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from ..atomic import atomic_path
+from .figure_io import save_figure
 
 __all__ = ["to_display", "save_image_panel"]
 
@@ -30,8 +29,10 @@ def to_display(x: Tensor) -> np.ndarray:
 
 
 def save_image_panel(rows: Sequence[Sequence[Tensor]], path: str, *, row_labels: Sequence[str],
-                     col_labels: Sequence[str], title: str | None = None, cell_inches: float = 1.3) -> None:
-    """A grid of ``len(rows) x len(col_labels)`` images (each ``[C, H, W]`` in ``[-1, 1]``)."""
+                     col_labels: Sequence[str], title: str | None = None, cell_inches: float = 1.3,
+                     svg_path: str | None = None) -> None:
+    """A grid of ``len(rows) x len(col_labels)`` images (each ``[C, H, W]`` in ``[-1, 1]``), as PNG at ``path``
+    and as SVG at ``svg_path`` (default: beside the PNG)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,8 +57,5 @@ def save_image_panel(rows: Sequence[Sequence[Tensor]], path: str, *, row_labels:
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())

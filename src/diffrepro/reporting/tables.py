@@ -1,5 +1,5 @@
-"""The studies' tables, built from the DAG's per-model records and written as Markdown and CSV with
-the published values beside ours.
+"""The studies' tables, built from the DAG's per-model records and written as Markdown, CSV and LaTeX with
+the published values and ours - paper (the Δ columns of :func:`add_differences`) beside ours.
 
 Each table is a function ``records -> (rows, columns, title, notes)``; :data:`TABLES` names them.
 A model is a row of a table when its ``tables`` section names it (mapped to the key of the paper's
@@ -16,6 +16,8 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ..atomic import write_text
@@ -371,7 +373,7 @@ def render_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], titl
         for row in rows:
             out.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
     else:
-        out.append("No model of this preset is a row of this table (see each model's `tables` in params.yaml).")
+        out.append(NO_ROWS)
     out.append("")
     out.extend(f"- {n}" for n in notes)
     return "\n".join(out) + "\n"
@@ -386,6 +388,145 @@ def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
     return buf.getvalue()
 
 
-def write_table(rows, columns, *, md_path: str, csv_path: str, title: str, notes: Sequence[str]) -> None:
+NO_ROWS = "No model of this preset is a row of this table (see each model's `tables` in params.yaml)."
+
+# --- ours - paper ------------------------------------------------------------------------------------------------
+
+PAPER_PREFIX = "Paper "
+INCEPTION_SUFFIX = " [Inception]"
+DELTA = "Δ"
+#: paper columns of a row's setting, not of a result, which the paper's row is matched on: no Δ beside them
+SETTINGS = frozenset({"t", "nfe", "t_mid", "iterations", "row", "split", "setup", "surrogate"})
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def difference(ours: Any, paper: Any) -> int | float | None:
+    """``ours - paper`` when both are finite numbers (not bools), else None; float noise rounded off at 12
+    significant digits (3.5 - 5.0 = -1.5; 0.3 - 0.1 = 0.2, not 0.19999999999999998)."""
+    if not (_is_number(ours) and _is_number(paper)):
+        return None
+    d = ours - paper
+    return d if isinstance(d, int) else float(f"{d:.12g}")
+
+
+def ours_column(name: str, columns: Sequence[str]) -> str | None:
+    """Our column standing beside ``Paper <name>``: ``<name> [Inception]`` (the paper's metric backend) when the
+    table has it, else ``<name>``; exact names first, then ignoring case ("Paper params (M)" -> "Params (M)")."""
+    candidates = (name + INCEPTION_SUFFIX, name)
+    for same in (str.__eq__, lambda a, b: a.casefold() == b.casefold()):
+        for cand in candidates:
+            hit = next((c for c in columns if not c.startswith(PAPER_PREFIX) and same(c, cand)), None)
+            if hit is not None:
+                return hit
+    return None
+
+
+def add_differences(rows: Sequence[dict[str, Any]], columns: Sequence[str], notes: Sequence[str] = ()
+                    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
+    """Insert ``Δ X`` = ours - paper right after every ``Paper X`` column that has our column beside it
+    (:func:`ours_column`) and a numeric pair in some row, except for settings (:data:`SETTINGS`: T, NFE, ...); a
+    cell is None unless both values are finite numbers.
+    Returns new rows, columns and notes (one note explaining the Δ columns); the arguments are not changed."""
+    out_rows = [dict(r) for r in rows]
+    out_cols: list[str] = []
+    added: list[str] = []
+    inception: list[str] = []
+    for col in columns:
+        out_cols.append(col)
+        if not col.startswith(PAPER_PREFIX) or col[len(PAPER_PREFIX):].casefold() in SETTINGS:
+            continue
+        ours = ours_column(col[len(PAPER_PREFIX):], columns)
+        if ours is None:
+            continue
+        base = ours[:-len(INCEPTION_SUFFIX)] if ours.endswith(INCEPTION_SUFFIX) else ours
+        name = f"{DELTA} {base}"
+        if name in columns or name in out_cols:
+            continue
+        values = [difference(r.get(ours), r.get(col)) for r in rows]
+        if all(v is None for v in values):
+            continue
+        out_cols.append(name)
+        for r, v in zip(out_rows, values):
+            r[name] = v
+        added.append(name)
+        if ours.endswith(INCEPTION_SUFFIX):
+            inception.append(ours)
+    out_notes = list(notes)
+    if added:
+        note = (f"{DELTA} X: ours − paper ({', '.join(added)}), in the unit of X; empty where either value is "
+                "missing or not a number.")
+        if inception:
+            note += (f" Ours is the [Inception] column ({', '.join(inception)}): the Inception backend is the "
+                     "paper's metric; the [classifier] columns have no published counterpart.")
+        out_notes.append(note)
+    return out_rows, out_cols, out_notes
+
+
+# --- LaTeX -------------------------------------------------------------------------------------------------------
+
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
+                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
+_LATEX_UNICODE = {"β": r"$\beta$", "α": r"$\alpha$", "σ": r"$\sigma$", "μ": r"$\mu$", "µ": r"$\mu$",
+                  "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$", "≈": r"$\approx$", "−": r"$-$",
+                  "≤": r"$\leq$", "≥": r"$\geq$", "↓": r"$\downarrow$", "↑": r"$\uparrow$",
+                  "→": r"$\rightarrow$",
+                  "·": r"$\cdot$", "°": r"$^\circ$", "–": "--", "—": "---", "…": r"\ldots{}",
+                  "é": r"\'{e}", "è": r"\`{e}", "á": r"\'{a}", "ä": r"\"{a}", "ö": r"\"{o}", "ü": r"\"{u}"}
+_LATEX_CHARS = re.compile("[" + re.escape("".join(_LATEX_SPECIAL) + "".join(_LATEX_UNICODE)) + "]")
+_CODE_SPAN = re.compile(r"`([^`]+)`")
+
+
+def latex_escape(text: str) -> str:
+    r"""Plain text -> LaTeX: the special characters escaped, the unicode symbols of our tables as LaTeX (β ->
+    $\beta$, ± -> $\pm$, Δ -> $\Delta$, ...), Markdown code spans as \texttt."""
+    def esc(s: str) -> str:
+        return _LATEX_CHARS.sub(lambda m: _LATEX_SPECIAL.get(m.group(), _LATEX_UNICODE.get(m.group())), s)
+
+    parts = _CODE_SPAN.split(str(text))
+    return "".join(esc(s) if i % 2 == 0 else r"\texttt{" + esc(s) + "}" for i, s in enumerate(parts))
+
+
+def _latex_cell(value: Any) -> str:
+    return "--" if value is None else latex_escape(_fmt(value))
+
+
+def render_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, notes: Sequence[str]) -> str:
+    """A booktabs tabular in a table float, captioned with ``title``, numbers right-aligned, None as "--", the
+    notes as a footnotesize paragraph below; shrunk to the line width when wider (needs booktabs and graphicx)."""
+    spec = "".join("r" if any(_is_number(r.get(c)) for r in rows)
+                   and all(r.get(c) is None or _is_number(r.get(c)) for r in rows) else "l" for c in columns)
+    out = [r"% generated by diffrepro; needs \usepackage{booktabs,graphicx}", r"\begin{table}[htbp]", r"\centering",
+           r"\caption{" + latex_escape(title) + "}",
+           r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
+           r"\begin{tabular}{" + spec + "}", r"\toprule",
+           " & ".join(latex_escape(c) for c in columns) + r" \\", r"\midrule"]
+    for row in rows:
+        out.append(" & ".join(_latex_cell(row.get(c)) for c in columns) + r" \\")
+    if not rows:
+        out.append(r"\multicolumn{" + str(len(columns)) + "}{l}{" + latex_escape(NO_ROWS) + r"} \\")
+    out += [r"\bottomrule", r"\end{tabular}}"]
+    if notes:
+        out += [r"\par\smallskip", r"{\footnotesize\raggedright"]
+        out += [latex_escape(n) + r"\par" for n in notes]
+        out.append("}")
+    out.append(r"\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def tex_beside(md_path: str) -> str:
+    """The LaTeX path of a table: the Markdown's path with the suffix ``.tex``."""
+    return str(Path(md_path).with_suffix(".tex"))
+
+
+def write_table(rows, columns, *, md_path: str, csv_path: str, title: str, notes: Sequence[str],
+                tex_path: str | None = None) -> None:
+    """Write a table as Markdown, CSV and LaTeX (``tex_path``, default beside the Markdown), each with the
+    ``Δ X`` = ours - paper columns of :func:`add_differences`."""
+    rows, columns, notes = add_differences(rows, columns, notes)
     write_text(md_path, render_markdown(rows, columns, title, notes))
     write_text(csv_path, render_csv(rows, columns))
+    write_text(tex_beside(md_path) if tex_path is None else tex_path, render_latex(rows, columns, title, notes))

@@ -17,7 +17,7 @@ from pathlib import Path
 from types import ModuleType
 
 #: modules of this package that are helpers, not steps
-HELPERS = frozenset({"common"})
+HELPERS = frozenset({"common", "metric_inputs"})
 
 
 def step_commands() -> list[str]:

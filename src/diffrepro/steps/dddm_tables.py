@@ -3,14 +3,14 @@ the metric ablation (FID per loss metric d and per c, their Fig 2) as CSV and fi
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
-from ..atomic import atomic_path, read_json, write_text
+from ..atomic import read_json, write_text
 from ..config import load_config
+from ..reporting.figure_io import save_figure
 from ..reporting.paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64
-from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, write_table
+from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, tex_beside, write_table
 from ..runlog import get_logger
 
 NAME = "dddm-tables"
@@ -31,8 +31,10 @@ def add_arguments(p) -> None:
     p.add_argument("--metrics-dir", required=True, help="folder of <run>.json written by evaluate-dddm (every dddm.runs)")
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
     p.add_argument("--ablation-csv", required=True, help="output: FID per run (metric d, c) and NFE (.csv)")
     p.add_argument("--ablation-png", required=True, help="output: the ablation figure (.png)")
+    p.add_argument("--ablation-svg", help="output: the ablation figure as SVG (default: beside --ablation-png)")
 
 
 def metric_label(metric) -> tuple[str, float | None]:
@@ -87,7 +89,7 @@ def _csv(rows: list[dict], columns: list[str]) -> str:
     return ",".join(columns) + "\n" + "".join(",".join(cell(r[k]) for k in columns) + "\n" for r in rows)
 
 
-def ablation_figure(rows: list[dict], path: str) -> None:
+def ablation_figure(rows: list[dict], path: str, svg_path: str | None = None) -> None:
     """(a) FID per loss metric at every NFE (grouped bars); (b) FID vs c for the metrics with a c."""
     import matplotlib
 
@@ -123,11 +125,8 @@ def ablation_figure(rows: list[dict], path: str) -> None:
     ax_b.set(xlabel="c", ylabel="FID", title="(b) FID vs c")
     fig.suptitle("DDDM loss-metric ablation (Zhang et al. 2024 Fig 2)", fontsize=10)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())
 
 
 def run(args) -> None:
@@ -153,9 +152,10 @@ def run(args) -> None:
     if not main["reportable"]:
         notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")
     write_table(table_rows(main), columns(backends_of(main["rows"])), md_path=args.out_md, csv_path=args.out_csv,
-                title="DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)", notes=notes)
+                tex_path=args.out_tex, title="DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)", notes=notes)
     abl = ablation_rows(records)
     write_text(args.ablation_csv, _csv(abl, ABLATION_COLUMNS))
-    ablation_figure(abl, args.ablation_png)
-    get_logger().info("wrote %s, %s, %s and %s (%s)", args.out_md, args.out_csv, args.ablation_csv, args.ablation_png,
+    ablation_figure(abl, args.ablation_png, args.ablation_svg)
+    get_logger().info("wrote %s, %s, %s, %s and %s (%s)", args.out_md, args.out_csv,
+                      args.out_tex or tex_beside(args.out_md), args.ablation_csv, args.ablation_png,
                       json.dumps({r["run"]: [x["fid"] for x in r["rows"]] for r in records}))

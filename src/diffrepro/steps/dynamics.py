@@ -11,10 +11,10 @@
 from __future__ import annotations
 
 import csv
-import io
 
-from ..atomic import atomic_path, write_json, write_text
+from ..atomic import write_json, write_text
 from ..config import load_config
+from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 
 NAME = "dynamics"
@@ -28,6 +28,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out-csv", required=True, help="output: per-step contributions and cumulative sums (.csv)")
     p.add_argument("--out-json", required=True, help="output: summary (.json)")
     p.add_argument("--out-png", required=True, help="output: figure (.png)")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
 
 
 def read_terms(path: str) -> list[float]:
@@ -99,12 +100,14 @@ def run(args) -> None:
         "daed_total_bpd": sum(daed),
     }
     write_json(args.out_json, summary)
-    _figure(read_loss_by_t(args.ddgm_loss_by_t), full, ddgm_rest, daed_rest, names, args.out_png)
+    _figure(read_loss_by_t(args.ddgm_loss_by_t), full, ddgm_rest, daed_rest, names, args.out_png,
+            args.out_svg)
     log.info("%s: first step carries %.0f%% of the bound; without it %.4f bpd vs %s's generator steps %.4f bpd",
              names["ddgm"], 100 * (full["first_step_share"] or 0), ddgm_rest["total"], names["daed"], daed_rest["total"])
 
 
-def _figure(loss_by_t: dict, full: dict, ddgm_rest: dict, daed_rest: dict, names: dict, path: str) -> None:
+def _figure(loss_by_t: dict, full: dict, ddgm_rest: dict, daed_rest: dict, names: dict, path: str,
+            svg_path: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,8 +127,5 @@ def _figure(loss_by_t: dict, full: dict, ddgm_rest: dict, daed_rest: dict, names
     a3.set(xlabel="step t", ylabel="cumulative NLL (bits/dim)", xscale="log", title="Fig 15b: without the first step")
     a3.legend(fontsize=7)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())

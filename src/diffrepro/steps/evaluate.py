@@ -9,7 +9,8 @@ from safetensors.torch import load_file
 from ..atomic import write_json
 from ..config import load_config, model_config
 from ..runlog import get_logger
-from .common import add_metric_arguments, dataset_of, make_evaluator, resolve_device
+from .common import resolve_device
+from .metric_inputs import add_metric_arguments, dataset_of, make_evaluator
 
 NAME = "evaluate"
 HELP = "compute sample-quality metrics of one model against the reference split"

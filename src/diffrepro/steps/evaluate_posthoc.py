@@ -4,16 +4,17 @@ log-SNR of the forward marginal there, beside the generator DDGM's own metrics."
 
 from __future__ import annotations
 
-import io
 import math
 from pathlib import Path
 
-from ..atomic import atomic_path, read_json, write_json, write_text
+from ..atomic import read_json, write_json, write_text
 from ..config import load_config, model_config, posthoc_splits
 from ..diffusion.schedules import alphas_cumprod, log_snr
 from ..factory import build_betas
+from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
-from .common import add_metric_arguments, make_evaluator, resolve_device
+from .common import resolve_device
+from .metric_inputs import add_metric_arguments, make_evaluator
 from .evaluate import load_samples, metrics_for
 from .train_dae import split_of
 
@@ -31,6 +32,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out", required=True, help="output: metrics per split point (.json)")
     p.add_argument("--out-csv", required=True, help="output: FID vs split point (.csv)")
     p.add_argument("--out-png", required=True, help="output: FID vs log-SNR at the split point (.png)")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
 
 
 def _fmt(v) -> str:
@@ -75,10 +77,10 @@ def run(args) -> None:
     for r in rows:
         lines.append(",".join(_fmt(r[c]) for c in COLUMNS) + "\n")
     write_text(args.out_csv, "".join(lines))
-    _figure(rows, ddgm.get("fid"), gen_name, args.out_png)
+    _figure(rows, ddgm.get("fid"), gen_name, args.out_png, args.out_svg)
 
 
-def _figure(rows: list[dict], ddgm_fid: float | None, gen_name: str, path: str) -> None:
+def _figure(rows: list[dict], ddgm_fid: float | None, gen_name: str, path: str, svg_path: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -95,8 +97,5 @@ def _figure(rows: list[dict], ddgm_fid: float | None, gen_name: str, path: str) 
     ax.invert_xaxis()
     ax.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())

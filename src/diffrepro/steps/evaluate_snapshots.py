@@ -9,7 +9,8 @@ from pathlib import Path
 from ..atomic import write_json
 from ..config import load_config, model_config
 from ..runlog import get_logger
-from .common import add_metric_arguments, make_evaluator, resolve_device
+from .common import resolve_device
+from .metric_inputs import add_metric_arguments, make_evaluator
 from .evaluate import metrics_for, model_record
 from .sample import build_model, draw_samples, to_data_resolution
 

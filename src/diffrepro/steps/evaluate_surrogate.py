@@ -6,7 +6,8 @@ from ..atomic import write_json
 from ..config import load_config
 from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
-from .common import add_metric_arguments, make_evaluator, resolve_device
+from .common import resolve_device
+from .metric_inputs import add_metric_arguments, make_evaluator
 from .evaluate import metrics_for
 
 NAME = "evaluate-surrogate"

@@ -11,15 +11,15 @@ JSON summary and a PNG (MAE and MS-SSIM against ``(t + 1) / T``, in-domain lines
 
 from __future__ import annotations
 
-import io
 import math
 
 from ..analysis.loading import AnalysisInputError, load_ddgm
 from ..analysis.reconstruction import first_fraction_steps, reconstruction_error
-from ..atomic import atomic_path, write_json, write_text
+from ..atomic import write_json, write_text
 from ..config import load_config
 from ..data import load_processed
 from ..data.targets import load_target_set
+from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 from ..seeding import generator
 from ..training.ddgm import to_model_range
@@ -37,6 +37,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per target set and step")
     p.add_argument("--out-json", required=True, help="output: summary")
     p.add_argument("--out-png", required=True, help="output: figure")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
     p.add_argument("--download-dir", default="data/raw",
                    help="where other target sets may be downloaded (when data.download allows it)")
 
@@ -108,10 +109,10 @@ def run(args) -> None:
             entry["ms_ssim_minus_in_domain"] = [_finite(r["ms_ssim"] - q["ms_ssim"]) for r, q in zip(rows, in_domain)]
         summary["targets"][name] = entry
     write_json(args.out_json, summary)
-    _figure(results, T, rcfg["model"], source, args.out_png)
+    _figure(results, T, rcfg["model"], source, args.out_png, args.out_svg)
 
 
-def _figure(results: dict, T: int, model: str, source: str, path: str) -> None:
+def _figure(results: dict, T: int, model: str, source: str, path: str, svg_path: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -132,8 +133,5 @@ def _figure(results: dict, T: int, model: str, source: str, path: str) -> None:
     ax2.set(xlabel="(t + 1) / T  (t 0-based)", ylabel="MS-SSIM", title="MS-SSIM of the reconstruction")
     ax1.legend(fontsize=8)
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())

@@ -4,13 +4,12 @@ averaged log-SNR crosses 0 (CSV, a JSON summary and a PNG figure)."""
 
 from __future__ import annotations
 
-import io
-
 from ..analysis.snr import snr_curve
-from ..atomic import atomic_path, write_json, write_text
+from ..atomic import write_json, write_text
 from ..config import load_config
 from ..data import load_processed
 from ..diffusion.schedules import alphas_cumprod, get_beta_schedule
+from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 from ..training.ddgm import to_model_range
 
@@ -23,6 +22,7 @@ def add_arguments(p) -> None:
     p.add_argument("--out-csv", required=True, help="output: SNR, log-SNR and derivatives per step and schedule")
     p.add_argument("--out-json", required=True, help="output: crossing steps per schedule")
     p.add_argument("--out-png", required=True, help="output: figure")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
 
 
 def run(args) -> None:
@@ -48,13 +48,13 @@ def run(args) -> None:
                              "crossing_fraction": c["crossing_fraction"]} for name, c in curves.items()},
     }
     write_json(args.out_json, summary)
-    _figure(curves, T, meta.get("dataset"), args.out_png)
+    _figure(curves, T, meta.get("dataset"), args.out_png, args.out_svg)
     for name, s in summary["schedules"].items():
         log.info("%s: averaged log-SNR crosses 0 at step %s of %d (%.0f%%)", name, s["crossing_step"], T,
                  100 * (s["crossing_fraction"] or 0))
 
 
-def _figure(curves: dict, T: int, dataset: str | None, path: str) -> None:
+def _figure(curves: dict, T: int, dataset: str | None, path: str, svg_path: str | None = None) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -73,8 +73,5 @@ def _figure(curves: dict, T: int, dataset: str | None, path: str) -> None:
     ax2.set_yscale("symlog", linthresh=1e-2)
     ax1.legend()
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=120)
+    save_figure(fig, path, svg_path)
     plt.close(fig)
-    with atomic_path(path, suffix=".png") as tmp:
-        tmp.write_bytes(buf.getvalue())

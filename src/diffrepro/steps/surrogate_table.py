@@ -8,7 +8,7 @@ from pathlib import Path
 from ..atomic import read_json
 from ..config import load_config
 from ..reporting.paper_values import COURSEWORK_4_5_T, COURSEWORK_TABLE_4_5
-from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, write_table
+from ..reporting.tables import backend_notes, backends_of, quality, quality_columns, tex_beside, write_table
 from ..runlog import get_logger
 
 NAME = "surrogate-table"
@@ -29,6 +29,7 @@ def add_arguments(p) -> None:
     p.add_argument("--base-metrics", required=True, help="the base DDGM's evaluate output (.json)")
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
 
 
 def _score(mean, std) -> str:
@@ -101,5 +102,6 @@ def run(args) -> None:
         "paper row is matched by t_mid / T; paper speedup is over its plain DDPM (1.00 samples/s, Table 4.3 Default).",
     ]
     write_table(rows, columns(backends_of([base])), md_path=args.out_md, csv_path=args.out_csv,
-                title="Table 4.5: surrogate diffusion (coursework layout)", notes=notes)
-    get_logger().info("wrote %s and %s (%d rows)", args.out_md, args.out_csv, len(rows))
+                tex_path=args.out_tex, title="Table 4.5: surrogate diffusion (coursework layout)", notes=notes)
+    get_logger().info("wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv,
+                      args.out_tex or tex_beside(args.out_md), len(rows))

@@ -1,4 +1,4 @@
-"""Step: one of the studies' tables (Markdown + CSV) from the per-model records, beside the published values."""
+"""Step: one of the studies' tables (Markdown, CSV, LaTeX) from the per-model records, beside the published values."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 from ..atomic import read_json
 from ..config import load_config, model_config
-from ..reporting.tables import TABLES, write_table
+from ..reporting.tables import TABLES, tex_beside, write_table
 from ..runlog import get_logger
 
 NAME = "table"
-HELP = "assemble one table (Markdown + CSV) from the per-model metrics"
+HELP = "assemble one table (Markdown, CSV, LaTeX) from the per-model metrics"
 
 
 def add_arguments(p) -> None:
@@ -21,6 +21,7 @@ def add_arguments(p) -> None:
     p.add_argument("--train-dir", required=True, help="folder of <model>/summary.json written by train-ddgm")
     p.add_argument("--out-md", required=True)
     p.add_argument("--out-csv", required=True)
+    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
 
 
 def _read(path: Path, model: str, step: str) -> dict:
@@ -44,5 +45,7 @@ def run(args) -> None:
             "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
         })
     rows, columns, title, notes = TABLES[args.name](records, config["data"]["dataset"])
-    write_table(rows, columns, md_path=args.out_md, csv_path=args.out_csv, title=title, notes=notes)
-    get_logger().info("wrote %s and %s (%d rows)", args.out_md, args.out_csv, len(rows))
+    write_table(rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title,
+                notes=notes)
+    get_logger().info("wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv,
+                      args.out_tex or tex_beside(args.out_md), len(rows))

@@ -34,6 +34,7 @@ def add_arguments(p) -> None:
     p.add_argument("--weights", required=True, help="EMA weights of analysis.toy_examples.model (train-ddgm)")
     p.add_argument("--dae", required=True, help="the post-hoc DAE of noise level analysis.toy_examples.beta_1")
     p.add_argument("--out-png", required=True, help="output: grid, rows photos, columns original/noisy/DDGM/DAED")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
     p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per photo and model")
 
 
@@ -72,4 +73,5 @@ def run(args) -> None:
             for i in range(len(photos))]
     save_image_panel(rows, args.out_png, row_labels=photos,
                      col_labels=["original", f"noisy (s={dae.split_step})", f"DDGM {name} (s={s})", "DAED"],
-                     title=f"beta_1 = {beta_1:g}, {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size}")
+                     title=f"beta_1 = {beta_1:g}, {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size}",
+                     svg_path=args.out_svg)

@@ -7,20 +7,25 @@ denoise the same noised test images of each set in ``analysis.transferability.ta
 split step of ``beta_1`` on each model's own schedule; a DDGM runs its reverse process from ``s``
 down to 0, the DAE (the "DAED" row) removes the noise in one pass
 (:mod:`diffrepro.analysis.transferability`). Outputs: a CSV (one row per model and target), the
-Markdown table in the paper's layout with the published CIFAR-10-source rows beside it, and a PNG
-with one example per target (clean, noisy, each model's reconstruction)."""
+Markdown and LaTeX table in the paper's layout with the published CIFAR-10-source rows beside it, and a
+PNG and SVG figure with one example per target (clean, noisy, each model's reconstruction)."""
 
 from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
 
 import torch
 
 from ..analysis.loading import AnalysisInputError, ddgm_split_step, load_ddgm, load_posthoc_dae
-from ..analysis.transferability import Denoiser, compare_denoisers, table2_markdown
+from ..analysis.transferability import (DEJA_TABLE2, DEJA_TABLE2_TARGETS, TABLE2_CAVEAT, Denoiser,
+                                        compare_denoisers, table2_markdown)
+from ..analysis.transferability import _fmt as fmt_mean_sem
 from ..atomic import write_text
 from ..config import load_config
 from ..data import load_processed
 from ..data.targets import load_target_set
 from ..reporting.image_panels import save_image_panel
+from ..reporting.tables import render_latex, tex_beside
 from ..runlog import get_logger
 from ..seeding import generator
 from ..training.ddgm import to_model_range
@@ -40,7 +45,9 @@ def add_arguments(p) -> None:
     p.add_argument("--data", required=True, help="processed data set (.safetensors); its test split is in-domain")
     p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per model and target set")
     p.add_argument("--out-md", required=True, help="output: the table in the paper's layout (Markdown)")
+    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
     p.add_argument("--out-png", required=True, help="output: one example per target set")
+    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
     p.add_argument("--download-dir", default="data/raw",
                    help="where other target sets may be downloaded (when data.download allows it)")
 
@@ -81,6 +88,43 @@ def parse_ddgm_args(values: list[str], expected: list[str]) -> dict[str, str]:
         raise AnalysisInputError(f"--ddgm names {sorted(paths)} differ from analysis.transferability.models "
                                  f"{sorted(expected)}")
     return {name: paths[name] for name in expected}
+
+
+def table2_latex(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    targets: Sequence[str],
+    models: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    title: str,
+    notes: Sequence[str] = (),
+    reference_source: str = "CIFAR10",
+) -> str:
+    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
+    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
+    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
+    labels = dict(labels or {})
+    cell = {(r["model"], r["target"]): r for r in rows}
+    columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
+    ours = []
+    for i, model in enumerate(models):
+        row = {"Source": source if i == 0 else "", "Model": labels.get(model, model)}
+        for t in targets:
+            r = cell.get((model, t))
+            row[f"{t} MAE ↓"] = "n/a" if r is None else fmt_mean_sem(r["mae_mean"], r["mae_sem"], 3)
+            row[f"{t} MS-SSIM ↑"] = "n/a" if r is None else fmt_mean_sem(r["ms_ssim_mean"], r["ms_ssim_sem"], 3)
+        ours.append(row)
+    paper_columns = ["Source", "Model", *[c for t in DEJA_TABLE2_TARGETS for c in (f"{t} MAE", f"{t} MS-SSIM")]]
+    paper = []
+    for i, (model, vals) in enumerate(DEJA_TABLE2[reference_source].items()):
+        row = {"Source": reference_source if i == 0 else "", "Model": model}
+        for t in DEJA_TABLE2_TARGETS:
+            row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
+        paper.append(row)
+    return (render_latex(ours, columns, title, notes) + "\n"
+            + render_latex(paper, paper_columns, f"Published values (Deja et al. 2022, Table 2, source "
+                           f"{reference_source}), for reference", ["Note: " + TABLE2_CAVEAT]))
 
 
 def _g(v: float) -> str:
@@ -147,19 +191,21 @@ def run(args) -> None:
                     f"s={steps[name]})" for name, net in ddgms.items()}
     labels[DAED_ROW] = f"DAED (post-hoc DAE of {dae.name}, beta_1={beta_1:g}, s={dae.split_step})"
     counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(tcfg["targets"], examples))
-    preamble = "\n".join([
-        f"# Transferability (Deja et al. 2022, Table 2), source {source}",
-        "",
+    title = f"Transferability (Deja et al. 2022, Table 2), source {source}"
+    description = (
         f"Each test image is noised once to x_s ~ q(x_s | x_0) with beta_1 = {beta_1:g} (s = the split step of "
         f"beta_1 on each model's schedule, 0-based); DDGM rows run the reverse process from s to 0, the DAED row "
         f"is the post-hoc DAE in one pass. MAE on [0, 1] images and MS-SSIM (data range 1), mean ± standard error "
         f"over the images ({counts}); {source} is in-domain, the other sets are resized to "
-        f"{fmt[0]}x{fmt[1]}x{fmt[1]}.",
-    ])
+        f"{fmt[0]}x{fmt[1]}x{fmt[1]}.")
+    preamble = "\n".join([f"# {title}", "", description])
     write_text(args.out_md, table2_markdown(rows, source=source, targets=list(tcfg["targets"]), models=models,
                                             labels=labels, preamble=preamble))
+    write_text(args.out_tex or tex_beside(args.out_md),
+               table2_latex(rows, source=source, targets=list(tcfg["targets"]), models=models, labels=labels,
+                            title=title, notes=[description]))
 
     col_labels = ["clean", f"noisy (s={dae.split_step})", *[f"{m} (s={steps[m]})" for m in ddgms], DAED_ROW]
     save_image_panel([[x, noisy, *recs] for _, x, noisy, recs in examples], args.out_png,
                      row_labels=[t.name for t, *_ in examples], col_labels=col_labels,
-                     title=f"source {source}, beta_1 = {beta_1:g}")
+                     title=f"source {source}, beta_1 = {beta_1:g}", svg_path=args.out_svg)

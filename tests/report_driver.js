@@ -1,0 +1,96 @@
+// Browses a Snakemake HTML report the way a reader does, in headless Chromium (tests/test_workflow.py appends
+// this script to a copy of the report): from the menu into every study (category), each of its Tables /
+// Figures / Samples lists (subcategories), every result's information button (the caption) and view button
+// (an image is shown; a table is a download link holding the file), and finally shows a figure (the first of the
+// study with the most) for the screenshot.  What it saw is written as JSON into a hidden pre element (id report-check) for `chromium --dump-dom`.
+"use strict";
+(async function () {
+    const seen = { menu: [], studies: {}, results: {}, shown: null, errors: [], done: false };
+    const pre = document.createElement("pre");
+    pre.id = "report-check";
+    pre.style.display = "none";
+    document.body.appendChild(pre);
+    const save = () => { pre.textContent = JSON.stringify(seen); };  // after every step: a timeout shows how far it got
+    window.addEventListener("error", (ev) => { seen.errors.push(String(ev.message)); save(); });
+    const GENERAL = ["Workflow", "Statistics", "About"];
+    const tick = () => new Promise((resolve) => setTimeout(resolve, 10));
+    const navbar = () => document.querySelector("#app nav");
+    // the navbar below its breadcrumbs: the menu, a study's lists, a list's results or a result's information
+    const panel = () => (navbar() && navbar().querySelector(":scope > div > div.p-3")) || document.createElement("div");
+    const text = (el) => el.textContent.trim();
+    const linkTexts = () => [...panel().querySelectorAll("a")].map(text).filter((t) => t);
+    const linkByText = (label) => [...panel().querySelectorAll("a")].find((a) => text(a) === label);
+
+    async function until(probe, what) {
+        for (let i = 0; i < 300; i++) {
+            const value = probe();
+            if (value) return value;
+            await tick();
+        }
+        throw new Error("timed out waiting for " + what);
+    }
+
+    async function click(link, what) {
+        if (!link) throw new Error("no link for " + what);
+        link.click();
+        await tick();
+    }
+
+    async function openList(study, list) {
+        await click(navbar().querySelector("ol a"), "the home button");  // the breadcrumbs' first entry
+        await click(await until(() => linkByText(study), "menu entry " + study), study);
+        if (list !== undefined) await click(await until(() => linkByText(list), study + " / " + list), list);
+    }
+
+    const rows = () => [...panel().querySelectorAll("table tbody tr")];
+
+    async function shownImage() {  // the image of the content area (not the navbar's logo), once decoded
+        const img = await until(() => [...document.querySelectorAll("#app img")].find((el) => !el.closest("nav")),
+                                "an image view");
+        await until(() => img.complete && img.naturalWidth > 0, "the image to load");
+        const src = img.getAttribute("src");
+        return { file: (src.match(/filename=([^;]+);/) || [])[1], mime: src.slice(5, src.indexOf(";")),
+                 width: img.naturalWidth, height: img.naturalHeight };
+    }
+
+    try {
+        await until(() => linkByText("Workflow"), "the report's menu");
+        seen.menu = linkTexts().filter((t) => !GENERAL.includes(t));
+        for (const study of seen.menu) {
+            await openList(study);
+            const lists = linkTexts();
+            seen.studies[study] = {};
+            for (const list of lists) {
+                await openList(study, list);
+                await until(() => rows().length, study + " / " + list + " rows");
+                const labels = rows().map((tr) => text(tr.querySelector("td")));
+                seen.studies[study][list] = labels;
+                for (let i = 0; i < labels.length; i++) {
+                    await openList(study, list);
+                    const [view, info] = await until(() => rows()[i] && rows()[i].querySelectorAll("td:last-child a"),
+                                                     "the buttons of " + labels[i]);
+                    const result = { study, list, href: view.getAttribute("href"), download: view.getAttribute("download") };
+                    if (result.href === "#") {  // an image: the view button shows it
+                        await click(view, "view " + labels[i]);
+                        result.image = await shownImage();
+                    }
+                    await click(info, "information on " + labels[i]);
+                    result.info = await until(() => panel().textContent.includes("Description") && navbar().innerText,
+                                              "the caption of " + labels[i]);
+                    seen.results[labels[i]] = result;
+                    save();
+                }
+            }
+        }
+        // the state to screenshot: the figures of the study with the most of them, its first figure shown
+        const figures = (s) => (seen.studies[s].Figures || []).length;
+        const study = seen.menu.reduce((a, b) => (figures(b) > figures(a) ? b : a));
+        await openList(study, "Figures");
+        await click(await until(() => rows()[0] && rows()[0].querySelector("td:last-child a"), "a figure"), "a figure");
+        seen.shown = { study, label: text(rows()[0].querySelector("td")), image: await shownImage() };
+        seen.done = true;
+    } catch (err) {
+        seen.errors.push(String(err && err.stack || err));
+    }
+    save();
+})();
