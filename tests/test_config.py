@@ -38,8 +38,8 @@ def test_bad_value_names_its_path(tiny_config):
 
 def test_resolution_must_fit_unet_depth(tiny_config):
     bad = copy.deepcopy(tiny_config)
-    bad["data"]["resolution"] = 7
-    with pytest.raises(ConfigError, match=r"models\.ddgm_a\.unet\.channel_mult.*divisible by 2"):
+    bad["datasets"]["digits"]["resolution"] = 7
+    with pytest.raises(ConfigError, match=r"models\.ddgm_a\.unet\.channel_mult.*datasets\.digits\.resolution.*divisible by 2"):
         validate_config(bad)
 
 
@@ -72,9 +72,9 @@ def test_preset_switch_validates_before_overwriting(tmp_path, repo, monkeypatch,
     original = "seed: 1\n"
     (tmp_path / "params.yaml").write_text(original)
     bad = copy.deepcopy(tiny_config)
-    bad["data"]["dataset"] = "imagenet"
+    bad["datasets"]["digits"]["dataset"] = "imagenet"
     (tmp_path / "bad.yaml").write_text(yaml.safe_dump(bad))
-    with pytest.raises(ConfigError, match="data.dataset"):
+    with pytest.raises(ConfigError, match="datasets.digits.dataset"):
         use_preset("bad.yaml")
     assert (tmp_path / "params.yaml").read_text() == original
     use_preset("tiny")
@@ -149,7 +149,7 @@ def _set(cfg, dotted, value):
     (("surrogate.surrogates", ["ddgm_a"]), r"surrogate 'ddgm_a' is neither a key of gans .* nor a model with a lower"),
     (("surrogate.base_model", "ddgm_half"), r"surrogate\.base_model: 'ddgm_half' is trained at a lower resolution"),
     (("daed.posthoc.generator", "ddgm_half"), r"daed\.posthoc\.generator: 'ddgm_half' is trained at a lower"),
-    (("models.ddgm_half.resolution", 8), r"models\.ddgm_half\.resolution: 8 is not below data\.resolution 8"),
+    (("models.ddgm_half.resolution", 8), r"models\.ddgm_half\.resolution: 8 is not below datasets\.digits\.resolution 8"),
     (("dddm.main", "dddm_l9"), r"dddm\.main: 'dddm_l9' is not one of dddm\.runs"),
     (("dddm.train.log_every", 3), r"dddm\.train\.checkpoint_every must be a multiple of log_every"),
     (("dddm.runs.dddm_l1.metric", "huber"), r"dddm\.runs\.dddm_l1\.metric"),
@@ -167,3 +167,36 @@ def test_gan_and_model_names_must_differ(tiny_config):
     bad["gans"]["ddgm_a"] = bad["gans"]["sngan"]
     with pytest.raises(ConfigError, match=r"gans and models share the names \['ddgm_a'\]"):
         validate_config(bad)
+
+
+def test_every_data_reference_names_a_data_set(tiny_config):
+    for key, setter in [
+        ("models.ddgm_a.data", lambda c: c["models"]["ddgm_a"].__setitem__("data", "cifar")),
+        ("gans.sngan.data", lambda c: c["gans"]["sngan"].__setitem__("data", "cifar")),
+        ("dddm.data", lambda c: c["dddm"].__setitem__("data", "cifar")),
+        ("analysis.snr.data", lambda c: c["analysis"]["snr"].__setitem__("data", "cifar")),
+    ]:
+        bad = copy.deepcopy(tiny_config)
+        setter(bad)
+        with pytest.raises(ConfigError, match=rf"{re.escape(key)}: unknown data set 'cifar'; datasets are digits"):
+            validate_config(bad)
+
+
+def test_stated_data_must_be_the_models_data(tiny_config):
+    """Sections that name a model state its data set beside it (for DVC); a mismatch is an error."""
+    two = copy.deepcopy(tiny_config)
+    two["datasets"]["faces"] = {"dataset": "lfw_subset", "root": None, "download": False, "resolution": 8}
+    validate_config(copy.deepcopy(two))
+    generator = two["daed"]["posthoc"]["generator"]
+    bad = copy.deepcopy(two)
+    bad["daed"]["posthoc"]["data"] = "faces"
+    with pytest.raises(ConfigError, match=rf"daed.posthoc.data: 'faces', but '{generator}' is trained on 'digits'"):
+        validate_config(bad)
+    bad = copy.deepcopy(two)
+    bad["gans"]["sngan"]["data"] = "faces"  # a surrogate GAN on another data set than the base model
+    with pytest.raises(ConfigError, match="surrogate.data: 'digits', but 'sngan' is trained on 'faces'"):
+        validate_config(bad)
+    # a model moved to the other data set with every section that names it: valid
+    ok = copy.deepcopy(two)
+    ok["models"]["ddgm_b"]["data"] = "faces"
+    validate_config(ok)

@@ -233,13 +233,13 @@ def test_transfer_models_follow_the_papers_rows():
 
 # ----------------------------------------------------------------------------- the steps, end to end
 ANALYSIS = {
-    "reconstruction": {"model": "ddgm_a", "fraction": 0.2, "points": 3, "images": 3,
+    "reconstruction": {"model": "ddgm_a", "data": "digits", "fraction": 0.2, "points": 3, "images": 3,
                        "targets": ["digits", "lfw_subset"]},
-    "transferability": {"beta_1": 0.1, "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"}, "targets": ["digits", "lfw_subset"],
+    "transferability": {"beta_1": 0.1, "data": "digits", "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"}, "targets": ["digits", "lfw_subset"],
                         "images": 3},
     "toy_examples": {"beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
 }
-DAED = {"posthoc": {"generator": "ddgm_a", "split_points": [0.1, "linear"],
+DAED = {"posthoc": {"generator": "ddgm_a", "data": "digits", "split_points": [0.1, "linear"],
                     "train": {"steps": 2, "batch_size": 4, "lr": 0.001, "weight_decay": 0.0, "grad_clip": 1.0,
                               "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}}}
 

@@ -141,7 +141,7 @@ def test_fashion_from_root_torchvision_layout_gz(tmp_path, monkeypatch, no_debia
         np.testing.assert_array_equal(s.labels, arrays[(split, "labels")])
     assert ds.splits["train"].images.shape == (6, 1, 28, 28)
     assert ds.checksums == idx_md5
-    assert "data.root" in ds.source and str(tmp_path / "FashionMNIST" / "raw") in ds.source
+    assert "datasets.NAME.root" in ds.source and str(tmp_path / "FashionMNIST" / "raw") in ds.source
     assert "differ from torchvision" in ds.source  # our tiny .gz are not torchvision's bytes: not an error
 
 
@@ -186,7 +186,7 @@ def test_fashion_not_found_names_all_three_ways(tmp_path, no_debian):
         load_dataset("fashion_mnist", root=str(empty), download=False, download_dir=str(dl))
     assert isinstance(ei.value, FileNotFoundError)
     msg = str(ei.value)
-    assert "`data.root` in params.yaml" in msg
+    assert "(`datasets.NAME.root`) in params.yaml" in msg
     assert "apt-get install dataset-fashion-mnist" in msg
     assert f"torchvision download into {dl}" in msg
     # what was tried and why each failed
@@ -271,7 +271,7 @@ def test_mnist_not_found_has_no_debian_advice(tmp_path):
     with pytest.raises(DatasetNotFoundError) as ei:
         load_dataset("mnist", root=str(tmp_path), download=False, download_dir=str(tmp_path / "dl"))
     msg = str(ei.value)
-    assert "`data.root` in params.yaml" in msg and "apt-get" not in msg
+    assert "(`datasets.NAME.root`) in params.yaml" in msg and "apt-get" not in msg
 
 
 # --------------------------------------------------------------------------- CIFAR

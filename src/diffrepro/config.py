@@ -115,6 +115,70 @@ def posthoc_splits(config: dict[str, Any]) -> dict[str, float | str]:
     return {} if not daed else {split_label(p): p for p in daed["posthoc"]["split_points"]}
 
 
+def data_of(config: dict[str, Any], name: str) -> str:
+    """The data set (a key of ``datasets``) that model or GAN ``name`` is trained on; ``"dddm"`` names the DDDM's."""
+    if name == "dddm":
+        return config["dddm"]["data"]
+    for section in ("models", "gans"):
+        if name in config.get(section, {}):
+            return config[section][name]["data"]
+    raise ConfigError(f"{name!r} is neither a model, a GAN nor dddm")
+
+
+def dataset_of(config: dict[str, Any], name: str) -> dict[str, Any]:
+    """The ``datasets`` section of the data set model/GAN ``name`` is trained on."""
+    return config["datasets"][data_of(config, name)]
+
+
+def data_refs(config: dict[str, Any]) -> dict[str, str]:
+    """Every reference to a data set: dotted key -> data-set name."""
+    refs = {f"models.{n}.data": m["data"] for n, m in config["models"].items()}
+    refs.update({f"gans.{n}.data": g["data"] for n, g in config.get("gans", {}).items()})
+    if config.get("dddm"):
+        refs["dddm.data"] = config["dddm"]["data"]
+    for key in ("snr", "reconstruction", "transferability"):
+        if key in config["analysis"]:
+            refs[f"analysis.{key}.data"] = config["analysis"][key]["data"]
+    if config.get("daed"):
+        refs["daed.posthoc.data"] = config["daed"]["posthoc"]["data"]
+    if config.get("surrogate"):
+        refs["surrogate.data"] = config["surrogate"]["data"]
+    return refs
+
+
+#: sections that name their model(s) and state the models' data set beside them (DVC cannot look it up)
+def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
+    analysis, out = config["analysis"], {}
+    if "reconstruction" in analysis:
+        out["analysis.reconstruction"] = (analysis["reconstruction"]["data"], [analysis["reconstruction"]["model"]])
+    if "transferability" in analysis:
+        out["analysis.transferability"] = (analysis["transferability"]["data"],
+                                           list(analysis["transferability"]["models"].values()))
+    if config.get("daed"):
+        out["daed.posthoc"] = (config["daed"]["posthoc"]["data"], [config["daed"]["posthoc"]["generator"]])
+    if config.get("surrogate"):
+        sur = config["surrogate"]
+        out["surrogate"] = (sur["data"], [sur["base_model"], *sur["surrogates"]])
+    return out
+
+
+def _check_data_refs(config: dict[str, Any], source: str) -> None:
+    known = sorted(config["datasets"])
+    for key, name in data_refs(config).items():
+        if name not in config["datasets"]:
+            raise ConfigError(f"{source}: {key}: unknown data set {name!r}; datasets are {', '.join(known)}")
+    # a section naming models states their data set too; it must be theirs
+    for key, (stated, names) in _stated_data(config).items():
+        for name in names:
+            if name in config["models"] or name in config.get("gans", {}):
+                if data_of(config, name) != stated:
+                    raise ConfigError(f"{source}: {key}.data: {stated!r}, but {name!r} is trained on "
+                                      f"{data_of(config, name)!r}; the models of {key} and its data must agree")
+    dyn = {n: data_of(config, n) for n in config["analysis"].get("dynamics", {}).values() if n in config["models"]}
+    if len(set(dyn.values())) > 1:
+        raise ConfigError(f"{source}: analysis.dynamics: the models are trained on different data sets ({dyn})")
+
+
 def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, kind: str | None = "ddgm") -> None:
     if name not in config["models"]:
         raise ConfigError(f"{source}: {key}: unknown model {name!r}; models are {', '.join(sorted(config['models']))}")
@@ -182,11 +246,12 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
                 surrogate_kind(config, name)
             except ConfigError as exc:
                 raise ConfigError(f"{source}: surrogate.surrogates: {exc}") from None
-    data_res = config["data"]["resolution"]
     for name in sorted(lowres):
-        res = config["models"][name]["resolution"]
+        res, data = config["models"][name]["resolution"], config["models"][name]["data"]
+        data_res = config["datasets"][data]["resolution"]
         if data_res is not None and res >= data_res:
-            raise ConfigError(f"{source}: models.{name}.resolution: {res} is not below data.resolution {data_res}")
+            raise ConfigError(f"{source}: models.{name}.resolution: {res} is not below datasets.{data}.resolution "
+                              f"{data_res}")
     # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
     analysis, daed = config["analysis"], config.get("daed") or {}
     refs = {"daed.posthoc.generator": daed.get("posthoc", {}).get("generator")}
@@ -210,15 +275,17 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
                               f"(got {t['checkpoint_every']} and {t['log_every']})")
         levels = len(dddm["unet"]["channel_mult"])
+        data_res = config["datasets"][dddm["data"]]["resolution"]
         if data_res is not None and data_res % (2 ** (levels - 1)):
-            raise ConfigError(f"{source}: dddm.unet.channel_mult has {levels} levels, so data.resolution must be "
-                              f"divisible by {2 ** (levels - 1)}, got {data_res}")
+            raise ConfigError(f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm['data']}"
+                              f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}")
         if dddm["schedule"] == "linear" and dddm["timesteps"] <= 20:
             raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm['timesteps']}")
 
 
 def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
+    _check_data_refs(config, source)
     _check_daed(config, source)
     for name, raw in config["models"].items():
         model = normalize_model(raw)
@@ -227,8 +294,8 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
                               f"got {model['objective']['name']}")
         levels = len(model["unet"]["channel_mult"])
-        resolution = model.get("resolution") or config["data"]["resolution"]
-        res_key = "resolution" if model.get("resolution") else "data.resolution"
+        resolution = model.get("resolution") or config["datasets"][model["data"]]["resolution"]
+        res_key = "resolution" if model.get("resolution") else f"datasets.{model['data']}.resolution"
         if resolution is not None and resolution % (2 ** (levels - 1)):
             raise ConfigError(
                 f"{where}.unet.channel_mult has {levels} levels, so {res_key} "

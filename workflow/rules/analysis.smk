@@ -2,7 +2,7 @@ rule snr:
     """SNR of the forward process per schedule, averaged over the training images (Deja et al. Fig 1, 8)."""
     input:
         code("snr"),
-        data=DATA,
+        data=data_file(ANALYSIS["snr"]["data"]),
     output:
         csv="results/analysis/snr.csv",
         summary="results/analysis/snr.json",
@@ -20,7 +20,7 @@ rule snr:
     resources:
         mem_mb=2000,
     shell:
-        "diffrepro snr --params params.yaml --log {log} --data {input.data} "
+        "diffrepro snr --params " + PARAMS_FILE + " --log {log} --data {input.data} "
         "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png} --out-svg {output.svg}"
 
 
@@ -29,7 +29,7 @@ rule reconstruction:
     input:
         code("reconstruction"),
         weights=f"models/{ANALYSIS['reconstruction']['model']}/ema.safetensors",
-        data=DATA,
+        data=model_data_file(ANALYSIS["reconstruction"]["model"]),
     output:
         csv="results/analysis/reconstruction.csv",
         summary="results/analysis/reconstruction.json",
@@ -48,7 +48,7 @@ rule reconstruction:
     resources:
         mem_mb=2000,
     shell:
-        "diffrepro reconstruction --params params.yaml --log {log} --weights {input.weights} --data {input.data} "
+        "diffrepro reconstruction --params " + PARAMS_FILE + " --log {log} --weights {input.weights} --data {input.data} "
         "--out-csv {output.csv} --out-json {output.summary} --out-png {output.png} --out-svg {output.svg}"
 
 
@@ -58,7 +58,7 @@ rule transferability:
         code("transferability"),
         ddgms=[f"models/{m}/ema.safetensors" for m in ANALYSIS["transferability"]["models"].values()],
         dae=f"models/daed_posthoc/{TRANSFER_SPLIT}/ema.safetensors",
-        data=DATA,
+        data=model_data_file(next(iter(ANALYSIS["transferability"]["models"].values()))),
     output:
         csv="results/analysis/transferability.csv",
         md=report_table("results/tables/deja_table2.md", "deja_table2", "deja_table2"),
@@ -81,7 +81,7 @@ rule transferability:
     resources:
         mem_mb=2000,
     shell:
-        "diffrepro transferability --params params.yaml --log {log} {params.ddgm_args} --dae {input.dae} "
+        "diffrepro transferability --params " + PARAMS_FILE + " --log {log} {params.ddgm_args} --dae {input.dae} "
         "--data {input.data} --out-csv {output.csv} --out-md {output.md} --out-tex {output.tex} --out-png {output.png} "
         "--out-svg {output.svg}"
 
@@ -109,7 +109,7 @@ rule toy_examples:
     resources:
         mem_mb=2000,
     shell:
-        "diffrepro toy-examples --params params.yaml --log {log} --weights {input.weights} --dae {input.dae} "
+        "diffrepro toy-examples --params " + PARAMS_FILE + " --log {log} --weights {input.weights} --dae {input.dae} "
         "--out-csv {output.csv} --out-png {output.png} --out-svg {output.svg}"
 
 
@@ -137,6 +137,6 @@ rule dynamics:
     resources:
         mem_mb=1000,
     shell:
-        "diffrepro dynamics --params params.yaml --log {log} --ddgm-nll {input.ddgm_nll} --daed-nll {input.daed_nll} "
+        "diffrepro dynamics --params " + PARAMS_FILE + " --log {log} --ddgm-nll {input.ddgm_nll} --daed-nll {input.daed_nll} "
         "--ddgm-loss-by-t {input.loss_by_t} --out-csv {output.csv} --out-json {output.summary} --out-png {output.png} "
         "--out-svg {output.svg}"

@@ -3,28 +3,48 @@ import os
 import re
 import yaml
 
-from diffrepro.config import ConfigError, posthoc_splits, split_label, surrogate_kind, validate_config
+from diffrepro.config import ConfigError, data_of, posthoc_splits, split_label, surrogate_kind, validate_config
 
-PARAMS_FILE = "params.yaml"
+# The parameter file every step reads: params.yaml (DVC's too; `diffrepro preset NAME` switches it), or the one
+# file given with `snakemake --configfile FILE` (then FILE alone is the config, not merged into params.yaml, and
+# the steps read FILE).  `--config KEY=VALUE` overrides are refused: the steps would not see them.
+_cli_files = [os.path.relpath(str(f)) for f in (workflow.overwrite_configfiles or [])]
+if len(_cli_files) > 1:
+    raise WorkflowError(f"give one parameter file with --configfile, got {', '.join(_cli_files)}")
+PARAMS_FILE = _cli_files[0] if _cli_files else "params.yaml"
+with open(PARAMS_FILE, encoding="utf-8") as _fh:
+    _file_config = yaml.safe_load(_fh)
+if (workflow.config_settings.overwrite_config or {}) != (_file_config if _cli_files else {}):
+    raise WorkflowError(
+        "--config overrides are not supported: the diffrepro steps (and DVC) read the parameter file, so edit it, "
+        "use `dvc exp run -S KEY=VALUE`, or switch presets with `diffrepro preset NAME` / `--configfile FILE`"
+    )
+if _cli_files:
+    config.clear()
+    config.update(_file_config)
 
 try:
     validate_config(config, source=PARAMS_FILE)
 except ConfigError as err:
     raise WorkflowError(str(err))
 
-with open(PARAMS_FILE, encoding="utf-8") as _fh:
-    if yaml.safe_load(_fh) != config:
-        raise WorkflowError(
-            "the Snakemake config differs from params.yaml (--config/--configfile overrides?); "
-            "the diffrepro steps and DVC read params.yaml, so switch presets with "
-            "`diffrepro preset NAME` instead"
-        )
-
 MODELS = sorted(config["models"])
 # Per-model jobs (training, sampling) share the cores: on a small CPU, one thread per job with
 # the models side by side beats one model at a time on all threads (measured on 2 cores).
 MODEL_THREADS = max(1, workflow.cores // len(MODELS))
-DATA = "data/processed/dataset.safetensors"
+# Data sets by name (the keys of `datasets`); each model, GAN and the DDDM names its own with `data:`
+DATASETS = list(config["datasets"])
+
+
+def data_file(dataset):
+    return f"data/processed/{dataset}.safetensors"
+
+
+def model_data_file(name):
+    """The processed data set model or GAN ``name`` is trained on."""
+    return data_file(data_of(config, name))
+
+
 # Post-hoc DAEDs: split-point labels (the values as written: 0.1, linear) and their generator DDGM
 SPLITS = list(posthoc_splits(config))
 GENERATOR = config["daed"]["posthoc"]["generator"]
@@ -41,15 +61,37 @@ DDDM_RUNS = sorted(config["dddm"]["runs"])
 
 wildcard_constraints:
     model="|".join(re.escape(m) for m in MODELS),
-CLASSIFIER = "models/classifier/classifier.safetensors"
-# Metric backends: the converted FID Inception weights and, per backend, the reference features of the real
-# images, computed once for both backends (as dvc.yaml, whose stages cannot depend on a list) and read by every
-# evaluation for the backends of evaluation.backends
+# Metric backends: the converted FID Inception weights (one file) and the classifier trained on each data set;
+# per data set, the reference features of its real images on both backends (one job, as in dvc.yaml, whose
+# stages cannot depend on a list), read by every evaluation of a model of that data set for the backends of
+# evaluation.backends
 INCEPTION = "models/inception/inception-2015-12-05.safetensors"
 BACKENDS = list(config["evaluation"]["backends"])
-BACKEND_WEIGHTS = {"inception": INCEPTION, "classifier": CLASSIFIER}
-REFERENCE_DIR = "results/reference"
-REFERENCES = expand(REFERENCE_DIR + "/{backend}.safetensors", backend=BACKENDS)
+ALL_BACKENDS = ["inception", "classifier"]
+
+
+def classifier_file(dataset):
+    return f"models/classifier/{dataset}.safetensors"
+
+
+def reference_dir(dataset):
+    return f"results/reference/{dataset}"
+
+
+def metric_inputs(name):
+    """Inputs of an evaluation of model/GAN ``name`` (or ``"dddm"``): the classifier and the reference features
+    of its data set, and the Inception weights.  ``name`` may be a function of the wildcards."""
+    of = name if callable(name) else (lambda w: name)
+    return {
+        "classifier": lambda w: classifier_file(data_of(config, of(w))),
+        "inception": INCEPTION,
+        "references": lambda w: [f"{reference_dir(data_of(config, of(w)))}/{b}.safetensors" for b in BACKENDS],
+    }
+
+
+def references_param(name):
+    of = name if callable(name) else (lambda w: name)
+    return lambda w: reference_dir(data_of(config, of(w)))
 
 # Source files each step depends on: the import closure of its `diffrepro <step>` module
 # (diffrepro.codedeps), so editing a module a step never imports reruns nothing.  dvc.yaml lists
@@ -167,7 +209,7 @@ FIGURE_EXTS = ["png", "svg"]
 def final_targets():
     return (
         ["results/metrics/inception.json"]
-        + expand(REFERENCE_DIR + "/{backend}.safetensors", backend=BACKEND_WEIGHTS)
+        + expand("results/reference/{dataset}/{backend}.safetensors", dataset=DATASETS, backend=ALL_BACKENDS)
         + expand("results/tables/{table}.{ext}", table=TABLES, ext=["md", "csv", "tex"])
         + per_model("results/figures/samples_{model}.png")
         + per_model("results/metrics/ddgm/{model}.json")

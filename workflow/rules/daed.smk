@@ -6,7 +6,7 @@ rule train_dae:
     input:
         code("train_dae"),
         generator=f"models/{GENERATOR}/ema.safetensors",
-        data=DATA,
+        data=model_data_file(GENERATOR),
     output:
         weights="models/daed_posthoc/{split}/ema.safetensors",
         loss="results/train/daed_posthoc/{split}/loss.csv",
@@ -29,7 +29,7 @@ rule train_dae:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro train-dae --params params.yaml --log {log} --split {wildcards.split} "
+        "diffrepro train-dae --params " + PARAMS_FILE + " --log {log} --split {wildcards.split} "
         "--generator {input.generator} --data {input.data} --checkpoint-dir {params.checkpoints} "
         "--weights {output.weights} --loss-csv {output.loss} --summary {output.summary}"
 
@@ -57,7 +57,7 @@ rule sample_posthoc:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro sample-posthoc --params params.yaml --log {log} --generator {input.generator} "
+        "diffrepro sample-posthoc --params " + PARAMS_FILE + " --log {log} --generator {input.generator} "
         "--daes models/daed_posthoc --out {output}"
 
 
@@ -67,9 +67,9 @@ rule evaluate_posthoc:
         code("evaluate_posthoc"),
         samples="results/samples/daed_posthoc",
         generator_metrics=f"results/metrics/ddgm/{GENERATOR}.json",
-        classifier=CLASSIFIER,
+        classifier=metric_inputs(GENERATOR)["classifier"],
         inception=INCEPTION,
-        references=REFERENCES,
+        references=metric_inputs(GENERATOR)["references"],
     output:
         metrics="results/metrics/daed_posthoc.json",
         csv="results/analysis/fid_vs_split.csv",
@@ -77,7 +77,7 @@ rule evaluate_posthoc:
         svg="results/figures/fid_vs_split.svg",
     params:
         evaluation=config["evaluation"],
-        references=REFERENCE_DIR,
+        references=references_param(GENERATOR),
         posthoc=config["daed"]["posthoc"],
     log:
         "logs/evaluate_posthoc.log",
@@ -89,6 +89,6 @@ rule evaluate_posthoc:
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro evaluate-posthoc --params params.yaml --log {log} --samples {input.samples} "
+        "diffrepro evaluate-posthoc --params " + PARAMS_FILE + " --log {log} --samples {input.samples} "
         "--generator-metrics {input.generator_metrics} --classifier {input.classifier} --inception {input.inception} --references {params.references} "
         "--out {output.metrics} --out-csv {output.csv} --out-png {output.png} --out-svg {output.svg}"

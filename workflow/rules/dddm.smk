@@ -4,7 +4,7 @@ rule train_dddm:
     """Train one DDDM run (resumes from checkpoints, x_bar store included)."""
     input:
         code("train_dddm"),
-        data=DATA,
+        data=model_data_file("dddm"),
     output:
         weights="models/dddm/{run}/ema.safetensors",
         loss="results/train/dddm/{run}/loss.csv",
@@ -27,7 +27,7 @@ rule train_dddm:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro train-dddm --params params.yaml --log {log} --run {wildcards.run} --data {input.data} "
+        "diffrepro train-dddm --params " + PARAMS_FILE + " --log {log} --run {wildcards.run} --data {input.data} "
         "--checkpoint-dir {params.checkpoints} --weights {output.weights} --loss-csv {output.loss} "
         "--summary {output.summary}"
 
@@ -57,7 +57,7 @@ rule sample_dddm:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro sample-dddm --params params.yaml --log {log} --run {wildcards.run} --weights {input.weights} "
+        "diffrepro sample-dddm --params " + PARAMS_FILE + " --log {log} --run {wildcards.run} --weights {input.weights} "
         "--out {output.samples} --grid {output.grid}"
 
 
@@ -66,14 +66,14 @@ rule evaluate_dddm:
     input:
         code("evaluate_dddm"),
         samples="results/samples/dddm/{run}.safetensors",
-        classifier=CLASSIFIER,
+        classifier=metric_inputs("dddm")["classifier"],
         inception=INCEPTION,
-        references=REFERENCES,
+        references=metric_inputs("dddm")["references"],
     output:
         "results/metrics/dddm/{run}.json",
     params:
         evaluation=config["evaluation"],
-        references=REFERENCE_DIR,
+        references=references_param("dddm"),
         run=lambda w: config["dddm"]["runs"][w.run],
         main=config["dddm"]["main"],
     wildcard_constraints:
@@ -88,7 +88,7 @@ rule evaluate_dddm:
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro evaluate-dddm --params params.yaml --log {log} --run {wildcards.run} --samples {input.samples} "
+        "diffrepro evaluate-dddm --params " + PARAMS_FILE + " --log {log} --run {wildcards.run} --samples {input.samples} "
         "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
 
@@ -116,6 +116,6 @@ rule dddm_tables:
     resources:
         mem_mb=1000,
     shell:
-        "diffrepro dddm-tables --params params.yaml --log {log} --metrics-dir results/metrics/dddm "
+        "diffrepro dddm-tables --params " + PARAMS_FILE + " --log {log} --metrics-dir results/metrics/dddm "
         "--out-md {output.md} --out-csv {output.csv} --out-tex {output.tex} --ablation-csv {output.ablation_csv} "
         "--ablation-png {output.ablation_png} --ablation-svg {output.ablation_svg}"

@@ -2,7 +2,7 @@ rule train_ddgm:
     """Train one DDGM; a rerun after a failure resumes from checkpoints/{wildcards.model}."""
     input:
         code("train_ddgm"),
-        data=DATA,
+        data=lambda w: model_data_file(w.model),
     output:
         weights="models/{model}/ema.safetensors",
         snapshots=directory("models/{model}/snapshots"),
@@ -24,7 +24,7 @@ rule train_ddgm:
         mem_mb=6000,
         gpu=1,  # GPU-hungry: on a cluster profile this maps to a GPU request
     shell:
-        "diffrepro train-ddgm --params params.yaml --log {log} "
+        "diffrepro train-ddgm --params " + PARAMS_FILE + " --log {log} "
         "--model {wildcards.model} --data {input.data} --checkpoint-dir {params.checkpoints} "
         "--weights {output.weights} --snapshots {output.snapshots} --loss-csv {output.loss} "
         "--loss-by-t-csv {output.loss_by_t} --summary {output.summary}"
@@ -52,7 +52,7 @@ rule sample:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro sample --params params.yaml --log {log} "
+        "diffrepro sample --params " + PARAMS_FILE + " --log {log} "
         "--model {wildcards.model} --weights {input.weights} --out {output.samples} --grid {output.grid}"
 
 
@@ -61,7 +61,7 @@ rule nll:
     input:
         code("nll"),
         weights="models/{model}/ema.safetensors",
-        data=DATA,
+        data=lambda w: model_data_file(w.model),
     output:
         metrics="results/metrics/nll/{model}.json",
         terms="results/nll/{model}.csv",
@@ -80,5 +80,5 @@ rule nll:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro nll --params params.yaml --log {log} --model {wildcards.model} "
+        "diffrepro nll --params " + PARAMS_FILE + " --log {log} --model {wildcards.model} "
         "--weights {input.weights} --data {input.data} --out {output.metrics} --terms-csv {output.terms}"

@@ -3,14 +3,14 @@ rule evaluate:
     input:
         code("evaluate"),
         samples="results/samples/{model}.safetensors",
-        classifier=CLASSIFIER,
+        classifier=metric_inputs(lambda w: w.model)["classifier"],
         inception=INCEPTION,
-        references=REFERENCES,
+        references=metric_inputs(lambda w: w.model)["references"],
     output:
         "results/metrics/ddgm/{model}.json",
     params:
         evaluation=config["evaluation"],
-        references=REFERENCE_DIR,
+        references=references_param(lambda w: w.model),
         model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/evaluate/{model}.log",
@@ -22,7 +22,7 @@ rule evaluate:
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro evaluate --params params.yaml --log {log} "
+        "diffrepro evaluate --params " + PARAMS_FILE + " --log {log} "
         "--model {wildcards.model} --samples {input.samples} "
         "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
@@ -32,15 +32,15 @@ rule evaluate_snapshots:
     input:
         code("evaluate_snapshots"),
         snapshots="models/{model}/snapshots",
-        classifier=CLASSIFIER,
+        classifier=metric_inputs(lambda w: w.model)["classifier"],
         inception=INCEPTION,
-        references=REFERENCES,
+        references=metric_inputs(lambda w: w.model)["references"],
     output:
         "results/metrics/snapshots/{model}.json",
     params:
         seed=config["seed"],
         evaluation=config["evaluation"],
-        references=REFERENCE_DIR,
+        references=references_param(lambda w: w.model),
         model=lambda w: model_section(w.model, *SAMPLE_KEYS),
     log:
         "logs/evaluate_snapshots/{model}.log",
@@ -53,6 +53,6 @@ rule evaluate_snapshots:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro evaluate-snapshots --params params.yaml --log {log} "
+        "diffrepro evaluate-snapshots --params " + PARAMS_FILE + " --log {log} "
         "--model {wildcards.model} --snapshots {input.snapshots} "
         "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"

@@ -18,34 +18,36 @@ rule convert_inception:
     resources:
         mem_mb=2000,
     shell:
-        "diffrepro convert-inception --params params.yaml --log {log} --out {output.weights} --out-info {output.info}"
+        "diffrepro convert-inception --params " + PARAMS_FILE + " --log {log} --out {output.weights} --out-info {output.info}"
 
 
 rule reference_features:
-    """One metric backend's features of the real reference images (data set, split, resolution in the
-    file's metadata), computed once for every evaluation."""
+    """The features of one data set's real reference images on both metric backends (data set, split and
+    resolution in each file's metadata), computed once for every evaluation of that data set's models."""
     input:
         code("reference_features"),
-        data=DATA,
-        weights=lambda w: BACKEND_WEIGHTS[w.backend],
+        data=lambda w: data_file(w.dataset),
+        inception=INCEPTION,
+        classifier=lambda w: classifier_file(w.dataset),
     output:
-        REFERENCE_DIR + "/{backend}.safetensors",
+        expand("results/reference/{{dataset}}/{backend}.safetensors", backend=ALL_BACKENDS),
     wildcard_constraints:
-        backend="|".join(BACKEND_WEIGHTS),
+        dataset="|".join(re.escape(d) for d in DATASETS),
     params:
-        data=config["data"],
+        data=lambda w: config["datasets"][w.dataset],
         split=config["evaluation"]["reference_split"],
         images=config["evaluation"]["reference_images"],
         batch_size=config["evaluation"]["batch_size"],
+        out_dir=lambda w: reference_dir(w.dataset),
     log:
-        "logs/reference_features/{backend}.log",
+        "logs/reference_features/{dataset}.log",
     benchmark:
-        "benchmarks/reference_features/{backend}.tsv"
+        "benchmarks/reference_features/{dataset}.tsv"
     conda:
         "../envs/diffrepro.yaml"
     threads: workflow.cores
     resources:
         mem_mb=6000,
     shell:
-        "diffrepro reference-features --params params.yaml --log {log} --backend {wildcards.backend} "
-        "--data {input.data} --weights {input.weights} --out {output}"
+        "diffrepro reference-features --params " + PARAMS_FILE + " --log {log} --data {input.data} "
+        "--inception {input.inception} --classifier {input.classifier} --out-dir {params.out_dir}"

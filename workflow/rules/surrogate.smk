@@ -4,7 +4,7 @@ rule train_gan:
     """Train one SNGAN (hinge loss, spectral normalisation; resumes from checkpoints)."""
     input:
         code("train_gan"),
-        data=DATA,
+        data=lambda w: model_data_file(w.gan),
     output:
         weights="models/{gan}/ema.safetensors",
         loss="results/train/gan/{gan}/loss.csv",
@@ -27,7 +27,7 @@ rule train_gan:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro train-gan --params params.yaml --log {log} --gan {wildcards.gan} --data {input.data} "
+        "diffrepro train-gan --params " + PARAMS_FILE + " --log {log} --gan {wildcards.gan} --data {input.data} "
         "--checkpoint-dir {params.checkpoints} --weights {output.weights} --loss-csv {output.loss} "
         "--summary {output.summary} --grid {output.grid}"
 
@@ -60,7 +60,7 @@ rule sample_surrogate:
         mem_mb=4000,
         gpu=1,
     shell:
-        "diffrepro sample-surrogate --params params.yaml --log {log} --surrogate {wildcards.name} "
+        "diffrepro sample-surrogate --params " + PARAMS_FILE + " --log {log} --surrogate {wildcards.name} "
         "--surrogate-weights {input.surrogate} --base-weights {input.base} --out {output.samples} "
         "--grid {output.grid}"
 
@@ -70,14 +70,14 @@ rule evaluate_surrogate:
     input:
         code("evaluate_surrogate"),
         samples="results/samples/surrogate/{name}.safetensors",
-        classifier=CLASSIFIER,
+        classifier=metric_inputs(SURROGATE_BASE)["classifier"],
         inception=INCEPTION,
-        references=REFERENCES,
+        references=metric_inputs(SURROGATE_BASE)["references"],
     output:
         "results/metrics/surrogate/{name}.json",
     params:
         evaluation=config["evaluation"],
-        references=REFERENCE_DIR,
+        references=references_param(SURROGATE_BASE),
     wildcard_constraints:
         name="|".join(re.escape(s) for s in SURROGATES) or "^$",
     log:
@@ -90,7 +90,7 @@ rule evaluate_surrogate:
     resources:
         mem_mb=4000,
     shell:
-        "diffrepro evaluate-surrogate --params params.yaml --log {log} --samples {input.samples} "
+        "diffrepro evaluate-surrogate --params " + PARAMS_FILE + " --log {log} --samples {input.samples} "
         "--classifier {input.classifier} --inception {input.inception} --references {params.references} --out {output}"
 
 
@@ -116,5 +116,5 @@ rule surrogate_table:
     resources:
         mem_mb=1000,
     shell:
-        "diffrepro surrogate-table --params params.yaml --log {log} --surrogate-metrics results/metrics/surrogate "
+        "diffrepro surrogate-table --params " + PARAMS_FILE + " --log {log} --surrogate-metrics results/metrics/surrogate "
         "--base-metrics {input.base} --out-md {output.md} --out-csv {output.csv} --out-tex {output.tex}"

@@ -13,8 +13,8 @@ rule table:
     wildcard_constraints:
         table="|".join(TABLES),
     params:
-        dataset=config["data"]["dataset"],
-        tables={name: m["tables"] for name, m in config["models"].items()},
+        datasets={name: d["dataset"] for name, d in config["datasets"].items()},
+        tables={name: {"data": m["data"], "tables": m["tables"]} for name, m in config["models"].items()},
     log:
         "logs/table/{table}.log",
     benchmark:
@@ -25,7 +25,7 @@ rule table:
     resources:
         mem_mb=500,
     shell:
-        "diffrepro table --params params.yaml --log {log} --name {wildcards.table} "
+        "diffrepro table --params " + PARAMS_FILE + " --log {log} --name {wildcards.table} "
         "--metrics-dir results/metrics/ddgm --nll-dir results/metrics/nll "
         "--snapshots-dir results/metrics/snapshots --train-dir results/train "
         "--out-md {output.md} --out-csv {output.csv} --out-tex {output.tex}"

@@ -128,7 +128,7 @@ def load_celeba64(root: str | None, download: bool, download_dir: str) -> Loaded
         probe=_probe,
         download_fn=_download,
         how_to_fix=[
-            f"set `data.root` in params.yaml to a folder holding {IMAGE_FOLDER}/ and {PARTITION_FILE} "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding {IMAGE_FOLDER}/ and {PARTITION_FILE} "
             "(or celeba/ with both inside);",
             f"run once on a connected machine with download enabled (needs `gdown`) to let torchvision "
             f"download into {download_dir}, then copy {Path(download_dir) / 'celeba'} here.",

@@ -220,7 +220,7 @@ def _load(layout: CifarLayout, root: str | None, download: bool, download_dir: s
         probe=_probe(layout),
         download_fn=_download(layout),
         how_to_fix=[
-            f"set `data.root` in params.yaml to a folder holding {layout.bin_folder}/ or {layout.py_folder}/ "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding {layout.bin_folder}/ or {layout.py_folder}/ "
             f"(extracted from the official {layout.tarball});",
             f"run once on a connected machine with download enabled to let torchvision download into "
             f"{download_dir}, then copy {Path(download_dir) / layout.py_folder} here.",

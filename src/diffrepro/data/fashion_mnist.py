@@ -29,7 +29,7 @@ def load_fashion_mnist(root: str | None, download: bool, download_dir: str) -> L
         download_dir,
         local_sources=[(f"Debian package {constants.DEBIAN_FASHION_MNIST_PACKAGE}", debian)],
         how_to_fix=[
-            f"set `data.root` in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
             f"each .gz or uncompressed, directly in the folder or in FashionMNIST/raw/);",
             f"on Debian/Ubuntu: `apt-get install {constants.DEBIAN_FASHION_MNIST_PACKAGE}` (installs {debian});",
             f"run once on a connected machine with download enabled to let torchvision download into "

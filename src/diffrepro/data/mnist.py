@@ -30,7 +30,7 @@ def load_mnist(root: str | None, download: bool, download_dir: str) -> LoadedDat
         download,
         download_dir,
         how_to_fix=[
-            f"set `data.root` in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
             "each .gz or uncompressed, directly in the folder or in MNIST/raw/);",
             f"run once on a connected machine with download enabled to let torchvision download into "
             f"{download_dir} (files land in {Path(download_dir) / spec.torchvision_class / 'raw'}), "

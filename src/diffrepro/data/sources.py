@@ -44,11 +44,11 @@ def resolve(
         return ds
 
     if root is not None:
-        if (ds := attempt(Path(root), "data.root")) is not None:
+        if (ds := attempt(Path(root), "datasets.NAME.root")) is not None:
             return ds
-        log.warning("%s: not found under data.root=%s; trying the next source", name, root)
+        log.warning("%s: not found under datasets.NAME.root=%s; trying the next source", name, root)
     else:
-        attempts.append(("data.root", "not set"))
+        attempts.append(("datasets.NAME.root", "not set"))
     for origin, folder in local_sources:
         if (ds := attempt(Path(folder), origin)) is not None:
             return ds

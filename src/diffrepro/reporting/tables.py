@@ -522,6 +522,29 @@ def tex_beside(md_path: str) -> str:
     return str(Path(md_path).with_suffix(".tex"))
 
 
+DATASET_COLUMN = "Data set"
+
+
+def table_over_datasets(name: str, groups: Sequence[tuple[str, str, Sequence[Record]]]) -> TableResult:
+    """Table ``name`` over several data sets: ``groups`` holds ``(label, dataset, records)`` per data set (the
+    key of ``datasets``, the registered data-set name that selects the paper's rows, that data set's models).
+    One group gives the table as :data:`TABLES` builds it; several give their rows one after the other with a
+    leading "Data set" column, the union of the columns and every group's notes once."""
+    if not groups:
+        raise ValueError(f"{name}: no data set has a model in this table")
+    if len(groups) == 1:
+        _, dataset, records = groups[0]
+        return TABLES[name](records, dataset)
+    rows, columns, title, notes = [], [DATASET_COLUMN], None, []
+    for label, dataset, records in groups:
+        g_rows, g_columns, g_title, g_notes = TABLES[name](records, dataset)
+        title = title or g_title
+        rows.extend({DATASET_COLUMN: label, **r} for r in g_rows)
+        columns.extend(c for c in g_columns if c not in columns)
+        notes.extend(n for n in g_notes if n not in notes)
+    return rows, columns, title, notes
+
+
 def write_table(rows, columns, *, md_path: str, csv_path: str, title: str, notes: Sequence[str],
                 tex_path: str | None = None) -> None:
     """Write a table as Markdown, CSV and LaTeX (``tex_path``, default beside the Markdown), each with the

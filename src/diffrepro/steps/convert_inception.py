@@ -57,7 +57,8 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     source = args.source or config["evaluation"]["inception"]["source"]
-    path = find_source(source, download=bool(config["data"]["download"]))
+    # downloading is allowed when the preset allows it for any of its data sets (connected machines)
+    path = find_source(source, download=any(d["download"] for d in config["datasets"].values()))
     log.info("converting %s", path)
     start = time.perf_counter()
     state, info = convert(path)

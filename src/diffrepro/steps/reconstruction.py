@@ -16,7 +16,7 @@ import math
 from ..analysis.loading import AnalysisInputError, load_ddgm
 from ..analysis.reconstruction import first_fraction_steps, reconstruction_error
 from ..atomic import write_json, write_text
-from ..config import load_config
+from ..config import dataset_of, load_config
 from ..data import load_processed
 from ..data.targets import load_target_set
 from ..reporting.figure_io import save_figure
@@ -56,9 +56,10 @@ def run(args) -> None:
     rcfg = config["analysis"]["reconstruction"]
     device = resolve_device(args.device)
     tensors, meta = load_processed(args.data)
-    source = config["data"]["dataset"]
+    dcfg = dataset_of(config, rcfg["model"])
+    source = dcfg["dataset"]
     if meta["dataset"] != source:
-        raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the params' data set is {source!r}")
+        raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the model's data set is {source!r}")
     net = load_ddgm(args.weights, config, rcfg["model"], device)
     test = tensors["test_images"]
     if (net.channels, net.image_size) != (int(test.shape[1]), int(test.shape[2])):
@@ -72,7 +73,7 @@ def run(args) -> None:
     results = {}
     for name in rcfg["targets"]:
         target = load_target_set(name, rcfg["images"], seed=config["seed"], source_dataset=source,
-                                 source_test_images=test, root=None, download=config["data"]["download"],
+                                 source_test_images=test, root=None, download=dcfg["download"],
                                  download_dir=args.download_dir)
         if target.n < rcfg["images"]:
             log.warning("%s: only %d test images, using all of them (asked for %d)", name, target.n, rcfg["images"])

@@ -3,6 +3,8 @@ and resolution (the file's metadata names them) and read by every evaluation."""
 
 from __future__ import annotations
 
+import os
+
 from ..config import load_config
 from ..data import load_processed
 from ..evaluation.backends import BACKENDS, load_backend
@@ -11,14 +13,14 @@ from ..runlog import get_logger
 from .common import resolve_device
 
 NAME = "reference-features"
-HELP = "features of the reference split on one metric backend (Inception or the classifier)"
+HELP = "features of one data set's reference split on both metric backends (Inception and the classifier)"
 
 
 def add_arguments(p) -> None:
-    p.add_argument("--backend", required=True, choices=BACKENDS, help="metric backend")
     p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--weights", required=True, help="the backend's weights (.safetensors)")
-    p.add_argument("--out", required=True, help="output: reference features (.safetensors)")
+    p.add_argument("--inception", required=True, help="the converted Inception weights (.safetensors)")
+    p.add_argument("--classifier", required=True, help="the classifier trained on this data set (.safetensors)")
+    p.add_argument("--out-dir", required=True, help="output folder: <backend>.safetensors for each backend")
 
 
 def run(args) -> None:
@@ -31,13 +33,18 @@ def run(args) -> None:
     limit = ecfg["reference_images"]
     if limit is not None:
         if limit > images.shape[0]:
-            raise ValueError(f"evaluation.reference_images = {limit}, but the {split} split holds {images.shape[0]}")
+            raise ValueError(f"evaluation.reference_images = {limit}, but the {split} split of {args.data} holds "
+                             f"{images.shape[0]}")
         images = images[:limit]
-    backend = load_backend(args.backend, args.weights, device=resolve_device(args.device), batch_size=ecfg["batch_size"])
-    features = backend.features(images, desc=f"reference {split}", log=log.info)
-    save_reference(args.out, features, {
-        "backend": args.backend, "weights_sha256": backend.weights_sha256, "dataset": dmeta.get("dataset"),
-        "split": split, "resolution": images.shape[-1], "images": images.shape[0],
-        "images_per_second": f"{backend.last_images_per_second:.2f}"})
-    log.info("%s reference: %d %s images at %d px, %.1f img/s -> %s", args.backend, images.shape[0], split,
-             images.shape[-1], backend.last_images_per_second, args.out)
+    weights = {"inception": args.inception, "classifier": args.classifier}
+    device = resolve_device(args.device)
+    for name in BACKENDS:
+        backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
+        features = backend.features(images, desc=f"{name} reference {split}", log=log.info)
+        out = os.path.join(args.out_dir, f"{name}.safetensors")
+        save_reference(out, features, {
+            "backend": name, "weights_sha256": backend.weights_sha256, "dataset": dmeta.get("dataset"),
+            "split": split, "resolution": images.shape[-1], "images": images.shape[0],
+            "images_per_second": f"{backend.last_images_per_second:.2f}"})
+        log.info("%s reference: %d %s images of %s at %d px, %.1f img/s -> %s", name, images.shape[0], split,
+                 dmeta.get("dataset"), images.shape[-1], backend.last_images_per_second, out)

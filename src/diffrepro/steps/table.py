@@ -6,7 +6,7 @@ from pathlib import Path
 
 from ..atomic import read_json
 from ..config import load_config, model_config
-from ..reporting.tables import TABLES, tex_beside, write_table
+from ..reporting.tables import TABLES, table_over_datasets, tex_beside, write_table
 from ..runlog import get_logger
 
 NAME = "table"
@@ -32,19 +32,23 @@ def _read(path: Path, model: str, step: str) -> dict:
 
 def run(args) -> None:
     config = load_config(args.params)
-    records = []
+    groups: dict[str, list[dict]] = {}
     for name in sorted(config["models"]):
         tables = model_config(config, name)["tables"]
         if args.name not in tables:
             continue
-        records.append({
+        groups.setdefault(config["models"][name]["data"], []).append({
             "tables": tables,
             "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),
             "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
             "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
             "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
         })
-    rows, columns, title, notes = TABLES[args.name](records, config["data"]["dataset"])
+    # one block of rows per data set (in the order of `datasets`), each beside that data set's published rows
+    # (a table no model is a row of: the published rows of the first data set)
+    keys = [key for key in config["datasets"] if key in groups] or [next(iter(config["datasets"]))]
+    rows, columns, title, notes = table_over_datasets(
+        args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys])
     write_table(rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title,
                 notes=notes)
     get_logger().info("wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv,

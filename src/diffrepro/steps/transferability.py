@@ -21,7 +21,7 @@ from ..analysis.transferability import (DEJA_TABLE2, DEJA_TABLE2_TARGETS, TABLE2
                                         compare_denoisers, table2_markdown)
 from ..analysis.transferability import _fmt as fmt_mean_sem
 from ..atomic import write_text
-from ..config import load_config
+from ..config import dataset_of, load_config
 from ..data import load_processed
 from ..data.targets import load_target_set
 from ..reporting.image_panels import save_image_panel
@@ -140,9 +140,10 @@ def run(args) -> None:
     roles = dict(transfer_models(tcfg["models"]))
     paths = parse_ddgm_args(args.ddgm, list(roles))
     tensors, meta = load_processed(args.data)
-    source = config["data"]["dataset"]
+    dcfg = dataset_of(config, next(iter(tcfg["models"].values())))
+    source = dcfg["dataset"]
     if meta["dataset"] != source:
-        raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the params' data set is {source!r}")
+        raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the model's data set is {source!r}")
     test = tensors["test_images"]
     fmt = (int(test.shape[1]), int(test.shape[2]))
 
@@ -160,7 +161,7 @@ def run(args) -> None:
     rows, examples = [], []
     for target_name in tcfg["targets"]:
         target = load_target_set(target_name, tcfg["images"], seed=seed, source_dataset=source,
-                                 source_test_images=test, root=None, download=config["data"]["download"],
+                                 source_test_images=test, root=None, download=dcfg["download"],
                                  download_dir=args.download_dir)
         if target.n < tcfg["images"]:
             log.warning("%s: only %d test images, using all of them (asked for %d)", target_name, target.n,
