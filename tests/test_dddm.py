@@ -295,7 +295,7 @@ def _params(tmp_path: Path, tiny_config: dict, monkeypatch) -> Path:
     """tiny preset + the test's dddm section. The dddm section is always checked against the schema; if the
     tiny preset itself does not validate yet (sections being integrated), the steps read the file unvalidated."""
     config = copy.deepcopy(tiny_config)
-    config["dddm"] = copy.deepcopy(DDDM)
+    config["dddm"] = {"data": next(iter(config["datasets"])), **copy.deepcopy(DDDM)}
     schema = load_schema()
     jsonschema.Draft202012Validator({"$defs": schema.get("$defs", {}), **schema["properties"]["dddm"]}).validate(
         config["dddm"])

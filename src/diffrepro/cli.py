@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import logging
+import os
 import sys
+from pathlib import Path
 
 from . import __version__
 from .config import load_config
@@ -28,6 +32,84 @@ def _after_pull(args) -> None:
     from .workspace import after_pull
 
     after_pull(args.cores, check_dvc=not args.no_dvc_check)
+
+
+#: the steps that train data-parallel under ``torchrun`` when ``distributed.nproc_per_node`` > 1
+#: (:mod:`diffrepro.training.distributed`; the CLI imports none of it, so no other step's code depends on it)
+DISTRIBUTED_COMMANDS = ("train-ddgm", "train-dae", "train-gan", "train-dddm")
+#: environment variables that ``torchrun`` (torch.distributed.run) sets in the processes it starts
+LAUNCHER_ENV = ("LOCAL_RANK", "TORCHELASTIC_RUN_ID")
+
+
+def inside_launcher() -> bool:
+    """Whether this process was started by ``torchrun`` (``LOCAL_RANK`` or ``TORCHELASTIC_RUN_ID`` set)."""
+    return any(k in os.environ for k in LAUNCHER_ENV)
+
+
+def nproc_per_node(params: str) -> int:
+    """``distributed.nproc_per_node`` of the parameter file ``params``: 1 when the section or the file is
+    absent (the step itself then reports a missing or invalid file); a value that is not an integer >= 1
+    is a :class:`~diffrepro.config.ConfigError`."""
+    import yaml
+
+    from .config import ConfigError
+
+    try:
+        config = yaml.safe_load(Path(params).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return 1
+    section = config.get("distributed") if isinstance(config, dict) else None
+    nproc = (section or {}).get("nproc_per_node", 1) if isinstance(section, (dict, type(None))) else None
+    if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
+        raise ConfigError(f"{params}: distributed.nproc_per_node must be an integer >= 1, got {nproc!r}")
+    return nproc
+
+
+def torchrun_argv(nproc: int, argv: list[str]) -> list[str]:
+    """The command that reruns ``diffrepro <argv>`` as ``nproc`` processes on this machine:
+    ``torchrun --standalone --nproc_per_node N -m diffrepro -- <argv>``, spelled with this interpreter
+    (``python -m torch.distributed.run``, the module behind ``torchrun``) so the same environment runs it.
+    The ``--`` keeps torchrun's parser off the step's options (``--log`` would be an ambiguous abbreviation
+    of torchrun's ``--log-dir``...); torchrun drops it and passes ``<argv>`` on unchanged."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(int(nproc)),
+            "-m", "diffrepro", "--", *argv]
+
+
+def relaunch(nproc: int, argv: list[str], device: str = "auto") -> int:
+    """Run :func:`torchrun_argv` and return its exit status; SIGTERM is passed on to ``torchrun``, which
+    stops its processes. For a CUDA ``device`` (``auto`` or ``cuda``) this process first claims ``nproc``
+    GPUs of ``$DIFFREPRO_GPUS`` (:func:`diffrepro.gpu_slots.pin_gpus`, nothing when that is unset) and holds
+    them while torchrun's processes, which inherit its ``CUDA_VISIBLE_DEVICES``, run."""
+    import importlib
+    import signal
+    import subprocess
+
+    if device in ("auto", "cuda"):  # imported by name, as resolve_device does: which GPUs run changes no result
+        importlib.import_module("diffrepro.gpu_slots").pin_gpus(nproc)
+    cmd = torchrun_argv(nproc, argv)
+    get_logger().info("distributed.nproc_per_node=%d: running %s", nproc, " ".join(cmd))
+    proc = subprocess.Popen(cmd)
+    try:
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: proc.send_signal(signum))
+    except ValueError:  # not the main thread: no handler
+        previous = None
+    try:
+        while True:
+            try:
+                return proc.wait()
+            except KeyboardInterrupt:  # the terminal's SIGINT reached torchrun too; wait for it to stop
+                continue
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+#: commands outside the DAG: name -> (module, help). Their modules are imported by name, only when they
+#: run, so they are in no step's import closure (``diffrepro.codedeps``) and editing them reruns nothing.
+TOOLS = {
+    "bench": ("diffrepro.perf.bench", "measure training/sampling throughput, FLOPs and speed-switch speedups (JSON)"),
+    "gpu-hours": ("diffrepro.perf.gpu_hours", "table of the DAG's GPU-hours on one H100, beside the papers' compute"),
+}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -57,18 +139,39 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--cores", type=int, default=1)
     p.add_argument("--no-dvc-check", action="store_true", help="skip the `dvc status` check")
     p.set_defaults(func=_after_pull)
+
+    for name, (module, help_) in TOOLS.items():
+        if command in (None, name):
+            tool = importlib.import_module(module)
+            p = sub.add_parser(name, help=help_, description=tool.__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+            tool.add_arguments(p)
+            p.set_defaults(func=tool.main)
+        else:
+            sub.add_parser(name, help=help_)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["--"]:  # a launcher that keeps the separator of torchrun_argv
+        argv = argv[1:]
     command = next((a for a in argv if not a.startswith("-")), None)
     # a step command imports only its module; no command (``--help``) lists every step with its help
-    args = build_parser(None if command is None else command if command in step_commands() else "").parse_args(argv)
-    setup_logging(getattr(args, "log", None))
+    args = build_parser(None if command is None else command if command in step_commands() or command in TOOLS
+                        else "").parse_args(argv)
+    rank = int(os.environ.get("RANK", "0")) if inside_launcher() else 0
+    if rank == 0:
+        setup_logging(getattr(args, "log", None))
+    else:  # the other processes of a data-parallel run: warnings and errors on stderr, nothing in the log
+        setup_logging(None, level=logging.WARNING)
     if hasattr(args, "threads"):
         apply_threads(args.threads)
     try:
+        if args.command in DISTRIBUTED_COMMANDS and not inside_launcher():
+            nproc = nproc_per_node(args.params)
+            if nproc > 1:
+                return relaunch(nproc, argv, args.device)
         args.func(args)
     except DiffreproError as exc:
         get_logger().error("%s", exc)

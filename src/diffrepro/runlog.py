@@ -50,16 +50,21 @@ def get_logger() -> logging.Logger:
 
 
 class Progress:
-    """A tqdm bar whose state is mirrored into the log every ``log_every`` updates."""
+    """A tqdm bar whose state is mirrored into the log every ``log_every`` updates (``disable``: neither,
+    for the processes of a data-parallel run other than rank 0)."""
 
-    def __init__(self, total: int, desc: str, *, initial: int = 0, log_every: int = 50, unit: str = "step"):
+    def __init__(self, total: int, desc: str, *, initial: int = 0, log_every: int = 50, unit: str = "step",
+                 disable: bool = False):
         self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
-                        mininterval=1.0, file=sys.stderr)
+                        mininterval=1.0, file=sys.stderr, disable=disable)
+        self.disable = disable
         self.log_every = max(1, log_every)
         self._count = 0
         self.logger = logging.getLogger(PROGRESS_LOGGER_NAME)
 
     def update(self, n: int = 1, **postfix) -> None:
+        if self.disable:
+            return
         if postfix:
             self.bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()}, refresh=False)
         self.bar.update(n)

@@ -6,10 +6,15 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+#: The label of an image whose data set gives no class (e.g. the van den Oord et al. ImageNet PNGs).
+#: Everything but the feature classifier works without labels; training that classifier refuses them.
+UNLABELLED = -1
+
 
 @dataclass
 class Split:
-    """One split: ``images`` uint8 ``N x C x H x W`` (C=1 grey, 3 RGB), ``labels`` int64 ``[N]``."""
+    """One split: ``images`` uint8 ``N x C x H x W`` (C=1 grey, 3 RGB), ``labels`` int64 ``[N]``
+    (class indices from 0, or :data:`UNLABELLED` for every image of an unlabelled data set)."""
 
     images: np.ndarray
     labels: np.ndarray

@@ -257,6 +257,7 @@ def training_loss(
     hybrid_lambda: float = 0.001,
     iwdiff_k: int = 1,
     generator: torch.Generator | None = None,
+    extra_noise: Tensor | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Per-example training loss ``[B]`` and a dict of its components.
 
@@ -272,7 +273,8 @@ def training_loss(
       ``stop_grad_mean=True`` (improved DDPM ``L_simple + 0.001 L_vlb``); requires
       ``variance == "learned_range"``. Components: ``mse``, ``vb``.
     * ``"iwdiff"`` (coursework Algorithm 3): ``k = iwdiff_k`` noises ``eps_1 = noise``,
-      ``eps_2..eps_k ~ N(0, I)`` from ``generator``, all at the same ``t``; one network call
+      ``eps_2..eps_k ~ N(0, I)`` (``extra_noise`` ``[k-1, B, ...]`` when given, else drawn from
+      ``generator`` after ``noise``), all at the same ``t``; one network call
       on the batch repeated ``k`` times (draw-major order). The algorithm's per-draw loss is
       the squared norm ``L_i = ||eps_i - eps_theta||^2`` (a sum over the ``D`` dimensions), and
       its softmax weights are taken over those sums, as written. The loss is reported at the
@@ -308,7 +310,12 @@ def training_loss(
             raise ValueError(f"iwdiff_k must be a positive int, got {k!r}")
         b = x0.shape[0]
         if k > 1:
-            extra = _randn((k - 1, *x0.shape), x0, generator)
+            if extra_noise is None:
+                extra = _randn((k - 1, *x0.shape), x0, generator)
+            elif tuple(extra_noise.shape) != (k - 1, *x0.shape):
+                raise ValueError(f"extra_noise shape {tuple(extra_noise.shape)} != {(k - 1, *x0.shape)}")
+            else:
+                extra = extra_noise.to(device=x0.device, dtype=x0.dtype)
             noises = torch.cat([noise.unsqueeze(0), extra], dim=0)  # [k, B, ...]
         else:
             noises = noise.unsqueeze(0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 
 import torch
 
@@ -17,6 +18,10 @@ def add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def resolve_device(device: str) -> str:
+    if device in ("auto", "cuda"):
+        # one GPU of $DIFFREPRO_GPUS for this job (local-gpus profile), else nothing. Imported by name:
+        # which GPU runs a step changes no result, so the module stays out of the steps' code deps.
+        importlib.import_module("diffrepro.gpu_slots").pin_gpus()
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda") and not torch.cuda.is_available():

@@ -53,7 +53,7 @@ def run(args) -> None:
         model, image_size, channels, wmeta = build_model(str(path), mcfg, device)
         samples, seconds = draw_samples(model, mcfg, image_size, channels, seed=config["seed"],
                                         stream=f"{args.model}@{step}", device=device,
-                                        desc=f"sample {args.model}@{step}")
+                                        desc=f"sample {args.model}@{step}", speed=config.get("speed"))
         samples = to_data_resolution(samples, wmeta)
         metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})

@@ -18,6 +18,7 @@ from ..models.precision import with_precision
 from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
+from ..training.speed import speed_network
 from .common import resolve_device
 
 NAME = "sample"
@@ -80,13 +81,13 @@ def build_model(weights: str, mcfg: dict, device: str):
 
 
 def draw_samples(model, mcfg: dict, image_size: int, channels: int, *, seed: int, stream: str, device: str,
-                 desc: str, on_state=None) -> tuple[torch.Tensor, float]:
+                 desc: str, on_state=None, speed: dict | None = None) -> tuple[torch.Tensor, float]:
     """``num_samples`` uint8 samples with the model's sampler and precision (``sample.precision``);
     returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states
-    (ancestral only; batches in order)."""
+    (ancestral only; batches in order). ``speed``: the params' speed switches (:mod:`..training.speed`)."""
     scfg = mcfg["sample"]
     diffusion = build_diffusion(mcfg)
-    network = with_precision(model, scfg["precision"], device)
+    network = with_precision(speed_network(model, speed), scfg["precision"], device)
     steps = check_steps(diffusion.num_timesteps, scfg["steps"])
     gen = generator(seed, "sample", stream)
     n, bs = scfg["num_samples"], scfg["batch_size"]
@@ -111,7 +112,7 @@ def run(args) -> None:
     device = resolve_device(args.device)
     model, image_size, channels, meta = build_model(args.weights, mcfg, device)
     samples, seconds = draw_samples(model, mcfg, image_size, channels, seed=config["seed"], stream=args.model,
-                                    device=device, desc=f"sample {args.model}")
+                                    device=device, desc=f"sample {args.model}", speed=config.get("speed"))
     samples = to_data_resolution(samples, meta)
     n = samples.shape[0]
     rate = n / seconds

@@ -15,6 +15,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
 from ..training.dddm import dddm_betas
+from ..training.speed import speed_network
 from .common import resolve_device
 from .sample import to_uint8
 from .train_dddm import dddm_run, load_dddm_weights
@@ -42,6 +43,7 @@ def run(args) -> None:
     model = build_dddm_unet(dddm["unet"], image_size=image_size, channels=channels)
     model.load_state_dict(state)
     model.to(device).eval()
+    network = speed_network(model, config.get("speed"))
     ab = alphas_cumprod(dddm_betas(dddm))
     T = dddm["timesteps"]
     n, bs = scfg["num_samples"], scfg["batch_size"]
@@ -59,7 +61,7 @@ def run(args) -> None:
             t0 = time.perf_counter()
             for start in range(0, n, bs):
                 size = min(bs, n - start)
-                x = dddm_sample(model, (size, channels, image_size, image_size), steps=k, num_timesteps=T,
+                x = dddm_sample(network, (size, channels, image_size, image_size), steps=k, num_timesteps=T,
                                 generator=gen, device=device, method=method, alphas_cumprod=ab,
                                 precision=scfg["precision"])
                 chunks.append(to_uint8(x.cpu()))

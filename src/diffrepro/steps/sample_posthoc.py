@@ -24,6 +24,7 @@ from ..factory import build_diffusion
 from ..models.precision import with_precision
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
+from ..training.speed import speed_network
 from .common import resolve_device
 from .sample import build_model, draw_samples, to_uint8
 from .train_dae import split_of
@@ -78,7 +79,8 @@ def run(args) -> None:
             reach[t] += now - batch_start[0]
 
     final, gen_seconds = draw_samples(generator, mcfg, image_size, channels, seed=config["seed"], stream=gen_name,
-                                      device=device, desc=f"generator {gen_name}", on_state=on_state)
+                                      device=device, desc=f"generator {gen_name}", on_state=on_state,
+                                      speed=config.get("speed"))
     n = final.shape[0]
     out = Path(args.out)
     tmp = out.with_name(out.name + ".incomplete")
@@ -91,7 +93,7 @@ def run(args) -> None:
               "splits": {}}
     bs = mcfg["sample"]["batch_size"]
     for label, (point, s, dae) in daes.items():
-        network = with_precision(dae, mcfg["sample"]["precision"], device)
+        network = with_precision(speed_network(dae, config.get("speed")), mcfg["sample"]["precision"], device)
         x_s = torch.cat(states[s])
         t0 = time.perf_counter()
         with torch.inference_mode():

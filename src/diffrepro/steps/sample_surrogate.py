@@ -24,6 +24,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
 from ..training.ddgm import to_model_range
+from ..training.speed import speed_network
 from .common import resolve_device
 from .sample import build_model, draw_samples, to_data_resolution, to_uint8
 
@@ -60,7 +61,7 @@ def draw_surrogate(config: dict, name: str, weights: str, n: int, batch_size: in
     model, image_size, channels, meta = build_model(weights, mcfg, device)
     t0 = time.perf_counter()
     images, _ = draw_samples(model, mcfg, image_size, channels, seed=seed, stream=f"surrogate/{name}",
-                             device=device, desc=f"surrogate {name}")
+                             device=device, desc=f"surrogate {name}", speed=config.get("speed"))
     images = to_data_resolution(images, meta)  # bilinear upsampling, part of the surrogate's cost
     seconds = time.perf_counter() - t0
     return images, seconds, {"surrogate_kind": "lowres", "native_image_size": str(image_size),
@@ -85,7 +86,7 @@ def run(args) -> None:
         raise ValueError(f"surrogate {args.surrogate!r} gives images of shape {tuple(x0_u8.shape[1:])}, but the "
                          f"base model {base_name!r} works on {(channels, image_size, image_size)}")
     diffusion = build_diffusion(mcfg)
-    network = with_precision(model, mcfg["sample"]["precision"], device)
+    network = with_precision(speed_network(model, config.get("speed")), mcfg["sample"]["precision"], device)
     T = diffusion.num_timesteps
     t_mids = t_mid_steps(scfg["t_mid"], T)
     tensors = {"surrogate_images": x0_u8}

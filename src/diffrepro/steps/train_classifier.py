@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from ..atomic import write_json
 from ..config import load_config
-from ..data import load_processed
+from ..data import UNLABELLED, load_processed
+from ..errors import DiffreproError
 from ..runlog import get_logger
 from ..training.classifier import save_classifier, train_classifier
 from .common import resolve_device
@@ -24,6 +25,15 @@ def run(args) -> None:
     config = load_config(args.params)
     cfg = config["classifier"]
     tensors, meta = load_processed(args.data)
+    for split in ("train", "test"):
+        if bool((tensors[f"{split}_labels"] < 0).any()):
+            raise DiffreproError(
+                f"{args.data}: data set {meta.get('dataset')!r} has no class labels ({split} split; label "
+                f"{UNLABELLED} marks an unlabelled image, e.g. the van den Oord et al. downsampled ImageNet PNGs). "
+                "The feature classifier (the 'classifier' metric backend, read by every evaluation rule) needs "
+                "them; preparing the data, training, sampling, NLL and the Inception metrics do not. For the "
+                "whole DAG use a labelled copy (for ImageNet: the Chrabaszcz et al. npz files)."
+            )
     model, metrics = train_classifier(
         tensors["train_images"], tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
         width=cfg["width"], feature_dim=cfg["feature_dim"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],

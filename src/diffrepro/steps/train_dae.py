@@ -12,6 +12,7 @@ from ..diffusion.schedules import alphas_cumprod, log_snr, split_step
 from ..factory import build_betas
 from ..runlog import get_logger
 from ..training.dae import train_dae
+from ..training.distributed import distributed_settings, init_from_env
 from .common import file_sha256, resolve_device
 from .sample import load_weights
 from .train_ddgm import weights_metadata
@@ -57,13 +58,19 @@ def run(args) -> None:
     point, s = split_of(config, args.split, mcfg)
     ddgm_state, gmeta = load_weights(args.generator, mcfg)
     tensors, meta = load_processed(args.data)
-    device = resolve_device(args.device)
+    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
+    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
+    device = dist.device
     t = post["train"]
     result = train_dae(tensors["train_images"], mcfg, ddgm_state=ddgm_state, split_step=s, seed=config["seed"],
                        checkpoint_dir=args.checkpoint_dir, data_id=file_sha256(args.data), device=device,
+                       speed=config.get("speed"),
                        steps=t["steps"], batch_size=t["batch_size"], lr=t["lr"], ema_decay=t["ema_decay"],
                        checkpoint_every=t["checkpoint_every"], log_every=t["log_every"],
-                       weight_decay=t["weight_decay"], grad_clip=t["grad_clip"])
+                       weight_decay=t["weight_decay"], grad_clip=t["grad_clip"], distributed=dist)
+    dist.shutdown()
+    if not dist.is_main:  # rank 0 writes the outputs
+        return
     image_size, channels = int(gmeta["image_size"]), int(gmeta["channels"])
     smeta = split_metadata(args.split, point, s, gen_name, mcfg)
     save_safetensors(result.ema_state, args.weights, {

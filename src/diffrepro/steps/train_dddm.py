@@ -14,6 +14,7 @@ from ..data import load_processed
 from ..diffusion.dddm_losses import normalize_metric
 from ..runlog import get_logger
 from ..training.dddm import train_dddm
+from ..training.distributed import distributed_settings, init_from_env
 from .common import file_sha256, resolve_device
 
 NAME = "train-dddm"
@@ -99,10 +100,15 @@ def run(args) -> None:
     config = load_config(args.params)
     dddm, run_cfg = dddm_run(config, args.run)
     tensors, meta = load_processed(args.data)
-    device = resolve_device(args.device)
+    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
+    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
+    device = dist.device
     images = tensors["train_images"]
     result = train_dddm(images, dddm, run_cfg, seed=config["seed"], checkpoint_dir=args.checkpoint_dir,
-                        data_id=file_sha256(args.data), device=device)
+                        data_id=file_sha256(args.data), device=device, speed=config.get("speed"), distributed=dist)
+    dist.shutdown()
+    if not dist.is_main:  # rank 0 writes the outputs
+        return
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
     save_safetensors(result.ema_state, args.weights,
                      weights_metadata(args.run, dddm, run_cfg, meta, image_size, channels, result.steps,

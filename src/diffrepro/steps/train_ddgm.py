@@ -14,6 +14,7 @@ from ..data import load_processed
 from ..data.processed import resize_images
 from ..runlog import get_logger
 from ..training.ddgm import train_ddgm
+from ..training.distributed import distributed_settings, init_from_env
 from .common import file_sha256, resolve_device
 
 NAME = "train-ddgm"
@@ -50,7 +51,9 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     tensors, meta = load_processed(args.data)
-    device = resolve_device(args.device)
+    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
+    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
+    device = dist.device
     images = tensors["train_images"]
     data_size = int(images.shape[-1])
     if mcfg.get("resolution"):  # DDPM-16 style: train at a lower resolution
@@ -58,7 +61,10 @@ def run(args) -> None:
         log.info("%s: training at %dx%d (data at %dx%d)", args.model, mcfg["resolution"], mcfg["resolution"],
                  data_size, data_size)
     result = train_ddgm(images, mcfg, seed=config["seed"], checkpoint_dir=args.checkpoint_dir,
-                        data_id=file_sha256(args.data), device=device)
+                        data_id=file_sha256(args.data), device=device, speed=config.get("speed"), distributed=dist)
+    dist.shutdown()
+    if not dist.is_main:  # rank 0 writes the outputs
+        return
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
 
     def metadata(step: int) -> dict[str, str]:

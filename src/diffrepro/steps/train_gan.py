@@ -12,6 +12,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..seeding import generator
 from ..training.gan import WEIGHTS_KIND, gan_sample, load_gan_generator, train_gan
+from ..training.distributed import distributed_settings, init_from_env
 from .common import file_sha256, resolve_device
 from .sample import to_uint8
 
@@ -56,9 +57,14 @@ def run(args) -> None:
     gcfg = gans[args.gan]
     tensors, meta = load_processed(args.data)
     images = tensors["train_images"]
-    device = resolve_device(args.device)
+    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
+    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
+    device = dist.device
     result = train_gan(images, gcfg, seed=config["seed"], checkpoint_dir=args.checkpoint_dir,
-                       data_id=file_sha256(args.data), device=device)
+                       data_id=file_sha256(args.data), device=device, speed=config.get("speed"), distributed=dist)
+    dist.shutdown()
+    if not dist.is_main:  # rank 0 writes the outputs
+        return
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
     save_safetensors(result.ema_state, args.weights,
                      weights_metadata(args.gan, gcfg, meta, image_size, channels, result.steps, result.parameters_g))

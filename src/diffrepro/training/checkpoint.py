@@ -53,6 +53,11 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
     return tensors, {"param_groups": sd["param_groups"], "scalars": scalars}
 
 
+#: Param-group keys that choose an optimizer's implementation, not its arithmetic: the running
+#: optimizer keeps its own (a checkpoint written with another ``speed.fused_adamw`` resumes as configured).
+IMPLEMENTATION_KEYS = ("fused", "foreach")
+
+
 def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
@@ -60,7 +65,16 @@ def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, 
         state.setdefault(int(idx), {})[key] = value
     for idx, extra in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(extra)
-    optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
+    groups = [{**saved, **{k: ours[k] for k in IMPLEMENTATION_KEYS if k in ours}}
+              for saved, ours in zip(meta["param_groups"], optimizer.param_groups)]
+    groups += meta["param_groups"][len(groups):]  # a count mismatch is load_state_dict's error to raise
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    # saved tensors are contiguous; give each state tensor its parameter's memory format (channels-last
+    # weights), which the fused CPU kernels assume (they give wrong updates for differing strides)
+    for p, pstate in optimizer.state.items():
+        for key, value in pstate.items():
+            if torch.is_tensor(value) and value.shape == p.shape and value.stride() != p.stride():
+                pstate[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
 @dataclass

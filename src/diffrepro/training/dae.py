@@ -17,6 +17,12 @@ data id and a hash of the DDGM weights, so a retrained DDGM (or any other change
 DAE from scratch; ``steps``, ``checkpoint_every`` and ``log_every`` are left out, so extending
 training resumes. A non-finite loss raises :class:`.ddgm.TrainingDivergedError` before the
 optimizer touches the weights and without saving, leaving the last checkpoint intact.
+
+Data-parallel training (``torchrun``, :mod:`.distributed`) works as in :mod:`.ddgm`: ``batch_size`` is
+the global batch, every process draws the global batch's permutation and noise and keeps its
+contiguous rows, DDP averages the gradients (the gradient of the global mean), the logged loss is the
+mean over the gathered per-example losses, dropout is drawn per (step, rank), and only rank 0 writes
+checkpoints.
 """
 
 from __future__ import annotations
@@ -37,7 +43,9 @@ from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
 from .ddgm import TrainingDivergedError, to_model_range, training_fingerprint
+from .distributed import Distributed
 from .ema import EMA
+from .speed import make_adam, prepare_model, speed_network
 
 __all__ = ["DAETrainResult", "build_dae", "state_hash", "dae_fingerprint", "train_dae"]
 
@@ -102,6 +110,8 @@ def train_dae(
     grad_clip: float | None = None,
     stop_at_step: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    speed: dict[str, Any] | None = None,
+    distributed: Distributed | None = None,
 ) -> DAETrainResult:
     """Fine-tune (or resume fine-tuning) a DAE for split step ``split_step`` on uint8 images [N, C, H, W].
 
@@ -111,7 +121,9 @@ def train_dae(
     ``mean (dae(x_s, s) - x0)^2`` with AdamW (constant ``lr``, ``weight_decay``, optional
     gradient-norm clip ``grad_clip``) and keeps an EMA of the weights (``ema_decay``).
     ``history`` holds the mean loss of every ``log_every`` steps. ``stop_at_step`` ends the loop
-    after that step as if the job were killed (tests of resumption).
+    after that step as if the job were killed (tests of resumption). ``speed``: the speed switches
+    (:mod:`.speed`), which do not enter the fingerprint. ``distributed``: this process's place in a
+    data-parallel group (default: a single process on ``device``), not part of the fingerprint either.
     """
     log = get_logger()
     model_cfg = normalize_model(model_cfg)
@@ -126,14 +138,17 @@ def train_dae(
         raise ValueError(f"batch_size={batch_size} exceeds the {n} training images")
     if checkpoint_every % log_every:
         raise ValueError(f"checkpoint_every must be a multiple of log_every (got {checkpoint_every} and {log_every})")
+    dist = Distributed.single(device) if distributed is None else distributed
+    local = dist.local_slice(batch_size, "daed.posthoc.train.batch_size")  # this process's rows of a batch
     diffusion = build_diffusion(model_cfg)
     T = diffusion.num_timesteps
     if isinstance(split_step, bool) or int(split_step) != split_step or not 0 <= split_step < T:
         raise ValueError(f"split_step must be an int with 0 <= s < T={T}, got {split_step!r}")
     s = int(split_step)
 
-    model = build_dae(model_cfg, ddgm_state, image_size=height, channels=channels).to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    model = prepare_model(build_dae(model_cfg, ddgm_state, image_size=height, channels=channels).to(device), speed)
+    optimizer = make_adam(model.parameters(), speed, lr=lr, weight_decay=weight_decay)
+    network = speed_network(dist.wrap(model), speed)
     ema = EMA(model, ema_decay)
     hyper = {"batch_size": int(batch_size), "lr": float(lr), "ema_decay": float(ema_decay),
              "weight_decay": float(weight_decay), "grad_clip": float(grad_clip) if grad_clip else None}
@@ -171,20 +186,23 @@ def train_dae(
     interval_sum, interval_n = 0.0, 0
     last_saved = start
     steps_done = start
-    with Progress(steps, desc="train-dae", initial=min(start, steps), log_every=log_every) as bar:
+    with Progress(steps, desc="train-dae", initial=min(start, steps), log_every=log_every,
+                  disable=not dist.is_main) as bar:
         for step in range(start, steps):
             epoch, i = divmod(step, steps_per_epoch)
             if epoch not in perm_cache:
                 perm_cache.clear()
                 perm_cache[epoch] = torch.randperm(n, generator=generator(seed, "dae-epoch", epoch)).to(device)
-            x0 = data[perm_cache[epoch][i * batch_size:(i + 1) * batch_size]]
+            x0 = data[perm_cache[epoch][i * batch_size:(i + 1) * batch_size][local]]
             g = generator(seed, "dae-step", step)
-            noise = torch.randn(x0.shape, generator=g).to(device)
-            torch.manual_seed(derive_seed(seed, "dae-dropout", step))
+            noise = torch.randn((batch_size, *x0.shape[1:]), generator=g)[local].to(device)
+            torch.manual_seed(derive_seed(seed, "dae-dropout", step, *dist.seed_keys()))
 
-            loss = dae_loss(model, diffusion, x0, s, noise).mean()
-            value = float(loss.detach())
-            if not torch.isfinite(loss.detach()):
+            losses = dae_loss(network, diffusion, x0, s, noise)
+            loss = losses.mean()  # this process's rows; DDP averages the gradients
+            global_loss = dist.all_gather_ordered(losses.detach()).mean()
+            value = float(global_loss)
+            if not torch.isfinite(global_loss):
                 raise TrainingDivergedError(
                     f"DAE loss became {value} at step {step + 1}; training stopped without saving. "
                     f"The last good checkpoint (step {last_saved}) in {store.directory} is intact; "
@@ -211,7 +229,8 @@ def train_dae(
             if on_step is not None:
                 on_step(done, value)
             if done % checkpoint_every == 0 or done == steps:
-                save(done, seconds_before + time.perf_counter() - t0)
+                if dist.is_main:
+                    save(done, seconds_before + time.perf_counter() - t0)
                 last_saved = done
             if stop_at_step is not None and done >= stop_at_step:
                 break

@@ -14,6 +14,16 @@ optimizer, history and a snapshot of the store; a rerun restores all of it (over
 file, which may have run ahead of the checkpoint), so it ends bit-identical to an uninterrupted run. A
 non-finite loss stops the run before the optimizer or the store is touched, leaving the last good
 checkpoint intact.
+
+Data-parallel training (``torchrun``, :mod:`.distributed`): ``dddm.train.batch_size`` is the global
+batch. Every process draws the global batch's indices, timesteps and noise as a single process does
+and keeps its contiguous rows (an epoch's smaller last batch, which must hold an image per process, is
+split as evenly as it goes; the local loss is then scaled so that DDP's average of the gradients is
+still the gradient of the global mean).
+The store lives on rank 0 only (one memory-mapped file, one writer): rank 0 reads the global batch's
+x_bar and broadcasts it, and the model outputs of all processes are gathered in global order and
+written by rank 0, so its store equals a single process's after every step. Dropout is drawn per
+(step, rank); only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ from typing import Any
 
 import torch
 
+from ..config import ConfigError
 from ..diffusion.dddm import build_dddm_unet, dddm_loss, loss_weight
 from ..diffusion.dddm_losses import Metric, build_metric, metric_label, normalize_metric
 from ..diffusion.schedules import alphas_cumprod as compute_alphas_cumprod
@@ -35,7 +46,9 @@ from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
 from .ddgm import TrainingDivergedError, to_model_range  # shared with every training loop
+from .distributed import Distributed
 from .ema import EMA
+from .speed import make_adam, prepare_model, speed_network
 from .xbar_store import XBarStore
 
 __all__ = ["DDDMTrainResult", "TrainingDivergedError", "train_dddm", "dddm_fingerprint", "dddm_betas",
@@ -60,7 +73,7 @@ class DDDMTrainResult:
     parameters: int
     images_used: int
     reportable: bool
-    store: XBarStore
+    store: XBarStore | None  # None on the processes of a data-parallel run other than rank 0
 
 
 def dddm_betas(dddm_cfg: dict[str, Any]) -> torch.Tensor:
@@ -98,11 +111,15 @@ def dddm_fingerprint(dddm_cfg: dict[str, Any], run_cfg: dict[str, Any], *, seed:
 
 def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[str, Any], *, seed: int,
                checkpoint_dir: str | Path, data_id: str, device: str = "cpu", stop_at_step: int | None = None,
-               metric: Metric | None = None) -> DDDMTrainResult:
+               metric: Metric | None = None, speed: dict[str, Any] | None = None,
+               distributed: Distributed | None = None) -> DDDMTrainResult:
     """Train (or resume) one DDDM on uint8 images ``[N, C, H, W]``.
 
     ``stop_at_step`` ends the loop after that step, as if killed (tests of resumption). ``metric``
     overrides ``run_cfg["metric"]`` (tests: a random-backbone LPIPS); it must be the same metric.
+    ``speed``: the speed switches (:mod:`.speed`), which do not enter the fingerprint. ``distributed``:
+    this process's place in a data-parallel group (default: a single process on ``device``), see the
+    module docstring; not part of the fingerprint either.
     """
     log = get_logger()
     tcfg = dddm_cfg["train"]
@@ -118,20 +135,28 @@ def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[
     if tcfg["checkpoint_every"] % tcfg["log_every"]:
         raise ValueError("dddm.train.checkpoint_every must be a multiple of log_every "
                          f"(got {tcfg['checkpoint_every']} and {tcfg['log_every']})")
+    dist = Distributed.single(device) if distributed is None else distributed
+    dist.local_slice(batch, "dddm.train.batch_size")  # full batches split evenly over the processes
+    if 0 < n % batch < dist.world_size:  # every process needs a row of the last batch (the metric needs one)
+        raise ConfigError(f"the last batch of each epoch holds {n % batch} of the {n} images used "
+                          f"(dddm.train.subset, modulo dddm.train.batch_size={batch}), fewer than the "
+                          f"{dist.world_size} training processes (distributed.nproc_per_node); use a subset "
+                          f"that leaves no remainder or one of at least {dist.world_size}")
     if metric is None:
         metric = build_metric(run_cfg["metric"])
     elif metric.spec != normalize_metric(run_cfg["metric"]):
         raise ValueError(f"metric {metric!r} is not the run's metric {run_cfg['metric']!r}")
 
     torch.manual_seed(derive_seed(seed, "init"))
-    model = build_dddm_unet(dddm_cfg["unet"], image_size=height, channels=channels).to(device)
+    model = prepare_model(build_dddm_unet(dddm_cfg["unet"], image_size=height, channels=channels).to(device), speed)
     ab = compute_alphas_cumprod(dddm_betas(dddm_cfg))
     T = dddm_cfg["timesteps"]
-    optimizer = torch.optim.Adam(model.parameters(), lr=tcfg["lr"])
+    optimizer = make_adam(model.parameters(), speed, decoupled=False, lr=tcfg["lr"])
     ema = EMA(model, tcfg["ema_decay"])
     run_fp = dddm_fingerprint(dddm_cfg, run_cfg, seed=seed, data_id=data_id, reportable=metric.reportable)
     ckpts = CheckpointStore(checkpoint_dir, run_fp)
-    store = XBarStore(Path(checkpoint_dir) / f"xbar-{run_fp[:16]}", n, (channels, height, width), tcfg["store_dtype"])
+    store = (XBarStore(Path(checkpoint_dir) / f"xbar-{run_fp[:16]}", n, (channels, height, width), tcfg["store_dtype"])
+             if dist.is_main else None)
     per_epoch = steps_per_epoch(n, batch)
     total = tcfg["epochs"] * per_epoch
 
@@ -149,10 +174,11 @@ def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[
         model.load_state_dict(ckpt.tensors["model"])
         ema.load_state_dict(ckpt.tensors["ema"])
         optimizer_from_tensors(optimizer, ckpt.tensors.get("optimizer", {}), ckpt.state["optimizer"])
-        store.load_safetensors(ckpt.path / f"{XBAR_GROUP}.safetensors")
+        if store is not None:
+            store.load_safetensors(ckpt.path / f"{XBAR_GROUP}.safetensors")
         start, history = ckpt.step, list(ckpt.state["history"])
         seconds_before = float(ckpt.state.get("seconds", 0.0))
-    else:
+    elif store is not None:
         store.initialize(seed)
 
     data = to_model_range(images_u8[:n]).to(device)
@@ -169,30 +195,36 @@ def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[
                           XBAR_GROUP: store.state_tensors()},
                    {"optimizer": opt_meta, "history": history, "seconds": seconds})
 
-    network = with_precision(model, tcfg["precision"], device)
+    network = with_precision(speed_network(dist.wrap(model), speed), tcfg["precision"], device)
     model.train()
     t0 = time.perf_counter()
     interval_sum, interval_n = 0.0, 0
     last_saved = start
     order: tuple[int, torch.Tensor] | None = None
-    with Progress(total, desc="train dddm", initial=min(start, total), log_every=tcfg["log_every"]) as bar:
+    with Progress(total, desc="train dddm", initial=min(start, total), log_every=tcfg["log_every"],
+                  disable=not dist.is_main) as bar:
         for step in range(start, total):
             epoch, i = divmod(step, per_epoch)
             if order is None or order[0] != epoch:
                 order = (epoch, epoch_order(seed, epoch, n))
-            idx = order[1][i * batch:(i + 1) * batch]
-            x0 = data[idx.to(device)]
-            x_bar = store.get(idx).to(device)
+            idx = order[1][i * batch:(i + 1) * batch]  # the global batch's data-set indices
+            nb = idx.numel()
+            lo, hi = dist.local_range(nb)  # this process's rows
+            x0 = data[idx[lo:hi].to(device)]
+            x_bar = (store.get(idx).to(device) if store is not None
+                     else torch.empty((nb, channels, height, width), device=device))
+            x_bar = dist.broadcast(x_bar)[lo:hi]  # rank 0's store rows
             g = generator(seed, "step", step)
-            t = torch.randint(0, T, (idx.numel(),), generator=g).to(device)
-            noise = torch.randn(x0.shape, generator=g).to(device)
-            torch.manual_seed(derive_seed(seed, "dropout", step))
+            t = torch.randint(0, T, (nb,), generator=g)[lo:hi].to(device)
+            noise = torch.randn((nb, channels, height, width), generator=g)[lo:hi].to(device)
+            torch.manual_seed(derive_seed(seed, "dropout", step, *dist.seed_keys()))
             w = loss_weight(epoch)
 
             losses, f = dddm_loss(network, x0, x_bar, t, noise, ab, metric, w)
-            loss = losses.mean()
-            value = float(loss.detach())
-            if not torch.isfinite(loss.detach()):
+            loss = dist.local_mean(losses, nb)  # DDP's average over the processes: the global mean
+            global_loss = dist.all_gather_ordered(losses.detach(), nb).mean()
+            value = float(global_loss)
+            if not torch.isfinite(global_loss):
                 raise TrainingDivergedError(
                     f"DDDM loss became {value} at step {step + 1}; training stopped without saving. "
                     + (f"The last good checkpoint (step {last_saved}) in {ckpts.directory} is intact; "
@@ -205,7 +237,9 @@ def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[
                 torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
             optimizer.step()
             ema.update(model)
-            store.put(idx, f.detach())
+            f_all = dist.all_gather_ordered(f.detach(), nb)  # every process's outputs, in global order
+            if store is not None:
+                store.put(idx, f_all)
 
             interval_sum += value
             interval_n += 1
@@ -215,12 +249,14 @@ def train_dddm(images_u8: torch.Tensor, dddm_cfg: dict[str, Any], run_cfg: dict[
                 interval_sum, interval_n = 0.0, 0
             bar.update(1, epoch=epoch, loss=value)
             if done % tcfg["checkpoint_every"] == 0 or done == total:
-                save(done, seconds_before + time.perf_counter() - t0)
+                if dist.is_main:
+                    save(done, seconds_before + time.perf_counter() - t0)
                 last_saved = done
             if stop_at_step is not None and done >= stop_at_step:
                 break
     seconds = time.perf_counter() - t0
-    store.flush()
+    if store is not None:
+        store.flush()
     model.eval()
     steps_done = min(max(start, total), total if stop_at_step is None else stop_at_step)
     return DDDMTrainResult(model=model, ema_state=ema.state_dict(), history=history, steps=steps_done,

@@ -22,6 +22,17 @@ never share checkpoints.
 Besides the loss curve, training records the mean unweighted loss per timestep bucket over time
 (``train.loss_buckets`` equal buckets of t, for the loss-dynamics figures) and keeps the EMA weights
 at the fractions ``train.snapshots`` of training (for the training-steps study).
+
+Data-parallel training (``torchrun``, :mod:`.distributed`): ``train.batch_size`` stays the global
+batch. Every process draws the whole global batch's randomness as a single process does (the epoch's
+permutation, the timesteps and importance weights, the noise, IWDiff's extra noises) and keeps its
+contiguous rows; its loss is the mean over its rows and DDP averages the gradients, which gives the
+single process's gradient (up to the order of float reductions). Clipping, AdamW and the EMA then run
+identically on every process. The per-example losses are gathered in global order, so the timestep
+sampler's loss history (including the extra forward evaluations), the per-bucket losses and the
+logged loss are the single process's. Dropout masks are drawn per (step, rank) and cannot match a
+single process's. Only rank 0 writes checkpoints and snapshots; every rank resumes from the same
+checkpoint.
 """
 
 from __future__ import annotations
@@ -45,10 +56,13 @@ from ..models.unet import UNet, count_parameters
 from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
+from .distributed import Distributed
 from .ema import EMA
+from .speed import make_adam, prepare_model, speed_network
 
 # Keys of a model's section that do not change what training computes.
-NON_TRAINING_KEYS = ("sample", "tables")
+# (``data`` names the data set; its content enters the fingerprint as ``data_id``)
+NON_TRAINING_KEYS = ("sample", "tables", "data")
 NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every", "snapshots", "loss_buckets")
 NON_TRAINING_UNET_KEYS = ("architecture",)
 
@@ -115,11 +129,16 @@ def train_ddgm(
     device: str = "cpu",
     stop_at_step: int | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    speed: dict[str, Any] | None = None,
+    distributed: Distributed | None = None,
 ) -> TrainResult:
     """Train (or resume training) one DDGM, or joint DAED (``kind: daed``), on uint8 images [N, C, H, W].
 
     ``stop_at_step`` ends the loop early (as if killed) after that step; it exists for tests of
-    resumption and returns the partial result.
+    resumption and returns the partial result. ``speed`` holds the speed switches (:mod:`.speed`; not part
+    of the fingerprint, so toggling one resumes the checkpoints). ``distributed``: this process's place in
+    a data-parallel group (default: a single process on ``device``; the steps pass
+    ``device=distributed.device``), see the module docstring; nothing about it enters the fingerprint.
     """
     log = get_logger()
     model_cfg = normalize_model(model_cfg)
@@ -133,6 +152,8 @@ def train_ddgm(
     if tcfg["checkpoint_every"] % tcfg["log_every"]:
         raise ValueError("train.checkpoint_every must be a multiple of train.log_every "
                          f"(got {tcfg['checkpoint_every']} and {tcfg['log_every']})")
+    dist = Distributed.single(device) if distributed is None else distributed
+    local = dist.local_slice(batch, "train.batch_size")  # this process's rows of each global batch
 
     kind = model_kind(model_cfg)
     objective, variance = model_cfg["objective"], model_cfg["variance"]
@@ -141,14 +162,14 @@ def train_ddgm(
                          f"got {objective['name']!r}")
 
     torch.manual_seed(derive_seed(seed, "init"))
-    model = build_unet(model_cfg, image_size=height, channels=channels).to(device)
+    model = prepare_model(build_unet(model_cfg, image_size=height, channels=channels).to(device), speed)
     diffusion = build_diffusion(model_cfg)
     T = diffusion.num_timesteps
     sampler = build_timestep_sampler_for(model_cfg)
     # gradient-norm clipping: per network (a joint DAED's two networks are clipped separately)
     clip_groups = ([list(model.generator.parameters()), list(model.dae.parameters())]
                    if isinstance(model, JointDAED) else [list(model.parameters())])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+    optimizer = make_adam(model.parameters(), speed, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
     ema = EMA(model, tcfg["ema_decay"])
     run_fp = training_fingerprint(model_cfg, seed=seed, data_id=data_id)
     store = CheckpointStore(checkpoint_dir, run_fp)
@@ -192,6 +213,9 @@ def train_ddgm(
     log.info("training %s: %d parameters for %d steps (batch %d, T=%d, %s schedule, %s objective, %s variance, "
              "%s timestep sampler) on %s", "a joint DAED" if kind == "daed" else "a DDGM", params, total, batch, T,
              model_cfg["schedule"]["name"], objective["name"], variance, sampler.name, device)
+    if dist.active:
+        log.info("data-parallel over %d processes: %d examples of each batch per process", dist.world_size,
+                 local.stop - local.start)
 
     def save(step: int, seconds: float) -> None:
         opt_tensors, opt_meta = optimizer_to_tensors(optimizer)
@@ -201,15 +225,27 @@ def train_ddgm(
                     "seconds": seconds})
 
     # bf16 autocast wraps the network call only: weights, optimiser state and loss arithmetic stay float32
-    network = with_precision(model, tcfg["precision"], device)
+    # (DDP: a joint DAED's DAE gets no rows on a process whose rows hold no t == 0)
+    network = with_precision(speed_network(dist.wrap(model, find_unused_parameters=kind == "daed"), speed),
+                             tcfg["precision"], device)
+    iw_k = objective.get("k", 1) if objective["name"] == "iwdiff" else 1
+    batch_shape = (batch, channels, height, width)
 
-    def loss_fn(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    def draw_noise(g: torch.Generator) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The global batch's noise and IWDiff's ``k - 1`` extra noises, drawn from ``g`` in the order
+        ``training_loss`` draws them; this process's rows, on ``device``."""
+        noise = torch.randn(batch_shape, generator=g)[local].to(device)
+        extra = torch.randn((iw_k - 1, *batch_shape), generator=g)[:, local].to(device) if iw_k > 1 else None
+        return noise, extra
+
+    def loss_fn(x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor, g: torch.Generator,
+                extra_noise: torch.Tensor | None) -> torch.Tensor:
         if kind == "daed":
             losses, _ = joint_training_loss(diffusion, network, x0, t, noise, objective["name"], variance, generator=g)
             return losses
         losses, _ = training_loss(diffusion, network, x0, t, noise, objective["name"], variance,
                                   hybrid_lambda=objective.get("lambda", 0.001), iwdiff_k=objective.get("k", 1),
-                                  generator=g)
+                                  generator=g, extra_noise=extra_noise)
         return losses
 
     model.train()
@@ -218,7 +254,8 @@ def train_ddgm(
     bucket_sum = torch.zeros(len(edges), dtype=torch.float64)
     bucket_n = torch.zeros(len(edges), dtype=torch.long)
     last_saved = start
-    with Progress(total, desc="train", initial=min(start, total), log_every=tcfg["log_every"]) as bar:
+    with Progress(total, desc="train", initial=min(start, total), log_every=tcfg["log_every"],
+                  disable=not dist.is_main) as bar:
         for step in range(start, total):
             for group in optimizer.param_groups:
                 group["lr"] = tcfg["lr"] * min(1.0, (step + 1) / max(1, tcfg["warmup_steps"]))
@@ -226,17 +263,19 @@ def train_ddgm(
             if epoch not in perm_cache:
                 perm_cache.clear()
                 perm_cache[epoch] = torch.randperm(n, generator=generator(seed, "epoch", epoch)).to(device)
-            x0 = data[perm_cache[epoch][i * batch:(i + 1) * batch]]
+            x0 = data[perm_cache[epoch][i * batch:(i + 1) * batch][local]]
             g = generator(seed, "step", step)
-            t_cpu, weights = sampler.sample(batch, g)
+            t_cpu, weights = sampler.sample(batch, g)  # the global batch's timesteps (t_cpu) and weights
             t, weights = t_cpu.to(device), weights.to(device)
-            noise = torch.randn(x0.shape, generator=g).to(device)
-            torch.manual_seed(derive_seed(seed, "dropout", step))
+            noise, extra_noise = draw_noise(g)
+            torch.manual_seed(derive_seed(seed, "dropout", step, *dist.seed_keys()))
 
-            losses = loss_fn(x0, t, noise, g)
-            loss = (losses * weights).mean()
-            value = float(loss.detach())
-            if not torch.isfinite(loss.detach()):
+            losses = loss_fn(x0, t[local], noise, g, extra_noise)
+            all_losses = dist.all_gather_ordered(losses.detach())  # the global batch's, in its order
+            loss = (losses * weights[local]).mean()  # DDP averages the processes' gradients
+            global_loss = (all_losses * weights).mean()
+            value = float(global_loss)
+            if not torch.isfinite(global_loss):
                 raise TrainingDivergedError(
                     f"loss became {value} at step {step + 1}; training stopped without saving. "
                     f"The last good checkpoint (step {last_saved}) in {store.directory} is intact; "
@@ -253,7 +292,7 @@ def train_ddgm(
             optimizer.step()
             ema.update(model)
 
-            per_example = losses.detach().to("cpu", torch.float64)
+            per_example = all_losses.to("cpu", torch.float64)
             sampler.update(t_cpu, per_example)
             if sampler.extra_forward_evaluations:
                 # coursework "Importance Sampling +2": extra forward-only loss evaluations per step,
@@ -262,9 +301,9 @@ def train_ddgm(
                 with torch.no_grad():
                     for _ in range(sampler.extra_forward_evaluations):
                         t_extra = torch.randint(0, T, (batch,), generator=g_extra)
-                        noise_extra = torch.randn(x0.shape, generator=g_extra).to(device)
-                        extra = loss_fn(x0, t_extra.to(device), noise_extra, g_extra)
-                        sampler.update(t_extra, extra.to("cpu", torch.float64))
+                        noise_extra, extra_noise_extra = draw_noise(g_extra)
+                        extra = loss_fn(x0, t_extra[local].to(device), noise_extra, g_extra, extra_noise_extra)
+                        sampler.update(t_extra, dist.all_gather_ordered(extra).to("cpu", torch.float64))
             b = bucket_of_t[t_cpu]
             bucket_sum.index_add_(0, b, per_example)
             bucket_n.index_add_(0, b, torch.ones_like(b))
@@ -284,15 +323,17 @@ def train_ddgm(
             bar.update(1, loss=value, lr=optimizer.param_groups[0]["lr"])
             if on_step is not None:
                 on_step(done, value)
-            if done in wanted_snaps:
+            if done in wanted_snaps and dist.is_main:
                 snap_dir.mkdir(parents=True, exist_ok=True)
                 save_safetensors(ema.state_dict(), snap_dir / f"ema_step_{done:08d}.safetensors", {"step": str(done)})
             if done % tcfg["checkpoint_every"] == 0 or done == total:
-                save(done, seconds_before + time.perf_counter() - t0)
+                if dist.is_main:
+                    save(done, seconds_before + time.perf_counter() - t0)
                 last_saved = done
             if stop_at_step is not None and done >= stop_at_step:
                 break
     seconds = time.perf_counter() - t0
+    dist.barrier()  # the other processes check the snapshots rank 0 wrote
     model.eval()
     steps_done = min(max(start, total), total if stop_at_step is None else stop_at_step)
     snapshots = {s_: snap_dir / f"ema_step_{s_:08d}.safetensors" for s_ in wanted_snaps if s_ <= steps_done}

@@ -6,6 +6,18 @@ G minimises ``-E[D(G(z))]``. A seed fixes initialisation, data order (one seeded
 epoch, consumed by the discriminator's real batches) and every z draw, so a killed run resumes
 bit-identically from its last checkpoint. Like a DDGM's, the run's fingerprint leaves out
 ``train.steps``, ``checkpoint_every`` and ``log_every``: raising ``steps`` continues the same run.
+
+Data-parallel training (``torchrun``, :mod:`.distributed`): ``train.batch_size`` is the global batch.
+Both networks are wrapped in DDP (spectral normalisation's power iteration depends on the weights only,
+so its buffers stay equal on every process). Every process draws the global batch's real images and
+z as a single process does. The generator has BatchNorm, whose batch statistics must be those of the
+global batch, so every process runs the generator on the whole global z (in the discriminator steps
+without gradients) and keeps its own rows of the fakes; each of the ``n_dis`` discriminator steps and
+the generator step then runs the discriminator on the process's rows only. The losses are means over
+the process's rows and DDP averages the gradients, which gives the single process's gradients (the
+generator's too: its output is the same on every process). The discriminator call of the generator
+step is not wrapped, so its (unused) gradient is not averaged. The logged losses come from the
+gathered logits; only rank 0 writes checkpoints.
 """
 
 from __future__ import annotations
@@ -27,7 +39,9 @@ from ..runlog import Progress, get_logger
 from ..seeding import derive_seed, generator
 from .checkpoint import CheckpointStore, fingerprint, optimizer_from_tensors, optimizer_to_tensors
 from .ddgm import TrainingDivergedError, to_model_range
+from .distributed import Distributed
 from .ema import EMA
+from .speed import make_adam, prepare_model
 
 __all__ = ["GanTrainResult", "GanWeightsError", "WEIGHTS_KIND", "build_discriminator", "build_generator",
            "d_hinge_loss", "g_hinge_loss", "gan_fingerprint", "gan_sample", "load_gan_generator", "train_gan"]
@@ -62,7 +76,8 @@ def build_discriminator(gan_cfg: dict[str, Any], image_size: int, channels: int)
 
 def gan_fingerprint(gan_cfg: dict[str, Any], *, seed: int, data_id: str, image_shape: tuple[int, ...]) -> str:
     """Hash of everything that determines the weights at a given generator step."""
-    cfg = {**gan_cfg, "train": {k: v for k, v in gan_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}}
+    cfg = {**{k: v for k, v in gan_cfg.items() if k != "data"},  # the data set's name; its content is data_id
+           "train": {k: v for k, v in gan_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}}
     cfg["train"]["betas"] = list(cfg["train"].get("betas", DEFAULT_BETAS))
     return fingerprint({"gan": cfg, "seed": seed, "data": data_id, "shape": list(image_shape)})
 
@@ -92,8 +107,12 @@ def _unprefixed(prefix: str, d: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 
 def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, checkpoint_dir: str | Path,
-              data_id: str, device: str = "cpu", stop_at_step: int | None = None) -> GanTrainResult:
-    """Train (or resume) one SNGAN on uint8 images [N, C, H, W]; ``stop_at_step`` simulates a kill."""
+              data_id: str, device: str = "cpu", stop_at_step: int | None = None,
+              speed: dict[str, Any] | None = None, distributed: Distributed | None = None) -> GanTrainResult:
+    """Train (or resume) one SNGAN on uint8 images [N, C, H, W]; ``stop_at_step`` simulates a kill.
+    ``speed``: the speed switches (:mod:`.speed`), which do not enter the fingerprint. ``distributed``:
+    this process's place in a data-parallel group (default: a single process on ``device``), see the
+    module docstring; not part of the fingerprint either."""
     log = get_logger()
     t = gan_cfg["train"]
     n, channels, height, width = images_u8.shape
@@ -107,12 +126,14 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
     if t["checkpoint_every"] % t["log_every"]:
         raise ValueError("gans.*.train.checkpoint_every must be a multiple of log_every "
                          f"(got {t['checkpoint_every']} and {t['log_every']})")
+    dist = Distributed.single(device) if distributed is None else distributed
+    local = dist.local_slice(batch, "gans.*.train.batch_size")  # this process's rows of each global batch
     torch.manual_seed(derive_seed(seed, "gan-init"))
-    G = build_generator(gan_cfg, height, channels).to(device)
-    D = build_discriminator(gan_cfg, height, channels).to(device)
+    G = prepare_model(build_generator(gan_cfg, height, channels).to(device), speed)
+    D = prepare_model(build_discriminator(gan_cfg, height, channels).to(device), speed)
     betas = tuple(t.get("betas", DEFAULT_BETAS))
-    opt_g = torch.optim.Adam(G.parameters(), lr=t["lr_g"], betas=betas)
-    opt_d = torch.optim.Adam(D.parameters(), lr=t["lr_d"], betas=betas)
+    opt_g = make_adam(G.parameters(), speed, decoupled=False, lr=t["lr_g"], betas=betas)
+    opt_d = make_adam(D.parameters(), speed, decoupled=False, lr=t["lr_d"], betas=betas)
     ema = EMA(G, t["ema_decay"])
     run_fp = gan_fingerprint(gan_cfg, seed=seed, data_id=data_id, image_shape=tuple(images_u8.shape[1:]))
     store = CheckpointStore(checkpoint_dir, run_fp)
@@ -145,39 +166,47 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
     params_g, params_d = count_parameters(G), count_parameters(D)
     log.info("training an SNGAN: G %d and D %d parameters, %d generator steps x %d discriminator steps "
              "(batch %d, %dx%d) on %s", params_g, params_d, total, n_dis, batch, height, width, device)
+    G_ddp, D_ddp = dist.wrap(G), dist.wrap(D)
     G.train()
     D.train()
     sums = {"d_loss": 0.0, "g_loss": 0.0, "d_real": 0.0, "d_fake": 0.0}
     count, last_saved = 0, start
     t0 = time.perf_counter()
-    with Progress(total, desc="train gan", initial=min(start, total), log_every=t["log_every"]) as bar:
+    with Progress(total, desc="train gan", initial=min(start, total), log_every=t["log_every"],
+                  disable=not dist.is_main) as bar:
         for step in range(start, total):
             for i in range(n_dis):
                 epoch, j = divmod(step * n_dis + i, per_epoch)
                 if epoch not in perm:
                     perm.clear()
                     perm[epoch] = torch.randperm(n, generator=generator(seed, "gan-epoch", epoch)).to(device)
-                real = data[perm[epoch][j * batch:(j + 1) * batch]]
+                real = data[perm[epoch][j * batch:(j + 1) * batch][local]]
                 z = torch.randn(batch, gan_cfg["z_dim"], generator=generator(seed, "gan-zd", step, i)).to(device)
                 with torch.no_grad():
-                    fake = G(z)
-                d_real, d_fake = D(real), D(fake)
-                d_loss = d_hinge_loss(d_real, d_fake)
+                    fake = G(z)[local]  # BatchNorm over the global batch, then this process's rows
+                d_real, d_fake = D_ddp(real), D_ddp(fake)
+                d_loss_local = d_hinge_loss(d_real, d_fake)
+                d_real_all = dist.all_gather_ordered(d_real.detach())
+                d_fake_all = dist.all_gather_ordered(d_fake.detach())
+                # the global batch's loss (a single process's own: the loss is computed once)
+                d_loss = d_hinge_loss(d_real_all, d_fake_all) if dist.active else d_loss_local
                 if not torch.isfinite(d_loss):
                     raise _diverged("discriminator", float(d_loss.detach()), step + 1, last_saved, store.directory)
                 opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
+                d_loss_local.backward()
                 opt_d.step()
             z = torch.randn(batch, gan_cfg["z_dim"], generator=generator(seed, "gan-zg", step)).to(device)
-            g_loss = g_hinge_loss(D(G(z)))
+            g_logits = D(G_ddp(z)[local])
+            g_loss_local = g_hinge_loss(g_logits)
+            g_loss = g_hinge_loss(dist.all_gather_ordered(g_logits.detach())) if dist.active else g_loss_local
             if not torch.isfinite(g_loss):
                 raise _diverged("generator", float(g_loss.detach()), step + 1, last_saved, store.directory)
             opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
+            g_loss_local.backward()
             opt_g.step()
             ema.update(G)
             vals = {"d_loss": float(d_loss.detach()), "g_loss": float(g_loss.detach()),
-                    "d_real": float(d_real.detach().mean()), "d_fake": float(d_fake.detach().mean())}
+                    "d_real": float(d_real_all.mean()), "d_fake": float(d_fake_all.mean())}
             for k, v in vals.items():
                 sums[k] += v
             count += 1
@@ -188,7 +217,8 @@ def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], *, seed: int, ch
                 count = 0
             bar.update(1, d_loss=vals["d_loss"], g_loss=vals["g_loss"])
             if done % t["checkpoint_every"] == 0 or done == total:
-                save(done, seconds_before + time.perf_counter() - t0)
+                if dist.is_main:
+                    save(done, seconds_before + time.perf_counter() - t0)
                 last_saved = done
             if stop_at_step is not None and done >= stop_at_step:
                 break
