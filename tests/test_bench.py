@@ -368,6 +368,14 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     assert jobs["sample-surrogate sngan (GAN samples)"].count == 24
     assert jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 10 + 20 + 30)
     assert jobs["sample-dddm dddm_phuber"].count == 24 * (1 + 2 + 3)
+    # the papers' compute beside the models that reproduce their rows (digits: no Deja et al. statement)
+    assert jobs["train-ddgm ddgm_a"].paper == "Table 4.3: 20.66 h on 1 V100"
+    assert jobs["train-ddgm ddgm_vlb"].paper == "Table 4.4: 1.6 x DDPM = 33.1 h on 1 V100"
+    assert jobs["train-ddgm ddgm_b"].paper is None
+    fm = copy.deepcopy(tiny_config)
+    for ds in (fm["datasets"].values() if "datasets" in fm else [fm["data"]]):  # either layout
+        ds["dataset"] = "fashion_mnist"
+    assert dag_jobs(fm)[0].paper.endswith("~35 h on 1 GPU (GTX 1080 Ti), 100k steps")
 
 
 def test_data_geometry_reads_both_layouts(tiny_config):
@@ -420,7 +428,7 @@ def test_gpu_hours_from_a_cpu_bench_are_flop_estimates_at_the_given_mfu(tiny_con
     rows = {r["Job"]: r for r in build_rows(tiny_config, [doc], mfu=mfu, count_flops=lambda w: 1 / 0)}
     sustained = mfu * 989.4e12
     r = rows["train-gan sngan"]
-    assert not r["Measured"] and "estimate from FLOPs" in r["Source"]
+    assert not r["Measured"] and "estimate from FLOPs (FLOPs of the cpu benchmark, MFU 0.25)" == r["Source"]
     assert r["H100 hours"] == pytest.approx(6 * 16 * flops["gans/sngan"][1] / sustained / 3600)
     r = rows["nll ddgm_t100"]
     assert r["H100 hours"] == pytest.approx(16 * 100 * flops["ddgm_t100"][0] / sustained / 3600)

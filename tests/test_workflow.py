@@ -302,7 +302,8 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     n_before = json.loads((ws / "results/metrics/ddgm/ddgm_vlb.json").read_text())["n_generated"]
     sh([tool("dvc"), "exp", "run", "-S", f"models.ddgm_vlb.sample.num_samples={n_before - 8}"], ws)
     params = json.loads(sh([tool("dvc"), "params", "diff", "--json"], ws).stdout)
-    assert params["params.yaml"]["models.ddgm_vlb.sample.num_samples"] == {"old": n_before, "new": n_before - 8}
+    changed = params["params.yaml"]["models.ddgm_vlb.sample.num_samples"]
+    assert (changed["old"], changed["new"]) == (n_before, n_before - 8)
     metrics = json.loads(sh([tool("dvc"), "metrics", "diff", "--json"], ws).stdout)
     vlb = metrics["results/metrics/ddgm/ddgm_vlb.json"]
     assert vlb["n_generated"]["new"] == n_before - 8 and vlb["n_generated"]["diff"] == -8
