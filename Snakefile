@@ -1,6 +1,7 @@
-# diffrepro: one DAG from the data set to the papers' tables.  This file only includes the rules
-# and names the final targets; the steps themselves are `diffrepro <step>` commands, the same
-# ones dvc.yaml runs.  Parameters: params.yaml (switch presets with `diffrepro preset NAME`).
+# diffrepro: one DAG from the data set to the papers' tables.  This file only includes the rules and names the
+# final targets; the rules are made from the step declaration (src/diffrepro/dag/steps.py), from which dvc.yaml
+# is generated too, and run the same `diffrepro <step>` commands.  Parameters: params.yaml (switch presets with
+# `diffrepro preset NAME`, or give one with `--configfile FILE`).
 from snakemake.utils import min_version
 
 min_version("9.10")
@@ -14,19 +15,10 @@ report: "workflow/report/workflow.rst"
 
 
 include: "workflow/rules/common.smk"
-include: "workflow/rules/data.smk"
-include: "workflow/rules/classifier.smk"
-include: "workflow/rules/metrics.smk"
-include: "workflow/rules/ddgm.smk"
-include: "workflow/rules/evaluate.smk"
-include: "workflow/rules/daed.smk"
-include: "workflow/rules/tables.smk"
-include: "workflow/rules/analysis.smk"
-include: "workflow/rules/surrogate.smk"
-include: "workflow/rules/dddm.smk"
+include: "workflow/rules/steps.smk"
 
 
 rule all:
+    default_target: True
     input:
         final_targets(),
-    default_target: True

@@ -11,19 +11,18 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from diffrepro.dag.report import STUDIES as REPORT_STUDIES
 from workflow_tools import sh, tool
 
 DRIVER = Path(__file__).with_name("report_driver.js")
-#: the report's categories: the studies, by the prefix of their tables' names (workflow/rules/common.smk, STUDIES)
-STUDY_OF = {"deja": "Deja et al. 2022", "coursework": "Coursework (Baryshnikov 2022)", "dddm": "DDDM (Zhang et al. 2024)"}
-STUDIES = set(STUDY_OF.values())
-
-
-def study_of(table: str) -> str:
-    return STUDY_OF[table.split("_")[0]]
+#: the report's categories: the studies, by the prefix of their tables' names (diffrepro.dag.report)
+STUDIES = set(REPORT_STUDIES.values())
 #: an element that would load something from the network: <script src=http...>, <link href=//...>, <img src=https...>
-REMOTE_REFERENCE = re.compile(r"<(?:script|link|img|iframe|source|embed|object)\b[^>]*\b(?:src|href|data)\s*=\s*[\"']?"
-                              r"(?:https?:)?//", re.IGNORECASE)
+REMOTE_REFERENCE = re.compile(
+    r"<(?:script|link|img|iframe|source|embed|object)\b[^>]*\b(?:src|href|data)\s*=\s*[\"']?"
+    r"(?:https?:)?//",
+    re.IGNORECASE,
+)
 
 
 def build_report(workspace: Path, path: Path) -> subprocess.CompletedProcess:
@@ -33,7 +32,7 @@ def build_report(workspace: Path, path: Path) -> subprocess.CompletedProcess:
 
 def embedded(report: str, name: str):
     """One of the JSON objects the report embeds (`var results = {...};`, categories, ...)."""
-    m = re.search(r'<script id="%s">\s*var \w+ = (.*?);\s*</script>' % re.escape(name), report, re.S)
+    m = re.search(rf'<script id="{re.escape(name)}">\s*var \w+ = (.*?);\s*</script>', report, re.S)
     assert m, f"the report embeds no {name}"
     return json.loads(m.group(1))
 
@@ -63,11 +62,25 @@ def browse_report(report: Path, out: Path, timeout: int = 180) -> tuple[dict, st
     page.write_text(text[:end] + "<script>\n" + DRIVER.read_text() + "\n</script>\n" + text[end:], encoding="utf-8")
     screenshot = out / f"{report.stem}.png"
     proc = subprocess.run(
-        [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-         f"--user-data-dir={out / 'chromium-profile'}", "--host-resolver-rules=MAP * ~NOTFOUND",
-         "--window-size=1400,1000", "--virtual-time-budget=30000", f"--screenshot={screenshot}", "--dump-dom",
-         page.resolve().as_uri()],
-        capture_output=True, text=True, timeout=timeout)
+        [
+            chromium(),
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--no-first-run",
+            f"--user-data-dir={out / 'chromium-profile'}",
+            "--host-resolver-rules=MAP * ~NOTFOUND",
+            "--window-size=1400,1000",
+            "--virtual-time-budget=30000",
+            f"--screenshot={screenshot}",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert proc.returncode == 0, f"chromium failed ({proc.returncode}):\n{proc.stderr[-4000:]}"
     dom = proc.stdout
     m = re.search(r'<pre id="report-check" style="[^"]*">(.*?)</pre>', dom, re.S)

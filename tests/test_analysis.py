@@ -12,18 +12,16 @@ import pytest
 import pytorch_msssim
 import torch
 
-from diffrepro.analysis import (
+from diffrepro.analysis.image_quality import (
     STANDARD_MS_SSIM_WEIGHTS,
-    first_fraction_steps,
+    _multiscale,
     mae,
     ms_ssim,
     ms_ssim_settings,
-    reconstruction_error,
-    signal_power,
-    snr_curve,
     to_unit_range,
 )
-from diffrepro.analysis.image_quality import _multiscale
+from diffrepro.analysis.reconstruction import first_fraction_steps, reconstruction_error
+from diffrepro.analysis.snr import signal_power, snr_curve
 from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import (
     alphas_cumprod,
@@ -89,7 +87,7 @@ def test_ms_ssim_settings_rule(size):
             assert math.isclose(sum(weights), 1.0, abs_tol=2e-4)
         # maximal: one more scale does not fit with any window >= 7 (unless already 5 or tiny)
         if k < 5 and min(h, w) > 6:
-            assert not any(min(h, w) > (v - 1) * 2 ** k for v in (7, 9, 11))
+            assert not any(min(h, w) > (v - 1) * 2**k for v in (7, 9, 11))
 
 
 def test_ms_ssim_settings_values():
@@ -240,7 +238,7 @@ def test_first_fraction_steps():
 def _setup(T=50, n=4, c=1, size=16, seed=0):
     diffusion = GaussianDiffusion(get_beta_schedule("linear", T))
     g = torch.Generator().manual_seed(seed)
-    x0 = (torch.rand(n, c, size, size, generator=g) * 2 - 1)
+    x0 = torch.rand(n, c, size, size, generator=g) * 2 - 1
     x0 = torch.nn.functional.avg_pool2d(x0, 3, stride=1, padding=1, count_include_pad=False)
     return diffusion, x0
 
@@ -302,9 +300,15 @@ def test_reconstruction_zero_eps_by_hand_and_growth():
 def test_reconstruction_deterministic():
     diffusion, x0 = _setup(n=5, size=8)
     kw = dict(generator=None, batch_size=2)
-    a = reconstruction_error(diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(3)})
-    b = reconstruction_error(diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(3)})
-    c = reconstruction_error(diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(4)})
+    a = reconstruction_error(
+        diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(3)}
+    )
+    b = reconstruction_error(
+        diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(3)}
+    )
+    c = reconstruction_error(
+        diffusion, _zero_model, x0, [2, 4], **{**kw, "generator": torch.Generator().manual_seed(4)}
+    )
     assert a == b
     assert a != c
     assert set(a[0]) == {"t", "n", "mae", "mae_sem", "ms_ssim", "ms_ssim_sem"}

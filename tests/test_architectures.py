@@ -20,7 +20,7 @@ from diffrepro.models import (
     parameter_count_table,
     scaled_architecture,
 )
-from diffrepro.models.unet import ResBlock
+from diffrepro.models.layers import ResBlock
 
 NAMES = sorted(ARCHITECTURES)
 COURSEWORK = [
@@ -137,8 +137,16 @@ def test_blocks_depend_on_time_embedding(block_type, time_conditioning):
 
 
 def test_mbconv_unet_replaces_every_residual_block():
-    cfg = dict(image_size=16, in_channels=1, out_channels=1, base_channels=8, channel_mult=(1, 2),
-               num_res_blocks=2, attention_resolutions=(8,), num_heads=2)
+    cfg = dict(
+        image_size=16,
+        in_channels=1,
+        out_channels=1,
+        base_channels=8,
+        channel_mult=(1, 2),
+        num_res_blocks=2,
+        attention_resolutions=(8,),
+        num_heads=2,
+    )
     res = [type(m) for m in UNet(**cfg).modules()]
     mb = [type(m) for m in UNet(**cfg, block="mbconv", expansion=2, se_ratio=0.5).modules()]
     assert mb.count(ResBlock) == 0
@@ -149,8 +157,16 @@ def test_mbconv_unet_replaces_every_residual_block():
 
 
 def test_additive_time_conditioning_is_smaller():
-    cfg = dict(image_size=16, in_channels=1, out_channels=1, base_channels=8, channel_mult=(1, 2),
-               num_res_blocks=1, attention_resolutions=(), num_heads=1)
+    cfg = dict(
+        image_size=16,
+        in_channels=1,
+        out_channels=1,
+        base_channels=8,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(),
+        num_heads=1,
+    )
     assert count_parameters(UNet(**cfg, time_conditioning="additive")) < count_parameters(UNet(**cfg))
 
 
@@ -185,8 +201,13 @@ def test_parameter_counts_vs_papers():
         paper = "-" if r["paper_m"] is None else f"{r['paper_m']:.2f}"
         diff = "" if r["rel_diff"] is None else f"{100 * r['rel_diff']:+.2f}%"
         print(f"{r['name']:30s} ours {r['ours_m']:8.3f}M  paper {paper:>6}  {diff}")
-    for name in ["ddpm_cifar10", "deja_fashion_mnist", "deja_fashion_mnist_ch1.5x",
-                 "deja_fashion_mnist_blocks2x", "deja_fashion_mnist_daed"]:
+    for name in [
+        "ddpm_cifar10",
+        "deja_fashion_mnist",
+        "deja_fashion_mnist_ch1.5x",
+        "deja_fashion_mnist_blocks2x",
+        "deja_fashion_mnist_daed",
+    ]:
         assert abs(rows[name]["ours_m"] - rows[name]["paper_m"]) <= 0.05 + 1e-9, name
     for name in COURSEWORK:
         assert abs(rows[name]["rel_diff"]) < 0.05, name

@@ -13,7 +13,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from diffrepro.cli import main as cli_main
-from diffrepro.models.unet import AttentionBlock, UNet, math_attention, set_attention
+from diffrepro.models.layers import AttentionBlock, math_attention, set_attention
+from diffrepro.models.unet import UNet
 from diffrepro.perf.bench import BENCH_SCHEMA, VARIANTS, run_bench, validate_bench, workload_flops
 from diffrepro.perf.flops import H100_SXM, PEAK_TFLOPS, count_flops, peak_for
 from diffrepro.perf.gpu_hours import build_rows, dag_jobs, render
@@ -32,8 +33,17 @@ def images():
 
 
 def small_unet(**kw) -> UNet:
-    args = dict(image_size=8, in_channels=1, out_channels=2, base_channels=8, channel_mult=(1, 2), num_res_blocks=1,
-                attention_resolutions=(4,), num_heads=2, num_groups=8)
+    args = dict(
+        image_size=8,
+        in_channels=1,
+        out_channels=2,
+        base_channels=8,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(4,),
+        num_heads=2,
+        num_groups=8,
+    )
     args.update(kw)
     return UNet(**args)
 
@@ -54,8 +64,11 @@ def test_speed_settings_defaults_and_errors():
     assert speed_settings(None) == {"channels_last": False, "fused_adamw": False, "compile": False, "attention": "sdpa"}
     assert speed_settings({"seed": 0, "models": {}})["attention"] == "sdpa"  # a whole params file without a section
     assert speed_settings({"speed": {"attention": "math"}, "models": {}})["attention"] == "math"
-    for bad, match in (({"chanels_last": True}, "unknown speed switch"), ({"attention": "flash"}, "attention"),
-                       ({"compile": "yes"}, "true or false")):
+    for bad, match in (
+        ({"chanels_last": True}, "unknown speed switch"),
+        ({"attention": "flash"}, "attention"),
+        ({"compile": "yes"}, "true or false"),
+    ):
         with pytest.raises(SpeedError, match=match):
             speed_settings(bad)
 
@@ -114,9 +127,11 @@ def test_compile_switch_keeps_state_dict_keys_and_leaves_the_gan_eager(tiny_conf
     assert d._compiled_call_impl is None
 
 
-@pytest.mark.skipif(os.environ.get("DIFFREPRO_TEST_COMPILE") != "1",
-                    reason="torch.compile of even the tiny U-Net takes about 80 s of Inductor compilation (forward "
-                           "and backward) on a 2-core CPU; set DIFFREPRO_TEST_COMPILE=1 to run it")
+@pytest.mark.skipif(
+    os.environ.get("DIFFREPRO_TEST_COMPILE") != "1",
+    reason="torch.compile of even the tiny U-Net takes about 80 s of Inductor compilation (forward "
+    "and backward) on a 2-core CPU; set DIFFREPRO_TEST_COMPILE=1 to run it",
+)
 def test_compiled_unet_matches_eager_forward_and_gradients():
     net = randomize(small_unet())
     compiled = copy.deepcopy(net)
@@ -175,8 +190,12 @@ def test_resumed_fused_optimizer_gets_the_channels_last_layout_of_its_parameters
     torch.testing.assert_close(p.detach().contiguous(), ref.detach(), atol=1e-6, rtol=1e-5)
 
 
-SWITCHES = [{"channels_last": True}, {"fused_adamw": True}, {"attention": "math"},
-            {"channels_last": True, "fused_adamw": True, "attention": "math"}]
+SWITCHES = [
+    {"channels_last": True},
+    {"fused_adamw": True},
+    {"attention": "math"},
+    {"channels_last": True, "fused_adamw": True, "attention": "math"},
+]
 
 
 def assert_state_close(a: dict, b: dict) -> None:
@@ -201,8 +220,12 @@ def test_ddgm_training_loss_is_the_same_with_each_switch(images, tiny_config, tm
     plain = _train(images, cfg, tmp_path / "plain", None)
     fast = _train(images, cfg, tmp_path / "fast", speed)
     assert [h["step"] for h in fast.history] == [h["step"] for h in plain.history]
-    torch.testing.assert_close(torch.tensor([h["loss"] for h in fast.history]),
-                               torch.tensor([h["loss"] for h in plain.history]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor([h["loss"] for h in fast.history]),
+        torch.tensor([h["loss"] for h in plain.history]),
+        atol=1e-5,
+        rtol=1e-4,
+    )
     assert_state_close(fast.ema_state, plain.ema_state)
 
 
@@ -215,8 +238,12 @@ def test_speed_switches_do_not_change_the_fingerprint_and_toggling_one_resumes(i
     fast = {"channels_last": True, "fused_adamw": True, "attention": "math"}
     resumed = _train(images, cfg, tmp_path / "b", fast)
     assert resumed.resumed_from == 4
-    torch.testing.assert_close(torch.tensor([h["loss"] for h in resumed.history]),
-                               torch.tensor([h["loss"] for h in full.history]), atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(
+        torch.tensor([h["loss"] for h in resumed.history]),
+        torch.tensor([h["loss"] for h in full.history]),
+        atol=1e-5,
+        rtol=1e-4,
+    )
     assert_state_close(resumed.ema_state, full.ema_state)
 
 
@@ -230,21 +257,41 @@ def test_dae_gan_and_dddm_loops_take_the_switches(images, tiny_config, tmp_path)
     mcfg = tiny_config["models"]["ddgm_a"]
     torch.manual_seed(0)
     state = build_unet(copy.deepcopy(mcfg), image_size=8, channels=1).state_dict()
-    dae = [train_dae(images, mcfg, ddgm_state=state, split_step=2, seed=1, checkpoint_dir=tmp_path / f"dae{i}",
-                     data_id="t", steps=4, batch_size=8, lr=1e-3, ema_decay=0.9, checkpoint_every=2, log_every=1,
-                     speed=s) for i, s in enumerate((None, fast))]
+    post = {"steps": 4, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}
+    dae = [
+        train_dae(
+            images,
+            mcfg,
+            post,
+            ddgm_state=state,
+            split_step=2,
+            seed=1,
+            checkpoint_dir=tmp_path / f"dae{i}",
+            data_id="t",
+            speed=s,
+        )
+        for i, s in enumerate((None, fast))
+    ]
     gcfg = copy.deepcopy(tiny_config["gans"]["sngan"])
     gcfg["train"].update(steps=3, checkpoint_every=3, log_every=1)
-    gan = [train_gan(images, gcfg, seed=1, checkpoint_dir=tmp_path / f"gan{i}", data_id="t", speed=s)
-           for i, s in enumerate((None, fast))]
+    gan = [
+        train_gan(images, gcfg, seed=1, checkpoint_dir=tmp_path / f"gan{i}", data_id="t", speed=s)
+        for i, s in enumerate((None, fast))
+    ]
     dcfg = copy.deepcopy(tiny_config["dddm"])
     dcfg["train"].update(epochs=2, subset=16, batch_size=8, checkpoint_every=2, log_every=1)
     run_cfg = dcfg["runs"][dcfg["main"]]
-    dddm = [train_dddm(images, dcfg, run_cfg, seed=1, checkpoint_dir=tmp_path / f"dddm{i}", data_id="t", speed=s)
-            for i, s in enumerate((None, fast))]
+    dddm = [
+        train_dddm(images, dcfg, run_cfg, seed=1, checkpoint_dir=tmp_path / f"dddm{i}", data_id="t", speed=s)
+        for i, s in enumerate((None, fast))
+    ]
     for (plain, other), key in ((dae, "loss"), (gan, "d_loss"), (gan, "g_loss"), (dddm, "loss")):
-        torch.testing.assert_close(torch.tensor([h[key] for h in other.history]),
-                                   torch.tensor([h[key] for h in plain.history]), atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            torch.tensor([h[key] for h in other.history]),
+            torch.tensor([h[key] for h in plain.history]),
+            atol=1e-5,
+            rtol=1e-4,
+        )
 
 
 # ----------------------------------------------------------------------------- FLOPs
@@ -281,6 +328,38 @@ def test_workload_flops_scale_with_the_network(tiny_config):
     assert daed["forward_per_image"] == pytest.approx(fa["forward_per_image"], rel=1e-9)
 
 
+def test_workload_training_steps_are_the_engines_steps(tiny_config, monkeypatch):
+    from diffrepro.training.engine import TrainLoop
+
+    steps: list[tuple[str, int, bool]] = []
+    real = TrainLoop.train_step
+
+    def spy(self, step):
+        steps.append((type(self.task).__name__, step, all(m.training for m in self.task.modules.values())))
+        return real(self, step)
+
+    monkeypatch.setattr(TrainLoop, "train_step", spy)
+    works = all_workloads(tiny_config)
+    for key in ("ddgm_a", "daed/posthoc", "gans/sngan", "dddm/dddm_l1"):
+        runner = works[key].build(
+            device="cpu", speed=None, train_precision="fp32", sample_precision="fp32", train_batch=4, sample_batch=4
+        )
+        runner.train_step()
+        runner.sample_call()  # leaves the networks in evaluation mode; the next training step restores it
+        runner.train_step()
+    # the DDDM's first timed step is in its second epoch (w = 1/2: both metric terms), one batch per epoch
+    assert steps == [
+        ("DDGMTask", 0, True),
+        ("DDGMTask", 1, True),
+        ("DAETask", 0, True),
+        ("DAETask", 1, True),
+        ("GanTask", 0, True),
+        ("GanTask", 1, True),
+        ("DDDMTask", 1, True),
+        ("DDDMTask", 2, True),
+    ]
+
+
 def test_peak_table_lookup():
     assert peak_for("NVIDIA H100 80GB HBM3")[0] == H100_SXM
     assert peak_for("NVIDIA H100 PCIe")[1]["bf16"] == 756.0
@@ -294,9 +373,33 @@ def test_peak_table_lookup():
 
 def test_bench_on_cpu_writes_valid_documented_json(tiny_config, tmp_path, repo):
     out = tmp_path / "bench" / "cpu.json"
-    code = cli_main(["bench", "--params", str(repo / "configs" / "tiny.yaml"), "--models", "ddgm_a,gans/sngan,dddm",
-                     "--device", "cpu", "--batch", "4", "--sample-batch", "4", "--warmup", "1", "--iters", "1",
-                     "--repeats", "2", "--variants", "channels_last,fused_adamw,math_attention,bf16", "--note", "test", "--out", str(out)])
+    code = cli_main(
+        [
+            "bench",
+            "--params",
+            str(repo / "configs" / "tiny.yaml"),
+            "--models",
+            "ddgm_a,gans/sngan,dddm",
+            "--device",
+            "cpu",
+            "--batch",
+            "4",
+            "--sample-batch",
+            "4",
+            "--warmup",
+            "1",
+            "--iters",
+            "1",
+            "--repeats",
+            "2",
+            "--variants",
+            "channels_last,fused_adamw,math_attention,bf16",
+            "--note",
+            "test",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     doc = json.loads(out.read_text())
     validate_bench(doc)
@@ -313,7 +416,8 @@ def test_bench_on_cpu_writes_valid_documented_json(tiny_config, tmp_path, repo):
     assert len(plain["train"]["seconds_per_step_rounds"]) == 2 and doc["timing"]["repeats"] == 2
     assert plain["sample"]["images_per_s"]["40"] == pytest.approx(plain["sample"]["evals_per_s"] / 40)
     assert plain["train"]["tflops_per_s"] == pytest.approx(
-        w["flops"]["train_step_per_image"] * plain["train"]["images_per_s"] / 1e12)
+        w["flops"]["train_step_per_image"] * plain["train"]["images_per_s"] / 1e12
+    )
     assert plain["train"]["fraction_of_peak"] is None
     assert w["results"]["fused_adamw"]["sample"] is None and w["results"]["fused_adamw"]["speed"]["fused_adamw"]
     gan = doc["workloads"]["gans/sngan"]["results"]
@@ -335,20 +439,29 @@ def test_bench_rejects_unknown_workloads_and_variants(tiny_config):
 # ----------------------------------------------------------------------------- GPU-hours
 
 
-def synthetic_bench(config, device_type: str, rates: dict[str, tuple[float, float]], flops: dict[str, tuple[float, float]]):
+def synthetic_bench(
+    config, device_type: str, rates: dict[str, tuple[float, float]], flops: dict[str, tuple[float, float]]
+):
     """A bench document holding every workload of ``config`` with the given (train images/s, evals/s) and
     (forward, train-step) FLOPs per image."""
     works = all_workloads(config)
-    doc = {"device": {"type": device_type, "name": "NVIDIA H100 80GB HBM3" if device_type == "cuda" else "CPU"},
-           "workloads": {}}
+    doc = {
+        "device": {"type": device_type, "name": "NVIDIA H100 80GB HBM3" if device_type == "cuda" else "CPU"},
+        "workloads": {},
+    }
     for key, w in works.items():
         tr, ev = rates[key]
         fwd, step = flops[key]
         doc["workloads"][key] = {
-            "cost_key": w.cost_key, "train_batch": w.train_batch, "sample_batch": w.sample_batch,
+            "cost_key": w.cost_key,
+            "train_batch": w.train_batch,
+            "sample_batch": w.sample_batch,
             "flops": {"forward_per_image": fwd, "train_step_per_image": step, "method": "synthetic"},
-            "results": {"plain": {"train": {"images_per_s": tr / 2}, "sample": {"evals_per_s": ev / 2}},
-                        "all": {"train": {"images_per_s": tr}, "sample": {"evals_per_s": ev}}}}
+            "results": {
+                "plain": {"train": {"images_per_s": tr / 2}, "sample": {"evals_per_s": ev / 2}},
+                "all": {"train": {"images_per_s": tr}, "sample": {"evals_per_s": ev}},
+            },
+        }
     return doc
 
 
@@ -373,7 +486,7 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     assert jobs["train-ddgm ddgm_vlb"].paper == "Table 4.4: 1.6 x DDPM = 33.1 h on 1 V100"
     assert jobs["train-ddgm ddgm_b"].paper is None
     fm = copy.deepcopy(tiny_config)
-    for ds in (fm["datasets"].values() if "datasets" in fm else [fm["data"]]):  # either layout
+    for ds in fm["datasets"].values() if "datasets" in fm else [fm["data"]]:  # either layout
         ds["dataset"] = "fashion_mnist"
     assert dag_jobs(fm)[0].paper.endswith("~35 h on 1 GPU (GTX 1080 Ti), 100k steps")
 
@@ -386,11 +499,18 @@ def test_data_geometry_reads_both_layouts(tiny_config):
         for cfg in old[section].values():
             cfg.pop("data", None)
     old["dddm"].pop("data", None)
-    assert data_geometry(old, old["models"]["ddgm_a"]) == {"dataset": "cifar10", "channels": 3, "size": 32, "train": 50_000}
+    assert data_geometry(old, old["models"]["ddgm_a"]) == {
+        "dataset": "cifar10",
+        "channels": 3,
+        "size": 32,
+        "train": 50_000,
+    }
     new = copy.deepcopy(old)
     new.pop("data")
-    new["datasets"] = {"fm": {"dataset": "fashion_mnist", "root": None, "download": False, "resolution": 16},
-                       "c10": {"dataset": "cifar10", "root": None, "download": False, "resolution": None}}
+    new["datasets"] = {
+        "fm": {"dataset": "fashion_mnist", "root": None, "download": False, "resolution": 16},
+        "c10": {"dataset": "cifar10", "root": None, "download": False, "resolution": None},
+    }
     new["models"]["ddgm_a"]["data"] = "fm"
     assert data_geometry(new, new["models"]["ddgm_a"])["size"] == 16
     with pytest.raises(ValueError, match="names no data set"):
@@ -417,7 +537,8 @@ def test_gpu_hours_from_a_gpu_bench_use_the_measured_throughput(tiny_config):
     jobs = [v for v in rows.values() if v["Kind"] != "total"]
     assert rows["Total"]["H100 hours"] == pytest.approx(sum(v["H100 hours"] for v in jobs))
     assert rows["Total training"]["H100 hours"] + rows["Total sampling/evaluation"]["H100 hours"] == pytest.approx(
-        rows["Total"]["H100 hours"])
+        rows["Total"]["H100 hours"]
+    )
 
 
 def test_gpu_hours_from_a_cpu_bench_are_flop_estimates_at_the_given_mfu(tiny_config, tmp_path):
@@ -436,14 +557,16 @@ def test_gpu_hours_from_a_cpu_bench_are_flop_estimates_at_the_given_mfu(tiny_con
     assert "are estimates, not measurements" in md and "0.25" in md and "35 hours" in md
     assert table.splitlines()[0].startswith("Job,Kind,Workload")
     # without a benchmark the FLOPs are counted here
-    counted = build_rows(tiny_config, [], mfu=mfu, count_flops=lambda w: {"forward_per_image": 1e9,
-                                                                           "train_step_per_image": 3e9})
+    counted = build_rows(
+        tiny_config, [], mfu=mfu, count_flops=lambda w: {"forward_per_image": 1e9, "train_step_per_image": 3e9}
+    )
     assert all("FLOPs counted here" in r["Source"] for r in counted if r["Kind"] != "total")
 
 
 def test_gpu_hours_cli_writes_md_and_csv(tmp_path, repo):
     out = tmp_path / "tables" / "gpu_hours"
-    assert cli_main(["gpu-hours", "--params", str(repo / "configs" / "tiny.yaml"), "--mfu", "0.4", "--out", str(out)]) == 0
+    params = str(repo / "configs" / "tiny.yaml")
+    assert cli_main(["gpu-hours", "--params", params, "--mfu", "0.4", "--out", str(out)]) == 0
     md = (tmp_path / "tables" / "gpu_hours.md").read_text()
     assert md.startswith("# GPU-hours") and "| **Total** |" in md
     assert (tmp_path / "tables" / "gpu_hours.csv").read_text().count("\n") > 20

@@ -1,4 +1,5 @@
-"""SmallClassifier training/IO and the torch-fidelity metric wrapper (CPU, synthetic data).
+"""SmallClassifier training/IO, its torch-fidelity feature extractor and the pipeline's metrics on the classifier
+backend (the Evaluator every evaluation step runs), on CPU with synthetic data.
 
 No test touches torch-fidelity's built-in extractors (their weight downloads need the
 internet); everything runs on a tiny classifier trained on 8x8 synthetic patterns.
@@ -13,13 +14,15 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from diffrepro.evaluation.feature_extractors import (
-    ClassifierFeatureExtractor,
-    register_classifier_extractor,
-)
-from diffrepro.evaluation.metrics import UInt8ImageDataset, compute_metrics, frechet_distance
+from diffrepro.devices import resolve_device
+from diffrepro.evaluation.backends import load_backend
+from diffrepro.evaluation.evaluator import Evaluator
+from diffrepro.evaluation.feature_extractors import ClassifierFeatureExtractor
+from diffrepro.evaluation.records import metrics_for
+from diffrepro.evaluation.reference import save_reference
 from diffrepro.models.classifier import SmallClassifier, load_classifier
 from diffrepro.training.classifier import save_classifier, train_classifier, uint8_to_unit_range
+from metric_oracles import frechet_distance
 
 SIZE = 8
 TRAIN_KW = dict(width=8, feature_dim=32, epochs=6, batch_size=64, lr=3e-3, seed=0, progress=False)
@@ -121,21 +124,10 @@ def test_save_load_round_trip(trained, data, tmp_path):
 # --------------------------------------------------------------------------- extractor
 
 
-def test_extractor_registration_and_preprocessing(trained, tmp_path):
-    model, metrics, path, _ = trained
-    name = register_classifier_extractor(path)
-    assert register_classifier_extractor(path) == name  # idempotent, no crash
-
-    other = SmallClassifier(in_channels=3, num_classes=3, image_size=16, width=8, feature_dim=16).eval()
-    other_path = tmp_path / "rgb16.safetensors"
-    save_classifier(other, other_path, {"note": "untrained"})
-    other_name = register_classifier_extractor(other_path)
-    assert other_name != name
-
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
-
-    # grey classifier: channel mean of replicated channels reproduces the direct features
-    fe = FEATURE_EXTRACTORS_REGISTRY[name](name, ["features", "logits"])
+def test_extractor_preprocessing_and_features(trained, tmp_path):
+    model, _, path, _ = trained
+    # grey classifier: the channel mean of the replicated channels reproduces the direct features
+    fe = ClassifierFeatureExtractor("clf", ["features", "logits"], feature_extractor_weights_path=path)
     x = make_patterns(6, seed=3)[0]
     feats, logits = fe(x.expand(-1, 3, -1, -1).contiguous())
     ref_feats, ref_logits = model.features_and_logits(uint8_to_unit_range(x))
@@ -143,63 +135,98 @@ def test_extractor_registration_and_preprocessing(trained, tmp_path):
     assert fe.convert_features_tuple_to_dict(fe(x.expand(-1, 3, -1, -1)))["features"].shape == (6, 32)
 
     # RGB classifier at 16x16 accepts 8x8 inputs (resized) and returns requested features in order
-    fe2 = FEATURE_EXTRACTORS_REGISTRY[other_name](other_name, ["logits", "features"])
+    other = SmallClassifier(in_channels=3, num_classes=3, image_size=16, width=8, feature_dim=16).eval()
+    other_path = tmp_path / "rgb16.safetensors"
+    save_classifier(other, other_path, {"note": "untrained"})
+    fe2 = ClassifierFeatureExtractor("rgb", ["logits", "features"], feature_extractor_weights_path=str(other_path))
     lg, ft = fe2(torch.randint(0, 256, (4, 3, 8, 8), dtype=torch.uint8))
     assert lg.shape == (4, 3) and ft.shape == (4, 16)
     with pytest.raises(ValueError):
         fe2(torch.zeros(4, 3, 8, 8))  # not uint8
-    assert issubclass(FEATURE_EXTRACTORS_REGISTRY[name], ClassifierFeatureExtractor)
+    with pytest.raises(ValueError, match="needs a classifier weights file"):
+        ClassifierFeatureExtractor("none", ["features"])
+    with pytest.raises(ValueError, match="feature_extractor_internal_dtype"):
+        ClassifierFeatureExtractor(
+            "f16", ["features"], feature_extractor_weights_path=path, feature_extractor_internal_dtype="float16"
+        )
 
 
-# --------------------------------------------------------------------------- metrics
+# --------------------------------------------------------------------------- metrics (the Evaluator's path)
+
+#: evaluation settings of the tests' Evaluator (the parameter file's ``evaluation`` section)
+EVALUATION = {
+    "backends": ["classifier"],
+    "batch_size": 64,
+    "kid_subset_size": 100,
+    "kid_subsets": 100,
+    "prc_neighborhood": 3,
+    "prd": {"clusters": 20, "angles": 1001, "runs": 10},
+}
 
 
-def test_dataset_replicates_grey():
-    x = torch.randint(0, 256, (5, 1, 4, 4), dtype=torch.uint8)
-    ds = UInt8ImageDataset(x)
-    item = ds[2]
-    assert item.shape == (3, 4, 4) and item.dtype == torch.uint8
-    assert all(torch.equal(item[c], x[2, 0]) for c in range(3))
+def evaluator_of(weights: str, reference: torch.Tensor, folder, **evaluation) -> Evaluator:
+    """The Evaluator of the evaluation steps on the classifier backend, ``reference``'s features saved as the
+    reference-features step saves them."""
+    backend = load_backend("classifier", weights, batch_size=64)
+    save_reference(
+        str(folder / "classifier.safetensors"),
+        backend.features(reference),
+        {
+            "backend": "classifier",
+            "weights_sha256": backend.weights_sha256,
+            "dataset": "patterns",
+            "split": "test",
+            "resolution": reference.shape[-1],
+            "images": reference.shape[0],
+        },
+    )
+    config = {"seed": 2020, "evaluation": {**EVALUATION, **evaluation}}
+    return Evaluator.from_files(config, classifier=weights, inception="unused", references=str(folder))
 
 
-def test_metrics_of_a_set_against_itself(trained, data):
+def test_grey_images_are_replicated_to_three_channels(trained, data):
+    _, _, path, _ = trained
+    backend = load_backend("classifier", path, batch_size=7)
+    x = data[2][:20]
+    grey, rgb = backend.features(x), backend.features(x.expand(-1, 3, -1, -1).contiguous())
+    assert set(grey) == {"pool", "logits"} and grey["pool"].shape == (20, 32)
+    assert all(torch.equal(grey[k], rgb[k]) for k in grey)
+    assert backend.last_images_per_second > 0
+
+
+def test_metrics_of_a_set_against_itself(trained, data, tmp_path):
     _, _, path, _ = trained
     xte = data[2]
-    out = compute_metrics(xte, xte, extractor="classifier", extractor_weights=path, kid_subset_size=100)
+    out, ref = metrics_for(xte, evaluator_of(path, xte, tmp_path), desc="itself")
     assert abs(out["fid"]) < 1e-3
     assert out["precision"] == 1.0 and out["recall"] == 1.0
     assert abs(out["kid_mean"]) < 0.02
-    assert out["classifier_score_mean"] is not None and out["classifier_score_mean"] >= 1.0
+    assert out["score_mean"] is not None and out["score_mean"] >= 1.0
     assert out["n_generated"] == out["n_reference"] == 256
-    assert out["feature_extractor"] == "classifier"
+    assert out["backend"] == "classifier" and set(out["backends"]) == {"classifier"}
     assert out["precision_recall_definition"] == "k-NN (Kynkaanniemi et al. 2019, k=3)"
     assert out["score_definition"] == "classifier-logit Inception-style score (not the Inception Score)"
     assert out["images_per_second"] > 0
+    assert ref == {"dataset": "patterns", "resolution": SIZE, "reference_split": "test"}
 
 
-def test_fid_matches_independent_frechet_distance(trained, data):
+def test_fid_matches_independent_frechet_distance(trained, data, tmp_path):
     model, _, path, _ = trained
     _, _, xte, yte = data
     gen, gen_labels = make_patterns(240, seed=7, noise=0.15)
     gen = gen[gen_labels != 3]  # noisier and missing a class
-    out = compute_metrics(
-        gen, xte, extractor="classifier", extractor_weights=path, kid_subset_size=1000, batch_size=64,
-        classifier_score=False,
-    )
-    assert out["classifier_score_mean"] is None and out["classifier_score_std"] is None
-    assert out["kid_subset_size"] == 180
+    out = evaluator_of(path, xte, tmp_path, kid_subset_size=1000).evaluate(gen)
+    assert out["backends"]["classifier"]["kid_subset_size"] == 180
     f1, f2 = features_of(model, gen), features_of(model, xte)
     expected = frechet_distance(f1.mean(0), np.cov(f1, rowvar=False), f2.mean(0), np.cov(f2, rowvar=False))
     assert expected > 0.01
     assert out["fid"] == pytest.approx(expected, rel=1e-3)
 
 
-def test_different_sets_have_positive_fid_and_kid(trained, data):
+def test_different_sets_have_positive_fid_and_kid(trained, data, tmp_path):
     _, _, path, _ = trained
     _, _, xte, yte = data
-    out = compute_metrics(
-        xte[yte == 0], xte, extractor="classifier", extractor_weights=path, kid_subset_size=50
-    )
+    out = evaluator_of(path, xte, tmp_path, kid_subset_size=50).evaluate(xte[yte == 0])
     assert out["fid"] > 0.1
     assert out["kid_mean"] > 0
     assert out["precision"] == 1.0 and out["recall"] < 0.5  # one class out of four covered
@@ -215,14 +242,24 @@ def test_frechet_distance_closed_form():
         frechet_distance(mu1, s1, np.zeros(2), np.eye(2))
 
 
-def test_bad_arguments_raise_named_errors(trained, data):
+def test_bad_inputs_raise_named_errors(trained, data, tmp_path):
     _, _, path, _ = trained
     x = data[2][:16]
-    with pytest.raises(ValueError, match="no-such-extractor"):
-        compute_metrics(x, x, extractor="no-such-extractor", extractor_weights=None, kid_subset_size=8)
-    with pytest.raises(ValueError, match="extractor_weights"):
-        compute_metrics(x, x, extractor="classifier", extractor_weights=None, kid_subset_size=8)
+    with pytest.raises(ValueError, match="no-such-backend"):
+        load_backend("no-such-backend", path)
+    with pytest.raises(FileNotFoundError, match="missing.safetensors.*train-classifier"):
+        load_backend("classifier", tmp_path / "missing.safetensors")
     with pytest.raises(ValueError, match="uint8"):
-        compute_metrics(x.float(), x, extractor="classifier", extractor_weights=path, kid_subset_size=8)
-    with pytest.raises(ValueError, match="device"):
-        compute_metrics(x, x, extractor="classifier", extractor_weights=path, kid_subset_size=8, device="tpu")
+        load_backend("classifier", path).features(x.float())
+    evaluator = evaluator_of(path, x, tmp_path)
+    with pytest.raises(ValueError, match="16 px.*8 px"):
+        metrics_for(torch.zeros(4, 1, 16, 16, dtype=torch.uint8), evaluator, desc="big")
+    with pytest.raises(ValueError, match="no weights/reference file"):
+        Evaluator(
+            {"seed": 0, "evaluation": {**EVALUATION, "backends": ["classifier", "inception"]}},
+            {"classifier": path},
+            {"classifier": str(tmp_path / "classifier.safetensors")},
+        )
+    if not torch.cuda.is_available():
+        with pytest.raises(SystemExit, match="CUDA is not available"):
+            resolve_device("cuda:0")

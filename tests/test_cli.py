@@ -1,57 +1,94 @@
-"""The command line: lazily loaded steps agree with their modules; the sample grid matches torchvision's layout."""
+"""The command line: every declared step is a command whose options are its declaration's inputs, outputs and
+values, run by the module of the same name, imported only then (GPU pinning: tests/test_profiles.py); the sample
+grid matches torchvision's layout."""
 
+import pkgutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
 
-from diffrepro.cli import build_parser
+import diffrepro.steps
+from diffrepro.cli import DISTRIBUTED_COMMANDS, build_parser, load_step
+from diffrepro.dag import STEPS, In, Option, Out, Value
 from diffrepro.reporting.figures import image_grid
-from diffrepro.steps import load_step, step_commands
+
+COMMANDS = [s.command for s in STEPS]
 
 
-EXPECTED_STEPS = ["convert-inception", "dddm-tables", "dynamics", "evaluate", "evaluate-dddm", "evaluate-posthoc", "evaluate-snapshots",
-                  "evaluate-surrogate", "nll", "prepare-data", "reconstruction", "reference-features", "sample", "sample-dddm",
-                  "sample-posthoc", "sample-surrogate", "snr", "surrogate-table", "table", "toy-examples",
-                  "train-classifier", "train-dae", "train-dddm", "train-ddgm", "train-gan", "transferability"]
-
-
-def test_steps_are_the_modules_of_the_steps_package():
-    assert step_commands() == EXPECTED_STEPS
+def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
+    modules = {m.name for m in pkgutil.iter_modules(diffrepro.steps.__path__)}
+    assert modules == {s.name for s in STEPS}
+    assert len(set(COMMANDS)) == len(COMMANDS) == 26
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
 
-@pytest.mark.parametrize("command", EXPECTED_STEPS)
-def test_step_modules_define_the_step_interface(command):
+@pytest.mark.parametrize("command", COMMANDS)
+def test_step_modules_run_and_parse_nothing(command):
     module = load_step(command)
-    assert module.NAME == command and module.HELP
-    assert callable(module.run) and callable(module.add_arguments)
+    assert callable(module.run) and not hasattr(module, "add_arguments")
+    source = Path(module.__file__).read_text()
+    assert "argparse" not in source and "add_argument" not in source
+    # the steps that run on a torch device are declared so (the CLI pins their GPU and gives them --device)
+    declared = next(s for s in STEPS if s.command == command)
+    assert declared.device == ("resolve_device(args.device)" in source), command
 
 
 def test_running_one_step_imports_only_that_step():
-    code = ("import sys; from diffrepro.cli import build_parser; build_parser('table'); "
-            "print(sorted(m for m in sys.modules if m.startswith('diffrepro.steps.')))")
+    code = (
+        "import sys; from diffrepro.cli import build_parser, load_step; build_parser(); load_step('table'); "
+        "print(sorted(m for m in sys.modules if m.startswith('diffrepro.steps.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "diffrepro.steps.table" in out and "diffrepro.steps.evaluate" not in out
     assert "torch_fidelity" not in out
 
 
-def test_full_parser_knows_every_step():
-    parser = build_parser()
-    for command in step_commands():
-        assert parser.parse_args([command] + required_args(command)).command == command
+@pytest.mark.parametrize("step", STEPS, ids=COMMANDS)
+def test_the_parser_of_a_step_is_its_declaration(step):
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices[step.command]
+    options = {a.option_strings[0]: a for a in sub._actions if a.option_strings}
+    assert {"--params", "--log", "--threads"} <= set(options) and ("--device" in options) == step.device
+    for arg in step.args:
+        action = options[arg.flag]
+        if isinstance(arg, Option):
+            assert not action.required and action.default == arg.default
+        else:
+            assert action.required == (arg.required if isinstance(arg, Out) else True), arg.flag
+        if isinstance(arg, In) and arg.append:
+            assert action.__class__.__name__ == "_AppendAction"
+    # the DAG's command line of a job parses, and every declared argument lands where the step reads it
+    config = {
+        "datasets": {"d": {"dataset": "digits"}},
+        "models": {"m": {"data": "d"}},
+        "gans": {"g": {"data": "d"}},
+        "dddm": {"data": "d", "runs": {"r": {}}},
+        "surrogate": {"surrogates": ["s"], "base_model": "m", "data": "d"},
+        "daed": {"posthoc": {"generator": "m", "data": "d", "split_points": [0.1]}},
+        "analysis": {
+            "snr": {"data": "d"},
+            "reconstruction": {"model": "m", "data": "d"},
+            "transferability": {"models": {"vlb": "m", "simple": "m2"}, "beta_1": 0.1, "data": "d"},
+            "toy_examples": {"model": "m", "beta_1": 0.1},
+            "dynamics": {"ddgm": "m", "daed": "m"},
+        },
+        "evaluation": {"backends": ["inception"]},
+    }
+    argv = step.argv(config, step.elements(config)[0], "p.yaml")
+    args = build_parser().parse_args(argv[1:])
+    assert args.declared_step is step and args.params == "p.yaml"
+    for arg in step.args:
+        if isinstance(arg, (Out, Value)) or (isinstance(arg, In) and not arg.append):
+            assert getattr(args, arg.name) == argv[argv.index(arg.flag) + 1], arg.flag
+    if step.name == "transferability":
+        assert args.ddgm == ["m=models/m/ema.safetensors", "m2=models/m2/ema.safetensors"]
 
 
-def required_args(command):
-    parser = build_parser(command)
-    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
-    args = []
-    for action in sub._actions:
-        if action.required:
-            args += [action.option_strings[0], "1" if action.choices is None else sorted(action.choices)[0]]
-    return args
+def test_distributed_commands_are_the_declared_ones():
+    assert set(DISTRIBUTED_COMMANDS) == {"train-ddgm", "train-dae", "train-gan", "train-dddm"}
 
 
 @pytest.mark.parametrize("n, c", [(7, 1), (100, 1), (5, 3)])

@@ -39,7 +39,9 @@ def test_bad_value_names_its_path(tiny_config):
 def test_resolution_must_fit_unet_depth(tiny_config):
     bad = copy.deepcopy(tiny_config)
     bad["datasets"]["digits"]["resolution"] = 7
-    with pytest.raises(ConfigError, match=r"models\.ddgm_a\.unet\.channel_mult.*datasets\.digits\.resolution.*divisible by 2"):
+    with pytest.raises(
+        ConfigError, match=r"models\.ddgm_a\.unet\.channel_mult.*datasets\.digits\.resolution.*divisible by 2"
+    ):
         validate_config(bad)
 
 
@@ -81,20 +83,39 @@ def test_preset_switch_validates_before_overwriting(tmp_path, repo, monkeypatch,
     assert load_config(tmp_path / "params.yaml") == tiny_config
 
 
-@pytest.mark.parametrize("path, value, message", [
-    (("objective",), "elbo", "models.ddgm_a.objective: 'elbo' is not one of"),
-    (("objective",), {"name": "iwdiff", "k": 0}, "models.ddgm_a.objective.k: 0 is less than the minimum of 1"),
-    (("objective",), {"name": "simple", "k": 2}, "models.ddgm_a.objective: Unevaluated properties are not allowed ('k'"),
-    (("schedule",), {"name": "linear_range", "beta_start": 4e-4}, "models.ddgm_a.schedule: 'beta_end' is a required property"),
-    (("schedule",), {"name": "linear_combine", "beta_1": 1.5}, "models.ddgm_a.schedule.beta_1: 1.5 is greater than or equal to the maximum of 1"),
-    (("timestep_sampler",), "importance", "models.ddgm_a.timestep_sampler: 'importance' is not one of"),
-    (("timestep_sampler",), {"name": "dae_weighted"}, "models.ddgm_a.timestep_sampler: 'beta_1' is a required property"),
-    (("timestep_sampler",), {"name": "uniform", "history": 3}, "Unevaluated properties are not allowed ('history'"),
-    (("variance",), "learned", "models.ddgm_a.variance: 'learned' is not one of"),
-    (("unet", "block"), "convnext", "models.ddgm_a.unet.block: 'convnext' is not one of"),
-    (("sample", "method"), "euler", "models.ddgm_a.sample.method: 'euler' is not one of"),
-    (("tables",), {"table_9": None}, "models.ddgm_a.tables: 'table_9' is not one of"),
-])
+@pytest.mark.parametrize(
+    "path, value, message",
+    [
+        (("objective",), "elbo", "models.ddgm_a.objective: 'elbo' is not one of"),
+        (("objective",), {"name": "iwdiff", "k": 0}, "models.ddgm_a.objective.k: 0 is less than the minimum of 1"),
+        (
+            ("objective",),
+            {"name": "simple", "k": 2},
+            "models.ddgm_a.objective: Unevaluated properties are not allowed ('k'",
+        ),
+        (
+            ("schedule",),
+            {"name": "linear_range", "beta_start": 4e-4},
+            "models.ddgm_a.schedule: 'beta_end' is a required property",
+        ),
+        (
+            ("schedule",),
+            {"name": "linear_combine", "beta_1": 1.5},
+            "models.ddgm_a.schedule.beta_1: 1.5 is greater than or equal to the maximum of 1",
+        ),
+        (("timestep_sampler",), "importance", "models.ddgm_a.timestep_sampler: 'importance' is not one of"),
+        (
+            ("timestep_sampler",),
+            {"name": "dae_weighted"},
+            "models.ddgm_a.timestep_sampler: 'beta_1' is a required property",
+        ),
+        (("timestep_sampler",), {"name": "uniform", "history": 3}, "Unevaluated properties are not allowed ('history'"),
+        (("variance",), "learned", "models.ddgm_a.variance: 'learned' is not one of"),
+        (("unet", "block"), "convnext", "models.ddgm_a.unet.block: 'convnext' is not one of"),
+        (("sample", "method"), "euler", "models.ddgm_a.sample.method: 'euler' is not one of"),
+        (("tables",), {"table_9": None}, "models.ddgm_a.tables: 'table_9' is not one of"),
+    ],
+)
 def test_new_options_fail_naming_their_path(tiny_config, path, value, message):
     bad = copy.deepcopy(tiny_config)
     node = bad["models"]["ddgm_a"]
@@ -106,15 +127,25 @@ def test_new_options_fail_naming_their_path(tiny_config, path, value, message):
     assert message in str(exc.value)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"objective": "hybrid", "variance": "fixed_small"}, "models.ddgm_a.variance: the hybrid objective"),
-    ({"sample": {"method": "ddim", "steps": 41, "num_samples": 8, "batch_size": 8}},
-     "models.ddgm_a.sample.steps: 41 is more than the model's 40 timesteps"),
-    ({"sample": {"method": "ancestral", "steps": 10, "num_samples": 8, "batch_size": 8}},
-     "models.ddgm_a.sample.steps: ancestral sampling runs all 40 steps"),
-    ({"schedule": {"name": "linear_range", "beta_start": 0.2, "beta_end": 0.1}}, "beta_start 0.2 is larger than beta_end"),
-    ({"timesteps": 20}, "models.ddgm_a.timesteps: the linear schedule"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"objective": "hybrid", "variance": "fixed_small"}, "models.ddgm_a.variance: the hybrid objective"),
+        (
+            {"sample": {"method": "ddim", "steps": 41, "num_samples": 8, "batch_size": 8}},
+            "models.ddgm_a.sample.steps: 41 is more than the model's 40 timesteps",
+        ),
+        (
+            {"sample": {"method": "ancestral", "steps": 10, "num_samples": 8, "batch_size": 8}},
+            "models.ddgm_a.sample.steps: ancestral sampling runs all 40 steps",
+        ),
+        (
+            {"schedule": {"name": "linear_range", "beta_start": 0.2, "beta_end": 0.1}},
+            "beta_start 0.2 is larger than beta_end",
+        ),
+        ({"timesteps": 20}, "models.ddgm_a.timesteps: the linear schedule"),
+    ],
+)
 def test_cross_field_rules_name_the_key(tiny_config, change, message):
     bad = copy.deepcopy(tiny_config)
     bad["models"]["ddgm_a"].update(change)
@@ -129,7 +160,10 @@ def test_named_choices_are_normalised_with_defaults(tiny_config):
     assert m["objective"] == {"name": "iwdiff", "k": 2}
     assert model_config(tiny_config, "ddgm_hybrid")["objective"] == {"name": "hybrid", "lambda": 0.001}
     assert model_config(tiny_config, "ddgm_vlb")["timestep_sampler"] == {
-        "name": "loss_second_moment", "history": 10, "uniform_prob": 0.001}
+        "name": "loss_second_moment",
+        "history": 10,
+        "uniform_prob": 0.001,
+    }
     a = model_config(tiny_config, "ddgm_a")
     assert a["schedule"] == {"name": "linear"}
     assert a["sample"]["method"] == "ancestral" and a["sample"]["steps"] is None
@@ -144,17 +178,29 @@ def _set(cfg, dotted, value):
     node[last] = value
 
 
-@pytest.mark.parametrize("change, message", [
-    (("surrogate.surrogates", ["sngan", "nope"]), r"surrogate\.surrogates: surrogate 'nope' is neither a key of gans"),
-    (("surrogate.surrogates", ["ddgm_a"]), r"surrogate 'ddgm_a' is neither a key of gans .* nor a model with a lower"),
-    (("surrogate.base_model", "ddgm_half"), r"surrogate\.base_model: 'ddgm_half' is trained at a lower resolution"),
-    (("daed.posthoc.generator", "ddgm_half"), r"daed\.posthoc\.generator: 'ddgm_half' is trained at a lower"),
-    (("models.ddgm_half.resolution", 8), r"models\.ddgm_half\.resolution: 8 is not below datasets\.digits\.resolution 8"),
-    (("dddm.main", "dddm_l9"), r"dddm\.main: 'dddm_l9' is not one of dddm\.runs"),
-    (("dddm.train.log_every", 3), r"dddm\.train\.checkpoint_every must be a multiple of log_every"),
-    (("dddm.runs.dddm_l1.metric", "huber"), r"dddm\.runs\.dddm_l1\.metric"),
-    (("gans.sngan.train.betas", [0.0]), r"gans\.sngan\.train\.betas"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            ("surrogate.surrogates", ["sngan", "nope"]),
+            r"surrogate\.surrogates: surrogate 'nope' is neither a key of gans",
+        ),
+        (
+            ("surrogate.surrogates", ["ddgm_a"]),
+            r"surrogate 'ddgm_a' is neither a key of gans .* nor a model with a lower",
+        ),
+        (("surrogate.base_model", "ddgm_half"), r"surrogate\.base_model: 'ddgm_half' is trained at a lower resolution"),
+        (("daed.posthoc.generator", "ddgm_half"), r"daed\.posthoc\.generator: 'ddgm_half' is trained at a lower"),
+        (
+            ("models.ddgm_half.resolution", 8),
+            r"models\.ddgm_half\.resolution: 8 is not below datasets\.digits\.resolution 8",
+        ),
+        (("dddm.main", "dddm_l9"), r"dddm\.main: 'dddm_l9' is not one of dddm\.runs"),
+        (("dddm.train.log_every", 3), r"dddm\.train\.checkpoint_every must be a multiple of log_every"),
+        (("dddm.runs.dddm_l1.metric", "huber"), r"dddm\.runs\.dddm_l1\.metric"),
+        (("gans.sngan.train.betas", [0.0]), r"gans\.sngan\.train\.betas"),
+    ],
+)
 def test_surrogate_and_dddm_rules_name_the_key(tiny_config, change, message):
     bad = copy.deepcopy(tiny_config)
     _set(bad, *change)

@@ -13,7 +13,6 @@ from diffrepro.diffusion.daed import (
     daed_model_calls,
     daed_sample,
     joint_first_term_mse,
-    split_points,
 )
 from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, split_step
@@ -26,7 +25,7 @@ from diffrepro.training.ddgm import TrainingDivergedError
 def test_split_points_linear_T1000_match_reference_values_and_numpy_argmin():
     betas = get_beta_schedule("linear", 1000)
     values = [0.001, 0.025, 0.1, 0.2, 0.3]
-    got = split_points(alphas_cumprod(betas), values)
+    got = {b: split_step(alphas_cumprod(betas), b) for b in values}
     assert got == {0.001: 5, 0.025: 45, 0.1: 97, 0.2: 144, 0.3: 184}
     # independent computation: DDPM linear betas 1e-4 .. 0.02, cumulative product, argmin
     ab = np.cumprod(1.0 - np.linspace(1e-4, 0.02, 1000, dtype=np.float64))
@@ -64,8 +63,16 @@ def test_daed_sample_calls_and_state_at_the_seam(s, variance):
     gen_model = Recorder(0.3)
     dae = Recorder(2.0, 0.25)  # pushes values outside [-1, 1] so the clamp is exercised
     ticks = []
-    out = daed_sample(diffusion, gen_model, dae, shape, split_step=s, variance=variance,
-                      generator=torch.Generator().manual_seed(5), progress=ticks.append)
+    out = daed_sample(
+        diffusion,
+        gen_model,
+        dae,
+        shape,
+        split_step=s,
+        variance=variance,
+        generator=torch.Generator().manual_seed(5),
+        progress=ticks.append,
+    )
 
     # generator: once per step above the split, timesteps T-1 .. s+1 in order, whole batch each time
     assert len(gen_model.ts) == T - 1 - s == daed_model_calls(T, s)[0]
@@ -147,24 +154,47 @@ def test_joint_first_term_mse_against_hand_computation(variance, channels_out):
             mean = x0_hat  # posterior q(x_{-1} | x_0, x0_hat) collapses onto x0_hat
         else:
             ab_prev = ab[ti - 1]
-            mean = (betas[ti] * math.sqrt(ab_prev) / (1 - ab[ti]) * x0_hat
-                    + (1 - ab_prev) * math.sqrt(1 - betas[ti]) / (1 - ab[ti]) * xt[i])
+            mean = (
+                betas[ti] * math.sqrt(ab_prev) / (1 - ab[ti]) * x0_hat
+                + (1 - ab_prev) * math.sqrt(1 - betas[ti]) / (1 - ab[ti]) * xt[i]
+            )
         assert float(got[i]) == pytest.approx(float(np.mean((mean - x0n[i]) ** 2)), rel=1e-9)
     # a perfect noise prediction makes the t=0 term exactly zero
     exact = torch.cat([noise, output[:, c:]], dim=1)
-    assert torch.allclose(joint_first_term_mse(diffusion, exact, x0, x_t, t, variance)[:2],
-                          torch.zeros(2, dtype=torch.float64), atol=1e-20)
+    assert torch.allclose(
+        joint_first_term_mse(diffusion, exact, x0, x_t, t, variance)[:2],
+        torch.zeros(2, dtype=torch.float64),
+        atol=1e-20,
+    )
 
 
 # ----------------------------------------------------------------------------- post-hoc DAE training
 def _tiny_cfg(variance="fixed_small"):
     return {
-        "objective": "simple", "schedule": "linear", "timesteps": 40, "variance": variance,
+        "objective": "simple",
+        "schedule": "linear",
+        "timesteps": 40,
+        "variance": variance,
         "timestep_sampler": "uniform",
-        "unet": {"base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [4],
-                 "num_heads": 2, "dropout": 0.1},
-        "train": {"steps": 20, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 0,
-                  "grad_clip": 1.0, "ema_decay": 0.9, "checkpoint_every": 10, "log_every": 5},
+        "unet": {
+            "base_channels": 8,
+            "channel_mult": [1, 2],
+            "num_res_blocks": 1,
+            "attention_resolutions": [4],
+            "num_heads": 2,
+            "dropout": 0.1,
+        },
+        "train": {
+            "steps": 20,
+            "batch_size": 8,
+            "lr": 1e-3,
+            "weight_decay": 0.0,
+            "warmup_steps": 0,
+            "grad_clip": 1.0,
+            "ema_decay": 0.9,
+            "checkpoint_every": 10,
+            "log_every": 5,
+        },
         "sample": {"num_samples": 8, "batch_size": 8},
     }
 
@@ -189,11 +219,16 @@ def images():
     return torch.randint(0, 256, (32, 1, 8, 8), generator=g, dtype=torch.uint8)
 
 
+TRAIN_KEYS = ("steps", "batch_size", "lr", "ema_decay", "checkpoint_every", "log_every", "weight_decay", "grad_clip")
+
+
 def _train(images, cfg, state, ckpt_dir, **kw):
-    args = dict(ddgm_state=state, split_step=8, seed=3, checkpoint_dir=ckpt_dir, data_id="test", steps=8,
-                batch_size=8, lr=1e-3, ema_decay=0.9, checkpoint_every=4, log_every=2)
-    args.update(kw)
-    return train_dae(images, cfg, **args)
+    """``train_dae`` with the test's settings; ``kw`` overrides options and ``daed.posthoc.train`` keys alike."""
+    train_cfg = {"steps": 8, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 4, "log_every": 2}
+    args = dict(ddgm_state=state, split_step=8, seed=3, checkpoint_dir=ckpt_dir, data_id="test")
+    for key, value in kw.items():
+        (train_cfg if key in TRAIN_KEYS else args)[key] = value
+    return train_dae(images, cfg, train_cfg, **args)
 
 
 @pytest.mark.parametrize("variance", ["fixed_small", "learned_range"])
@@ -279,8 +314,19 @@ def test_dae_training_reduces_the_reconstruction_error(tmp_path):
             return float(((dae_predict(model.eval(), diffusion, x_s, s, clip=False) - x0) ** 2).mean())
 
     start = recon_mse(build_dae(cfg, state, image_size=8, channels=1))
-    res = _train(imgs, cfg, state, tmp_path / "a", split_step=s, steps=20, batch_size=8, lr=3e-3,
-                 ema_decay=0.0, checkpoint_every=20, log_every=5)
+    res = _train(
+        imgs,
+        cfg,
+        state,
+        tmp_path / "a",
+        split_step=s,
+        steps=20,
+        batch_size=8,
+        lr=3e-3,
+        ema_decay=0.0,
+        checkpoint_every=20,
+        log_every=5,
+    )
     end = recon_mse(res.model)
     assert end < 0.75 * start, (start, end)
     assert res.history[-1]["loss"] < 0.75 * res.history[0]["loss"]

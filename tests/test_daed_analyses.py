@@ -16,7 +16,7 @@ import yaml
 from PIL import Image
 
 from diffrepro.analysis.image_quality import mae, ms_ssim, to_unit_range
-from diffrepro.analysis.loading import AnalysisInputError, ddgm_split_step, load_posthoc_dae
+from diffrepro.analysis.loading import AnalysisInputError, load_posthoc_dae
 from diffrepro.analysis.transferability import (
     DEJA_TABLE2,
     Denoiser,
@@ -24,6 +24,7 @@ from diffrepro.analysis.transferability import (
     reverse_from,
     table2_markdown,
 )
+from diffrepro.artifacts.ddgm import weights_metadata
 from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main
 from diffrepro.config import load_config, model_config
@@ -39,8 +40,8 @@ from diffrepro.data.targets import (
 from diffrepro.diffusion.daed import dae_input
 from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, split_step
-from diffrepro.factory import build_diffusion, build_unet
-from diffrepro.steps.train_ddgm import weights_metadata
+from diffrepro.factory import build_unet
+from diffrepro.posthoc import ddgm_split_step
 
 
 # ----------------------------------------------------------------------------- target sets
@@ -134,8 +135,16 @@ def test_dae_branch_calls_the_network_once_and_ddgm_branch_s_plus_one_times():
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(1))
     dae, ddgm = Recorder(0.1), Recorder(0.1)
     s = 4
-    res = compare_denoisers(x0, [Denoiser("ddgm", "ddgm", ddgm, diffusion, s, generator=torch.Generator().manual_seed(2)),
-                                 Denoiser("dae", "dae", dae, diffusion, s)], noise, batch_size=8, keep=4)
+    res = compare_denoisers(
+        x0,
+        [
+            Denoiser("ddgm", "ddgm", ddgm, diffusion, s, generator=torch.Generator().manual_seed(2)),
+            Denoiser("dae", "dae", dae, diffusion, s),
+        ],
+        noise,
+        batch_size=8,
+        keep=4,
+    )
     assert len(dae.ts) == 1 and dae.ts[0].shape == (4,) and bool((dae.ts[0] == s).all())
     assert [int(t[0]) for t in ddgm.ts] == list(range(s, -1, -1))
     # batches of 3 -> ceil(4 / 3) = 2 DAE calls
@@ -155,8 +164,15 @@ def test_split_zero_oneshot_equals_reverse_step_and_metrics_match_hand_computati
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(6))
     model = Recorder(0.0)  # eps = 0: the reconstruction is x_0 / sqrt(ab_0), clamped
     res = compare_denoisers(
-        x0, [Denoiser("ddgm", "ddgm", model, diffusion, 0, generator=torch.Generator().manual_seed(0)),
-             Denoiser("dae", "dae", model, diffusion, 0)], noise, batch_size=2, keep=3)
+        x0,
+        [
+            Denoiser("ddgm", "ddgm", model, diffusion, 0, generator=torch.Generator().manual_seed(0)),
+            Denoiser("dae", "dae", model, diffusion, 0),
+        ],
+        noise,
+        batch_size=2,
+        keep=3,
+    )
     ab0 = float(alphas_cumprod(get_beta_schedule("linear", T))[0])
     x_s = math.sqrt(ab0) * x0 + math.sqrt(1 - ab0) * noise
     rec = (x_s / math.sqrt(ab0)).clamp(-1, 1)
@@ -177,8 +193,12 @@ def test_split_zero_oneshot_equals_reverse_step_and_metrics_match_hand_computati
         def forward(self, x, t):
             return noise[: x.shape[0]]
 
-    exact = compare_denoisers(x0, [Denoiser("ddgm", "ddgm", Oracle(), diffusion, 0),
-                                   Denoiser("dae", "dae", Oracle(), diffusion, 0)], noise, batch_size=8)
+    exact = compare_denoisers(
+        x0,
+        [Denoiser("ddgm", "ddgm", Oracle(), diffusion, 0), Denoiser("dae", "dae", Oracle(), diffusion, 0)],
+        noise,
+        batch_size=8,
+    )
     for name in ("ddgm", "dae"):
         assert float(exact.mae[name].max()) < 1e-6
         torch.testing.assert_close(exact.ms_ssim[name], torch.ones(3, dtype=torch.float64), rtol=0, atol=1e-5)
@@ -207,10 +227,21 @@ def test_denoiser_rejects_bad_split_and_kind():
 
 
 def test_table2_markdown_layout():
-    rows = [{"model": m, "target": t, "mae_mean": 0.1 + i, "mae_sem": 0.01, "ms_ssim_mean": 0.9, "ms_ssim_sem": float("nan")}
-            for i, m in enumerate(["a", "DAED"]) for t in ["digits", "lfw_subset"]]
-    md = table2_markdown(rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"],
-                         labels={"a": "DDGM a"})
+    rows = [
+        {
+            "model": m,
+            "target": t,
+            "mae_mean": 0.1 + i,
+            "mae_sem": 0.01,
+            "ms_ssim_mean": 0.9,
+            "ms_ssim_sem": float("nan"),
+        }
+        for i, m in enumerate(["a", "DAED"])
+        for t in ["digits", "lfw_subset"]
+    ]
+    md = table2_markdown(
+        rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"], labels={"a": "DDGM a"}
+    )
     lines = md.splitlines()
     assert lines[0].startswith("| Source | Model | digits MAE") and lines[0].count("|") == 7
     assert lines[2] == "| digits | DDGM a | 0.100 ± 0.010 | 0.900 | 0.100 ± 0.010 | 0.900 |"
@@ -233,15 +264,40 @@ def test_transfer_models_follow_the_papers_rows():
 
 # ----------------------------------------------------------------------------- the steps, end to end
 ANALYSIS = {
-    "reconstruction": {"model": "ddgm_a", "data": "digits", "fraction": 0.2, "points": 3, "images": 3,
-                       "targets": ["digits", "lfw_subset"]},
-    "transferability": {"beta_1": 0.1, "data": "digits", "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"}, "targets": ["digits", "lfw_subset"],
-                        "images": 3},
+    "reconstruction": {
+        "model": "ddgm_a",
+        "data": "digits",
+        "fraction": 0.2,
+        "points": 3,
+        "images": 3,
+        "targets": ["digits", "lfw_subset"],
+    },
+    "transferability": {
+        "beta_1": 0.1,
+        "data": "digits",
+        "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"},
+        "targets": ["digits", "lfw_subset"],
+        "images": 3,
+    },
     "toy_examples": {"beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
 }
-DAED = {"posthoc": {"generator": "ddgm_a", "data": "digits", "split_points": [0.1, "linear"],
-                    "train": {"steps": 2, "batch_size": 4, "lr": 0.001, "weight_decay": 0.0, "grad_clip": 1.0,
-                              "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}}}
+DAED = {
+    "posthoc": {
+        "generator": "ddgm_a",
+        "data": "digits",
+        "split_points": [0.1, "linear"],
+        "train": {
+            "steps": 2,
+            "batch_size": 4,
+            "lr": 0.001,
+            "weight_decay": 0.0,
+            "grad_clip": 1.0,
+            "ema_decay": 0.9,
+            "checkpoint_every": 2,
+            "log_every": 1,
+        },
+    }
+}
 
 
 def _perturbed_state(mcfg, seed, channels=1):
@@ -281,8 +337,16 @@ def workspace(tmp_path_factory, tiny_config_module):
         save_safetensors(_perturbed_state(gen, 7), path, md)
         return path
 
-    return {"tmp": tmp, "params": params, "config": config, "data": data, "weights": weights, "split": s,
-            "dae": dae_file(tmp / "dae_b0.1.safetensors"), "dae_file": dae_file}
+    return {
+        "tmp": tmp,
+        "params": params,
+        "config": config,
+        "data": data,
+        "weights": weights,
+        "split": s,
+        "dae": dae_file(tmp / "dae_b0.1.safetensors"),
+        "dae_file": dae_file,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -313,16 +377,47 @@ def test_split_step_of_the_tiny_generator_is_not_trivial(workspace):
 
 def test_reconstruction_step_end_to_end(workspace):
     out = workspace["tmp"] / "rec"
-    rc = main(["reconstruction", "--params", str(workspace["params"]), "--log", str(out / "log.txt"),
-               "--device", "cpu", "--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"]),
-               "--out-csv", str(out / "rec.csv"), "--out-json", str(out / "rec.json"), "--out-png", str(out / "rec.png")])
+    rc = main(
+        [
+            "reconstruction",
+            "--params",
+            str(workspace["params"]),
+            "--log",
+            str(out / "log.txt"),
+            "--device",
+            "cpu",
+            "--weights",
+            str(workspace["weights"]["ddgm_a"]),
+            "--data",
+            str(workspace["data"]),
+            "--out-csv",
+            str(out / "rec.csv"),
+            "--out-json",
+            str(out / "rec.json"),
+            "--out-png",
+            str(out / "rec.png"),
+        ]
+    )
     assert rc == 0
     rows = _csv(out / "rec.csv")
-    assert list(rows[0]) == ["target", "in_domain", "t", "t_fraction", "mae_mean", "mae_sem", "ms_ssim_mean",
-                             "ms_ssim_sem"]
+    assert list(rows[0]) == [
+        "target",
+        "in_domain",
+        "t",
+        "t_fraction",
+        "mae_mean",
+        "mae_sem",
+        "ms_ssim_mean",
+        "ms_ssim_sem",
+    ]
     assert [(r["target"], r["in_domain"], int(r["t"])) for r in rows] == [
-        ("digits", "true", 0), ("digits", "true", 3), ("digits", "true", 6),
-        ("lfw_subset", "false", 0), ("lfw_subset", "false", 3), ("lfw_subset", "false", 6)]
+        ("digits", "true", 0),
+        ("digits", "true", 3),
+        ("digits", "true", 6),
+        ("lfw_subset", "false", 0),
+        ("lfw_subset", "false", 3),
+        ("lfw_subset", "false", 6),
+    ]
     for r in rows:
         assert float(r["t_fraction"]) == pytest.approx((int(r["t"]) + 1) / 40)
         assert 0 <= float(r["mae_mean"]) <= 1 and float(r["mae_sem"]) >= 0 and -1 <= float(r["ms_ssim_mean"]) <= 1
@@ -331,28 +426,75 @@ def test_reconstruction_step_end_to_end(workspace):
     assert summary["targets"]["digits"]["in_domain"] and summary["targets"]["lfw_subset"]["n"] == 3
     lfw = summary["targets"]["lfw_subset"]
     assert lfw["mae_minus_in_domain"] == pytest.approx(
-        [a - b for a, b in zip(lfw["mae"], summary["targets"]["digits"]["mae"])])
+        [a - b for a, b in zip(lfw["mae"], summary["targets"]["digits"]["mae"])]
+    )
     assert _png(out / "rec.png")[0] > 100 and (out / "rec.svg").stat().st_size > 0
     # same inputs, same numbers (seeded image choice and noise)
-    rc = main(["reconstruction", "--params", str(workspace["params"]), "--device", "cpu",
-               "--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"]),
-               "--out-csv", str(out / "rec2.csv"), "--out-json", str(out / "rec2.json"), "--out-png", str(out / "r2.png")])
+    rc = main(
+        [
+            "reconstruction",
+            "--params",
+            str(workspace["params"]),
+            "--device",
+            "cpu",
+            "--weights",
+            str(workspace["weights"]["ddgm_a"]),
+            "--data",
+            str(workspace["data"]),
+            "--out-csv",
+            str(out / "rec2.csv"),
+            "--out-json",
+            str(out / "rec2.json"),
+            "--out-png",
+            str(out / "r2.png"),
+        ]
+    )
     assert rc == 0 and (out / "rec2.csv").read_text() == (out / "rec.csv").read_text()
 
 
 def test_transferability_step_end_to_end(workspace):
     out = workspace["tmp"] / "tr"
     w = workspace["weights"]
-    rc = main(["transferability", "--params", str(workspace["params"]), "--log", str(out / "log.txt"),
-               "--device", "cpu", "--ddgm", f"ddgm_a={w['ddgm_a']}", "--ddgm", f"ddgm_vlb={w['ddgm_vlb']}",
-               "--dae", str(workspace["dae"]), "--data", str(workspace["data"]),
-               "--out-csv", str(out / "t.csv"), "--out-md", str(out / "t.md"), "--out-png", str(out / "t.png")])
+    rc = main(
+        [
+            "transferability",
+            "--params",
+            str(workspace["params"]),
+            "--log",
+            str(out / "log.txt"),
+            "--device",
+            "cpu",
+            "--ddgm",
+            f"ddgm_a={w['ddgm_a']}",
+            "--ddgm",
+            f"ddgm_vlb={w['ddgm_vlb']}",
+            "--dae",
+            str(workspace["dae"]),
+            "--data",
+            str(workspace["data"]),
+            "--out-csv",
+            str(out / "t.csv"),
+            "--out-md",
+            str(out / "t.md"),
+            "--out-png",
+            str(out / "t.png"),
+        ]
+    )
     assert rc == 0
     rows = _csv(out / "t.csv")
-    assert list(rows[0]) == ["source", "model", "target", "split_step", "mae_mean", "mae_sem", "ms_ssim_mean",
-                             "ms_ssim_sem"]
+    assert list(rows[0]) == [
+        "source",
+        "model",
+        "target",
+        "split_step",
+        "mae_mean",
+        "mae_sem",
+        "ms_ssim_mean",
+        "ms_ssim_sem",
+    ]
     assert [(r["model"], r["target"]) for r in rows] == [
-        (m, t) for t in ("digits", "lfw_subset") for m in ("ddgm_vlb", "ddgm_a", "DAED")]  # the paper's row order
+        (m, t) for t in ("digits", "lfw_subset") for m in ("ddgm_vlb", "ddgm_a", "DAED")
+    ]  # the paper's row order
     s = workspace["split"]
     assert all(r["source"] == "digits" and int(r["split_step"]) == s for r in rows)  # both DDGMs: linear, T=40
     for r in rows:
@@ -379,9 +521,21 @@ def test_transferability_step_end_to_end(workspace):
 def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models(workspace, tmp_path):
     w = workspace["weights"]
     wrong = workspace["dae_file"](tmp_path / "dae_b0.2.safetensors", beta="0.2")
-    base = ["transferability", "--params", str(workspace["params"]), "--device", "cpu",
-            "--data", str(workspace["data"]), "--out-csv", str(tmp_path / "t.csv"), "--out-md", str(tmp_path / "t.md"),
-            "--out-png", str(tmp_path / "t.png")]
+    base = [
+        "transferability",
+        "--params",
+        str(workspace["params"]),
+        "--device",
+        "cpu",
+        "--data",
+        str(workspace["data"]),
+        "--out-csv",
+        str(tmp_path / "t.csv"),
+        "--out-md",
+        str(tmp_path / "t.md"),
+        "--out-png",
+        str(tmp_path / "t.png"),
+    ]
     both = ["--ddgm", f"ddgm_a={w['ddgm_a']}", "--ddgm", f"ddgm_vlb={w['ddgm_vlb']}"]
     assert main(base + both + ["--dae", str(wrong)]) == 1
     assert main(base + ["--ddgm", f"ddgm_a={w['ddgm_a']}", "--dae", str(workspace["dae"])]) == 1
@@ -393,21 +547,38 @@ def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models
 
 def test_toy_examples_step_end_to_end(workspace):
     out = workspace["tmp"] / "toy"
-    rc = main(["toy-examples", "--params", str(workspace["params"]), "--log", str(out / "log.txt"), "--device", "cpu",
-               "--weights", str(workspace["weights"]["ddgm_a"]), "--dae", str(workspace["dae"]),
-               "--out-png", str(out / "toy.png"), "--out-csv", str(out / "toy.csv")])
+    rc = main(
+        [
+            "toy-examples",
+            "--params",
+            str(workspace["params"]),
+            "--log",
+            str(out / "log.txt"),
+            "--device",
+            "cpu",
+            "--weights",
+            str(workspace["weights"]["ddgm_a"]),
+            "--dae",
+            str(workspace["dae"]),
+            "--out-png",
+            str(out / "toy.png"),
+            "--out-csv",
+            str(out / "toy.csv"),
+        ]
+    )
     assert rc == 0
     rows = _csv(out / "toy.csv")
     assert list(rows[0]) == ["photo", "model", "split_step", "mae", "ms_ssim"]
     assert [(r["photo"], r["model"]) for r in rows] == [
-        (p, m) for p in ("camera", "astronaut", "coins") for m in ("ddgm_a", "DAED")]
+        (p, m) for p in ("camera", "astronaut", "coins") for m in ("ddgm_a", "DAED")
+    ]
     assert all(int(r["split_step"]) == workspace["split"] for r in rows)
     assert all(0 <= float(r["mae"]) <= 1 and -1 <= float(r["ms_ssim"]) <= 1 for r in rows)
     # the DAED row is reproducible by hand: same photos, same seeded noise, the DAE once
     from diffrepro.analysis.loading import load_posthoc_dae as load
     from diffrepro.diffusion.daed import dae_predict
+    from diffrepro.imaging import to_model_range
     from diffrepro.seeding import generator
-    from diffrepro.training.ddgm import to_model_range
 
     dae = load(str(workspace["dae"]), workspace["config"], "cpu", beta_1=0.1)
     x0 = to_model_range(photo_images(["camera", "astronaut", "coins"], 1, 8))

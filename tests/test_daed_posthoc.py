@@ -4,7 +4,6 @@ DAED tables in the paper's layout."""
 from __future__ import annotations
 
 import copy
-import csv
 import json
 from pathlib import Path
 
@@ -12,6 +11,8 @@ import pytest
 import torch
 import yaml
 
+from diffrepro.analysis.dynamics import contributions, read_terms
+from diffrepro.artifacts.ddgm import weights_metadata
 from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main as cli_main
 from diffrepro.config import ConfigError, model_config, posthoc_splits, split_label, validate_config
@@ -20,8 +21,6 @@ from diffrepro.diffusion.schedules import alphas_cumprod, split_step
 from diffrepro.factory import build_betas, build_diffusion, build_unet
 from diffrepro.models.precision import with_precision
 from diffrepro.reporting.tables import TABLES
-from diffrepro.steps.dynamics import contributions, read_terms
-from diffrepro.steps.train_ddgm import weights_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -72,8 +71,12 @@ def test_sampler_states_are_what_daed_sample_hands_to_the_dae(tiny, s):
     torch.manual_seed(0)
     net = build_unet(mcfg, image_size=8, channels=1).eval()
     states = {}
-    diffusion.sample(net, (3, 1, 8, 8), generator=torch.Generator().manual_seed(5),
-                     on_state=lambda t, x: states.__setitem__(t, x.clone()))
+    diffusion.sample(
+        net,
+        (3, 1, 8, 8),
+        generator=torch.Generator().manual_seed(5),
+        on_state=lambda t, x: states.__setitem__(t, x.clone()),
+    )
     assert sorted(states) == list(range(diffusion.num_timesteps))
     seen = []
 
@@ -81,8 +84,15 @@ def test_sampler_states_are_what_daed_sample_hands_to_the_dae(tiny, s):
         seen.append((x.clone(), t.clone()))
         return torch.zeros_like(x)
 
-    daed_sample(diffusion, net, dae, (3, 1, 8, 8), split_step=s, variance="fixed_small",
-                generator=torch.Generator().manual_seed(5))
+    daed_sample(
+        diffusion,
+        net,
+        dae,
+        (3, 1, 8, 8),
+        split_step=s,
+        variance="fixed_small",
+        generator=torch.Generator().manual_seed(5),
+    )
     assert len(seen) == 1 and bool((seen[0][1] == s).all())
     torch.testing.assert_close(seen[0][0], states[s], rtol=0, atol=0)
 
@@ -106,7 +116,9 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
     splits = {"0.1": split_step(ab, 0.1), "linear": 0}
     for label, s in splits.items():
         (tmp_path / "daes" / label).mkdir(parents=True)
-        save_safetensors(net.state_dict(), tmp_path / "daes" / label / "ema.safetensors", {**meta, "split_step": str(s)})
+        save_safetensors(
+            net.state_dict(), tmp_path / "daes" / label / "ema.safetensors", {**meta, "split_step": str(s)}
+        )
     calls = {"count": 0, "t": []}
     from diffrepro.models import unet as unet_module
 
@@ -118,13 +130,26 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
         return original(self, x, t)
 
     monkeypatch.setattr(unet_module.UNet, "forward", counting)
-    rc = cli_main(["sample-posthoc", "--params", str(params), "--generator", str(tmp_path / "gen.safetensors"),
-                   "--daes", str(tmp_path / "daes"), "--out", str(tmp_path / "out"), "--device", "cpu"])
+    rc = cli_main(
+        [
+            "sample-posthoc",
+            "--params",
+            str(params),
+            "--generator",
+            str(tmp_path / "gen.safetensors"),
+            "--daes",
+            str(tmp_path / "daes"),
+            "--out",
+            str(tmp_path / "out"),
+            "--device",
+            "cpu",
+        ]
+    )
     assert rc in (0, None)
     T = mcfg["timesteps"]
     # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
     assert calls["count"] == 2 * T + 2 * len(splits)
-    assert sorted(calls["t"][2 * T:]) == sorted([s for s in splits.values() for _ in range(2)])
+    assert sorted(calls["t"][2 * T :]) == sorted([s for s in splits.values() for _ in range(2)])
     timing = json.loads((tmp_path / "out" / "timing.json").read_text())
     for label, s in splits.items():
         assert (tmp_path / "out" / f"{label}.png").is_file()
@@ -147,34 +172,86 @@ def test_dynamics_contributions_against_hand_sums(tmp_path):
 
 
 def _record(model, kind, objective, T, fid, table_key, table, schedule="linear", options=None, params=1_000_000):
-    return {"tables": {table: table_key},
-            "metrics": {"model": model, "kind": kind, "objective": objective, "schedule": schedule,
-                        "schedule_options": options or {}, "timesteps": T, "fid": fid, "precision": 0.5,
-                        "recall": 0.25, "classifier_score_mean": 2.0, "classifier_score_std": 0.1,
-                        "samples_per_second": 4.0, "unet": {"base_channels": 16, "num_res_blocks": 1},
-                        "n_generated": 500, "backend": "inception",
-                        "backends": {"inception": {"fid": fid, "precision": 0.5, "recall": 0.25, "prd_precision": 0.4,
-                                                   "prd_recall": 0.3, "sfid": 2.0, "kid_mean": 0.001,
-                                                   "score_mean": None, "score_std": None, "n_generated": 500},
-                                     "classifier": {"fid": fid / 10, "precision": 0.5, "recall": 0.25,
-                                                    "prd_precision": 0.4, "prd_recall": 0.3, "sfid": None,
-                                                    "kid_mean": 0.001, "score_mean": 2.0, "score_std": 0.1,
-                                                    "n_generated": 500}}},
-            "nll": {"bits_per_dim": 3.5}, "train": {"parameters": params, "seconds_per_step": 0.1}}
+    return {
+        "tables": {table: table_key},
+        "metrics": {
+            "model": model,
+            "kind": kind,
+            "objective": objective,
+            "schedule": schedule,
+            "schedule_options": options or {},
+            "timesteps": T,
+            "fid": fid,
+            "precision": 0.5,
+            "recall": 0.25,
+            "classifier_score_mean": 2.0,
+            "classifier_score_std": 0.1,
+            "samples_per_second": 4.0,
+            "unet": {"base_channels": 16, "num_res_blocks": 1},
+            "n_generated": 500,
+            "backend": "inception",
+            "backends": {
+                "inception": {
+                    "fid": fid,
+                    "precision": 0.5,
+                    "recall": 0.25,
+                    "prd_precision": 0.4,
+                    "prd_recall": 0.3,
+                    "sfid": 2.0,
+                    "kid_mean": 0.001,
+                    "score_mean": None,
+                    "score_std": None,
+                    "n_generated": 500,
+                },
+                "classifier": {
+                    "fid": fid / 10,
+                    "precision": 0.5,
+                    "recall": 0.25,
+                    "prd_precision": 0.4,
+                    "prd_recall": 0.3,
+                    "sfid": None,
+                    "kid_mean": 0.001,
+                    "score_mean": 2.0,
+                    "score_std": 0.1,
+                    "n_generated": 500,
+                },
+            },
+        },
+        "nll": {"bits_per_dim": 3.5},
+        "train": {"parameters": params, "seconds_per_step": 0.1},
+    }
 
 
 def test_deja_tables_follow_the_paper_rows_with_ours_beside():
-    records = [_record("ddgm_simple", "ddgm", "simple", 500, 1.5, "ddgm_simple", "deja_extended"),
-               _record("daed_simple", "daed", "simple", 499, 1.2, "daed_simple_b0.001", "deja_extended",
-                       schedule="linear_combine", options={"beta_1": 0.001}),
-               _record("extra", "ddgm", "vlb", 500, 9.0, None, "deja_extended")]
+    records = [
+        _record("ddgm_simple", "ddgm", "simple", 500, 1.5, "ddgm_simple", "deja_extended"),
+        _record(
+            "daed_simple",
+            "daed",
+            "simple",
+            499,
+            1.2,
+            "daed_simple_b0.001",
+            "deja_extended",
+            schedule="linear_combine",
+            options={"beta_1": 0.001},
+        ),
+        _record("extra", "ddgm", "vlb", 500, 9.0, None, "deja_extended"),
+    ]
     rows, columns, _, _ = TABLES["deja_extended"](records, "fashion_mnist")
-    assert [r["Paper row"] for r in rows][:5] == ["ddgm_vlb", "daed_vlb_b0.1", "daed_vlb_b0.025", "daed_vlb_linear",
-                                                  "ddgm_simple"]
+    assert [r["Paper row"] for r in rows][:5] == [
+        "ddgm_vlb",
+        "daed_vlb_b0.1",
+        "daed_vlb_b0.025",
+        "daed_vlb_linear",
+        "ddgm_simple",
+    ]
     by_row = {r["Paper row"]: r for r in rows}
     assert by_row["ddgm_simple"]["FID [Inception]"] == 1.5 and by_row["ddgm_simple"]["Paper FID"] == 7.8
     assert by_row["ddgm_simple"]["FID [classifier]"] == 0.15 and by_row["ddgm_simple"]["Prec [Inception]"] == 40.0
-    assert by_row["ddgm_simple"]["IS [Inception]"] == "n/a" and by_row["ddgm_simple"]["IS [classifier]"] == "2.00 ± 0.10"
+    assert (
+        by_row["ddgm_simple"]["IS [Inception]"] == "n/a" and by_row["ddgm_simple"]["IS [classifier]"] == "2.00 ± 0.10"
+    )
     assert by_row["ddgm_simple"]["sFID [classifier]"] == "n/a" and by_row["ddgm_simple"]["N"] == 500
     assert columns.index("FID [Inception]") < columns.index("FID [classifier]")
     assert by_row["daed_simple_b0.001"]["Split"] == "β1=0.001" and by_row["daed_simple_b0.001"]["Paper T"] == 499
@@ -184,8 +261,10 @@ def test_deja_tables_follow_the_paper_rows_with_ours_beside():
 
 
 def test_deja_table7_rows_params_and_seconds():
-    records = [_record("ddgm_simple", "ddgm", "simple", 500, 1.5, "DDGM", "deja_table7", params=2_500_000),
-               _record("daed_simple", "daed", "simple", 499, 1.2, "DAED", "deja_table7", params=5_000_000)]
+    records = [
+        _record("ddgm_simple", "ddgm", "simple", 500, 1.5, "DDGM", "deja_table7", params=2_500_000),
+        _record("daed_simple", "daed", "simple", 499, 1.2, "DAED", "deja_table7", params=5_000_000),
+    ]
     rows, _, title, _ = TABLES["deja_table7"](records, "fashion_mnist")
     assert title.startswith("Table 7")
     by_row = {r["Paper row"]: r for r in rows}

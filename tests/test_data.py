@@ -23,12 +23,14 @@ from diffrepro.data import (
     DatasetNotFoundError,
     LoadedDataset,
     Split,
+    cifar,
+    constants,
+    idx_datasets,
     load_dataset,
     load_processed,
     resize_images,
     save_processed,
 )
-from diffrepro.data import cifar, constants, idx_datasets
 from diffrepro.data.errors import DatasetFormatError
 from diffrepro.data.idx import IdxFormatError, encode_idx, parse_idx, read_idx, write_idx
 from diffrepro.data.safe_pickle import restricted_loads
@@ -261,7 +263,9 @@ def test_mnist_uncompressed_torchvision_layout_and_structure_checks(tmp_path, mo
     with pytest.raises(DatasetFormatError, match="4 images but .* 5 labels"):
         load_dataset("mnist", root=str(tmp_path), download=False, download_dir=str(tmp_path / "dl"))
     # the real spec demands 60000/10000 examples
-    monkeypatch.setattr(constants, "MNIST", dataclasses.replace(constants.MNIST, split_sizes={"train": 60000, "test": 10000}))
+    monkeypatch.setattr(
+        constants, "MNIST", dataclasses.replace(constants.MNIST, split_sizes={"train": 60000, "test": 10000})
+    )
     make_tiny_idx_set(raw, compress=False, seed=3)
     with pytest.raises(DatasetFormatError, match="should have 60000 examples, found 6"):
         load_dataset("mnist", root=str(tmp_path), download=False, download_dir=str(tmp_path / "dl"))
@@ -289,7 +293,7 @@ def write_cifar10_binary(folder: Path, per_file: int = 3, seed: int = 0):
         recs = b"".join(bytes([labels[k]]) + imgs[k].tobytes() for k in range(per_file))  # R, G, B planes
         (folder / name).write_bytes(recs)
         out[split].append((imgs, labels))
-    return {s: (np.concatenate([i for i, _ in v]), np.concatenate([l for _, l in v])) for s, v in out.items()}
+    return {s: (np.concatenate([i for i, _ in v]), np.concatenate([lab for _, lab in v])) for s, v in out.items()}
 
 
 @pytest.fixture
@@ -343,7 +347,7 @@ def write_cifar10_python(folder: Path, seed: int = 10, per_file: int = 3):
         with open(folder / name, "wb") as f:
             pickle.dump(entry, f)
         out[split].append((imgs, np.array(labels)))
-    return {s: (np.concatenate([i for i, _ in v]), np.concatenate([l for _, l in v])) for s, v in out.items()}
+    return {s: (np.concatenate([i for i, _ in v]), np.concatenate([lab for _, lab in v])) for s, v in out.items()}
 
 
 def test_cifar10_python_version_reader(tmp_path, tiny_cifar_sizes, monkeypatch):
@@ -378,11 +382,27 @@ def py2_cifar_pickle(data: np.ndarray, labels: list[int]) -> bytes:
         return b"U" + bytes([len(b)]) + b if len(b) < 256 else b"T" + struct.pack("<I", len(b)) + b
 
     n, m = data.shape
-    dtype = b"cnumpy\ndtype\n" + s(b"u1") + b"K\x00K\x01\x87R(K\x03" + s(b"|") + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    dtype = (
+        b"cnumpy\ndtype\n"
+        + s(b"u1")
+        + b"K\x00K\x01\x87R(K\x03"
+        + s(b"|")
+        + b"NNNJ\xff\xff\xff\xffJ\xff\xff\xff\xffK\x00tb"
+    )
     array = (
-        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85" + s(b"b") + b"\x87R"
-        + b"(K\x01" + b"M" + struct.pack("<H", n) + b"M" + struct.pack("<H", m) + b"\x86" + dtype + b"\x89"
-        + s(data.tobytes()) + b"tb"
+        b"cnumpy.core.multiarray\n_reconstruct\ncnumpy\nndarray\nK\x00\x85"
+        + s(b"b")
+        + b"\x87R"
+        + b"(K\x01"
+        + b"M"
+        + struct.pack("<H", n)
+        + b"M"
+        + struct.pack("<H", m)
+        + b"\x86"
+        + dtype
+        + b"\x89"
+        + s(data.tobytes())
+        + b"tb"
     )
     lab = b"](" + b"".join(b"K" + bytes([v]) for v in labels) + b"e"
     return b"\x80\x02}(" + s(b"data") + array + s(b"labels") + lab + b"u."
@@ -500,7 +520,10 @@ def test_split_validates_dtypes():
 # --------------------------------------------------------------------------- processed artifact
 def tiny_dataset(n=5, c=3, hw=32) -> LoadedDataset:
     rng = np.random.default_rng(0)
-    mk = lambda k: Split(rng.integers(0, 256, (k, c, hw, hw), dtype=np.uint8), rng.integers(0, 10, k).astype(np.int64))
+
+    def mk(k):
+        return Split(rng.integers(0, 256, (k, c, hw, hw), dtype=np.uint8), rng.integers(0, 10, k).astype(np.int64))
+
     return LoadedDataset("tiny", {"train": mk(n), "test": mk(2)}, "unit test", {"f": "0" * 32})
 
 
@@ -543,7 +566,14 @@ def test_save_load_processed_round_trip(tmp_path):
 
 def test_load_processed_rejects_bad_artifacts(tmp_path):
     ds = tiny_dataset()
-    meta = {"dataset": "tiny", "source": "x", "resolution": "32", "channels": "3", "checksums": "{}", "format_version": "1"}
+    meta = {
+        "dataset": "tiny",
+        "source": "x",
+        "resolution": "32",
+        "channels": "3",
+        "checksums": "{}",
+        "format_version": "1",
+    }
     good = {
         "train_images": torch.from_numpy(ds.splits["train"].images),
         "train_labels": torch.from_numpy(ds.splits["train"].labels),

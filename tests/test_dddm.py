@@ -19,20 +19,44 @@ from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main as cli_main
 from diffrepro.config import ConfigError, load_schema, validate_config
 from diffrepro.diffusion.dddm import dddm_loss, dddm_sample, loss_weight, sample_times
-from diffrepro.diffusion.dddm_losses import (LpipsWeightsMissingError, Metric, build_metric, lpips_backbone_path,
-                                             normalize_metric)
+from diffrepro.diffusion.dddm_losses import (
+    LpipsWeightsMissingError,
+    Metric,
+    build_metric,
+    lpips_backbone_path,
+    normalize_metric,
+)
 from diffrepro.diffusion.schedules import alphas_cumprod
 from diffrepro.errors import DiffreproError
+from diffrepro.imaging import to_model_range
 from diffrepro.models import unet as unet_module
-from diffrepro.training.dddm import (TrainingDivergedError, dddm_betas, epoch_order, to_model_range, train_dddm)
+from diffrepro.training.dddm import dddm_betas, epoch_order, train_dddm
+from diffrepro.training.engine import TrainingDivergedError
 from diffrepro.training.xbar_store import XBarStore
 
 DDDM = {
-    "timesteps": 40, "schedule": "linear",
-    "unet": {"base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [],
-             "num_heads": 2, "dropout": 0.0},
-    "train": {"epochs": 2, "subset": 16, "batch_size": 4, "lr": 0.001, "grad_clip": 1.0, "ema_decay": 0.9,
-              "checkpoint_every": 2, "log_every": 1, "store_dtype": "float16", "precision": "fp32"},
+    "timesteps": 40,
+    "schedule": "linear",
+    "unet": {
+        "base_channels": 8,
+        "channel_mult": [1, 2],
+        "num_res_blocks": 1,
+        "attention_resolutions": [],
+        "num_heads": 2,
+        "dropout": 0.0,
+    },
+    "train": {
+        "epochs": 2,
+        "subset": 16,
+        "batch_size": 4,
+        "lr": 0.001,
+        "grad_clip": 1.0,
+        "ema_decay": 0.9,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "store_dtype": "float16",
+        "precision": "fp32",
+    },
     "sample": {"steps": [1, 2], "num_samples": 6, "batch_size": 4, "precision": "fp32"},
     "runs": {"l1": {"metric": "l1"}, "ph": {"metric": {"name": "pseudo_huber", "c": 0.03}}},
     "main": "ph",
@@ -77,10 +101,11 @@ def test_pseudo_huber_closed_form_and_both_limits():
     norm_small, norm_large = 1e-4 * 4, 10.0 * 4  # ||d||_2 = |d| sqrt(16)
     zero = torch.zeros(shape)
     ds, dl = metric(small, zero).double(), metric(large, zero).double()
-    torch.testing.assert_close(ds, torch.full((2,), math.sqrt(norm_small ** 2 + c * c) - c, dtype=torch.float64),
-                               rtol=1e-4, atol=0)
+    torch.testing.assert_close(
+        ds, torch.full((2,), math.sqrt(norm_small**2 + c * c) - c, dtype=torch.float64), rtol=1e-4, atol=0
+    )
     # small differences: ~ ||d||^2 / (2c); large: ~ ||d|| - c ~ ||d||
-    assert abs(float(ds[0]) / (norm_small ** 2 / (2 * c)) - 1) < 1e-3
+    assert abs(float(ds[0]) / (norm_small**2 / (2 * c)) - 1) < 1e-3
     assert abs(float(dl[0]) - (norm_large - c)) < 1e-4 and abs(float(dl[0]) / norm_large - 1) < 1e-3
     assert metric(zero, zero).abs().max() == 0
 
@@ -97,8 +122,10 @@ def test_metric_specs_are_validated():
 
 
 def test_lpips_without_backbone_weights_raises_a_clear_error(hub_dir):
-    for spec, file in (("lpips", "vgg16-397923af.pth"), ({"name": "pseudo_lpips", "c": 0.03, "net": "alex"},
-                                                         "alexnet-owt-7be5be79.pth")):
+    for spec, file in (
+        ("lpips", "vgg16-397923af.pth"),
+        ({"name": "pseudo_lpips", "c": 0.03, "net": "alex"}, "alexnet-owt-7be5be79.pth"),
+    ):
         with pytest.raises(LpipsWeightsMissingError) as info:
             build_metric(spec)
         assert isinstance(info.value, DiffreproError)
@@ -180,8 +207,9 @@ def _record_outputs(monkeypatch) -> list[torch.Tensor]:
 def test_store_gets_the_model_output_at_the_batch_indices_only(images, tmp_path, monkeypatch):
     cfg = _cfg(subset=16, batch_size=4)
     outputs = _record_outputs(monkeypatch)
-    result = train_dddm(images, cfg, {"metric": "l1"}, seed=SEED, checkpoint_dir=tmp_path / "ck", data_id="x",
-                        stop_at_step=3)
+    result = train_dddm(
+        images, cfg, {"metric": "l1"}, seed=SEED, checkpoint_dir=tmp_path / "ck", data_id="x", stop_at_step=3
+    )
     assert result.images_used == 16 and len(outputs) == 3
     init = XBarStore(tmp_path / "fresh", 16, (1, 8, 8), "float16")
     init.initialize(SEED)
@@ -190,7 +218,7 @@ def test_store_gets_the_model_output_at_the_batch_indices_only(images, tmp_path,
     x0 = to_model_range(images)
     visited = set()
     for step in range(3):
-        idx = order[step * 4:(step + 1) * 4]
+        idx = order[step * 4 : (step + 1) * 4]
         visited.update(idx.tolist())
         assert torch.equal(stored[idx], outputs[step].half().float())  # the model's output ...
         assert not torch.allclose(stored[idx], x0[idx], atol=0.05)  # ... not the clean images
@@ -201,8 +229,14 @@ def test_store_gets_the_model_output_at_the_batch_indices_only(images, tmp_path,
 
 def test_w_is_one_over_epoch_plus_one(images, tmp_path):
     assert [loss_weight(e) for e in range(4)] == [1.0, 0.5, 1 / 3, 0.25]
-    result = train_dddm(images, _cfg(epochs=3, subset=8, batch_size=4, log_every=1, checkpoint_every=8),
-                        {"metric": "l2"}, seed=SEED, checkpoint_dir=tmp_path, data_id="x")
+    result = train_dddm(
+        images,
+        _cfg(epochs=3, subset=8, batch_size=4, log_every=1, checkpoint_every=8),
+        {"metric": "l2"},
+        seed=SEED,
+        checkpoint_dir=tmp_path,
+        data_id="x",
+    )
     assert [(h["step"], h["epoch"]) for h in result.history] == [(s, (s - 1) // 2) for s in range(1, 7)]
     assert all(h["w"] == 1.0 / (h["epoch"] + 1) for h in result.history)
 
@@ -220,8 +254,7 @@ def test_killed_run_resumes_bit_identical_including_the_store(images, tmp_path):
     cfg, run_cfg = _cfg(epochs=2, subset=16, batch_size=4, checkpoint_every=2, log_every=1), {"metric": "l1"}
     full = train_dddm(images, cfg, run_cfg, seed=SEED, checkpoint_dir=tmp_path / "full", data_id="x")
     assert full.steps == 8
-    part = train_dddm(images, cfg, run_cfg, seed=SEED, checkpoint_dir=tmp_path / "part", data_id="x",
-                      stop_at_step=5)
+    part = train_dddm(images, cfg, run_cfg, seed=SEED, checkpoint_dir=tmp_path / "part", data_id="x", stop_at_step=5)
     # killed after step 5: the live store has moved past the step-4 checkpoint's snapshot
     snap_path = sorted((tmp_path / "part").glob("step_*"))[-1] / "xbar.safetensors"
     assert snap_path.parent.name == "step_00000004"
@@ -255,8 +288,7 @@ def test_nan_stops_without_touching_the_last_checkpoint(images, tmp_path):
     cfg = _cfg(epochs=2, subset=16, batch_size=4, checkpoint_every=2, log_every=1)
     # epoch 0 evaluates one metric term per step: the 3rd call is step 3
     with pytest.raises(TrainingDivergedError, match="step 3.*checkpoint \\(step 2\\).*intact"):
-        train_dddm(images, cfg, {"metric": "l1"}, seed=SEED, checkpoint_dir=tmp_path, data_id="x",
-                   metric=_NaNAfter(3))
+        train_dddm(images, cfg, {"metric": "l1"}, seed=SEED, checkpoint_dir=tmp_path, data_id="x", metric=_NaNAfter(3))
     latest = json.loads((tmp_path / "latest.json").read_text())
     assert latest["step"] == 2 and (tmp_path / "step_00000002" / "xbar.safetensors").is_file()
 
@@ -270,12 +302,19 @@ def test_n_step_sampling_calls_the_network_n_times(method):
     for steps in (1, 2, 5):
         calls = []
 
-        def net(x, t):
+        def net(x, t, calls=calls):
             calls.append((x.clone(), t.clone()))
             return x[:, :1] * 0.5 + x[:, 1:] * 0.25
 
-        out = dddm_sample(net, (3, 1, 8, 8), steps=steps, num_timesteps=T, generator=torch.Generator().manual_seed(7),
-                          method=method, alphas_cumprod=ab)
+        out = dddm_sample(
+            net,
+            (3, 1, 8, 8),
+            steps=steps,
+            num_timesteps=T,
+            generator=torch.Generator().manual_seed(7),
+            method=method,
+            alphas_cumprod=ab,
+        )
         assert len(calls) == steps and out.shape == (3, 1, 8, 8)
         times = [int(t[0]) for _, t in calls]
         assert times == sample_times(steps, T, method)
@@ -298,12 +337,14 @@ def _params(tmp_path: Path, tiny_config: dict, monkeypatch) -> Path:
     config["dddm"] = {"data": next(iter(config["datasets"])), **copy.deepcopy(DDDM)}
     schema = load_schema()
     jsonschema.Draft202012Validator({"$defs": schema.get("$defs", {}), **schema["properties"]["dddm"]}).validate(
-        config["dddm"])
+        config["dddm"]
+    )
     try:
         validate_config(copy.deepcopy(config))
     except ConfigError as exc:
         assert "dddm" not in str(exc), str(exc)
-        from diffrepro.steps import sample_dddm, train_dddm as train_step
+        from diffrepro.steps import sample_dddm
+        from diffrepro.steps import train_dddm as train_step
 
         def unvalidated(path):
             return yaml.safe_load(Path(path).read_text())
@@ -323,27 +364,74 @@ def test_train_and_sample_steps_write_every_output(tmp_path, tiny_config, monkey
     save_processed(data, load_dataset("digits"), 8)
     out = tmp_path / "out"
     common = ["--params", str(params), "--device", "cpu", "--threads", "2"]
-    rc = cli_main(["train-dddm", "--run", "nope", "--data", str(data), "--checkpoint-dir", str(out / "ck"),
-                   "--weights", str(out / "w.safetensors"), "--loss-csv", str(out / "loss.csv"),
-                   "--summary", str(out / "summary.json"), *common])
+    rc = cli_main(
+        [
+            "train-dddm",
+            "--run",
+            "nope",
+            "--data",
+            str(data),
+            "--checkpoint-dir",
+            str(out / "ck"),
+            "--weights",
+            str(out / "w.safetensors"),
+            "--loss-csv",
+            str(out / "loss.csv"),
+            "--summary",
+            str(out / "summary.json"),
+            *common,
+        ]
+    )
     assert rc == 1 and "unknown DDDM run 'nope'" in capsys.readouterr().err
-    rc = cli_main(["train-dddm", "--run", "ph", "--data", str(data), "--checkpoint-dir", str(out / "ck"),
-                   "--weights", str(out / "w.safetensors"), "--loss-csv", str(out / "loss.csv"),
-                   "--summary", str(out / "summary.json"), *common])
+    rc = cli_main(
+        [
+            "train-dddm",
+            "--run",
+            "ph",
+            "--data",
+            str(data),
+            "--checkpoint-dir",
+            str(out / "ck"),
+            "--weights",
+            str(out / "w.safetensors"),
+            "--loss-csv",
+            str(out / "loss.csv"),
+            "--summary",
+            str(out / "summary.json"),
+            *common,
+        ]
+    )
     assert rc == 0
     with safe_open(str(out / "w.safetensors"), framework="pt") as fh:
         meta = fh.metadata()
     assert meta["run"] == "ph" and json.loads(meta["metric"]) == {"name": "pseudo_huber", "c": 0.03}
-    assert (meta["image_size"], meta["channels"], meta["timesteps"], meta["steps"], meta["reportable"]) == \
-        ("8", "1", "40", "8", "true")
+    assert (meta["image_size"], meta["channels"], meta["timesteps"], meta["steps"], meta["reportable"]) == (
+        "8",
+        "1",
+        "40",
+        "8",
+        "true",
+    )
     assert int(meta["parameters"]) > 0
     rows = list(csv.DictReader((out / "loss.csv").open()))
     assert [int(r["step"]) for r in rows] == list(range(1, 9)) and float(rows[-1]["w"]) == 0.5
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 8 and summary["images_used"] == 16 and summary["reportable"] is True
 
-    rc = cli_main(["sample-dddm", "--run", "ph", "--weights", str(out / "w.safetensors"),
-                   "--out", str(out / "samples.safetensors"), "--grid", str(out / "grid.png"), *common])
+    rc = cli_main(
+        [
+            "sample-dddm",
+            "--run",
+            "ph",
+            "--weights",
+            str(out / "w.safetensors"),
+            "--out",
+            str(out / "samples.safetensors"),
+            "--grid",
+            str(out / "grid.png"),
+            *common,
+        ]
+    )
     assert rc == 0 and (out / "grid.png").stat().st_size > 0
     with safe_open(str(out / "samples.safetensors"), framework="pt") as fh:
         smeta = fh.metadata()
@@ -355,6 +443,18 @@ def test_train_and_sample_steps_write_every_output(tmp_path, tiny_config, monkey
     assert smeta["reportable"] == "true"
     assert all(float(smeta[f"seconds_nfe{k}"]) > 0 and float(smeta[f"samples_per_second_nfe{k}"]) > 0 for k in (1, 2))
     # weights of another run are refused
-    rc = cli_main(["sample-dddm", "--run", "l1", "--weights", str(out / "w.safetensors"),
-                   "--out", str(out / "x.safetensors"), "--grid", str(out / "x.png"), *common])
+    rc = cli_main(
+        [
+            "sample-dddm",
+            "--run",
+            "l1",
+            "--weights",
+            str(out / "w.safetensors"),
+            "--out",
+            str(out / "x.safetensors"),
+            "--grid",
+            str(out / "x.png"),
+            *common,
+        ]
+    )
     assert rc == 1 and "holds DDDM run 'ph'" in capsys.readouterr().err

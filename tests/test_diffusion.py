@@ -185,7 +185,7 @@ def test_p_mean_variance_learned_range():
     x = torch.randn(3, 2, 4, 4, dtype=torch.float64)
     t = torch.tensor([0, 10, 49])
     for v_val, ref in ((-1.0, d.posterior_log_variance_clipped), (1.0, d.betas.log())):
-        model = lambda xt, tt: torch.cat([torch.zeros_like(xt), torch.full_like(xt, v_val)], 1)  # noqa: E731
+        model = lambda xt, tt, v_val=v_val: torch.cat([torch.zeros_like(xt), torch.full_like(xt, v_val)], 1)  # noqa: E731
         out = d.p_mean_variance(model, x, t, variance="learned_range")
         assert torch.allclose(out["log_variance"][:, 0, 0, 0], ref[t])
 
@@ -229,7 +229,9 @@ def test_sample_deterministic_and_shape():
 def test_sample_oracle_point_mass(variance):
     d = GaussianDiffusion(get_beta_schedule("cosine", 30))
     point = torch.tensor([0.5, -0.25, 0.9]).reshape(1, 3, 1, 1).expand(2, 3, 2, 2)
-    out = d.sample(_oracle(d, point), (2, 3, 2, 2), variance=variance, generator=torch.Generator().manual_seed(0), device="cpu")
+    out = d.sample(
+        _oracle(d, point), (2, 3, 2, 2), variance=variance, generator=torch.Generator().manual_seed(0), device="cpu"
+    )
     assert torch.allclose(out, point, atol=1e-5)
 
 

@@ -29,12 +29,13 @@ import torch
 import yaml
 from safetensors.torch import load_file, save_file
 
-from diffrepro.cli import DISTRIBUTED_COMMANDS, inside_launcher, main as cli_main, nproc_per_node, torchrun_argv
+from diffrepro.cli import DISTRIBUTED_COMMANDS, inside_launcher, nproc_per_node, torchrun_argv
+from diffrepro.cli import main as cli_main
 from diffrepro.config import ConfigError, normalize_model
 from diffrepro.factory import build_unet
 from diffrepro.training.dae import train_dae
-from diffrepro.training.ddgm import train_ddgm
 from diffrepro.training.dddm import train_dddm
+from diffrepro.training.ddgm import train_ddgm
 from diffrepro.training.distributed import Distributed, distributed_settings, init_from_env
 from diffrepro.training.gan import train_gan
 
@@ -62,25 +63,63 @@ def _ddgm_cfg(name: str, sampler=None, **train) -> dict:
     return cfg
 
 
-GAN_CFG = {"z_dim": 8, "channels": 8,
-           "train": {"steps": 4, "batch_size": 8, "lr_g": 0.0002, "lr_d": 0.0002, "betas": [0.0, 0.9], "n_dis": 2,
-                     "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}}
-DDDM_CFG = {"timesteps": 40, "schedule": "linear",
-            "unet": {"base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [],
-                     "num_heads": 2, "dropout": 0.0},
-            # 19 images in batches of 8: the last batch of an epoch (3) splits unevenly (2 + 1)
-            "train": {"epochs": 2, "subset": 19, "batch_size": 8, "lr": 0.001, "grad_clip": 1.0, "ema_decay": 0.9,
-                      "checkpoint_every": 3, "log_every": 1, "store_dtype": "float32", "precision": "fp32"}}
+GAN_CFG = {
+    "z_dim": 8,
+    "channels": 8,
+    "train": {
+        "steps": 4,
+        "batch_size": 8,
+        "lr_g": 0.0002,
+        "lr_d": 0.0002,
+        "betas": [0.0, 0.9],
+        "n_dis": 2,
+        "ema_decay": 0.9,
+        "checkpoint_every": 2,
+        "log_every": 1,
+    },
+}
+DDDM_CFG = {
+    "timesteps": 40,
+    "schedule": "linear",
+    "unet": {
+        "base_channels": 8,
+        "channel_mult": [1, 2],
+        "num_res_blocks": 1,
+        "attention_resolutions": [],
+        "num_heads": 2,
+        "dropout": 0.0,
+    },
+    # 19 images in batches of 8: the last batch of an epoch (3) splits unevenly (2 + 1)
+    "train": {
+        "epochs": 2,
+        "subset": 19,
+        "batch_size": 8,
+        "lr": 0.001,
+        "grad_clip": 1.0,
+        "ema_decay": 0.9,
+        "checkpoint_every": 3,
+        "log_every": 1,
+        "store_dtype": "float32",
+        "precision": "fp32",
+    },
+}
 DDDM_RUN = {"metric": {"name": "pseudo_huber", "c": 0.03}}
 
 
 # ------------------------------------------------------------------------------------ the scenarios
 # Each trains in ``work`` (a fresh folder) as process ``dist`` and returns (tensors, records).
 def _ddgm_result(res) -> tuple[dict, dict]:
-    tensors = {**{f"model.{k}": v for k, v in res.model.state_dict().items()},
-               **{f"ema.{k}": v for k, v in res.ema_state.items()}}
-    return tensors, {"history": res.history, "bucket_history": res.bucket_history, "steps": res.steps,
-                     "resumed_from": res.resumed_from, "snapshots": sorted(res.snapshots)}
+    tensors = {
+        **{f"model.{k}": v for k, v in res.model.state_dict().items()},
+        **{f"ema.{k}": v for k, v in res.ema_state.items()},
+    }
+    return tensors, {
+        "history": res.history,
+        "bucket_history": res.bucket_history,
+        "steps": res.steps,
+        "resumed_from": res.resumed_from,
+        "snapshots": sorted(res.snapshots),
+    }
 
 
 def sc_ddgm_uniform(dist: Distributed, work: Path):
@@ -117,33 +156,59 @@ def sc_posthoc_dae(dist: Distributed, work: Path):
     cfg = normalize_model(_ddgm_cfg("ddgm_a"))
     torch.manual_seed(0)
     ddgm_state = build_unet(cfg, image_size=8, channels=1).state_dict()
-    res = train_dae(_images(), cfg, ddgm_state=ddgm_state, split_step=3, seed=SEED, checkpoint_dir=work,
-                    data_id="t", steps=4, batch_size=8, lr=1e-3, ema_decay=0.9, checkpoint_every=2, log_every=1,
-                    grad_clip=1.0, speed={"channels_last": True}, distributed=dist)  # DDP of a channels-last U-Net
-    tensors = {**{f"model.{k}": v for k, v in res.model.state_dict().items()},
-               **{f"ema.{k}": v for k, v in res.ema_state.items()}}
+    train_cfg = {
+        "steps": 4,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "ema_decay": 0.9,
+        "checkpoint_every": 2,
+        "log_every": 1,
+        "grad_clip": 1.0,
+    }
+    res = train_dae(
+        _images(),
+        cfg,
+        train_cfg,
+        ddgm_state=ddgm_state,
+        split_step=3,
+        seed=SEED,
+        checkpoint_dir=work,
+        data_id="t",
+        speed={"channels_last": True},
+        distributed=dist,
+    )  # DDP of a channels-last U-Net
+    tensors = {
+        **{f"model.{k}": v for k, v in res.model.state_dict().items()},
+        **{f"ema.{k}": v for k, v in res.ema_state.items()},
+    }
     return tensors, {"history": res.history, "steps": res.steps}
 
 
 def sc_gan(dist: Distributed, work: Path):
     res = train_gan(_images(), GAN_CFG, seed=SEED, checkpoint_dir=work, data_id="t", distributed=dist)
-    tensors = {**{f"g.{k}": v for k, v in res.generator.state_dict().items()},
-               **{f"d.{k}": v for k, v in res.discriminator.state_dict().items()},
-               **{f"ema.{k}": v for k, v in res.ema_state.items()}}
+    tensors = {
+        **{f"g.{k}": v for k, v in res.generator.state_dict().items()},
+        **{f"d.{k}": v for k, v in res.discriminator.state_dict().items()},
+        **{f"ema.{k}": v for k, v in res.ema_state.items()},
+    }
     return tensors, {"history": res.history, "steps": res.steps}
 
 
 def sc_dddm(dist: Distributed, work: Path):
     res = train_dddm(_images(24), DDDM_CFG, DDDM_RUN, seed=SEED, checkpoint_dir=work, data_id="t", distributed=dist)
-    tensors = {**{f"model.{k}": v for k, v in res.model.state_dict().items()},
-               **{f"ema.{k}": v for k, v in res.ema_state.items()}}
+    tensors = {
+        **{f"model.{k}": v for k, v in res.model.state_dict().items()},
+        **{f"ema.{k}": v for k, v in res.ema_state.items()},
+    }
     if res.store is not None:
         tensors["store"] = res.store.get(range(res.store.num_items))
     return tensors, {"history": res.history, "steps": res.steps, "has_store": res.store is not None}
 
 
-SCENARIOS = {f.__name__[3:]: f for f in (sc_ddgm_uniform, sc_ddgm_loss_aware, sc_ddgm_iwdiff, sc_joint_daed,
-                                         sc_posthoc_dae, sc_gan, sc_dddm)}
+SCENARIOS = {
+    f.__name__[3:]: f
+    for f in (sc_ddgm_uniform, sc_ddgm_loss_aware, sc_ddgm_iwdiff, sc_joint_daed, sc_posthoc_dae, sc_gan, sc_dddm)
+}
 
 
 # ------------------------------------------------------------------------------------ the two processes
@@ -157,14 +222,23 @@ def _audit_writes(watched: Path, record: list[str]) -> None:
     """Record every file-system write under ``watched`` that Python's audit events show."""
     prefix = str(watched)
     write_flags = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
-    changes = {"os.mkdir", "os.rename", "os.remove", "os.rmdir", "shutil.rmtree", "os.truncate", "os.link",
-               "os.symlink"}
+    changes = {
+        "os.mkdir",
+        "os.rename",
+        "os.remove",
+        "os.rmdir",
+        "shutil.rmtree",
+        "os.truncate",
+        "os.link",
+        "os.symlink",
+    }
 
     def hook(event, args):
         if event == "open":
             path, mode, flags = args
             writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
-                isinstance(flags, int) and bool(flags & write_flags))
+                isinstance(flags, int) and bool(flags & write_flags)
+            )
         elif event in changes:
             path, writing = args[0], True
         else:
@@ -176,8 +250,9 @@ def _audit_writes(watched: Path, record: list[str]) -> None:
 
 
 def _worker(rank: int, port: int, root: str, names: list[str]) -> None:
-    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD), RANK=str(rank),
-                      LOCAL_RANK=str(rank))
+    os.environ.update(
+        MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(WORLD), RANK=str(rank), LOCAL_RANK=str(rank)
+    )
     torch.set_num_threads(1)
     root_path = Path(root)
     writes: list[str] = []
@@ -188,8 +263,9 @@ def _worker(rank: int, port: int, root: str, names: list[str]) -> None:
     lo, hi = dist.local_range(5)
     assert torch.equal(dist.all_gather_ordered(torch.arange(5.0)[lo:hi].reshape(-1, 1), 5), torch.arange(5.0)[:, None])
     assert torch.equal(dist.broadcast(torch.full((2,), float(rank + 7))), torch.full((2,), 7.0))
-    assert dist.mean_across(float(rank)) == 0.5 and torch.equal(dist.mean_across(torch.tensor([rank * 2.0])),
-                                                                 torch.tensor([1.0]))
+    assert dist.mean_across(float(rank)) == 0.5 and torch.equal(
+        dist.mean_across(torch.tensor([rank * 2.0])), torch.tensor([1.0])
+    )
     timings = {}
     for name in names:
         t0 = time.perf_counter()
@@ -224,8 +300,10 @@ def _single(name: str, tmp_path: Path) -> tuple[dict, dict]:
 
 
 def _rank(root: Path, name: str, rank: int) -> tuple[dict, dict]:
-    return (load_file(str(root / "results" / f"{name}.rank{rank}.safetensors")),
-            json.loads((root / "results" / f"{name}.rank{rank}.json").read_text()))
+    return (
+        load_file(str(root / "results" / f"{name}.rank{rank}.safetensors")),
+        json.loads((root / "results" / f"{name}.rank{rank}.json").read_text()),
+    )
 
 
 def _close_records(a, b, path="records"):
@@ -256,6 +334,7 @@ def _unet_probe(cfg: dict):
         t[:2] = 0  # a joint DAED's DAE too
         with torch.no_grad():
             return net.eval()(x, t)
+
     return probe
 
 
@@ -285,6 +364,7 @@ def _gan_probe(kind: str):
             net = build_discriminator(GAN_CFG, 8, 1)
             net.load_state_dict(state)
             return net.eval()(torch.rand(16, 1, 8, 8, generator=g) * 2 - 1)
+
     return probe
 
 
@@ -300,7 +380,7 @@ PROBES = {
 
 
 def _part(tensors: dict, prefix: str) -> dict:
-    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    return {k[len(prefix) :]: v for k, v in tensors.items() if k.startswith(prefix)}
 
 
 def _compare(root: Path, name: str, tmp_path: Path) -> tuple[dict, dict]:
@@ -320,8 +400,13 @@ def _compare(root: Path, name: str, tmp_path: Path) -> tuple[dict, dict]:
     _close_records(single_r, r0)  # every logged loss
     for prefix, probe in PROBES[name].items():  # the trained networks as functions
         ours, theirs = probe(_part(t0, prefix)), probe(_part(single_t, prefix))
-        torch.testing.assert_close(ours, theirs, rtol=RTOL, atol=ATOL * float(theirs.abs().max()),
-                                   msg=lambda m: f"{name} {prefix} outputs: {m}")
+        torch.testing.assert_close(
+            ours,
+            theirs,
+            rtol=RTOL,
+            atol=ATOL * float(theirs.abs().max()),
+            msg=lambda m, prefix=prefix: f"{name} {prefix} outputs: {m}",
+        )
         floats = [k for k, v in _part(single_t, prefix).items() if v.is_floating_point()]
         a = torch.cat([_part(t0, prefix)[k].flatten() for k in floats])
         b = torch.cat([_part(single_t, prefix)[k].flatten() for k in floats])
@@ -389,9 +474,17 @@ def test_only_rank_0_writes_files(two_ranks):
 
 
 # ------------------------------------------------------------------------------------ without a process group
-@pytest.mark.parametrize("world, rank, n, expected", [
-    (2, 0, 8, (0, 4)), (2, 1, 8, (4, 8)), (2, 0, 3, (0, 2)), (2, 1, 3, (2, 3)), (3, 2, 7, (5, 7)), (1, 0, 5, (0, 5)),
-])
+@pytest.mark.parametrize(
+    "world, rank, n, expected",
+    [
+        (2, 0, 8, (0, 4)),
+        (2, 1, 8, (4, 8)),
+        (2, 0, 3, (0, 2)),
+        (2, 1, 3, (2, 3)),
+        (3, 2, 7, (5, 7)),
+        (1, 0, 5, (0, 5)),
+    ],
+)
 def test_rows_of_a_rank_are_contiguous_and_in_rank_order(world, rank, n, expected):
     dist = Distributed(rank=rank, world_size=world, local_rank=rank, device="cpu", is_main=rank == 0)
     assert dist.local_range(n) == expected
@@ -428,22 +521,29 @@ def test_a_global_batch_not_divisible_by_the_processes_is_a_clear_error(tmp_path
     three = Distributed(rank=0, world_size=3, local_rank=0, device="cpu", is_main=True)
     images = _images()
     with pytest.raises(ConfigError, match=r"train\.batch_size=8 is not divisible by the 3 training processes"):
-        train_ddgm(images, _ddgm_cfg("ddgm_a"), seed=SEED, checkpoint_dir=tmp_path / "a", data_id="t",
-                   distributed=three)
+        train_ddgm(
+            images, _ddgm_cfg("ddgm_a"), seed=SEED, checkpoint_dir=tmp_path / "a", data_id="t", distributed=three
+        )
     with pytest.raises(ConfigError, match=r"gans\.\*\.train\.batch_size=8 is not divisible"):
         train_gan(images, GAN_CFG, seed=SEED, checkpoint_dir=tmp_path / "b", data_id="t", distributed=three)
     with pytest.raises(ConfigError, match=r"dddm\.train\.batch_size=8 is not divisible"):
-        train_dddm(images, DDDM_CFG, DDDM_RUN, seed=SEED, checkpoint_dir=tmp_path / "c", data_id="t",
-                   distributed=three)
+        train_dddm(images, DDDM_CFG, DDDM_RUN, seed=SEED, checkpoint_dir=tmp_path / "c", data_id="t", distributed=three)
     four = Distributed(rank=0, world_size=4, local_rank=0, device="cpu", is_main=True)
     with pytest.raises(ConfigError, match=r"the last batch of each epoch holds 3 of the 19 images"):
-        train_dddm(images, DDDM_CFG, DDDM_RUN, seed=SEED, checkpoint_dir=tmp_path / "c", data_id="t",
-                   distributed=four)
+        train_dddm(images, DDDM_CFG, DDDM_RUN, seed=SEED, checkpoint_dir=tmp_path / "c", data_id="t", distributed=four)
     cfg = normalize_model(_ddgm_cfg("ddgm_a"))
     with pytest.raises(ConfigError, match=r"daed\.posthoc\.train\.batch_size=8 is not divisible"):
-        train_dae(images, cfg, ddgm_state=build_unet(cfg, image_size=8, channels=1).state_dict(), split_step=3,
-                  seed=SEED, checkpoint_dir=tmp_path / "d", data_id="t", steps=2, batch_size=8, lr=1e-3,
-                  ema_decay=0.9, checkpoint_every=1, log_every=1, distributed=three)
+        train_dae(
+            images,
+            cfg,
+            {"steps": 2, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 1, "log_every": 1},
+            ddgm_state=build_unet(cfg, image_size=8, channels=1).state_dict(),
+            split_step=3,
+            seed=SEED,
+            checkpoint_dir=tmp_path / "d",
+            data_id="t",
+            distributed=three,
+        )
     assert not any(tmp_path.iterdir())  # nothing was written
 
 
@@ -458,8 +558,18 @@ def test_settings_default_to_one_process_and_are_checked():
 
 def test_torchrun_argv_reruns_the_same_command():
     argv = ["train-ddgm", "--model", "m", "--params", "p.yaml", "--device", "cuda"]
-    assert torchrun_argv(4, argv) == [sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                      "--nproc_per_node", "4", "-m", "diffrepro", "--", *argv]
+    assert torchrun_argv(4, argv) == [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "4",
+        "-m",
+        "diffrepro",
+        "--",
+        *argv,
+    ]
     from torch.distributed.run import get_args_parser
 
     parsed = get_args_parser().parse_args(torchrun_argv(2, [*argv, "--log", "x.log", "--run", "r"])[3:])
@@ -488,8 +598,25 @@ def test_cli_relaunches_training_steps_under_torchrun_only_outside_it(tmp_path, 
     monkeypatch.setattr(step, "run", lambda args: ran.append(args.gan))
     for key in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "RANK"):
         monkeypatch.delenv(key, raising=False)
-    argv = ["train-gan", "--gan", "sngan", "--data", "d", "--checkpoint-dir", "c", "--weights", "w",
-            "--loss-csv", "l", "--summary", "s", "--grid", "g", "--params", str(params)]
+    argv = [
+        "train-gan",
+        "--gan",
+        "sngan",
+        "--data",
+        "d",
+        "--checkpoint-dir",
+        "c",
+        "--weights",
+        "w",
+        "--loss-csv",
+        "l",
+        "--summary",
+        "s",
+        "--grid",
+        "g",
+        "--params",
+        str(params),
+    ]
     assert cli_main(argv) == 7  # torchrun's exit status
     assert launched == [(2, argv)] and ran == []
     monkeypatch.setenv("LOCAL_RANK", "0")  # inside torchrun: the step itself runs
@@ -510,18 +637,45 @@ def test_train_ddgm_command_with_two_processes(tmp_path):
     data = tmp_path / "digits.safetensors"
     save_processed(data, load_dataset("digits"), 8)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "diffrepro", "train-ddgm", "--model", "ddgm_a", "--data", str(data),
-           "--checkpoint-dir", str(out / "ck"), "--weights", str(out / "w.safetensors"), "--snapshots",
-           str(out / "snaps"), "--loss-csv", str(out / "loss.csv"), "--loss-by-t-csv", str(out / "loss_t.csv"),
-           "--summary", str(out / "summary.json"), "--params", str(params), "--device", "cpu", "--threads", "1",
-           "--log", str(out / "train.log")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "diffrepro",
+        "train-ddgm",
+        "--model",
+        "ddgm_a",
+        "--data",
+        str(data),
+        "--checkpoint-dir",
+        str(out / "ck"),
+        "--weights",
+        str(out / "w.safetensors"),
+        "--snapshots",
+        str(out / "snaps"),
+        "--loss-csv",
+        str(out / "loss.csv"),
+        "--loss-by-t-csv",
+        str(out / "loss_t.csv"),
+        "--summary",
+        str(out / "summary.json"),
+        "--params",
+        str(params),
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--log",
+        str(out / "train.log"),
+    ]
     env = {k: v for k, v in os.environ.items() if k not in ("LOCAL_RANK", "TORCHELASTIC_RUN_ID", "RANK", "WORLD_SIZE")}
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == 4 and summary["device"] == "cpu"
-    assert sorted(p.name for p in (out / "snaps").iterdir()) == ["ema_step_00000002.safetensors",
-                                                                  "ema_step_00000004.safetensors"]
+    assert sorted(p.name for p in (out / "snaps").iterdir()) == [
+        "ema_step_00000002.safetensors",
+        "ema_step_00000004.safetensors",
+    ]
     assert (out / "loss.csv").read_text().splitlines()[0] == "step,loss"
     log = (out / "train.log").read_text()
     assert "torch.distributed.run" in log and "data-parallel over 2 processes" in log

@@ -97,7 +97,8 @@ def test_npz_imagenet32_official_layout(tmp_path):
     assert ds.splits["train"].labels.dtype == np.int64
     assert "Chrabaszcz" in ds.source and "npz variant" in ds.source
     assert set(ds.checksums) == {f"Imagenet32_train_npz/train_data_batch_{i}.npz" for i in range(1, 11)} | {
-        "Imagenet32_val_npz/val_data.npz"}
+        "Imagenet32_val_npz/val_data.npz"
+    }
     again = load("imagenet32", tmp_path / "in", tmp_path)  # deterministic
     np.testing.assert_array_equal(again.splits["train"].images, ds.splits["train"].images)
 
@@ -181,8 +182,9 @@ def test_unlabelled_artifact_round_trip_and_classifier_refuses_it(tmp_path, monk
 
     monkeypatch.setattr(step, "load_config", lambda _p: {"seed": 0, "classifier": {}})
     monkeypatch.setattr(step, "train_classifier", lambda *a, **k: pytest.fail("must not train on unlabelled data"))
-    args = Namespace(params="params.yaml", data=str(path), out=str(tmp_path / "c.safetensors"),
-                     metrics=str(tmp_path / "c.json"))
+    args = Namespace(
+        params="params.yaml", data=str(path), out=str(tmp_path / "c.safetensors"), metrics=str(tmp_path / "c.json")
+    )
     with pytest.raises(DiffreproError, match=r"'imagenet32' has no class labels.*Chrabaszcz et al\. npz"):
         step.run(args)
 
@@ -193,8 +195,15 @@ def test_missing_files_name_the_expected_layouts(tmp_path):
     with pytest.raises(DatasetNotFoundError) as err:
         load("imagenet32", tmp_path / "empty", tmp_path, download=True)
     msg = str(err.value)
-    for needle in ("Imagenet32_train_npz", "Imagenet32_val_npz/val_data.npz", "train_32x32", "valid_32x32",
-                   "image-net.org", "no automatic download exists for imagenet32", "Imagenet32_train_npz.zip"):
+    for needle in (
+        "Imagenet32_train_npz",
+        "Imagenet32_val_npz/val_data.npz",
+        "train_32x32",
+        "valid_32x32",
+        "image-net.org",
+        "no automatic download exists for imagenet32",
+        "Imagenet32_train_npz.zip",
+    ):
         assert needle in msg, needle
     assert not (tmp_path / "no-downloads").exists()
     with pytest.raises(DatasetNotFoundError, match=r"Imagenet64_train_part1_npz.*train_64x64"):

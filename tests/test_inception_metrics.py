@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 import torch
 
-from diffrepro.evaluation.metrics import compute_metrics, frechet_distance, metrics_from_features
+from diffrepro.evaluation.metrics import metrics_from_features
 from diffrepro.evaluation.prd import max_f_beta_pair, prd_from_features, prd_from_histograms
 from diffrepro.evaluation.reference import load_reference, save_reference
-
+from metric_oracles import frechet_distance, torch_fidelity_metrics
 from test_classifier_metrics import data, make_patterns, trained  # noqa: F401  (module fixtures)
 
 KW = dict(kid_subset_size=50, kid_subsets=20, prc_neighborhood=3, prd={"clusters": 5, "angles": 201, "runs": 2})
@@ -32,8 +32,11 @@ def test_fid_of_a_set_with_itself_is_zero_and_matches_scipy():
     y = gaussian_features(300, 16, seed=1, shift=0.3)
     same = metrics_from_features({"pool": x}, {"pool": x}, **KW)
     assert abs(same["fid"]) < 1e-6
-    other = metrics_from_features({"pool": x, "spatial": y[:, :8].repeat(1, 2)[:300].contiguous()[:300]},
-                                  {"pool": y, "spatial": x[:300, :8].repeat(1, 2).contiguous()}, **KW)
+    other = metrics_from_features(
+        {"pool": x, "spatial": y[:, :8].repeat(1, 2)[:300].contiguous()[:300]},
+        {"pool": y, "spatial": x[:300, :8].repeat(1, 2).contiguous()},
+        **KW,
+    )
     xd, yd = x.double().numpy(), y.double().numpy()
     expected = frechet_distance(xd.mean(0), np.cov(xd, rowvar=False), yd.mean(0), np.cov(yd, rowvar=False))
     assert other["fid"] == pytest.approx(expected, rel=1e-6, abs=1e-8)
@@ -42,7 +45,8 @@ def test_fid_of_a_set_with_itself_is_zero_and_matches_scipy():
     sa = y[:, :8].repeat(1, 2)[:300].double().numpy()
     sb = x[:300, :8].repeat(1, 2).double().numpy()
     assert other["sfid"] == pytest.approx(
-        frechet_distance(sa.mean(0), np.cov(sa, rowvar=False), sb.mean(0), np.cov(sb, rowvar=False)), rel=1e-5, abs=1e-6)
+        frechet_distance(sa.mean(0), np.cov(sa, rowvar=False), sb.mean(0), np.cov(sb, rowvar=False)), rel=1e-5, abs=1e-6
+    )
     assert same["sfid"] is None and same["score_mean"] is None  # no spatial features, no logits
 
 
@@ -84,21 +88,32 @@ def test_classifier_backend_matches_torch_fidelity_end_to_end(data, trained):  #
     gen, _ = make_patterns(120, seed=5, noise=0.2)
     ref = data[2]
     backend = load_backend("classifier", path, batch_size=50)
-    mine = metrics_from_features(backend.features(gen), backend.features(ref), kid_subset_size=100,
-                                 kid_subsets=10, prc_neighborhood=3, rng_seed=7,
-                                 prd={"clusters": 4, "angles": 101, "runs": 1})
-    theirs = compute_metrics(gen, ref, extractor="classifier", extractor_weights=path, kid_subset_size=100,
-                             kid_subsets=10, rng_seed=7, batch_size=50)
+    mine = metrics_from_features(
+        backend.features(gen),
+        backend.features(ref),
+        kid_subset_size=100,
+        kid_subsets=10,
+        prc_neighborhood=3,
+        rng_seed=7,
+        prd={"clusters": 4, "angles": 101, "runs": 1},
+    )
+    theirs = torch_fidelity_metrics(gen, ref, path, kid_subset_size=100, kid_subsets=10, rng_seed=7, batch_size=50)
     for key in ("fid", "kid_mean", "kid_std", "precision", "recall", "f_score"):
         assert mine[key] == pytest.approx(theirs[key], rel=1e-5, abs=1e-7), key
-    assert mine["score_mean"] == pytest.approx(theirs["classifier_score_mean"], rel=1e-5)
+    assert mine["score_mean"] == pytest.approx(theirs["score_mean"], rel=1e-5)
     assert backend.last_images_per_second > 0
 
 
 def test_reference_file_round_trip_and_mismatches(tmp_path):
     feats = {"pool": torch.randn(10, 4), "spatial": torch.randn(10, 6)}
-    meta = {"backend": "classifier", "weights_sha256": "ab" * 32, "dataset": "digits", "split": "test",
-            "resolution": 8, "images": 10}
+    meta = {
+        "backend": "classifier",
+        "weights_sha256": "ab" * 32,
+        "dataset": "digits",
+        "split": "test",
+        "resolution": 8,
+        "images": 10,
+    }
     path = str(tmp_path / "ref.safetensors")
     save_reference(path, feats, meta)
     back, bmeta = load_reference(path, backend="classifier", weights_sha256="ab" * 32)

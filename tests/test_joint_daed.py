@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 
+from diffrepro.artifacts.ddgm import build_model
 from diffrepro.atomic import save_safetensors
 from diffrepro.config import ConfigError, normalize_model, validate_config
 from diffrepro.diffusion.daed import daed_sample, joint_first_term_mse, joint_training_loss
@@ -17,7 +18,7 @@ from diffrepro.diffusion.schedules import get_beta_schedule
 from diffrepro.factory import build_diffusion, build_unet
 from diffrepro.models.joint_daed import JointDAED
 from diffrepro.models.unet import UNet, count_parameters
-from diffrepro.steps.sample import build_model, draw_samples
+from diffrepro.sampling import draw_samples
 from diffrepro.seeding import generator
 from diffrepro.training.ddgm import train_ddgm, training_fingerprint
 
@@ -26,16 +27,37 @@ T = 40
 
 def _cfg(kind="daed", objective="vlb", variance="fixed_small", dropout=0.0):
     """A tiny joint-DAED model section (8x8 images, base_channels 8, T = 40, linear_combine)."""
-    return normalize_model({
-        "kind": kind, "objective": objective, "schedule": {"name": "linear_combine", "beta_1": 0.1},
-        "timesteps": T, "variance": variance, "timestep_sampler": {"name": "dae_weighted", "beta_1": 0.1},
-        "unet": {"base_channels": 8, "channel_mult": [1, 2], "num_res_blocks": 1, "attention_resolutions": [4],
-                 "num_heads": 2, "dropout": dropout},
-        "train": {"steps": 12, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "warmup_steps": 2,
-                  "grad_clip": 1.0, "ema_decay": 0.9, "checkpoint_every": 4, "log_every": 2},
-        "sample": {"num_samples": 3, "batch_size": 3},
-        "tables": {},
-    })
+    return normalize_model(
+        {
+            "kind": kind,
+            "objective": objective,
+            "schedule": {"name": "linear_combine", "beta_1": 0.1},
+            "timesteps": T,
+            "variance": variance,
+            "timestep_sampler": {"name": "dae_weighted", "beta_1": 0.1},
+            "unet": {
+                "base_channels": 8,
+                "channel_mult": [1, 2],
+                "num_res_blocks": 1,
+                "attention_resolutions": [4],
+                "num_heads": 2,
+                "dropout": dropout,
+            },
+            "train": {
+                "steps": 12,
+                "batch_size": 8,
+                "lr": 1e-3,
+                "weight_decay": 0.0,
+                "warmup_steps": 2,
+                "grad_clip": 1.0,
+                "ema_decay": 0.9,
+                "checkpoint_every": 4,
+                "log_every": 2,
+            },
+            "sample": {"num_samples": 3, "batch_size": 3},
+            "tables": {},
+        }
+    )
 
 
 def _perturb(model, seed):
@@ -69,7 +91,8 @@ def test_routing_dae_gets_exactly_the_t0_rows_and_outputs_keep_the_batch_order(v
     seen = {"generator": [], "dae": []}
     for name in seen:
         getattr(net, name).register_forward_hook(
-            lambda _m, args, _out, name=name: seen[name].append((args[0].clone(), args[1].clone())))
+            lambda _m, args, _out, name=name: seen[name].append((args[0].clone(), args[1].clone()))
+        )
     g = torch.Generator().manual_seed(1)
     x = torch.randn(6, 1, 8, 8, generator=g)
     t = torch.tensor([3, 0, 7, 0, 0, 39])
@@ -90,8 +113,10 @@ def test_routing_dae_gets_exactly_the_t0_rows_and_outputs_keep_the_batch_order(v
         assert not torch.allclose(net.generator(x[dae_rows], t[dae_rows]), ref_dae, atol=1e-4)
 
     # a network whose subset is empty is not called
-    for t_all, called, idle in ((torch.full((6,), 5), "generator", "dae"),
-                                (torch.zeros(6, dtype=torch.long), "dae", "generator")):
+    for t_all, called, idle in (
+        (torch.full((6,), 5), "generator", "dae"),
+        (torch.zeros(6, dtype=torch.long), "dae", "generator"),
+    ):
         for name in seen:
             seen[name].clear()
         with torch.no_grad():
@@ -125,8 +150,11 @@ def test_parameter_count_is_twice_one_unet_and_the_networks_are_initialised_inde
     assert {k.split(".", 1)[1] for k in keys if k.startswith("generator.")} == set(single.state_dict())
     # same global RNG as a DDGM: the generator gets the DDGM's initial weights, the DAE its own
     assert all(torch.equal(v, joint.generator.state_dict()[k]) for k, v in single.state_dict().items())
-    differ = [k for k, v in joint.generator.state_dict().items()
-              if v.is_floating_point() and v.abs().sum() > 0 and not torch.equal(v, joint.dae.state_dict()[k])]
+    differ = [
+        k
+        for k, v in joint.generator.state_dict().items()
+        if v.is_floating_point() and v.abs().sum() > 0 and not torch.equal(v, joint.dae.state_dict()[k])
+    ]
     assert len(differ) > 10
 
 
@@ -178,7 +206,7 @@ def test_joint_vlb_loss_is_T_times_the_first_term_mse_at_t0_and_the_vlb_loss_els
     ab0 = float(diffusion.alphas_cumprod[0])
     with torch.no_grad():
         eps = net.dae(x_t[z], t[z])[:, :1]
-    x0_hat = (x_t[z] - (1 - ab0) ** 0.5 * eps) / ab0 ** 0.5
+    x0_hat = (x_t[z] - (1 - ab0) ** 0.5 * eps) / ab0**0.5
     torch.testing.assert_close(mse0[z], (x0_hat - x0[z]).square().flatten(1).mean(1), rtol=1e-5, atol=1e-7)
 
 
@@ -218,10 +246,26 @@ def test_ancestral_sampling_of_the_joint_daed_is_daed_sample_with_split_0(varian
     diffusion, net = _diffusion(), _net(variance).eval()
     shape = (2, 1, 8, 8)
     a = diffusion.sample(net, shape, variance=variance, generator=torch.Generator().manual_seed(4))
-    b = generate(diffusion, net, shape, method="ancestral", variance=variance, steps=None, eta=0.0,
-                 generator=torch.Generator().manual_seed(4), device="cpu")
-    ref = daed_sample(diffusion, net.generator, net.dae, shape, split_step=0, variance=variance,
-                      generator=torch.Generator().manual_seed(4))
+    b = generate(
+        diffusion,
+        net,
+        shape,
+        method="ancestral",
+        variance=variance,
+        steps=None,
+        eta=0.0,
+        generator=torch.Generator().manual_seed(4),
+        device="cpu",
+    )
+    ref = daed_sample(
+        diffusion,
+        net.generator,
+        net.dae,
+        shape,
+        split_step=0,
+        variance=variance,
+        generator=torch.Generator().manual_seed(4),
+    )
     torch.testing.assert_close(a, ref, rtol=0, atol=1e-6)
     torch.testing.assert_close(b, ref, rtol=0, atol=1e-6)
     # ... and not what the generator alone (or with the DAE's output ignored) would give
@@ -241,8 +285,15 @@ def test_sample_step_and_nll_run_a_joint_daed_unchanged(tmp_path):
     assert samples.shape == (3, 1, 8, 8) and samples.dtype == torch.uint8
     diffusion = build_diffusion(mcfg)
     gen = generator(0, "sample", "daed")
-    ref = daed_sample(diffusion, net.generator.eval(), net.dae.eval(), (3, 1, 8, 8), split_step=0,
-                      variance="fixed_small", generator=gen)
+    ref = daed_sample(
+        diffusion,
+        net.generator.eval(),
+        net.dae.eval(),
+        (3, 1, 8, 8),
+        split_step=0,
+        variance="fixed_small",
+        generator=gen,
+    )
     ref_u8 = ((ref.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
     assert (samples.int() - ref_u8.int()).abs().max() <= 1  # float round-off at a quantisation edge at most
 

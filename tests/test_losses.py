@@ -32,7 +32,7 @@ def diff() -> GaussianDiffusion:
 
 def quantized(shape, seed=0, dtype=torch.float32):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randint(0, 256, shape, generator=g).to(dtype) / 127.5 - 1.0)
+    return torch.randint(0, 256, shape, generator=g).to(dtype) / 127.5 - 1.0
 
 
 class TinyModel(nn.Module):
@@ -160,7 +160,9 @@ def test_vlb_kl_matches_torch_distributions(diff, variance):
     torch.testing.assert_close(terms["vb"], ref, rtol=1e-9, atol=1e-12)
     torch.testing.assert_close(terms["kl"], ref, rtol=1e-9, atol=1e-12)
     assert (terms["vb"] > 0).all()
-    pred_x0 = (x_t - diff.sqrt_one_minus_alphas_cumprod[t].reshape(-1, 1, 1, 1) * out[:, :c]) / diff.sqrt_alphas_cumprod[t].reshape(-1, 1, 1, 1)
+    pred_x0 = (
+        x_t - diff.sqrt_one_minus_alphas_cumprod[t].reshape(-1, 1, 1, 1) * out[:, :c]
+    ) / diff.sqrt_alphas_cumprod[t].reshape(-1, 1, 1, 1)
     torch.testing.assert_close(terms["pred_x0"], pred_x0)
 
 
@@ -224,11 +226,15 @@ def test_calc_bpd_loop_oracle_model(diff):
     sigma = diff.posterior_variance[1].sqrt().item()
     h = torch.tensor((1 / 255) / sigma, dtype=torch.float64)
     bits = -math.log2((approx_standard_normal_cdf(h) - approx_standard_normal_cdf(-h)).item())
-    torch.testing.assert_close(res["vb"][:, 0].double(), torch.full((2,), bits, dtype=torch.float64), rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(
+        res["vb"][:, 0].double(), torch.full((2,), bits, dtype=torch.float64), rtol=1e-4, atol=1e-4
+    )
     torch.testing.assert_close(res["total_bpd"], res["prior_bpd"] + res["vb"].sum(1))
 
     # a wrong model has strictly positive KL terms
-    res_bad = calc_bpd_loop(diff, lambda x, t: oracle(x, t) + 0.1, x0, "fixed_small", generator=torch.Generator().manual_seed(11))
+    res_bad = calc_bpd_loop(
+        diff, lambda x, t: oracle(x, t) + 0.1, x0, "fixed_small", generator=torch.Generator().manual_seed(11)
+    )
     assert (res_bad["vb"][:, 1:] > 1e-4).all()
 
 

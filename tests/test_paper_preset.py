@@ -13,8 +13,18 @@ from diffrepro.config import load_config
 from workflow_tools import REPO, make_workspace, sh, tool
 
 #: every table file of the three studies (the per-model tables, Table 2, Table 4.5, the DDDM table)
-ALL_TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "coursework_4_2", "coursework_4_3",
-              "coursework_4_4", "deja_table2", "coursework_4_5", "dddm_table1"]
+ALL_TABLES = [
+    "deja_table1",
+    "deja_extended",
+    "deja_table7",
+    "coursework_4_1",
+    "coursework_4_2",
+    "coursework_4_3",
+    "coursework_4_4",
+    "deja_table2",
+    "coursework_4_5",
+    "dddm_table1",
+]
 
 
 @pytest.fixture(scope="module")
@@ -24,27 +34,44 @@ def paper():
 
 def test_paper_preset_covers_all_three_studies(paper):
     assert {k: d["dataset"] for k, d in paper["datasets"].items()} == {
-        "fashion_mnist": "fashion_mnist", "cifar10": "cifar10", "celeba64": "celeba64"}
+        "fashion_mnist": "fashion_mnist",
+        "cifar10": "cifar10",
+        "celeba64": "celeba64",
+    }
     models = paper["models"]
     by_data = {d: {n for n, m in models.items() if m["data"] == d} for d in paper["datasets"]}
     # Deja et al.: T=500 on Fashion-MNIST, T=1000 on CIFAR-10 and CelebA (the DDGMs), Table 6 sizes and steps
-    for name, data, T, steps, batch, channels in [("ddgm_simple", "fashion_mnist", 500, 100000, 128, [1, 2, 2]),
-                                                  ("c10_ddgm_simple", "cifar10", 1000, 500000, 160, [1, 2, 2, 2]),
-                                                  ("celeba_ddgm_simple", "celeba64", 1000, 200000, 160, [1, 2, 3, 4])]:
+    for name, data, T, steps, batch, channels in [
+        ("ddgm_simple", "fashion_mnist", 500, 100000, 128, [1, 2, 2]),
+        ("c10_ddgm_simple", "cifar10", 1000, 500000, 160, [1, 2, 2, 2]),
+        ("celeba_ddgm_simple", "celeba64", 1000, 200000, 160, [1, 2, 3, 4]),
+    ]:
         m = models[name]
         assert (m["data"], m["timesteps"], m["train"]["steps"], m["train"]["batch_size"]) == (data, T, steps, batch)
         assert m["unet"]["channel_mult"] == channels and m["train"]["lr"] == 1e-4
     # Table 1 rows on each data set
     for data in paper["datasets"]:
         rows = {models[n]["tables"].get("deja_table1") for n in by_data[data]} - {None}
-        assert rows == {"ddgm_vlb", "daed_vlb_b0.1", "daed_vlb_linear", "ddgm_simple", "daed_simple_b0.1",
-                        "daed_simple_b0.001"}, data
+        assert rows == {
+            "ddgm_vlb",
+            "daed_vlb_b0.1",
+            "daed_vlb_linear",
+            "ddgm_simple",
+            "daed_simple_b0.1",
+            "daed_simple_b0.001",
+        }, data
     # the coursework: CIFAR-10, 150k steps, the six Table 4.3 architectures, the T=100 variant, Table 4.4 rows
     cw = {n: m for n, m in models.items() if n.startswith("cw_")}
     assert all(m["data"] == "cifar10" for m in cw.values())
     assert models["cw_default"]["train"]["steps"] == 150000
     assert {m["tables"]["coursework_4_3"] for m in cw.values() if "coursework_4_3" in m["tables"]} == {
-        "Default", "DeepRes1", "ShallowRes2", "ShallowRes1", "MBConv64", "MBConv96"}
+        "Default",
+        "DeepRes1",
+        "ShallowRes2",
+        "ShallowRes1",
+        "MBConv64",
+        "MBConv96",
+    }
     assert any(m["timesteps"] == 100 and "coursework_4_2" in m["tables"] for m in cw.values())
     assert paper["surrogate"]["data"] == "cifar10" and paper["gans"]["sngan"]["data"] == "cifar10"
     # DDDM on CIFAR-10; 50,000 samples per evaluation everywhere; Inception metrics

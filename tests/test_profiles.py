@@ -16,8 +16,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import yaml
 
+from diffrepro.dag import STEPS, Step
 from workflow_tools import BIN, REPO, make_workspace, tool
 
 PROFILES = REPO / "workflow" / "profiles"
@@ -33,29 +33,14 @@ def load_profile(path: Path) -> dict:
         return yte.process_yaml(fh, require_use_yte=True)
 
 
-def workflow_rules() -> dict[str, str]:
-    """rule name -> its source text, from workflow/rules/*.smk and the Snakefile."""
-    rules: dict[str, str] = {}
-    for path in [REPO / "Snakefile", *sorted((REPO / "workflow" / "rules").glob("*.smk"))]:
-        text = path.read_text()
-        heads = list(re.finditer(r"^(?:rule|checkpoint) (\w+):", text, re.M))
-        for i, m in enumerate(heads):
-            rules[m.group(1)] = text[m.end(): heads[i + 1].start() if i + 1 < len(heads) else len(text)]
-    return rules
-
-
-def declares_gpu(body: str) -> bool:
-    return re.search(r"^\s+gpu=", body, re.M) is not None
-
-
-def runs_on_device(rule: str) -> bool:
-    """Whether the rule's step (src/diffrepro/steps/<rule>.py) resolves a torch device, i.e. may use a GPU."""
-    step = REPO / "src" / "diffrepro" / "steps" / f"{rule}.py"
-    return step.is_file() and re.search(r"resolve_device\(args", step.read_text()) is not None
+def workflow_rules() -> dict[str, Step]:
+    """rule name -> its step: the Snakemake rules are the declared steps (diffrepro.dag), plus ``all``."""
+    return {s.name: s for s in STEPS}
 
 
 def gpu_rules() -> set[str]:
-    return {r for r, body in workflow_rules().items() if declares_gpu(body) or runs_on_device(r)}
+    """The rules whose step asks for a GPU or runs networks on a torch device (and so may use a GPU)."""
+    return {name for name, s in workflow_rules().items() if s.gpu or s.device}
 
 
 # ----------------------------------------------------------------------------- static checks
@@ -102,7 +87,7 @@ def test_local_gpus_profile_counts_every_device_job():
     assert isinstance(prof["resources"]["gpu"], int) and prof["resources"]["gpu"] >= 1
     rules = workflow_rules()
     for rule in gpu_rules():  # every job that may use the GPU holds one, so pinning never waits
-        assert declares_gpu(rules[rule]) or prof["set-resources"].get(rule, {}).get("gpu") == 1, rule
+        assert rules[rule].gpu or prof["set-resources"].get(rule, {}).get("gpu") == 1, rule
     for rule in ("table", "snr", "prepare_data"):
         assert "gpu" not in prof["set-resources"].get(rule, {}), rule
 
@@ -130,7 +115,7 @@ def jobs_of(out: str) -> list[dict]:
         elif cur is not None and (m := re.match(r"^    threads: (\d+)$", line)):
             cur["threads"] = int(m.group(1))
         elif cur is not None and line.startswith("    resources: "):
-            for item in line[len("    resources: "):].split(", "):
+            for item in line[len("    resources: ") :].split(", "):
                 k, _, v = item.partition("=")
                 cur["resources"][k] = v
     return jobs
@@ -143,8 +128,14 @@ def workspace(tmp_path_factory) -> Path:
 
 def test_slurm_dry_run_plans_the_dag_offline(workspace):
     env = clean_env()  # on a machine without SLURM no sbatch is on this PATH; -n never calls one anyway
-    proc = subprocess.run([tool("snakemake"), "-n", "--profile", str(SLURM)], cwd=workspace, env=env,
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [tool("snakemake"), "-n", "--profile", str(SLURM)],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "Using profile" in proc.stderr + proc.stdout
     jobs = jobs_of(proc.stdout)
@@ -165,8 +156,14 @@ def test_slurm_dry_run_plans_the_dag_offline(workspace):
 
 
 def test_local_gpus_dry_run(workspace):
-    proc = subprocess.run([tool("snakemake"), "-n", "--profile", str(LOCAL_GPUS)], cwd=workspace, env=clean_env(),
-                          capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [tool("snakemake"), "-n", "--profile", str(LOCAL_GPUS)],
+        cwd=workspace,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     by_rule = {}
     for j in jobs_of(proc.stdout):
@@ -205,9 +202,23 @@ def submit(workspace: Path, fake_slurm, *args: str) -> list[str]:
     calls.unlink(missing_ok=True)
     env = clean_env(folder)
     env["FAKE_SLURM_LOG"] = str(calls)
-    proc = subprocess.run([tool("snakemake"), "--profile", str(SLURM), "--retries", "0",
-                           "--slurm-init-seconds-before-status-checks", "1", *args],
-                          cwd=workspace, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [
+            tool("snakemake"),
+            "--profile",
+            str(SLURM),
+            "--retries",
+            "0",
+            "--slurm-init-seconds-before-status-checks",
+            "1",
+            *args,
+        ],
+        cwd=workspace,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode != 0  # every submission was refused
     assert calls.is_file(), proc.stdout[-3000:] + proc.stderr[-3000:]
     return calls.read_text().splitlines()
@@ -215,11 +226,23 @@ def submit(workspace: Path, fake_slurm, *args: str) -> list[str]:
 
 def test_slurm_plugin_builds_gpu_and_cpu_sbatch_commands(workspace, fake_slurm):
     prof = load_profile(SLURM)
-    plan = subprocess.run([tool("snakemake"), "-n", "--cores", "1"], cwd=workspace, env=clean_env(),
-                          capture_output=True, text=True, timeout=300).stdout
+    plan = subprocess.run(
+        [tool("snakemake"), "-n", "--cores", "1"],
+        cwd=workspace,
+        env=clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
     blocks = re.findall(r"^rule (\w+):\n((?:    .*\n)+)", plan, re.M)
-    data = sorted({o.strip() for r, b in blocks if r == "prepare_data"
-                   for o in re.search(r"    output: (.*)", b).group(1).split(",")})
+    data = sorted(
+        {
+            o.strip()
+            for r, b in blocks
+            if r == "prepare_data"
+            for o in re.search(r"    output: (.*)", b).group(1).split(",")
+        }
+    )
     model_out = next(re.search(r"    output: ([^,\n]+)", b).group(1) for r, b in blocks if r == "train_ddgm")
 
     # a CPU job (prepare_data): no GPU, its own time, memory and CPUs, the cluster's default partition
@@ -233,8 +256,9 @@ def test_slurm_plugin_builds_gpu_and_cpu_sbatch_commands(workspace, fake_slurm):
     for path in data:
         (workspace / path).parent.mkdir(parents=True, exist_ok=True)
         (workspace / path).touch()
-    calls = submit(workspace, fake_slurm, "--default-resources", "slurm_account=myacct", "slurm_partition=gpu",
-                   "--", model_out)
+    calls = submit(
+        workspace, fake_slurm, "--default-resources", "slurm_account=myacct", "slurm_partition=gpu", "--", model_out
+    )
     assert len(calls) == 1, calls
     gpu_call = calls[0]
     want = prof["set-resources"]["train_ddgm"]
@@ -266,8 +290,13 @@ def pin_env(tmp_path: Path, gpus: str = "0,1") -> dict:
 
 
 def start_pin(env: dict, count: int = 1, timeout: float = 5.0) -> tuple[subprocess.Popen, str]:
-    p = subprocess.Popen([sys.executable, "-c", PIN, str(count), str(timeout)], env=env, stdin=subprocess.PIPE,
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", PIN, str(count), str(timeout)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     return p, p.stdout.readline().strip()
 
 
@@ -287,7 +316,9 @@ def test_gpu_pinning_gives_each_job_its_own_gpu(tmp_path):
         d.stdin.close()
         d.wait(10)
         a.kill()
-        e, out_e = start_pin(env, count=2, timeout=0.3)  # two GPUs for one job (a torchrun launcher): not while b holds 1
+        e, out_e = start_pin(
+            env, count=2, timeout=0.3
+        )  # two GPUs for one job (a torchrun launcher): not while b holds 1
         assert out_e == "timeout"
         e.wait(10)
     finally:
@@ -301,8 +332,11 @@ def test_gpu_pinning_gives_each_job_its_own_gpu(tmp_path):
     f.wait(10)
 
 
-@pytest.mark.parametrize("extra", [{"DIFFREPRO_GPUS": ""}, {"CUDA_VISIBLE_DEVICES": "3"}, {"LOCAL_RANK": "1"}],
-                         ids=["off", "already-pinned", "torchrun-child"])
+@pytest.mark.parametrize(
+    "extra",
+    [{"DIFFREPRO_GPUS": ""}, {"CUDA_VISIBLE_DEVICES": "3"}, {"LOCAL_RANK": "1"}],
+    ids=["off", "already-pinned", "torchrun-child"],
+)
 def test_gpu_pinning_is_a_no_op(tmp_path, extra):
     env = {**pin_env(tmp_path), **extra}
     p, out = start_pin(env)
@@ -312,16 +346,54 @@ def test_gpu_pinning_is_a_no_op(tmp_path, extra):
     assert not (tmp_path / "locks").exists() or not any((tmp_path / "locks").iterdir())
 
 
-def test_resolve_device_pins_before_cuda_starts(tmp_path):
-    code = ("import os\nfrom diffrepro.steps.common import resolve_device\n"
-            "d = resolve_device('auto')\nprint(os.environ.get('CUDA_VISIBLE_DEVICES'), d)\n"
-            "print(resolve_device('cpu'))")
-    proc = subprocess.run([sys.executable, "-c", code], env=pin_env(tmp_path, "2,5"), capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == 0, proc.stderr
-    pinned, device = proc.stdout.splitlines()[0].split()
-    assert pinned == "2" and device in ("cuda", "cpu")
+def test_the_command_pins_a_device_step_before_it_runs(tmp_path):
+    """``diffrepro <step>`` claims a GPU of $DIFFREPRO_GPUS for a step that runs on the device (``auto`` or
+    ``cuda``) before the step's module is imported; a CPU or a numbered device, or a step without a device, claims
+    none. The step then resolves ``auto`` against the machine (the pinned GPU is its ``cuda``)."""
+    code = (
+        "import os, sys\nimport diffrepro.cli as cli\n"
+        "def step(name):\n"
+        "    from diffrepro.devices import resolve_device\n"
+        "    return type('M', (), {'run': staticmethod(lambda args: print(\n"
+        "        name, os.environ.get('CUDA_VISIBLE_DEVICES'), resolve_device(getattr(args, 'device', 'cpu'))))})\n"
+        "cli.load_step = step\n"
+        "sys.exit(cli.main(sys.argv[1:]))\n"
+    )
+
+    def run(*argv):
+        proc = subprocess.run(
+            [sys.executable, "-c", code, *argv],
+            env=pin_env(tmp_path, "2,5"),
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout.split()
+
+    sample = ["sample", "--model", "m", "--weights", "w", "--out", "o", "--grid", "g", "--params", "missing.yaml"]
+    name, pinned, device = run(*sample)
+    assert (name, pinned) == ("sample", "2") and device in ("cuda", "cpu")
     assert (tmp_path / "locks" / "gpu2.lock").is_file()
+    assert run(*sample, "--device", "cpu") == ["sample", "None", "cpu"]
+    table = [
+        "table",
+        "--name",
+        "deja_table1",
+        "--metrics-dir",
+        "a",
+        "--nll-dir",
+        "b",
+        "--snapshots-dir",
+        "c",
+        "--train-dir",
+        "d",
+        "--out-md",
+        "e",
+        "--out-csv",
+        "f",
+    ]
+    assert run(*table) == ["table", "None", "cpu"]
 
 
 def test_gpu_ids_are_validated(monkeypatch):

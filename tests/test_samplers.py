@@ -19,7 +19,6 @@ from diffrepro.diffusion import GaussianDiffusion, get_beta_schedule
 from diffrepro.diffusion.respace import RespacedDiffusion, TimestepMappedModel, space_timesteps
 from diffrepro.diffusion.samplers import (
     SAMPLING_METHODS,
-    count_model_calls,
     ddim_coefficients,
     ddim_sample,
     generate,
@@ -31,6 +30,18 @@ N = math.prod(SHAPE)
 
 
 # ----------------------------------------------------------------------------- helpers
+class CountingModel:
+    """Wraps a model, counting its evaluations in :attr:`calls`: pass it to a sampler in place of the model."""
+
+    def __init__(self, model) -> None:
+        self.model = model
+        self.calls = 0
+
+    def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.model(x, t)
+
+
 def _ab(schedule: str, T: int) -> np.ndarray:
     """alpha_bar computed with numpy, independently of GaussianDiffusion."""
     return np.cumprod(1.0 - get_beta_schedule(schedule, T).numpy())
@@ -114,8 +125,12 @@ class TinyNet:
     def __call__(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         xd = x.double()
         w = self.w[t].reshape(-1, 4, 1, 1, 1)
-        h = torch.tanh(w[:, 0] * xd + w[:, 1] * xd.roll(1, dims=1) + w[:, 2] * xd.roll(1, dims=-1)
-                       + self.bias[t].reshape(-1, 1, 1, 1))
+        h = torch.tanh(
+            w[:, 0] * xd
+            + w[:, 1] * xd.roll(1, dims=1)
+            + w[:, 2] * xd.roll(1, dims=-1)
+            + self.bias[t].reshape(-1, 1, 1, 1)
+        )
         out = 2.0 * h + w[:, 3] * xd
         if self.out_mult == 2:
             out = torch.cat([out, torch.tanh(xd)], dim=1)
@@ -147,7 +162,14 @@ def test_space_timesteps_properties(T, K):
 
 @pytest.mark.parametrize(
     "T,K,match",
-    [(10, 0, "got 0"), (10, 11, "got 11"), (10, -1, "got -1"), (0, 1, "got 0"), (10, 2.5, "got 2.5"), (10, True, "got True")],
+    [
+        (10, 0, "got 0"),
+        (10, 11, "got 11"),
+        (10, -1, "got -1"),
+        (0, 1, "got 0"),
+        (10, 2.5, "got 2.5"),
+        (10, True, "got True"),
+    ],
 )
 def test_space_timesteps_invalid(T, K, match):
     with pytest.raises(ValueError, match=match):
@@ -247,7 +269,9 @@ def test_learned_range_interpolates_respaced_variances():
     assert (hi[1:] > 3 * base.betas[list(rd.use_timesteps)][1:]).all()
 
 
-@pytest.mark.parametrize("steps,match", [([0, 0, 5], "duplicates"), ([0, 100], "outside"), ([], "empty"), ([1.5], "integers")])
+@pytest.mark.parametrize(
+    "steps,match", [([0, 0, 5], "duplicates"), ([0, 100], "outside"), ([], "empty"), ([1.5], "integers")]
+)
 def test_respaced_invalid(steps, match):
     with pytest.raises(ValueError, match=match):
         RespacedDiffusion(_diffusion("linear", 100), steps)
@@ -260,7 +284,9 @@ def test_ddim_eta1_variance_is_beta_tilde(schedule):
     c = ddim_coefficients(base.alphas_cumprod, 1.0)
     np.testing.assert_allclose(c["sigma"].pow(2).numpy(), base.posterior_variance.numpy(), rtol=1e-10, atol=1e-18)
     c_half = ddim_coefficients(base.alphas_cumprod, 0.5)
-    np.testing.assert_allclose(c_half["sigma"].pow(2).numpy(), 0.25 * base.posterior_variance.numpy(), rtol=1e-10, atol=1e-18)
+    np.testing.assert_allclose(
+        c_half["sigma"].pow(2).numpy(), 0.25 * base.posterior_variance.numpy(), rtol=1e-10, atol=1e-18
+    )
     assert (ddim_coefficients(base.alphas_cumprod, 0.0)["sigma"] == 0).all()
     # on a respaced set: sigma^2 equals the respaced beta_tilde
     rd = RespacedDiffusion(base, space_timesteps(1000, 20))
@@ -339,8 +365,19 @@ def test_sampler_moments_match_closed_form(schedule, method, steps, eta):
     kept = space_timesteps(T, steps or T)
     kind = "ancestral" if method == "respaced" else "ddim"
     m, v = _exact_moments(ab, kept, kind, eta)
-    x = generate(_diffusion(schedule, T), GaussianEps(ab), SHAPE, method=method, variance="fixed_small",
-                 steps=steps, eta=eta, generator=_gen(21), device="cpu", clip_denoised=False, dtype=torch.float64)
+    x = generate(
+        _diffusion(schedule, T),
+        GaussianEps(ab),
+        SHAPE,
+        method=method,
+        variance="fixed_small",
+        steps=steps,
+        eta=eta,
+        generator=_gen(21),
+        device="cpu",
+        clip_denoised=False,
+        dtype=torch.float64,
+    )
     _assert_moments(x, m, v)
 
 
@@ -350,8 +387,19 @@ def test_samplers_reach_data_moments_for_large_T():
     ab = _ab("linear", T)
     d = _diffusion("linear", T)
     for method, eta in (("ancestral", 0.0), ("ddim", 0.0)):
-        x = generate(d, GaussianEps(ab), SHAPE, method=method, variance="fixed_small", steps=None, eta=eta,
-                     generator=_gen(31), device="cpu", clip_denoised=False, dtype=torch.float64)
+        x = generate(
+            d,
+            GaussianEps(ab),
+            SHAPE,
+            method=method,
+            variance="fixed_small",
+            steps=None,
+            eta=eta,
+            generator=_gen(31),
+            device="cpu",
+            clip_denoised=False,
+            dtype=torch.float64,
+        )
         _, v_exact = _exact_moments(ab, list(range(T)), "ancestral" if method == "ancestral" else "ddim", eta)
         bias = abs(v_exact - S**2)
         assert bias < 0.06 * S**2  # discretisation error of the reverse chain at T=1000
@@ -386,14 +434,34 @@ def test_ddim_eta0_deterministic_given_x_T():
 
 
 # ----------------------------------------------------------------------------- bookkeeping
-@pytest.mark.parametrize("method,steps,expected", [("ancestral", None, 50), ("ancestral", 50, 50), ("respaced", 7, 7),
-                                                   ("ddim", 12, 12), ("ddim", None, 50), ("respaced", 1, 1), ("ddim", 1, 1)])
+@pytest.mark.parametrize(
+    "method,steps,expected",
+    [
+        ("ancestral", None, 50),
+        ("ancestral", 50, 50),
+        ("respaced", 7, 7),
+        ("ddim", 12, 12),
+        ("ddim", None, 50),
+        ("respaced", 1, 1),
+        ("ddim", 1, 1),
+    ],
+)
 def test_network_calls_progress_and_output(method, steps, expected):
     d = _diffusion("linear", 50)
-    counter = count_model_calls(GaussianEps(_ab("linear", 50)))
+    counter = CountingModel(GaussianEps(_ab("linear", 50)))
     ticks: list[int] = []
-    x = generate(d, counter, (2, 1, 4, 4), method=method, variance="fixed_small", steps=steps, eta=0.3,
-                 generator=_gen(0), device="cpu", progress=ticks.append)
+    x = generate(
+        d,
+        counter,
+        (2, 1, 4, 4),
+        method=method,
+        variance="fixed_small",
+        steps=steps,
+        eta=0.3,
+        generator=_gen(0),
+        device="cpu",
+        progress=ticks.append,
+    )
     assert counter.calls == expected
     assert ticks == list(range(expected))
     assert x.shape == (2, 1, 4, 4) and x.dtype == torch.float32
@@ -430,7 +498,7 @@ def test_generate_reproducible_per_seed():
 def test_generate_errors(kwargs, match):
     base = dict(method="ddim", variance="fixed_small", steps=10, eta=0.0, generator=_gen(0), device="cpu")
     base.update(kwargs)
-    counter = count_model_calls(TinyNet())
+    counter = CountingModel(TinyNet())
     with pytest.raises(ValueError, match=match):
         generate(_diffusion("linear", 50), counter, (1, 2, 4, 4), **base)
     assert counter.calls == 0
@@ -443,8 +511,14 @@ def test_cpu_generator_cuda_device(method):
     """Noise from a CPU generator moved to CUDA: same result as an all-CPU run up to round-off."""
     d = _diffusion("linear", 50)
     ab = _ab("linear", 50)
-    kw = dict(method=method, variance="fixed_small", steps=None if method == "ancestral" else 10, eta=0.5,
-              clip_denoised=False, dtype=torch.float64)
+    kw = dict(
+        method=method,
+        variance="fixed_small",
+        steps=None if method == "ancestral" else 10,
+        eta=0.5,
+        clip_denoised=False,
+        dtype=torch.float64,
+    )
     cpu = generate(d, GaussianEps(ab), (2, 1, 4, 4), generator=_gen(3), device="cpu", **kw)
     gpu = generate(d, GaussianEps(ab), (2, 1, 4, 4), generator=_gen(3), device="cuda", **kw)
     assert gpu.device.type == "cuda"

@@ -161,9 +161,7 @@ def test_log_snr_zero_crossing_never():
 BETA_1S = (0.001, 0.025, 0.1, 0.2, 0.3)
 
 
-@pytest.mark.parametrize(
-    "T,expected", [(1000, (5, 45, 97, 144, 184)), (500, (2, 22, 48, 72, 91))]
-)
+@pytest.mark.parametrize("T,expected", [(1000, (5, 45, 97, 144, 184)), (500, (2, 22, 48, 72, 91))])
 def test_split_step_reference_values(T, expected):
     ab = alphas_cumprod(get_beta_schedule("linear", T))
     abn = np.cumprod(1.0 - _np_linear(T))

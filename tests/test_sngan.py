@@ -12,12 +12,30 @@ import yaml
 from diffrepro.cli import main as cli_main
 from diffrepro.models.sngan import SNGANDiscriminator, SNGANGenerator, upsampling_plan
 from diffrepro.training.ddgm import TrainingDivergedError
-from diffrepro.training.gan import (GanWeightsError, d_hinge_loss, g_hinge_loss, gan_sample, load_gan_generator,
-                                    train_gan)
+from diffrepro.training.gan import (
+    GanWeightsError,
+    d_hinge_loss,
+    g_hinge_loss,
+    gan_sample,
+    load_gan_generator,
+    train_gan,
+)
 
-CFG = {"z_dim": 8, "channels": 8,
-       "train": {"steps": 6, "batch_size": 8, "lr_g": 0.0002, "lr_d": 0.0002, "betas": [0.0, 0.9], "n_dis": 2,
-                 "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 2}}
+CFG = {
+    "z_dim": 8,
+    "channels": 8,
+    "train": {
+        "steps": 6,
+        "batch_size": 8,
+        "lr_g": 0.0002,
+        "lr_d": 0.0002,
+        "betas": [0.0, 0.9],
+        "n_dis": 2,
+        "ema_decay": 0.9,
+        "checkpoint_every": 2,
+        "log_every": 2,
+    },
+}
 
 
 @pytest.fixture
@@ -126,8 +144,8 @@ def test_nan_stops_without_overwriting_the_last_good_checkpoint(images, tmp_path
 
 
 def test_loading_a_mismatched_generator_names_the_file(images, tmp_path):
+    from diffrepro.artifacts.gan import weights_metadata
     from diffrepro.atomic import save_safetensors
-    from diffrepro.steps.train_gan import weights_metadata
 
     res = run(images, CFG, tmp_path / "a")
     path = tmp_path / "g.safetensors"
@@ -137,10 +155,12 @@ def test_loading_a_mismatched_generator_names_the_file(images, tmp_path):
     x = gan_sample(G, 5, z_dim=8, batch_size=2, generator=torch.Generator().manual_seed(0), device="cpu")
     y = gan_sample(G, 5, z_dim=8, batch_size=5, generator=torch.Generator().manual_seed(0), device="cpu")
     assert x.shape == (5, 1, 8, 8) and x.abs().max() <= 1 and torch.allclose(x, y, atol=1e-5)
-    for cfg, kw, message in [({**CFG, "channels": 16}, {}, "width=8 but gans.*.channels says 16"),
-                             ({**CFG, "z_dim": 4}, {}, "z_dim=8 but gans.*.z_dim says 4"),
-                             (CFG, {"image_size": 16}, "image_size=8 but the data says 16"),
-                             (CFG, {"channels": 3}, "channels=1 but the data says 3")]:
+    for cfg, kw, message in [
+        ({**CFG, "channels": 16}, {}, "width=8 but gans.*.channels says 16"),
+        ({**CFG, "z_dim": 4}, {}, "z_dim=8 but gans.*.z_dim says 4"),
+        (CFG, {"image_size": 16}, "image_size=8 but the data says 16"),
+        (CFG, {"channels": 3}, "channels=1 but the data says 3"),
+    ]:
         with pytest.raises(GanWeightsError, match=f"{path}.*{message}"):
             load_gan_generator(path, cfg, "cpu", **kw)
     other = tmp_path / "unet.safetensors"
@@ -148,8 +168,11 @@ def test_loading_a_mismatched_generator_names_the_file(images, tmp_path):
     with pytest.raises(GanWeightsError, match=f"{other} is not an SNGAN generator"):
         load_gan_generator(other, CFG, "cpu")
     broken = tmp_path / "broken.safetensors"
-    save_safetensors({k: v for k, v in res.ema_state.items() if not k.startswith("out.")}, broken,
-                     weights_metadata("g", CFG, {}, 8, 1, res.steps, 0))
+    save_safetensors(
+        {k: v for k, v in res.ema_state.items() if not k.startswith("out.")},
+        broken,
+        weights_metadata("g", CFG, {}, 8, 1, res.steps, 0),
+    )
     with pytest.raises(GanWeightsError, match=f"{broken} does not hold the generator"):
         load_gan_generator(broken, CFG, "cpu")
     with pytest.raises(GanWeightsError, match="cannot read"):
@@ -164,9 +187,24 @@ def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
     data = tmp_path / "digits.safetensors"
     save_processed(data, load_dataset("digits"), 8)
     out = tmp_path / "out"
-    args = ["--data", str(data), "--checkpoint-dir", str(out / "ck"), "--weights", str(out / "g.safetensors"),
-            "--loss-csv", str(out / "loss.csv"), "--summary", str(out / "summary.json"), "--grid",
-            str(out / "grid.png"), "--params", str(params), "--device", "cpu"]
+    args = [
+        "--data",
+        str(data),
+        "--checkpoint-dir",
+        str(out / "ck"),
+        "--weights",
+        str(out / "g.safetensors"),
+        "--loss-csv",
+        str(out / "loss.csv"),
+        "--summary",
+        str(out / "summary.json"),
+        "--grid",
+        str(out / "grid.png"),
+        "--params",
+        str(params),
+        "--device",
+        "cpu",
+    ]
     assert cli_main(["train-gan", "--gan", "nope", *args]) == 1
     assert "--gan 'nope' is not a key of gans (sngan)" in capsys.readouterr().err
     assert cli_main(["train-gan", "--gan", "sngan", *args]) == 0

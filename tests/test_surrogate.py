@@ -86,11 +86,26 @@ def test_t_mid_steps_from_fractions():
 
 def test_table_matches_the_papers_rows_by_share_of_steps():
     """t_mid = round(0.25 * 250) = 62 is the paper's t_mid = 250 of T = 1000."""
-    from diffrepro.steps.surrogate_table import table_rows
+    from diffrepro.reporting.surrogate_table import table_rows
 
-    rec = {"surrogate": "sngan", "surrogate_kind": "gan", "native_image_size": 16, "timesteps": 250,
-           "rows": [{"t_mid": t, "samples_per_second": 10.0, "fid": 1.0, "precision": 0.5, "recall": 0.5,
-                     "classifier_score_mean": 2.0, "classifier_score_std": 0.1} for t in (0, 62, 125, 188)]}
+    rec = {
+        "surrogate": "sngan",
+        "surrogate_kind": "gan",
+        "native_image_size": 16,
+        "timesteps": 250,
+        "rows": [
+            {
+                "t_mid": t,
+                "samples_per_second": 10.0,
+                "fid": 1.0,
+                "precision": 0.5,
+                "recall": 0.5,
+                "classifier_score_mean": 2.0,
+                "classifier_score_std": 0.1,
+            }
+            for t in (0, 62, 125, 188)
+        ],
+    }
     base = {"model": "m", "samples_per_second": 5.0, "fid": 2.0, "precision": 0.5, "recall": 0.5, "timesteps": 250}
     rows = table_rows([rec], base)
     assert [r["Paper t_mid"] for r in rows] == [0, 250, 500, 750, 1000]

@@ -107,8 +107,13 @@ def test_checkpoint_files_are_safetensors_and_json(images, cfg, tmp_path):
     run(images, cfg, tmp_path / "a", stop_at_step=4)
     step_dir = tmp_path / "a" / "step_00000004"
     names = sorted(p.name for p in step_dir.iterdir())
-    assert names == ["ema.safetensors", "model.safetensors", "optimizer.safetensors", "sampler.safetensors",
-                     "state.json"]
+    assert names == [
+        "ema.safetensors",
+        "model.safetensors",
+        "optimizer.safetensors",
+        "sampler.safetensors",
+        "state.json",
+    ]
     state = json.loads((step_dir / "state.json").read_text())
     assert state["step"] == 4 and state["optimizer"]["param_groups"]
     store = CheckpointStore(tmp_path / "a", state["fingerprint"])
@@ -163,8 +168,11 @@ def test_bf16_training_runs_the_network_in_bf16_and_keeps_float32_state(images, 
     assert all(v.dtype == torch.float32 for v in a.model.state_dict().values() if v.is_floating_point())
     assert all(v.dtype == torch.float32 for v in a.ema_state.values() if v.is_floating_point())
     assert all(torch.isfinite(torch.tensor(h["loss"])) for h in a.history)
-    diffs = [float((a.ema_state[k] - fp.ema_state[k]).abs().max()) for k in fp.ema_state
-             if fp.ema_state[k].is_floating_point()]
+    diffs = [
+        float((a.ema_state[k] - fp.ema_state[k]).abs().max())
+        for k in fp.ema_state
+        if fp.ema_state[k].is_floating_point()
+    ]
     assert max(diffs) > 0  # bf16 arithmetic did change the trajectory
     rel = abs(a.history[-1]["loss"] - fp.history[-1]["loss"]) / fp.history[-1]["loss"]
     assert rel < 0.2, rel

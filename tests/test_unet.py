@@ -8,12 +8,37 @@ import torch
 from diffrepro.models import UNet, count_parameters
 
 CONFIGS = [
-    dict(image_size=16, in_channels=1, out_channels=1, base_channels=16, channel_mult=(1, 2),
-         num_res_blocks=1, attention_resolutions=(8,), num_heads=2),
-    dict(image_size=28, in_channels=1, out_channels=1, base_channels=16, channel_mult=(1, 2, 2),
-         num_res_blocks=1, attention_resolutions=(14,), num_heads=4),
-    dict(image_size=32, in_channels=3, out_channels=3, base_channels=8, channel_mult=(1, 2, 2, 2),
-         num_res_blocks=2, attention_resolutions=(16,), num_heads=2, dropout=0.1),
+    dict(
+        image_size=16,
+        in_channels=1,
+        out_channels=1,
+        base_channels=16,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(8,),
+        num_heads=2,
+    ),
+    dict(
+        image_size=28,
+        in_channels=1,
+        out_channels=1,
+        base_channels=16,
+        channel_mult=(1, 2, 2),
+        num_res_blocks=1,
+        attention_resolutions=(14,),
+        num_heads=4,
+    ),
+    dict(
+        image_size=32,
+        in_channels=3,
+        out_channels=3,
+        base_channels=8,
+        channel_mult=(1, 2, 2, 2),
+        num_res_blocks=2,
+        attention_resolutions=(16,),
+        num_heads=2,
+        dropout=0.1,
+    ),
 ]
 
 
@@ -31,8 +56,16 @@ def test_output_shape_and_zero_init(cfg):
 
 
 def test_learned_variance_output_channels():
-    net = UNet(image_size=8, in_channels=3, out_channels=6, base_channels=8, channel_mult=(1, 2),
-               num_res_blocks=1, attention_resolutions=(), num_heads=1)
+    net = UNet(
+        image_size=8,
+        in_channels=3,
+        out_channels=6,
+        base_channels=8,
+        channel_mult=(1, 2),
+        num_res_blocks=1,
+        attention_resolutions=(),
+        num_heads=1,
+    )
     assert net(torch.randn(1, 3, 8, 8), torch.tensor([5])).shape == (1, 6, 8, 8)
 
 

@@ -1,7 +1,10 @@
-"""The Snakemake and DVC DAGs hold the same steps; both run the tiny preset end to end,
-are incremental (a rerun does nothing, one parameter change reruns exactly its chain),
-and a fresh copy that pulls the DVC artifacts runs nothing.  The Snakemake run's HTML report is
-self-contained, holds every table and figure under its study, and renders in headless Chromium."""
+"""The Snakemake and DVC DAGs are made from one declaration (diffrepro.dag) and hold the same steps, commands,
+inputs, outputs and parameter keys; dvc.yaml is the generated one; each step depends on the code it runs and no
+other (editing the ImageNet loader reruns nothing of the Fashion-MNIST DAG, editing the U-Net every job that
+uses one). End to end (-m e2e): both tools run the tiny preset, are incremental (a rerun does nothing, one
+parameter change reruns exactly its chain), and a fresh copy that pulls the DVC artifacts runs nothing. The
+Snakemake run's HTML report is self-contained, holds every table and figure under its study, and renders in
+headless Chromium."""
 
 from __future__ import annotations
 
@@ -12,50 +15,168 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 
-from report_tools import (STUDIES, browse_report, build_report, chromium, decode_data_uri, embedded, image_colours,
-                          remote_references, study_of)
-from workflow_tools import (REPO, dvc_repro_ran, dvc_stages, job_counts, keep_models, make_workspace, set_param,
-                            sh, snakemake_jobs, tool)
+from diffrepro import codedeps
+from diffrepro.dag import STEPS
+from diffrepro.dag.dvc import dvc_yaml
+from diffrepro.dag.report import table_study as study_of
+from diffrepro.dag.steps import TABLE_NAMES
+from report_tools import (
+    STUDIES,
+    browse_report,
+    build_report,
+    chromium,
+    decode_data_uri,
+    embedded,
+    image_colours,
+    remote_references,
+)
+from workflow_tools import (
+    REPO,
+    both_dags,
+    dvc_repro_ran,
+    job_counts,
+    keep_models,
+    make_workspace,
+    set_param,
+    sh,
+    snakemake_jobs,
+    tool,
+)
 
-pytestmark = pytest.mark.e2e
+e2e = pytest.mark.e2e
+IMAGENET_LOADER = "src/diffrepro/data/imagenet.py"
+UNET = "src/diffrepro/models/unet.py"
+#: the steps that run a U-Net (a DDGM's, a DAED's, a DAE's or a DDDM's)
+UNET_STEPS = {
+    "train_ddgm",
+    "sample",
+    "nll",
+    "evaluate_snapshots",
+    "train_dae",
+    "sample_posthoc",
+    "reconstruction",
+    "transferability",
+    "toy_examples",
+    "sample_surrogate",
+    "train_dddm",
+    "sample_dddm",
+}
+#: the steps that import no diffusion network
+NO_UNET_STEPS = {"prepare_data", "convert_inception", "table", "dynamics", "surrogate_table", "dddm_tables"}
 
 
-def expand_dep(dep: str, workspace: Path) -> set[str]:
-    """A DVC directory dependency on source code stands for the .py files inside it."""
-    path = workspace / dep
-    if path.is_dir():
-        return {str(p.relative_to(workspace)) for p in path.rglob("*.py") if "__pycache__" not in p.parts}
-    return {dep}
+def test_dvc_yaml_is_generated_from_the_declaration():
+    assert (REPO / "dvc.yaml").read_text(encoding="utf-8") == dvc_yaml(), (
+        "dvc.yaml is out of date: run `diffrepro dag dvc-yaml > dvc.yaml`"
+    )
 
 
-@pytest.mark.parametrize("preset", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"])
-def test_snakemake_and_dvc_hold_the_same_steps(tmp_path, preset):
-    ws = make_workspace(tmp_path / "ws", preset=preset, dvc=True)
-    sm = [j for j in snakemake_jobs(ws, "--forceall") if j["rule"] != "all"]
-    dv = dvc_stages(ws)
+_DAGS: dict[str, tuple[Path, list[dict], list[dict]]] = {}
+
+
+@pytest.fixture
+def dags(tmp_path_factory):
+    """preset -> (workspace, Snakemake jobs, DVC stages), planned once per preset."""
+
+    def plan(preset: str):
+        if preset not in _DAGS:
+            ws = make_workspace(tmp_path_factory.mktemp("dags") / "ws", preset=preset)
+            (ws / ".dvc").mkdir()  # what `dvc init --no-scm` writes that resolving dvc.yaml needs, in no time
+            (ws / ".dvc" / "config").write_text("[core]\n    no_scm = True\n    analytics = false\n")
+            _DAGS[preset] = (ws, *both_dags(ws))
+        return _DAGS[preset]
+
+    return plan
+
+
+def loader_files() -> set[str]:
+    """The source files of every registered data-set loader (which DVC lists where a parameter chooses them)."""
+    return {f for name in codedeps.dataset_loaders() for f in codedeps.loader_code(name)}
+
+
+@pytest.mark.parametrize(
+    "preset",
+    [
+        "params.yaml",
+        "configs/tiny.yaml",
+        pytest.param("configs/paper.yaml", marks=e2e),
+        pytest.param("configs/coursework.yaml", marks=e2e),
+    ],
+)
+def test_snakemake_and_dvc_hold_the_same_steps(dags, preset):
+    """Job for stage: the same rule and stage name, command, outputs, input files (a DVC dependency on a folder
+    stands for the Snakemake inputs inside it), parameter keys and code; DVC, which cannot make a list of files
+    depend on a parameter, lists the code of every data-set loader where a parameter chooses the loaders."""
+    ws, sm, dv = dags(preset)
     assert len(sm) == len(dv)
     sm_by_cmd = {j["cmd"]: j for j in sm}
     dv_by_cmd = {s["cmd"]: s for s in dv}
     assert set(sm_by_cmd) == set(dv_by_cmd), "the two tools run different commands"
+    loads = {s.name for s in STEPS if s.loads}
     for cmd, stage in dv_by_cmd.items():
-        job = sm_by_cmd[cmd]
-        assert set(job["output"]) == set(stage["outs"]), stage["name"]
-        sm_inputs = set(job["input"])
-        dvc_inputs: set[str] = set()
-        for dep in stage["deps"]:
-            files = expand_dep(dep, ws)
-            if files == {dep} and not (ws / dep).exists() and not dep in sm_inputs:
-                # a results folder: it stands for the Snakemake inputs inside it
-                files = {p for p in sm_inputs if p.startswith(dep.rstrip("/") + "/")}
-                assert files, f"{stage['name']}: DVC dep {dep} covers no Snakemake input"
-            dvc_inputs |= files
-        assert sm_inputs == dvc_inputs, stage["name"]
-        rule = stage["name"].split("@")[0]
-        assert job["rule"] == rule
+        job, name = sm_by_cmd[cmd], stage["name"]
+        assert job["rule"] == name.split("@")[0]
+        assert set(job["output"]) == set(stage["outs"]), name
+        assert job["params"] == stage["params"], name
+        sm_files = {p for p in job["input"] if not p.startswith("src/")}
+        dvc_files: set[str] = set()
+        for dep in (d for d in stage["deps"] if not d.startswith("src/")):
+            inside = {p for p in sm_files if p.startswith(dep.rstrip("/") + "/")}
+            assert dep in sm_files or inside, f"{name}: DVC dep {dep} is no Snakemake input"
+            dvc_files |= {dep} if dep in sm_files else inside
+        assert sm_files == dvc_files, name
+        sm_code = {p for p in job["input"] if p.startswith("src/")}
+        dvc_code = {d for d in stage["deps"] if d.startswith("src/")}
+        assert sm_code <= dvc_code, name
+        assert dvc_code - sm_code <= (loader_files() if job["rule"] in loads else set()), name
 
 
-TABLES = ["deja_table1", "deja_extended", "deja_table7", "coursework_4_1", "coursework_4_2", "coursework_4_3", "coursework_4_4"]
+def test_editing_the_imagenet_loader_reruns_nothing_of_the_fashion_mnist_dag(dags):
+    ws, sm, dv = dags("params.yaml")
+    config = yaml.safe_load((ws / "params.yaml").read_text())
+    assert [d["dataset"] for d in config["datasets"].values()] == ["fashion_mnist"]
+    assert IMAGENET_LOADER in loader_files()
+    assert not [j["rule"] for j in sm if IMAGENET_LOADER in j["input"]]
+    # dvc.yaml is one file for every preset: the stages whose loaders a parameter chooses list every loader, so
+    # DVC reruns them, finds their outputs unchanged (it compares contents) and reruns nothing after them
+    assert {s["name"].split("@")[0] for s in dv if IMAGENET_LOADER in s["deps"]} == {s.name for s in STEPS if s.loads}
+
+
+def test_editing_the_unet_reruns_every_job_that_uses_one(dags):
+    ws, sm, dv = dags("params.yaml")
+    jobs = [(j["rule"], j["input"]) for j in sm] + [(s["name"].split("@")[0], s["deps"]) for s in dv]
+    assert {rule for rule, _ in jobs} >= UNET_STEPS | NO_UNET_STEPS
+    for rule, files in jobs:
+        assert (UNET in files) == (rule in UNET_STEPS) or rule not in UNET_STEPS | NO_UNET_STEPS, rule
+
+
+def test_no_step_depends_on_the_command_line_plumbing():
+    """A step's code is its module's import closure: not the dispatcher, the declaration, the workspace helpers,
+    the GPU pinning or the code-dependency reader, which run the same for every step."""
+    plumbing = {
+        "src/diffrepro/cli.py",
+        "src/diffrepro/workspace.py",
+        "src/diffrepro/gpu_slots.py",
+        "src/diffrepro/codedeps.py",
+        "src/diffrepro/__main__.py",
+    }
+    for step in STEPS:
+        code = set(step.code())
+        assert not code & plumbing, step.name
+        assert not [f for f in code if f.startswith("src/diffrepro/dag/")], step.name
+        assert f"src/diffrepro/steps/{step.name}.py" in code
+        assert not [
+            f
+            for f in code
+            if f.startswith("src/diffrepro/steps/") and not f.endswith((f"/{step.name}.py", "/__init__.py"))
+        ], f"{step.name} imports another step"
+        if not step.loads:
+            assert not code & (loader_files() - set(codedeps.closure("diffrepro.data"))), step.name
+
+
+TABLES = list(TABLE_NAMES)
 PER_MODEL_RULES = ["train_ddgm", "sample", "nll", "evaluate", "evaluate_snapshots"]
 # the DAED steps that hang off the post-hoc generator (ddgm_a in the tiny preset) and the analyses
 POSTHOC_SPLITS = ["0.1", "linear"]
@@ -71,8 +192,15 @@ def assert_tables_finite(ws: Path, table1_models: set[str]):
     rows = [r for r in read_table(ws / "results/tables/deja_table1.csv") if r["Model"]]
     assert {r["Model"] for r in rows} == table1_models
     for r in rows:
-        for col in ("FID [Inception]", "Prec [Inception]", "k-NN Rec [Inception]", "FID [classifier]",
-                    "Prec [classifier]", "Rec [classifier]", "Bits/dim"):
+        for col in (
+            "FID [Inception]",
+            "Prec [Inception]",
+            "k-NN Rec [Inception]",
+            "FID [classifier]",
+            "Prec [classifier]",
+            "Rec [classifier]",
+            "Bits/dim",
+        ):
             assert math.isfinite(float(r[col])), (r["Model"], col)
     assert (ws / "results/tables/deja_table1.md").read_text().startswith("# Table 1")
     for name in TABLES:
@@ -124,8 +252,11 @@ def assert_surrogate_dddm_outputs(ws: Path):
     assert all(math.isfinite(float(r["FID [Inception]"])) and math.isfinite(float(r["FID [classifier]"])) for r in dddm)
     abl = read_table(ws / "results/analysis/dddm_ablation.csv")
     assert sorted((r["run"], int(r["nfe"])) for r in abl) == sorted((run, n) for run in DDDM_RUNS for n in (1, 2, 3))
-    for name in ["dddm_ablation", "samples_gan_sngan"] + [f"samples_surrogate_{s}" for s in SURROGATES] + \
-            [f"samples_dddm_{r}" for r in DDDM_RUNS]:
+    for name in (
+        ["dddm_ablation", "samples_gan_sngan"]
+        + [f"samples_surrogate_{s}" for s in SURROGATES]
+        + [f"samples_dddm_{r}" for r in DDDM_RUNS]
+    ):
         assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
 
 
@@ -144,6 +275,7 @@ def tiny_run(tmp_path_factory):
     return ws, report, build_report(ws, report)
 
 
+@e2e
 def test_snakemake_tiny_dag_end_to_end(tiny_run):
     ws = tiny_run[0]
     assert_tables_finite(ws, {"ddgm_a", "ddgm_b", "daed_combine", "ddgm_vlb"})
@@ -178,10 +310,18 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
     set_param(ws, "models.ddgm_a.sample.num_samples", 40)
     counts = job_counts(snakemake_jobs(ws))
     counts.pop("all", None)
-    assert counts == {"sample": 1, "evaluate": 1, "evaluate_snapshots": 1, "table": len(TABLES),
-                      "sample_posthoc": 1, "evaluate_posthoc": 1,
-                      # ddgm_a is also the surrogate's base DDGM (its sampling precision is a parameter there)
-                      "sample_surrogate": len(SURROGATES), "evaluate_surrogate": len(SURROGATES), "surrogate_table": 1}
+    assert counts == {
+        "sample": 1,
+        "evaluate": 1,
+        "evaluate_snapshots": 1,
+        "table": len(TABLES),
+        "sample_posthoc": 1,
+        "evaluate_posthoc": 1,
+        # ddgm_a is also the surrogate's base DDGM (its sampling precision is a parameter there)
+        "sample_surrogate": len(SURROGATES),
+        "evaluate_surrogate": len(SURROGATES),
+        "surrogate_table": 1,
+    }
 
 
 # every table of the tiny preset: those of the table rule, Table 2, Table 4.5 and the DDDM table
@@ -196,6 +336,7 @@ def run_outputs(ws: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     return tables, figures
 
 
+@e2e
 def test_snakemake_report_holds_every_table_and_figure(tiny_run):
     """`snakemake --report` writes one self-contained HTML file: every table and figure of the run embedded,
     captioned, under its study."""
@@ -217,6 +358,7 @@ def test_snakemake_report_holds_every_table_and_figure(tiny_run):
         assert results[name]["mime_type"] == "image/png" and results[name]["caption"], name
 
 
+@e2e
 def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
     """The report as a reader sees it, offline: the driver opens every study, list and result; each figure
     renders as an image, each table's button holds its Markdown; then a screenshot of a shown figure."""
@@ -238,7 +380,7 @@ def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert set(images) == set(figures)
     assert all(img["mime"] == "image/png" and img["width"] > 0 and img["height"] > 0 for img in images.values())
     # the final state: a study's figures listed, one of them shown, in the DOM and in the screenshot
-    page = dom[:dom.index('<pre id="report-check"')]
+    page = dom[: dom.index('<pre id="report-check"')]
     assert seen["shown"]["study"] in page and seen["shown"]["label"] in page and '<img src="data:image/png' in page
     from PIL import Image
 
@@ -247,6 +389,7 @@ def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
     assert image_colours(screenshot) > 100, "the screenshot is (nearly) one colour"
 
 
+@e2e
 def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     """DVC runs stages one at a time, so this test keeps two of the tiny preset's models (the
     Snakemake test above runs them all); the mirrored DAG is the same code either way."""
@@ -257,8 +400,9 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     out = sh([tool("dvc"), "repro"], ws).stdout
     # prepare_data, train_classifier, snr, convert_inception and reference_features (one data set), five stages
     # per model, one per table, the DAED steps
-    assert len(dvc_repro_ran(out)) == (5 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2
-                                       + len(ANALYSES) + SURROGATE_DDDM_JOBS)
+    assert len(dvc_repro_ran(out)) == (
+        5 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2 + len(ANALYSES) + SURROGATE_DDDM_JOBS
+    )
     assert_tables_finite(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
     assert_daed_outputs(ws)
     assert_surrogate_dddm_outputs(ws)
@@ -282,11 +426,14 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     # one hyperparameter of one model reruns exactly its chain in DVC too
     set_param(ws, "models.ddgm_a.train.steps", 10)
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
-    assert ran == ({f"{rule}@ddgm_a" for rule in PER_MODEL_RULES} | {f"table@{t}" for t in TABLES}
-                   | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
-                   | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
-                   | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
-                   | {"surrogate_table"})
+    assert ran == (
+        {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES}
+        | {f"table@{t}" for t in TABLES}
+        | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
+        | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
+        | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
+        | {"surrogate_table"}
+    )
 
     # comparing two parameter settings, as the README shows: commit, `dvc exp run -S`, then the diffs
     git = ["git", "-c", "user.name=ci", "-c", "user.email=ci@example.org"]

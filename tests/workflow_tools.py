@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -29,7 +30,9 @@ def env() -> dict:
 def sh(args, cwd, check=True, timeout=2400) -> subprocess.CompletedProcess:
     proc = subprocess.run(args, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}")
+        raise AssertionError(
+            f"{' '.join(map(str, args))} failed ({proc.returncode}):\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+        )
     return proc
 
 
@@ -82,7 +85,7 @@ def snakemake_jobs(workspace: Path, *extra: str) -> list[dict]:
         if m:
             cur[m.group(1)] = [p.strip() for p in m.group(2).split(",") if p.strip()]
         elif line.startswith("Shell command: "):
-            cur["cmd"] = " ".join(line[len("Shell command: "):].split())
+            cur["cmd"] = " ".join(line[len("Shell command: ") :].split())
     return jobs
 
 
@@ -93,25 +96,73 @@ def job_counts(jobs: list[dict]) -> dict[str, int]:
     return counts
 
 
+#: plans a workspace's Snakemake DAG with every job forced (as ``snakemake -n --forceall`` does) and prints each
+#: job's rule, shell command, input and output files and the parameter keys it tracks (the rules' ``tracked``
+#: param: diffrepro.dag), which no command-line printout shows; argv: the --configfile files, if any
+SNAKEMAKE_PLAN = """\
+import json, sys
+from pathlib import Path
+from snakemake.api import SnakemakeApi
+from snakemake.settings.types import ConfigSettings, DAGSettings, ResourceSettings
+
+with SnakemakeApi() as api:
+    wf = api.workflow(resource_settings=ResourceSettings(cores=2), snakefile=Path("Snakefile"), workdir=Path.cwd(),
+                      config_settings=ConfigSettings(configfiles=[Path(p) for p in sys.argv[1:]]))
+    wf.dag(DAGSettings(forceall=True))
+    workflow = wf._workflow
+    workflow._prepare_dag(forceall=True, ignore_incomplete=True, lock_warn_only=True, nolock=True)
+    workflow._build_dag()
+    jobs = [{"rule": job.rule.name, "cmd": " ".join(str(job.shellcmd).split()) if job.rule.shellcmd else None,
+             "input": [str(f) for f in job.input], "output": [str(f) for f in job.output],
+             "params": sorted(job.params.tracked) if "tracked" in job.params.keys() else []}
+            for job in workflow.dag.jobs]
+print("PLAN " + json.dumps(jobs))
+"""
+
+#: prints the stages of dvc.yaml as DVC resolves them: name, command, file deps, param keys, outputs
+DVC_STAGES = """\
+import json, sys
+from dvc.repo import Repo
+from dvc.dependency.param import ParamsDependency
+
+out = []
+for st in Repo(sys.argv[1]).index.stages:
+    deps = [d.def_path for d in st.deps if not isinstance(d, ParamsDependency)]
+    params = sorted(k for d in st.deps if isinstance(d, ParamsDependency) for k in d.params)
+    out.append({"name": st.addressing, "cmd": " ".join(st.cmd.split()), "deps": deps, "params": params,
+                "outs": [o.def_path for o in st.outs]})
+print(json.dumps(out))
+"""
+
+
+def snakemake_plan(workspace: Path, *configfiles: str) -> list[dict]:
+    """Every job of the workspace's Snakemake DAG (all forced): rule, cmd, input, output, params (keys)."""
+    out = sh([sys.executable, "-c", SNAKEMAKE_PLAN, *configfiles], workspace).stdout
+    return json.loads(next(line for line in out.splitlines() if line.startswith("PLAN "))[len("PLAN ") :])
+
+
 def dvc_stages(workspace: Path) -> list[dict]:
     """Stages of dvc.yaml as DVC resolves them: name, command, file deps, param keys, outputs."""
-    code = (
-        "import json, sys\n"
-        "from dvc.repo import Repo\n"
-        "from dvc.dependency.param import ParamsDependency\n"
-        "repo = Repo(sys.argv[1])\n"
-        "out = []\n"
-        "for st in repo.index.stages:\n"
-        "    deps = [d.def_path for d in st.deps if not isinstance(d, ParamsDependency)]\n"
-        "    params = sorted(k for d in st.deps if isinstance(d, ParamsDependency) for k in d.params)\n"
-        "    out.append({'name': st.addressing, 'cmd': ' '.join(st.cmd.split()), 'deps': deps,\n"
-        "                'params': params, 'outs': [o.def_path for o in st.outs]})\n"
-        "print(json.dumps(out))\n"
-    )
-    import json
+    return json.loads(sh([sys.executable, "-c", DVC_STAGES, str(workspace)], workspace).stdout)
 
-    proc = sh([sys.executable, "-c", code, str(workspace)], workspace)
-    return json.loads(proc.stdout)
+
+def both_dags(workspace: Path) -> tuple[list[dict], list[dict]]:
+    """The Snakemake jobs (without ``all``) and the DVC stages of a workspace, planned side by side."""
+    dvc = subprocess.Popen(
+        [sys.executable, "-c", DVC_STAGES, str(workspace)],
+        cwd=workspace,
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        jobs = [j for j in snakemake_plan(workspace) if j["rule"] != "all"]
+    finally:
+        out, err = dvc.communicate(timeout=600)
+    if dvc.returncode != 0:
+        raise AssertionError(f"resolving dvc.yaml failed:\n{err[-4000:]}")
+    return jobs, json.loads(out)
 
 
 def dvc_repro_ran(output: str) -> set[str]:

@@ -1,4 +1,11 @@
-"""The ``diffrepro`` command: one subcommand per DAG step plus workspace helpers."""
+"""The ``diffrepro`` command: one subcommand per DAG step plus workspace helpers and tools.
+
+A step's command line is built from its declaration (:mod:`diffrepro.dag.steps`: every input, output and
+value becomes an option) and runs ``run(args)`` of its module ``diffrepro.steps.<step>``, imported only then.
+Before a step that runs on a torch device starts, the command claims it a GPU of ``$DIFFREPRO_GPUS``
+(:func:`diffrepro.gpu_slots.pin_gpus`; which GPU runs a step changes no result). None of this is in a step's
+code dependencies (:mod:`diffrepro.codedeps`): what it hands a step is the command line, which both tools track.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +15,16 @@ import logging
 import os
 import sys
 from pathlib import Path
+from types import ModuleType
 
 from . import __version__
 from .config import load_config
+from .dag import STEPS, Step
+from .dag import step as declared_step
+from .dag.spec import In, Option, Out, Value
 from .errors import DiffreproError
+from .gpu_slots import pin_gpus
 from .runlog import get_logger, setup_logging
-from .steps import load_step, step_commands
-from .steps.common import add_common, apply_threads
 
 
 def _validate(args) -> None:
@@ -35,8 +45,8 @@ def _after_pull(args) -> None:
 
 
 #: the steps that train data-parallel under ``torchrun`` when ``distributed.nproc_per_node`` > 1
-#: (:mod:`diffrepro.training.distributed`; the CLI imports none of it, so no other step's code depends on it)
-DISTRIBUTED_COMMANDS = ("train-ddgm", "train-dae", "train-gan", "train-dddm")
+#: (:mod:`diffrepro.training.distributed`)
+DISTRIBUTED_COMMANDS = tuple(s.command for s in STEPS if s.distributed)
 #: environment variables that ``torchrun`` (torch.distributed.run) sets in the processes it starts
 LAUNCHER_ENV = ("LOCAL_RANK", "TORCHELASTIC_RUN_ID")
 
@@ -71,8 +81,18 @@ def torchrun_argv(nproc: int, argv: list[str]) -> list[str]:
     (``python -m torch.distributed.run``, the module behind ``torchrun``) so the same environment runs it.
     The ``--`` keeps torchrun's parser off the step's options (``--log`` would be an ambiguous abbreviation
     of torchrun's ``--log-dir``...); torchrun drops it and passes ``<argv>`` on unchanged."""
-    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(int(nproc)),
-            "-m", "diffrepro", "--", *argv]
+    return [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        str(int(nproc)),
+        "-m",
+        "diffrepro",
+        "--",
+        *argv,
+    ]
 
 
 def relaunch(nproc: int, argv: list[str], device: str = "auto") -> int:
@@ -80,12 +100,11 @@ def relaunch(nproc: int, argv: list[str], device: str = "auto") -> int:
     stops its processes. For a CUDA ``device`` (``auto`` or ``cuda``) this process first claims ``nproc``
     GPUs of ``$DIFFREPRO_GPUS`` (:func:`diffrepro.gpu_slots.pin_gpus`, nothing when that is unset) and holds
     them while torchrun's processes, which inherit its ``CUDA_VISIBLE_DEVICES``, run."""
-    import importlib
     import signal
     import subprocess
 
-    if device in ("auto", "cuda"):  # imported by name, as resolve_device does: which GPUs run changes no result
-        importlib.import_module("diffrepro.gpu_slots").pin_gpus(nproc)
+    if device in ("auto", "cuda"):
+        pin_gpus(nproc)
     cmd = torchrun_argv(nproc, argv)
     get_logger().info("distributed.nproc_per_node=%d: running %s", nproc, " ".join(cmd))
     proc = subprocess.Popen(cmd)
@@ -104,28 +123,71 @@ def relaunch(nproc: int, argv: list[str], device: str = "auto") -> int:
             signal.signal(signal.SIGTERM, previous)
 
 
-#: commands outside the DAG: name -> (module, help). Their modules are imported by name, only when they
-#: run, so they are in no step's import closure (``diffrepro.codedeps``) and editing them reruns nothing.
+#: commands outside the DAG: name -> (module, help). Their modules are imported by name, only when they run.
 TOOLS = {
     "bench": ("diffrepro.perf.bench", "measure training/sampling throughput, FLOPs and speed-switch speedups (JSON)"),
     "gpu-hours": ("diffrepro.perf.gpu_hours", "table of the DAG's GPU-hours on one H100, beside the papers' compute"),
+    "dag": ("diffrepro.dag.tool", "the step declaration: write dvc.yaml, list the steps, print a step's code files"),
 }
 
 
+def load_step(command: str) -> ModuleType:
+    """The module that runs step ``command`` (``train-ddgm`` or ``train_ddgm``); ValueError naming the steps."""
+    try:
+        return importlib.import_module(declared_step(command).module)
+    except KeyError as exc:
+        raise ValueError(exc.args[0]) from None
+
+
+def add_common(parser: argparse.ArgumentParser, step: Step) -> None:
+    """The options of every step command, and ``--device`` for the steps that run on a torch device."""
+    parser.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
+    parser.add_argument("--log", default=None, help="append the step's log to this file")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads for torch (default: $OMP_NUM_THREADS, which Snakemake sets to the "
+        "rule's threads, else all cores)",
+    )
+    if step.device:
+        parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
+
+
+def add_step_arguments(parser: argparse.ArgumentParser, step: Step) -> None:
+    """The options of ``step`` from its declaration: inputs, outputs and values (required unless declared
+    otherwise), an input given several times as a repeated option, and the options the DAG leaves at their
+    defaults."""
+    seen: set[str] = set()
+    for arg in step.args:
+        if arg.flag in seen:  # another occurrence of a repeated input
+            continue
+        seen.add(arg.flag)
+        if isinstance(arg, In):
+            parser.add_argument(
+                arg.flag, required=True, help=arg.help, metavar=arg.metavar, action="append" if arg.append else "store"
+            )
+        elif isinstance(arg, Out):
+            parser.add_argument(arg.flag, required=arg.required, help=arg.help)
+        elif isinstance(arg, Value):
+            parser.add_argument(arg.flag, required=True, help=arg.help, choices=arg.choices)
+        elif isinstance(arg, Option):
+            parser.add_argument(arg.flag, default=arg.default, help=arg.help)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
-    """The CLI; with ``command`` given, only that step's module is imported (see ``steps``)."""
-    parser = argparse.ArgumentParser(prog="diffrepro", description=__doc__)
+    """The CLI; with ``command`` given, only that tool's module is imported (step modules are imported only
+    when their command runs)."""
+    parser = argparse.ArgumentParser(
+        prog="diffrepro", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--version", action="version", version=f"diffrepro {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in step_commands():
-        if command in (None, name):
-            step = load_step(name)
-            p = sub.add_parser(name, help=step.HELP, description=step.__doc__)
-            add_common(p)
-            step.add_arguments(p)
-            p.set_defaults(func=step.run)
-        else:  # listed, not imported: only the command that runs pays for its imports
-            add_common(sub.add_parser(name))
+    for step in STEPS:
+        p = sub.add_parser(step.command, help=step.help, description=step.help)
+        add_common(p, step)
+        add_step_arguments(p, step)
+        p.set_defaults(declared_step=step)
 
     p = sub.add_parser("validate-config", help="validate a parameter file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
@@ -135,7 +197,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("preset", help="a preset name (tiny, paper) or a path to a parameter file")
     p.set_defaults(func=_preset)
 
-    p = sub.add_parser("after-pull", help="after `dvc pull`: check `dvc status`, then let Snakemake accept the artifacts")
+    p = sub.add_parser(
+        "after-pull", help="after `dvc pull`: check `dvc status`, then let Snakemake accept the artifacts"
+    )
     p.add_argument("--cores", type=int, default=1)
     p.add_argument("--no-dvc-check", action="store_true", help="skip the `dvc status` check")
     p.set_defaults(func=_after_pull)
@@ -143,8 +207,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     for name, (module, help_) in TOOLS.items():
         if command in (None, name):
             tool = importlib.import_module(module)
-            p = sub.add_parser(name, help=help_, description=tool.__doc__,
-                               formatter_class=argparse.RawDescriptionHelpFormatter)
+            p = sub.add_parser(
+                name, help=help_, description=tool.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+            )
             tool.add_arguments(p)
             p.set_defaults(func=tool.main)
         else:
@@ -152,26 +217,38 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def run_step(step: Step, args: argparse.Namespace, argv: list[str]) -> int:
+    """Run ``step``: relaunched under torchrun when it trains data-parallel, else pinned to a GPU of
+    ``$DIFFREPRO_GPUS`` (for a CUDA ``--device``) and run in this process. Returns the exit status."""
+    if step.distributed and not inside_launcher():
+        nproc = nproc_per_node(args.params)
+        if nproc > 1:
+            return relaunch(nproc, argv, args.device)
+    if step.device and args.device in ("auto", "cuda"):
+        pin_gpus()
+    load_step(step.name).run(args)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--"]:  # a launcher that keeps the separator of torchrun_argv
         argv = argv[1:]
     command = next((a for a in argv if not a.startswith("-")), None)
-    # a step command imports only its module; no command (``--help``) lists every step with its help
-    args = build_parser(None if command is None else command if command in step_commands() or command in TOOLS
-                        else "").parse_args(argv)
+    # a tool imports its module only when it runs; no command (``--help``) lists every command with its help
+    args = build_parser(None if command is None else command if command in TOOLS else "").parse_args(argv)
     rank = int(os.environ.get("RANK", "0")) if inside_launcher() else 0
     if rank == 0:
         setup_logging(getattr(args, "log", None))
     else:  # the other processes of a data-parallel run: warnings and errors on stderr, nothing in the log
         setup_logging(None, level=logging.WARNING)
-    if hasattr(args, "threads"):
-        apply_threads(args.threads)
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(args.threads)
     try:
-        if args.command in DISTRIBUTED_COMMANDS and not inside_launcher():
-            nproc = nproc_per_node(args.params)
-            if nproc > 1:
-                return relaunch(nproc, argv, args.device)
+        if hasattr(args, "declared_step"):
+            return run_step(args.declared_step, args, argv)
         args.func(args)
     except DiffreproError as exc:
         get_logger().error("%s", exc)

@@ -1,26 +1,30 @@
 """The source files a DAG step runs: the import closure of its step module inside this package.
 
-Snakemake rules and DVC stages depend on exactly these files, so a change to a module that a step
-never imports (say, a new analysis module) reruns nothing, while a change to any module it does
-import reruns that step. The closure is read from the source with :mod:`ast` (nothing is imported,
-so the workflow can compute it before any job runs): every ``import``/``from ... import``
-statement anywhere in a module, function bodies included, that resolves to a module of this
-package, plus the ``__init__`` of every package on the way. ``diffrepro <step>`` imports the CLI and
-then its step module (``steps.load_step``), so a step's closure starts from both.
+Snakemake rules and DVC stages depend on exactly these files, so a change to a module that a step never
+imports (say, a new analysis module) reruns nothing, while a change to any module it does import reruns that
+step. The closure is read from the source with :mod:`ast` (nothing is imported, so the workflow can compute it
+before any job runs): every ``import``/``from ... import`` statement anywhere in a module, function bodies
+included, that resolves to a module of this package, plus the ``__init__`` of every package on the way.
 
-``python -m diffrepro.codedeps STEP...`` prints the files (for dvc.yaml; a test checks that the
-Snakemake rules and dvc.yaml list the same ones).
+The closure starts at the step module ``diffrepro.steps.<step>``, not at the ``diffrepro`` command: the
+dispatcher (``cli.py``), the step declaration it builds the argument parser from (``dag/``) and the workspace
+helpers run the same for every step, and what they hand a step (its command line) is in the command that
+Snakemake and DVC track anyway. A module imported only by name at run time is in no closure: the data-set
+loaders of :data:`diffrepro.data.registry.DATASETS`, which a step that loads a data set by name lists as code
+of its own (:meth:`diffrepro.dag.spec.Step.code`, with :func:`loader_code`).
 """
 
 from __future__ import annotations
 
 import ast
-import sys
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
+
+__all__ = ["closure", "dataset_loaders", "loader_code"]
 
 PACKAGE = "diffrepro"
 ROOT = Path(__file__).resolve().parent  # src/diffrepro
+REGISTRY = ROOT / "data" / "registry.py"
 
 
 def _module_file(module: str) -> Path | None:
@@ -40,11 +44,12 @@ def _package_of(module: str, path: Path) -> str:
     return module if path.name == "__init__.py" else module.rsplit(".", 1)[0]
 
 
-def _imports(module: str) -> set[str]:
-    """Modules of this package that ``module`` imports (absolute names)."""
+@cache
+def _imports(module: str) -> frozenset[str]:
+    """Modules of this package that ``module`` imports (absolute names); each module is read once."""
     path = _module_file(module)
     if path is None:
-        return set()
+        return frozenset()
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     package = _package_of(module, path)
     found: set[str] = set()
@@ -61,12 +66,12 @@ def _imports(module: str) -> set[str]:
             found.add(base)
             # `from pkg import name`: name may itself be a submodule
             found.update(f"{base}.{alias.name}" for alias in node.names)
-    return {m for m in found if m.split(".")[0] == PACKAGE and _module_file(m) is not None}
+    return frozenset(m for m in found if m.split(".")[0] == PACKAGE and _module_file(m) is not None)
 
 
-@lru_cache(maxsize=None)
+@cache
 def closure(*modules: str) -> tuple[str, ...]:
-    """Repository-relative paths (``src/diffrepro/...``) of every module the given modules import,
+    """Repository-relative paths (``src/diffrepro/...``) of the given modules and every module they import,
     transitively, with the ``__init__`` of each package on the way; sorted."""
     seen: set[str] = set()
     todo = list(modules)
@@ -83,46 +88,22 @@ def closure(*modules: str) -> tuple[str, ...]:
     return tuple(sorted(f"src/{p.relative_to(src).as_posix()}" for p in files if p is not None))
 
 
-def step_code(step_module: str) -> list[str]:
-    """Source files of ``diffrepro <step>``: the CLI and the step module ``steps.<step_module>``."""
-    return list(closure(f"{PACKAGE}.cli", f"{PACKAGE}.steps.{step_module}"))
+@cache
+def dataset_loaders() -> dict[str, str]:
+    """Data-set name -> the module of its loader, read from the literal ``DATASETS`` table of
+    :mod:`diffrepro.data.registry` (``"name": "module:function"``) without importing it."""
+    tree = ast.parse(REGISTRY.read_text(encoding="utf-8"), filename=str(REGISTRY))
+    for node in tree.body:
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == "DATASETS":
+            table = ast.literal_eval(node.value)
+            return {name: target.split(":")[0] for name, target in table.items()}
+    raise RuntimeError(f"{REGISTRY}: no literal `DATASETS: dict[str, str] = {{...}}` table")
 
 
-def update_dvc_yaml(path: str) -> int:
-    """Rewrite the source-file dependencies of every stage of a dvc.yaml in place: the block of
-    ``- src/diffrepro/...`` lines under each stage's ``deps:`` becomes that stage's :func:`step_code`
-    (its command ``diffrepro <step>`` names the step); everything else is kept as written.
-    Returns the number of stages updated."""
-    import re
-
-    text = open(path, encoding="utf-8").read()
-    stage_re = re.compile(r"(cmd:\s*>?-?\s*diffrepro ([a-z-]+).*?deps:\n)((?:[ ]+- src/diffrepro/\S+\n)+)", re.S)
-    count = 0
-
-    def repl(m: "re.Match[str]") -> str:
-        nonlocal count
-        count += 1
-        indent = re.match(r"[ ]+", m.group(3)).group(0)
-        files = step_code(m.group(2).replace("-", "_"))
-        return m.group(1) + "".join(f"{indent}- {f}\n" for f in files)
-
-    new = stage_re.sub(repl, text)
-    with open(path, "w", encoding="utf-8") as fh:
-        fh.write(new)
-    return count
-
-
-def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args[:1] == ["--update-dvc"]:
-        print(f"updated the code dependencies of {update_dvc_yaml(args[1] if len(args) > 1 else 'dvc.yaml')} stages")
-        return 0
-    for step in args:
-        print(f"# {step}")
-        for path in step_code(step):
-            print(f"- {path}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+def loader_code(name: str) -> tuple[str, ...]:
+    """The source files of the loader of data set ``name`` (its module's closure); KeyError naming the data
+    sets when ``name`` is not registered."""
+    loaders = dataset_loaders()
+    if name not in loaders:
+        raise KeyError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(loaders))}")
+    return closure(loaders[name])

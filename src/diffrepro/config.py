@@ -33,7 +33,8 @@ def schema_path() -> Path:
         if candidate.is_file():
             return candidate
     raise ConfigError(
-        "cannot find the config schema; looked at " + ", ".join(str(c) for c in candidates)
+        "cannot find the config schema; looked at "
+        + ", ".join(str(c) for c in candidates)
         + " (set DIFFREPRO_SCHEMA to its path)"
     )
 
@@ -53,7 +54,9 @@ def validate_config(config: dict[str, Any], source: str = "params") -> dict[str,
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
     validator = jsonschema.Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path))))
+    errors = sorted(
+        validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
+    )
     if errors:
         lines = []
         for err in errors[:10]:
@@ -152,8 +155,10 @@ def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
     if "reconstruction" in analysis:
         out["analysis.reconstruction"] = (analysis["reconstruction"]["data"], [analysis["reconstruction"]["model"]])
     if "transferability" in analysis:
-        out["analysis.transferability"] = (analysis["transferability"]["data"],
-                                           list(analysis["transferability"]["models"].values()))
+        out["analysis.transferability"] = (
+            analysis["transferability"]["data"],
+            list(analysis["transferability"]["models"].values()),
+        )
     if config.get("daed"):
         out["daed.posthoc"] = (config["daed"]["posthoc"]["data"], [config["daed"]["posthoc"]["generator"]])
     if config.get("surrogate"):
@@ -172,8 +177,10 @@ def _check_data_refs(config: dict[str, Any], source: str) -> None:
         for name in names:
             if name in config["models"] or name in config.get("gans", {}):
                 if data_of(config, name) != stated:
-                    raise ConfigError(f"{source}: {key}.data: {stated!r}, but {name!r} is trained on "
-                                      f"{data_of(config, name)!r}; the models of {key} and its data must agree")
+                    raise ConfigError(
+                        f"{source}: {key}.data: {stated!r}, but {name!r} is trained on "
+                        f"{data_of(config, name)!r}; the models of {key} and its data must agree"
+                    )
     dyn = {n: data_of(config, n) for n in config["analysis"].get("dynamics", {}).values() if n in config["models"]}
     if len(set(dyn.values())) > 1:
         raise ConfigError(f"{source}: analysis.dynamics: the models are trained on different data sets ({dyn})")
@@ -199,8 +206,10 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
             raise ConfigError(f"{source}: daed.posthoc.split_points: {post['split_points']} repeat a split point")
         t = post["train"]
         if t["checkpoint_every"] % t["log_every"]:
-            raise ConfigError(f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
-                              f"(got {t['checkpoint_every']} and {t['log_every']})")
+            raise ConfigError(
+                f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
+                f"(got {t['checkpoint_every']} and {t['log_every']})"
+            )
     for key in ("reconstruction", "toy_examples"):
         if key in analysis:
             _check_model_ref(config, source, f"analysis.{key}.model", analysis[key]["model"])
@@ -208,8 +217,10 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
         if key in analysis:
             beta = analysis[key]["beta_1"]
             if not daed or not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
-                raise ConfigError(f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
-                                  f"{splits}; its DAE is the post-hoc DAE of that split point")
+                raise ConfigError(
+                    f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
+                    f"{splits}; its DAE is the post-hoc DAE of that split point"
+                )
     if "transferability" in analysis:
         for key, name in analysis["transferability"]["models"].items():
             _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
@@ -224,8 +235,10 @@ def surrogate_kind(config: dict[str, Any], name: str) -> str:
         return "gan"
     if name in config["models"] and config["models"][name].get("resolution"):
         return "lowres"
-    raise ConfigError(f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config.get('gans', {}))) or 'none'}) "
-                      "nor a model with a lower `resolution`")
+    raise ConfigError(
+        f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config.get('gans', {}))) or 'none'}) "
+        "nor a model with a lower `resolution`"
+    )
 
 
 def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
@@ -237,8 +250,10 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
     if sur:
         _check_model_ref(config, source, "surrogate.base_model", sur["base_model"])
         if sur["base_model"] in lowres:
-            raise ConfigError(f"{source}: surrogate.base_model: {sur['base_model']!r} is trained at a lower "
-                              "resolution; the base DDGM runs at the data resolution")
+            raise ConfigError(
+                f"{source}: surrogate.base_model: {sur['base_model']!r} is trained at a lower "
+                "resolution; the base DDGM runs at the data resolution"
+            )
         for name in sur["surrogates"]:
             if name in config.get("gans", {}) and name in config["models"]:
                 raise ConfigError(f"{source}: surrogate.surrogates: {name!r} names both a GAN and a model")
@@ -250,8 +265,9 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
         res, data = config["models"][name]["resolution"], config["models"][name]["data"]
         data_res = config["datasets"][data]["resolution"]
         if data_res is not None and res >= data_res:
-            raise ConfigError(f"{source}: models.{name}.resolution: {res} is not below datasets.{data}.resolution "
-                              f"{data_res}")
+            raise ConfigError(
+                f"{source}: models.{name}.resolution: {res} is not below datasets.{data}.resolution {data_res}"
+            )
     # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
     analysis, daed = config["analysis"], config.get("daed") or {}
     refs = {"daed.posthoc.generator": daed.get("posthoc", {}).get("generator")}
@@ -263,22 +279,29 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
         refs[f"analysis.dynamics.{key}"] = name
     for key, name in refs.items():
         if name in lowres:
-            raise ConfigError(f"{source}: {key}: {name!r} is trained at a lower resolution (a surrogate); "
-                              "this step needs a model at the data resolution")
+            raise ConfigError(
+                f"{source}: {key}: {name!r} is trained at a lower resolution (a surrogate); "
+                "this step needs a model at the data resolution"
+            )
     dddm = config.get("dddm")
     if dddm:
         if dddm["main"] not in dddm["runs"]:
-            raise ConfigError(f"{source}: dddm.main: {dddm['main']!r} is not one of dddm.runs "
-                              f"({', '.join(sorted(dddm['runs']))})")
+            raise ConfigError(
+                f"{source}: dddm.main: {dddm['main']!r} is not one of dddm.runs ({', '.join(sorted(dddm['runs']))})"
+            )
         t = dddm["train"]
         if t["checkpoint_every"] % t["log_every"]:
-            raise ConfigError(f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
-                              f"(got {t['checkpoint_every']} and {t['log_every']})")
+            raise ConfigError(
+                f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
+                f"(got {t['checkpoint_every']} and {t['log_every']})"
+            )
         levels = len(dddm["unet"]["channel_mult"])
         data_res = config["datasets"][dddm["data"]]["resolution"]
         if data_res is not None and data_res % (2 ** (levels - 1)):
-            raise ConfigError(f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm['data']}"
-                              f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}")
+            raise ConfigError(
+                f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm['data']}"
+                f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
+            )
         if dddm["schedule"] == "linear" and dddm["timesteps"] <= 20:
             raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm['timesteps']}")
 
@@ -291,8 +314,10 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
         model = normalize_model(raw)
         where = f"{source}: models.{name}"
         if model["kind"] == "daed" and model["objective"]["name"] not in ("simple", "vlb"):
-            raise ConfigError(f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
-                              f"got {model['objective']['name']}")
+            raise ConfigError(
+                f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
+                f"got {model['objective']['name']}"
+            )
         levels = len(model["unet"]["channel_mult"])
         resolution = model.get("resolution") or config["datasets"][model["data"]]["resolution"]
         res_key = "resolution" if model.get("resolution") else f"datasets.{model['data']}.resolution"
@@ -303,19 +328,27 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
             )
         objective, variance = model["objective"]["name"], model["variance"]
         if objective == "hybrid" and variance != "learned_range":
-            raise ConfigError(f"{where}.variance: the hybrid objective learns the variance, so variance must be "
-                              f"learned_range, got {variance}")
+            raise ConfigError(
+                f"{where}.variance: the hybrid objective learns the variance, so variance must be "
+                f"learned_range, got {variance}"
+            )
         T = model["timesteps"]
         if model["schedule"]["name"] in ("linear", "linear_combine") and T <= 20:
-            raise ConfigError(f"{where}.timesteps: the {model['schedule']['name']} schedule scales beta up to "
-                              f"0.02 * 1000 / T, so T must be > 20, got {T}")
+            raise ConfigError(
+                f"{where}.timesteps: the {model['schedule']['name']} schedule scales beta up to "
+                f"0.02 * 1000 / T, so T must be > 20, got {T}"
+            )
         sched = model["schedule"]
         if sched["name"] == "linear_range" and sched["beta_start"] > sched["beta_end"]:
-            raise ConfigError(f"{where}.schedule: beta_start {sched['beta_start']} is larger than beta_end {sched['beta_end']}")
+            raise ConfigError(
+                f"{where}.schedule: beta_start {sched['beta_start']} is larger than beta_end {sched['beta_end']}"
+            )
         s = model["sample"]
         if s["method"] == "ancestral" and s["steps"] not in (None, T):
-            raise ConfigError(f"{where}.sample.steps: ancestral sampling runs all {T} steps; use method respaced "
-                              f"or ddim for {s['steps']} steps (or set steps: null)")
+            raise ConfigError(
+                f"{where}.sample.steps: ancestral sampling runs all {T} steps; use method respaced "
+                f"or ddim for {s['steps']} steps (or set steps: null)"
+            )
         if s["steps"] is not None and s["steps"] > T:
             raise ConfigError(f"{where}.sample.steps: {s['steps']} is more than the model's {T} timesteps")
         t = model["train"]
@@ -325,8 +358,9 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
         if any(step < 1 for step in snap_steps):
             raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps rounds to step 0")
         if len(set(snap_steps)) != len(snap_steps):
-            raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps gives repeated steps "
-                              f"{snap_steps}")
+            raise ConfigError(
+                f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps gives repeated steps {snap_steps}"
+            )
     _check_surrogate_dddm(config, source)
 
 
@@ -350,3 +384,13 @@ def model_config(config: dict[str, Any], name: str) -> dict[str, Any]:
     except KeyError:
         known = ", ".join(sorted(config["models"]))
         raise ConfigError(f"unknown model '{name}': params define models {known}") from None
+
+
+def dddm_run(config: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(config["dddm"], config["dddm"]["runs"][name])``; a clear error naming the runs otherwise."""
+    dddm = config.get("dddm")
+    if not dddm:
+        raise ConfigError("the parameter file has no dddm section")
+    if name not in dddm["runs"]:
+        raise ConfigError(f"unknown DDDM run {name!r}: params define dddm.runs {', '.join(sorted(dddm['runs']))}")
+    return dddm, dddm["runs"][name]

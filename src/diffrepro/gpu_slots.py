@@ -4,8 +4,8 @@ Snakemake 9 *counts* GPUs -- ``--resources gpu=N`` lets at most N jobs that decl
 at once -- but does not say *which* GPU a job gets (there is no per-job device id; snakemake issue
 #281), and a step that asks for ``cuda`` uses GPU 0: N jobs would share one GPU. This module is the
 missing piece. When ``DIFFREPRO_GPUS`` lists the machine's GPUs (``DIFFREPRO_GPUS=0,1,2,3``), a
-step claims the first free one before CUDA starts (:func:`pin_gpus`, called by
-:func:`diffrepro.steps.common.resolve_device`): it takes an exclusive ``flock`` on
+step claims the first free one before CUDA starts (:func:`pin_gpus`, called by the ``diffrepro``
+command before a step that runs on a device, :func:`diffrepro.cli.run_step`): it takes an exclusive ``flock`` on
 ``<lock dir>/gpu<id>.lock``, which the kernel releases when the process ends (also when it is
 killed), and sets ``CUDA_VISIBLE_DEVICES=<id>`` so that ``cuda`` *is* that GPU. Snakemake runs at
 most N GPU jobs at once, so a free GPU is there; a step that finds none (its rule lacks ``gpu=1``,
@@ -92,8 +92,9 @@ def pin_gpus(count: int = 1, *, poll_seconds: float = 1.0, timeout: float | None
         for _, fd in got:  # not enough: give back what was taken, so two waiters cannot deadlock
             os.close(fd)
         if timeout is not None and time.monotonic() - start >= timeout:
-            raise TimeoutError(f"no {count} free GPU(s) of {ENV_GPUS}={','.join(ids)} within {timeout:g} s "
-                               f"(locks in {folder})")
+            raise TimeoutError(
+                f"no {count} free GPU(s) of {ENV_GPUS}={','.join(ids)} within {timeout:g} s (locks in {folder})"
+            )
         if not told:
             log.info("waiting for %d free GPU(s) of %s=%s (locks in %s)", count, ENV_GPUS, ",".join(ids), folder)
             told = True

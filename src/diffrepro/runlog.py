@@ -53,10 +53,19 @@ class Progress:
     """A tqdm bar whose state is mirrored into the log every ``log_every`` updates (``disable``: neither,
     for the processes of a data-parallel run other than rank 0)."""
 
-    def __init__(self, total: int, desc: str, *, initial: int = 0, log_every: int = 50, unit: str = "step",
-                 disable: bool = False):
-        self.bar = tqdm(total=total, initial=initial, desc=desc, unit=unit, dynamic_ncols=True,
-                        mininterval=1.0, file=sys.stderr, disable=disable)
+    def __init__(
+        self, total: int, desc: str, *, initial: int = 0, log_every: int = 50, unit: str = "step", disable: bool = False
+    ):
+        self.bar = tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            unit=unit,
+            dynamic_ncols=True,
+            mininterval=1.0,
+            file=sys.stderr,
+            disable=disable,
+        )
         self.disable = disable
         self.log_every = max(1, log_every)
         self._count = 0
@@ -66,7 +75,9 @@ class Progress:
         if self.disable:
             return
         if postfix:
-            self.bar.set_postfix({k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()}, refresh=False)
+            self.bar.set_postfix(
+                {k: (f"{v:.4g}" if isinstance(v, float) else v) for k, v in postfix.items()}, refresh=False
+            )
         self.bar.update(n)
         self._count += n
         if self._count % self.log_every == 0 or self.bar.n >= (self.bar.total or 0):

@@ -19,7 +19,9 @@ def use_preset(preset: str, target: str = "params.yaml") -> None:
     if not path.exists() and (Path("configs") / f"{preset}.yaml").exists():
         path = Path("configs") / f"{preset}.yaml"
     load_config(path)  # fails naming the key before anything is overwritten
-    header = f"# Active preset: copied from {path} by `diffrepro preset`; `git checkout params.yaml` restores the default.\n"
+    header = (
+        f"# Active preset: copied from {path} by `diffrepro preset`; `git checkout params.yaml` restores the default.\n"
+    )
     write_text(target, header + path.read_text(encoding="utf-8"))
     get_logger().info("params.yaml now holds %s; run `dvc params diff` to see what changed", path)
 
@@ -44,8 +46,10 @@ def after_pull(cores: int = 1, check_dvc: bool = True) -> None:
     if check_dvc:
         clean, detail = dvc_status_clean()
         if not clean:
-            raise SystemExit("dvc status is not clean, so the pulled artifacts do not match the current "
-                             f"inputs/params; run `dvc pull` (or `dvc repro`) first:\n{detail}")
+            raise SystemExit(
+                "dvc status is not clean, so the pulled artifacts do not match the current "
+                f"inputs/params; run `dvc pull` (or `dvc repro`) first:\n{detail}"
+            )
         log.info("dvc status is clean")
     snakemake = shutil.which("snakemake") or str(Path(sys.executable).with_name("snakemake"))
     subprocess.run([snakemake, "--touch", "--cores", str(cores), "--quiet", "all"], check=True)

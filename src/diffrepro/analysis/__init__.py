@@ -1,36 +1,15 @@
-"""Analyses of Deja et al. 2022, Sec. 3: SNR of the forward process and DDGM reconstruction error.
+"""The analyses of the studies, pure functions without DAG wiring (the steps read their inputs and write their
+outputs):
 
-Pure functions (no I/O, no DAG wiring):
+* :mod:`.image_quality`: per-image :func:`~.image_quality.mae` and :func:`~.image_quality.ms_ssim`
+  (pytorch_msssim, with a documented rule for small images, :func:`~.image_quality.ms_ssim_settings`);
+* :mod:`.snr`: :func:`~.snr.snr_curve`, the data-set averaged SNR / log-SNR, its discrete derivative and zero
+  crossing (Deja et al. Fig. 1, 8);
+* :mod:`.reconstruction`: :func:`~.reconstruction.reconstruction_error` from step ``t`` and
+  :func:`~.reconstruction.first_fraction_steps` (Fig. 2, 3);
+* :mod:`.transferability`: a DDGM's reverse process from ``s`` against the post-hoc DAE in one pass (Table 2,
+  Fig. 6b), with :mod:`.loading` for the trained networks they compare;
+* :mod:`.dynamics`: the per-step NLL contributions and the loss per timestep over training (Fig. 14, 15).
 
-* :mod:`.image_quality`: per-image :func:`mae` and :func:`ms_ssim` (pytorch_msssim, with a
-  documented rule for small images, :func:`ms_ssim_settings`);
-* :mod:`.snr`: :func:`snr_curve`, the data-set averaged SNR / log-SNR, its discrete derivative
-  and zero crossing (Fig. 1, 8);
-* :mod:`.reconstruction`: :func:`reconstruction_error` from step ``t`` and
-  :func:`first_fraction_steps` (Fig. 2, 3).
+The package imports none of them: each step imports the modules it runs.
 """
-
-from .image_quality import (
-    STANDARD_MS_SSIM_WEIGHTS,
-    mae,
-    ms_ssim,
-    ms_ssim_fits,
-    ms_ssim_settings,
-    to_unit_range,
-)
-from .reconstruction import first_fraction_steps, reconstruction_error
-from .snr import first_nonpositive, signal_power, snr_curve
-
-__all__ = [
-    "STANDARD_MS_SSIM_WEIGHTS",
-    "mae",
-    "ms_ssim",
-    "ms_ssim_fits",
-    "ms_ssim_settings",
-    "to_unit_range",
-    "first_fraction_steps",
-    "reconstruction_error",
-    "first_nonpositive",
-    "signal_power",
-    "snr_curve",
-]

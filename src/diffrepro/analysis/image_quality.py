@@ -62,7 +62,7 @@ hard-codes the 4-downsampling size assertion whatever the number of weights.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import pytorch_msssim
 import torch
@@ -146,9 +146,7 @@ def ms_ssim_settings(height: int, width: int) -> tuple[int, tuple[float, ...]]:
     return win, (1.0,)
 
 
-def _multiscale(
-    x: Tensor, y: Tensor, data_range: float, win_size: int, weights: Sequence[float]
-) -> Tensor:
+def _multiscale(x: Tensor, y: Tensor, data_range: float, win_size: int, weights: Sequence[float]) -> Tensor:
     """MS-SSIM per image and channel averaged, mirroring ``pytorch_msssim.ms_ssim``
     (``size_average=False``) without its fixed 5-scale size assertion."""
     win = _fspecial_gauss_1d(win_size, WIN_SIGMA).repeat([x.shape[1], 1, 1, 1])
@@ -199,10 +197,7 @@ def ms_ssim(
         )
     x = a.detach().to(torch.float64)
     y = b.detach().to(torch.float64)
-    if (
-        tuple(weights) == STANDARD_MS_SSIM_WEIGHTS
-        and win_size == STANDARD_WIN_SIZE
-    ):
+    if tuple(weights) == STANDARD_MS_SSIM_WEIGHTS and win_size == STANDARD_WIN_SIZE:
         # the package's own function applies unchanged (its size assertion holds here)
         return pytorch_msssim.ms_ssim(x, y, data_range=data_range, size_average=False)
     return _multiscale(x, y, float(data_range), win_size, weights)

@@ -2,14 +2,14 @@
 comparison valid (same image format, the DAE of the configured noise level).
 
 * :func:`load_ddgm`: a DDGM's EMA weights (``train-ddgm``) for model ``name`` of the params,
-  via :func:`diffrepro.steps.sample.build_model` (which rejects weights trained with another
+  via :func:`diffrepro.artifacts.ddgm.build_model` (which rejects weights trained with another
   model section).
 * :func:`load_posthoc_dae`: a post-hoc DAE (``train-dae``): the generator's U-Net with the
   generator's metadata (``config``, ``image_size``, ``channels``) plus ``split_step`` (0-based),
   ``split`` (label), ``beta_1`` and ``generator`` (the DDGM's model name). It is loaded with the
   generator's model section, and its ``beta_1`` and ``split_step`` must agree with the
-  requested ``beta_1`` and with ``split_step(alpha_bar of the generator's schedule, beta_1)``.
-* :func:`ddgm_split_step`: the split step of ``beta_1`` on a model's own schedule.
+  requested ``beta_1`` and with ``split_step(alpha_bar of the generator's schedule, beta_1)``
+  (:func:`diffrepro.posthoc.ddgm_split_step`).
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from typing import Any
 import torch
 from safetensors import SafetensorError, safe_open
 
+from ..artifacts.ddgm import build_model
 from ..config import model_config
 from ..diffusion.gaussian_diffusion import GaussianDiffusion
-from ..diffusion.schedules import alphas_cumprod, split_step
 from ..errors import DiffreproError
-from ..factory import build_betas, build_diffusion
+from ..factory import build_diffusion
+from ..posthoc import ddgm_split_step
 
-__all__ = ["AnalysisInputError", "LoadedModel", "ddgm_split_step", "load_ddgm", "load_posthoc_dae", "read_metadata"]
+__all__ = ["AnalysisInputError", "LoadedModel", "load_ddgm", "load_posthoc_dae", "read_metadata"]
 
 DAE_METADATA_KEYS = ("config", "image_size", "channels", "split_step", "split", "beta_1", "generator")
 
@@ -62,14 +63,7 @@ def read_metadata(path: str) -> dict[str, str]:
         raise AnalysisInputError(f"{path}: not a valid safetensors file ({exc})") from None
 
 
-def ddgm_split_step(mcfg: dict[str, Any], beta_1: float) -> int:
-    """``split_step(alpha_bar, beta_1)`` on the (normalised) model section's own schedule."""
-    return split_step(alphas_cumprod(build_betas(mcfg)), float(beta_1))
-
-
 def _build(path: str, mcfg: dict[str, Any], device: str):
-    from ..steps.sample import build_model
-
     try:
         return build_model(path, mcfg, device)
     except ValueError as exc:
@@ -94,20 +88,24 @@ def load_posthoc_dae(path: str, config: dict[str, Any], device: str, *, beta_1: 
         raise AnalysisInputError(f"{path}: metadata {missing} missing; not a post-hoc DAE written by train-dae")
     gen = meta["generator"]
     if gen not in config["models"]:
-        raise AnalysisInputError(f"{path}: its generator {gen!r} is not a model of the params "
-                                 f"({', '.join(sorted(config['models']))})")
+        raise AnalysisInputError(
+            f"{path}: its generator {gen!r} is not a model of the params ({', '.join(sorted(config['models']))})"
+        )
     try:
         dae_beta = float(meta["beta_1"])
         s = int(meta["split_step"])
     except ValueError:
-        raise AnalysisInputError(f"{path}: beta_1={meta['beta_1']!r}, split_step={meta['split_step']!r}; "
-                                 f"a numeric noise level and a 0-based step are needed here") from None
+        raise AnalysisInputError(
+            f"{path}: beta_1={meta['beta_1']!r}, split_step={meta['split_step']!r}; "
+            f"a numeric noise level and a 0-based step are needed here"
+        ) from None
     if abs(dae_beta - float(beta_1)) > 1e-12:
         raise AnalysisInputError(f"{path} is the DAE of beta_1={dae_beta:g}, but the analysis asks for {beta_1:g}")
     mcfg = model_config(config, gen)
     expected = ddgm_split_step(mcfg, beta_1)
     if s != expected:
-        raise AnalysisInputError(f"{path}: split_step {s}, but beta_1={beta_1:g} on {gen}'s schedule gives "
-                                 f"{expected}; retrain the DAE")
+        raise AnalysisInputError(
+            f"{path}: split_step {s}, but beta_1={beta_1:g} on {gen}'s schedule gives {expected}; retrain the DAE"
+        )
     model, image_size, channels, meta = _build(path, mcfg, device)
     return LoadedModel(gen, model, mcfg, build_diffusion(mcfg), image_size, channels, meta, split_step=s)

@@ -22,7 +22,8 @@ The paper studies the first 20% of the steps; :func:`first_fraction_steps` gives
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -116,7 +117,7 @@ def reconstruction_error(
         for t in steps:
             maes, ssims = [], []
             for start in range(0, x0.shape[0], batch_size):
-                xb = x0[start:start + batch_size].to(device)
+                xb = x0[start : start + batch_size].to(device)
                 n = xb.shape[0]
                 noise = torch.randn(xb.shape, generator=generator, device=gen_device, dtype=xb.dtype)
                 x = diffusion.q_sample(xb, torch.full((n,), t, dtype=torch.long, device=device), noise.to(device))
@@ -131,12 +132,14 @@ def reconstruction_error(
                 ssims.append(ms_ssim(ref, rec, 1.0, win_size=win_size, weights=weights).cpu())
             mae_mean, mae_sem = _mean_sem(torch.cat(maes))
             ssim_mean, ssim_sem = _mean_sem(torch.cat(ssims))
-            rows.append({
-                "t": t,
-                "n": int(x0.shape[0]),
-                "mae": mae_mean,
-                "mae_sem": mae_sem,
-                "ms_ssim": ssim_mean,
-                "ms_ssim_sem": ssim_sem,
-            })
+            rows.append(
+                {
+                    "t": t,
+                    "n": int(x0.shape[0]),
+                    "mae": mae_mean,
+                    "mae_sem": mae_sem,
+                    "ms_ssim": ssim_mean,
+                    "ms_ssim_sem": ssim_sem,
+                }
+            )
     return rows

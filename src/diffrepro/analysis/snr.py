@@ -24,7 +24,8 @@ Everything is computed in float64 from the closed form above, vectorised over st
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import torch
 from torch import Tensor

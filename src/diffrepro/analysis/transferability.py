@@ -20,20 +20,22 @@ Protocol (:func:`compare_denoisers`), for images ``x0`` in ``[-1, 1]`` and ONE n
   :mod:`diffrepro.analysis.reconstruction` does for Fig. 2 and 3; summaries are the mean over
   images and its standard error (``std(ddof=1) / sqrt(n)``, ``nan`` for one image).
 
-:data:`DEJA_TABLE2` holds the published Table 2 and :func:`table2_markdown` lays out our rows the
-way the paper does.
+:data:`DEJA_TABLE2` holds the published Table 2; :func:`table2_markdown` and :func:`table2_latex` lay out
+our rows the way the paper does.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
 
 from ..diffusion.daed import dae_input, dae_predict
+from ..reporting.render import render_latex
 from .image_quality import mae, ms_ssim, ms_ssim_settings, to_unit_range
 from .reconstruction import _mean_sem
 
@@ -46,6 +48,7 @@ __all__ = [
     "denoise",
     "reverse_from",
     "TABLE2_CAVEAT",
+    "table2_latex",
     "table2_markdown",
 ]
 
@@ -97,8 +100,16 @@ class Denoiser:
         self.split_step = int(s)
 
 
-def reverse_from(diffusion: Any, model: ModelFn, x_s: Tensor, s: int, *, variance: str,
-                 generator: torch.Generator | None, clip_denoised: bool = True) -> Tensor:
+def reverse_from(
+    diffusion: Any,
+    model: ModelFn,
+    x_s: Tensor,
+    s: int,
+    *,
+    variance: str,
+    generator: torch.Generator | None,
+    clip_denoised: bool = True,
+) -> Tensor:
     """The ancestral reverse process from ``x_s`` (0-based step ``s``) down to ``x_0``: ``s + 1``
     calls of ``diffusion.p_sample``, result clamped to ``[-1, 1]`` (as in
     :func:`~diffrepro.analysis.reconstruction.reconstruction_error`)."""
@@ -114,8 +125,15 @@ def denoise(den: Denoiser, x_s: Tensor) -> Tensor:
     """``den``'s reconstruction of ``x0`` from ``x_s`` (``[-1, 1]``)."""
     if den.kind == "dae":
         return dae_predict(den.model, den.diffusion, x_s, den.split_step, clip=True)
-    return reverse_from(den.diffusion, den.model, x_s, den.split_step, variance=den.variance,
-                        generator=den.generator, clip_denoised=den.clip_denoised)
+    return reverse_from(
+        den.diffusion,
+        den.model,
+        x_s,
+        den.split_step,
+        variance=den.variance,
+        generator=den.generator,
+        clip_denoised=den.clip_denoised,
+    )
 
 
 @dataclass
@@ -137,9 +155,18 @@ class Comparison:
         for name in self.names:
             mae_mean, mae_sem = _mean_sem(self.mae[name])
             ssim_mean, ssim_sem = _mean_sem(self.ms_ssim[name])
-            rows.append({"name": name, "kind": self.kinds[name], "split_step": self.split_steps[name],
-                         "n": int(self.mae[name].numel()), "mae_mean": mae_mean, "mae_sem": mae_sem,
-                         "ms_ssim_mean": ssim_mean, "ms_ssim_sem": ssim_sem})
+            rows.append(
+                {
+                    "name": name,
+                    "kind": self.kinds[name],
+                    "split_step": self.split_steps[name],
+                    "n": int(self.mae[name].numel()),
+                    "mae_mean": mae_mean,
+                    "mae_sem": mae_sem,
+                    "ms_ssim_mean": ssim_mean,
+                    "ms_ssim_sem": ssim_sem,
+                }
+            )
         return rows
 
 
@@ -177,14 +204,19 @@ def compare_denoisers(
     device = torch.device(device)
     win_size, weights = ms_ssim_settings(x0.shape[-2], x0.shape[-1])
     keep = max(0, min(int(keep), x0.shape[0]))
-    result = Comparison(names=names, kinds={d.name: d.kind for d in denoisers},
-                        split_steps={d.name: d.split_step for d in denoisers}, mae={}, ms_ssim={})
+    result = Comparison(
+        names=names,
+        kinds={d.name: d.kind for d in denoisers},
+        split_steps={d.name: d.split_step for d in denoisers},
+        mae={},
+        ms_ssim={},
+    )
     with torch.inference_mode():
         for den in denoisers:
             maes, ssims, noisy, recs = [], [], [], []
             for start in range(0, x0.shape[0], batch_size):
-                xb = x0[start:start + batch_size].to(device)
-                eb = noise[start:start + batch_size].to(device=device, dtype=xb.dtype)
+                xb = x0[start : start + batch_size].to(device)
+                eb = noise[start : start + batch_size].to(device=device, dtype=xb.dtype)
                 x_s = dae_input(den.diffusion, xb, den.split_step, eb)
                 rec = denoise(den, x_s)
                 ref = to_unit_range(xb)
@@ -259,6 +291,50 @@ def table2_markdown(
     return "\n".join(lines)
 
 
+def table2_latex(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    targets: Sequence[str],
+    models: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    title: str,
+    notes: Sequence[str] = (),
+    reference_source: str = "CIFAR10",
+) -> str:
+    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
+    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
+    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
+    labels = dict(labels or {})
+    cell = {(r["model"], r["target"]): r for r in rows}
+    columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
+    ours = []
+    for i, model in enumerate(models):
+        row = {"Source": source if i == 0 else "", "Model": labels.get(model, model)}
+        for t in targets:
+            r = cell.get((model, t))
+            row[f"{t} MAE ↓"] = "n/a" if r is None else _fmt(r["mae_mean"], r["mae_sem"], 3)
+            row[f"{t} MS-SSIM ↑"] = "n/a" if r is None else _fmt(r["ms_ssim_mean"], r["ms_ssim_sem"], 3)
+        ours.append(row)
+    paper_columns = ["Source", "Model", *[c for t in DEJA_TABLE2_TARGETS for c in (f"{t} MAE", f"{t} MS-SSIM")]]
+    paper = []
+    for i, (model, vals) in enumerate(DEJA_TABLE2[reference_source].items()):
+        row = {"Source": reference_source if i == 0 else "", "Model": model}
+        for t in DEJA_TABLE2_TARGETS:
+            row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
+        paper.append(row)
+    return (
+        render_latex(ours, columns, title, notes)
+        + "\n"
+        + render_latex(
+            paper,
+            paper_columns,
+            f"Published values (Deja et al. 2022, Table 2, source {reference_source}), for reference",
+            ["Note: " + TABLE2_CAVEAT],
+        )
+    )
+
+
 TABLE2_CAVEAT = (
     "absolute values are not comparable across data sets and resolutions. The paper's rows come "
     "from pre-trained improved-DDPM models (4000 steps, cosine schedule) at 32x32 or 64x64 RGB, denoising "
@@ -266,5 +342,5 @@ TABLE2_CAVEAT = (
     "channel count (MS-SSIM on small images uses fewer scales and a narrower window, see "
     "diffrepro.analysis.image_quality), and the paper does not state the value range of its MAE "
     "(ours is on [0, 1] images). Compare the ordering of the rows (DAED vs DDGMs) and in- vs "
-    "out-of-domain gaps, not the numbers.")
-
+    "out-of-domain gaps, not the numbers."
+)

@@ -3,23 +3,20 @@
 Public API::
 
     load_dataset(name, root=None, download=True, download_dir="data/raw") -> LoadedDataset
-    DATASETS                         # registry: name -> DatasetEntry (callable loader)
+    DATASETS                         # registry: name -> "module:function" of its loader (imported when used)
     LoadedDataset, Split             # containers (uint8 N x C x H x W images, int64 labels)
     UNLABELLED                       # the label (-1) of every image of an unlabelled data set
     DatasetNotFoundError, ChecksumError
     resize_images(images, size), save_processed(path, dataset, resolution), load_processed(path)
 
-To add a data set, write a module that decorates its loader with
-``@register("name")`` (see :mod:`diffrepro.data.registry`) and import it below.
+To add a data set, write its loader and name it in :data:`~diffrepro.data.registry.DATASETS`. No loader is
+imported here: a loader runs only when its data set is loaded (:mod:`diffrepro.data.registry`).
 """
 
 from .dataset import UNLABELLED, LoadedDataset, Split
 from .errors import ChecksumError, DatasetFormatError, DatasetNotFoundError
 from .processed import load_processed, resize_images, save_processed
-from .registry import DATASETS, load_dataset, register
-
-# Loader modules register themselves on import.
-from . import celeba, cifar, fashion_mnist, imagenet, mnist, small_sets  # noqa: E402,F401  isort: skip
+from .registry import DATASETS, load_dataset
 
 __all__ = [
     "DATASETS",
@@ -31,7 +28,6 @@ __all__ = [
     "UNLABELLED",
     "load_dataset",
     "load_processed",
-    "register",
     "resize_images",
     "save_processed",
 ]

@@ -24,7 +24,6 @@ from . import constants
 from .checksums import md5_file, verify_md5
 from .dataset import LoadedDataset, Split
 from .errors import DatasetFormatError
-from .registry import register
 from .sources import resolve
 
 IMAGE_FOLDER = "img_align_celeba"
@@ -118,8 +117,8 @@ def _download(download_dir: Path) -> None:
     tvd.CelebA(str(download_dir), split="all", target_type=[], download=True)  # needs gdown
 
 
-@register("celeba64", "CelebA aligned, center crop 140, resized to 64x64 RGB (root or torchvision)")
 def load_celeba64(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """CelebA aligned, center crop 140, resized to 64x64 RGB (root or torchvision)."""
     return resolve(
         "celeba64",
         root,
@@ -128,7 +127,8 @@ def load_celeba64(root: str | None, download: bool, download_dir: str) -> Loaded
         probe=_probe,
         download_fn=_download,
         how_to_fix=[
-            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding {IMAGE_FOLDER}/ and {PARTITION_FILE} "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding {IMAGE_FOLDER}/ "
+            f"and {PARTITION_FILE} "
             "(or celeba/ with both inside);",
             f"run once on a connected machine with download enabled (needs `gdown`) to let torchvision "
             f"download into {download_dir}, then copy {Path(download_dir) / 'celeba'} here.",

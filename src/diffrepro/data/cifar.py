@@ -30,7 +30,6 @@ from . import constants
 from .checksums import md5_file, verify_md5
 from .dataset import LoadedDataset, Split
 from .errors import DatasetFormatError
-from .registry import register
 from .safe_pickle import restricted_load
 from .sources import Probe, resolve
 
@@ -123,7 +122,9 @@ def read_cifar_python(path: str | Path, label_key: str, num_classes: int, expect
         raise DatasetFormatError(f"{path}: missing key 'data' or {label_key!r} (keys: {sorted(map(str, entry))})")
     if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != PIXELS:
         shape = getattr(data, "shape", None)
-        raise DatasetFormatError(f"{path}: 'data' must be a uint8 array N x {PIXELS}, got {type(data).__name__} {shape}")
+        raise DatasetFormatError(
+            f"{path}: 'data' must be a uint8 array N x {PIXELS}, got {type(data).__name__} {shape}"
+        )
     if not isinstance(labels, (list, np.ndarray)) or not all(isinstance(v, (int, np.integer)) for v in labels):
         raise DatasetFormatError(f"{path}: {label_key!r} must be a list of ints")
     labels = np.asarray(labels, dtype=np.int64)
@@ -190,8 +191,10 @@ def load_cifar_folder(layout: CifarLayout, folder: Path, origin: str) -> tuple[L
                 sums[n] = known.get(n) or md5_file(cand / n)
             splits[split] = _concat(parts)
         _check_sizes(layout, splits, cand)
-        verified = "torchvision md5 verified" if all(n in known for v in layout.py_files.values() for n in v) else (
-            "structure verified; no published md5 for these file names"
+        verified = (
+            "torchvision md5 verified"
+            if all(n in known for v in layout.py_files.values() for n in v)
+            else ("structure verified; no published md5 for these file names")
         )
         src = f"{origin}: {layout.title} python version in {cand} ({verified}; restricted unpickler)"
         return LoadedDataset(layout.name, splits, src, sums), ""
@@ -220,7 +223,9 @@ def _load(layout: CifarLayout, root: str | None, download: bool, download_dir: s
         probe=_probe(layout),
         download_fn=_download(layout),
         how_to_fix=[
-            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding {layout.bin_folder}/ or {layout.py_folder}/ "
+            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder holding "
+            f"{layout.bin_folder}/ "
+            f"or {layout.py_folder}/ "
             f"(extracted from the official {layout.tarball});",
             f"run once on a connected machine with download enabled to let torchvision download into "
             f"{download_dir}, then copy {Path(download_dir) / layout.py_folder} here.",
@@ -228,11 +233,11 @@ def _load(layout: CifarLayout, root: str | None, download: bool, download_dir: s
     )
 
 
-@register("cifar10", "CIFAR-10 32x32 RGB, 50k/10k (binary or python version; root or torchvision)")
 def load_cifar10(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """CIFAR-10 32x32 RGB, 50k/10k (binary or python version; root or torchvision)."""
     return _load(CIFAR10, root, download, download_dir)
 
 
-@register("cifar100", "CIFAR-100 32x32 RGB, 50k/10k, fine labels (binary or python version; root or torchvision)")
 def load_cifar100(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """CIFAR-100 32x32 RGB, 50k/10k, fine labels (binary or python version; root or torchvision)."""
     return _load(CIFAR100, root, download, download_dir)

@@ -15,11 +15,10 @@ from pathlib import Path
 from . import constants
 from .dataset import LoadedDataset
 from .idx_datasets import idx_file_list, resolve_idx_dataset
-from .registry import register
 
 
-@register("fashion_mnist", "Fashion-MNIST 28x28 grey, 60k/10k (IDX; root, Debian package or torchvision)")
 def load_fashion_mnist(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """Fashion-MNIST 28x28 grey, 60k/10k (IDX; root, Debian package or torchvision)."""
     spec = constants.FASHION_MNIST  # looked up at call time so tests can substitute it
     debian = Path(constants.DEBIAN_FASHION_MNIST_DIR)
     return resolve_idx_dataset(
@@ -29,7 +28,8 @@ def load_fashion_mnist(root: str | None, download: bool, download_dir: str) -> L
         download_dir,
         local_sources=[(f"Debian package {constants.DEBIAN_FASHION_MNIST_PACKAGE}", debian)],
         how_to_fix=[
-            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
+            "set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files "
+            f"({idx_file_list(spec)}; "
             f"each .gz or uncompressed, directly in the folder or in FashionMNIST/raw/);",
             f"on Debian/Ubuntu: `apt-get install {constants.DEBIAN_FASHION_MNIST_PACKAGE}` (installs {debian});",
             f"run once on a connected machine with download enabled to let torchvision download into "

@@ -55,7 +55,9 @@ def parse_idx(data: bytes, path: str | os.PathLike[str] = "<bytes>") -> np.ndarr
             "is it gzip-compressed without a .gz suffix, or not an IDX file?"
         )
     if code not in IDX_DTYPES:
-        raise IdxFormatError(f"{path}: unknown IDX dtype code 0x{code:02x} (known: {sorted(hex(c) for c in IDX_DTYPES)})")
+        raise IdxFormatError(
+            f"{path}: unknown IDX dtype code 0x{code:02x} (known: {sorted(hex(c) for c in IDX_DTYPES)})"
+        )
     if ndim == 0:
         raise IdxFormatError(f"{path}: IDX header declares 0 dimensions")
     header_len = 4 + 4 * ndim

@@ -66,7 +66,6 @@ from PIL import Image
 from .checksums import md5_bytes, md5_file
 from .dataset import UNLABELLED, LoadedDataset, Split
 from .errors import DatasetFormatError
-from .registry import register
 from .safe_pickle import restricted_load
 from .sources import resolve
 
@@ -319,7 +318,11 @@ def load_imagenet_folder(layout: ImagenetLayout, folder: Path, origin: str) -> t
             log.warning(
                 "%s: %s holds both the labelled Chrabaszcz et al. %s files and the unlabelled van den Oord et al. "
                 "PNG folders %s; using the labelled files (point data.root at a folder holding only the PNG folders "
-                "to use those)", layout.name, folder, variant, ", ".join(layout.png_folders.values()),
+                "to use those)",
+                layout.name,
+                folder,
+                variant,
+                ", ".join(layout.png_folders.values()),
             )
         splits = load_batches(layout, files, variant)
         sums = {str(p.relative_to(folder)): md5_file(p) for paths in files.values() for p in paths}
@@ -387,11 +390,11 @@ def _load(layout: ImagenetLayout, root: str | None, download: bool, download_dir
     )
 
 
-@register("imagenet32", "downsampled ImageNet 32x32 RGB (Chrabaszcz npz/pickle, labelled; or van den Oord PNGs, unlabelled; root only)")
 def load_imagenet32(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """Downsampled ImageNet 32x32 RGB (Chrabaszcz npz/pickle, labelled; or van den Oord PNGs, unlabelled; root only)."""
     return _load(IMAGENET32, root, download, download_dir)
 
 
-@register("imagenet64", "downsampled ImageNet 64x64 RGB (Chrabaszcz npz/pickle, labelled; or van den Oord PNGs, unlabelled; root only)")
 def load_imagenet64(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """Downsampled ImageNet 64x64 RGB (Chrabaszcz npz/pickle, labelled; or van den Oord PNGs, unlabelled; root only)."""
     return _load(IMAGENET64, root, download, download_dir)

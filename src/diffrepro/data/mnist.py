@@ -18,11 +18,10 @@ from pathlib import Path
 from . import constants
 from .dataset import LoadedDataset
 from .idx_datasets import idx_file_list, resolve_idx_dataset
-from .registry import register
 
 
-@register("mnist", "MNIST 28x28 grey, 60k/10k (IDX; root or torchvision)")
 def load_mnist(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """MNIST 28x28 grey, 60k/10k (IDX; root or torchvision)."""
     spec = constants.MNIST
     return resolve_idx_dataset(
         spec,
@@ -30,7 +29,8 @@ def load_mnist(root: str | None, download: bool, download_dir: str) -> LoadedDat
         download,
         download_dir,
         how_to_fix=[
-            f"set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files ({idx_file_list(spec)}; "
+            "set `root` of the data set (`datasets.NAME.root`) in params.yaml to a folder with the four IDX files "
+            f"({idx_file_list(spec)}; "
             "each .gz or uncompressed, directly in the folder or in MNIST/raw/);",
             f"run once on a connected machine with download enabled to let torchvision download into "
             f"{download_dir} (files land in {Path(download_dir) / spec.torchvision_class / 'raw'}), "

@@ -129,13 +129,17 @@ def load_processed(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor
                 raise ValueError(f"{path}: tensor {key!r} is missing (has {sorted(tensors)})")
         imgs, labels = tensors[ik], tensors[lk]
         if imgs.dtype != torch.uint8 or imgs.ndim != 4 or imgs.shape[1] not in (1, 3):
-            raise ValueError(f"{path}: tensor {ik!r} must be uint8 N x C x H x W with C in (1, 3), "
-                             f"got {imgs.dtype} {tuple(imgs.shape)}")
+            raise ValueError(
+                f"{path}: tensor {ik!r} must be uint8 N x C x H x W with C in (1, 3), "
+                f"got {imgs.dtype} {tuple(imgs.shape)}"
+            )
         if labels.dtype != torch.int64 or labels.ndim != 1:
             raise ValueError(f"{path}: tensor {lk!r} must be int64 of rank 1, got {labels.dtype} {tuple(labels.shape)}")
         if labels.shape[0] != imgs.shape[0]:
             raise ValueError(f"{path}: {ik!r} has {imgs.shape[0]} images but {lk!r} has {labels.shape[0]} labels")
         if str(imgs.shape[2]) != metadata["resolution"] or str(imgs.shape[1]) != metadata["channels"]:
-            raise ValueError(f"{path}: tensor {ik!r} shape {tuple(imgs.shape)} disagrees with metadata "
-                             f"resolution={metadata['resolution']} channels={metadata['channels']}")
+            raise ValueError(
+                f"{path}: tensor {ik!r} shape {tuple(imgs.shape)} disagrees with metadata "
+                f"resolution={metadata['resolution']} channels={metadata['channels']}"
+            )
     return tensors, metadata

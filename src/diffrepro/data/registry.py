@@ -1,48 +1,46 @@
-"""The data-set registry: name -> loader.
+"""The data-set registry: name -> the loader, imported only when that data set is loaded.
 
-A data set is added by writing one module that decorates its loader with
-:func:`register` (and importing that module in ``diffrepro/data/__init__.py``)::
-
-    @register("my_set", "one-line description")
-    def load_my_set(root, download, download_dir) -> LoadedDataset: ...
-
-Every loader takes ``(root: str | None, download: bool, download_dir: str)``.
+:data:`DATASETS` names each loader as ``"module:function"``; :func:`load_dataset` imports the module at call
+time. Nothing imports every loader, so a step's code (its import closure, :mod:`diffrepro.codedeps`) holds no
+loader, and a step that loads data sets by name lists the loaders of the sets it loads: editing the
+ImageNet loader reruns nothing of a Fashion-MNIST DAG. A data set is added by writing its loader, a function
+``load_my_set(root: str | None, download: bool, download_dir: str) -> LoadedDataset`` whose docstring describes
+the set, in a module of this package and naming it here (a literal table: :mod:`diffrepro.codedeps` reads it
+without importing anything).
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from .dataset import LoadedDataset
 
+__all__ = ["DATASETS", "Loader", "load_dataset", "loader"]
+
 Loader = Callable[[str | None, bool, str], LoadedDataset]
 
+#: data-set name -> ``"module:function"`` of its loader
+DATASETS: dict[str, str] = {
+    "celeba64": "diffrepro.data.celeba:load_celeba64",
+    "cifar10": "diffrepro.data.cifar:load_cifar10",
+    "cifar100": "diffrepro.data.cifar:load_cifar100",
+    "digits": "diffrepro.data.small_sets:load_digits_dataset",
+    "fashion_mnist": "diffrepro.data.fashion_mnist:load_fashion_mnist",
+    "imagenet32": "diffrepro.data.imagenet:load_imagenet32",
+    "imagenet64": "diffrepro.data.imagenet:load_imagenet64",
+    "lfw_subset": "diffrepro.data.small_sets:load_lfw_subset",
+    "mnist": "diffrepro.data.mnist:load_mnist",
+}
 
-@dataclass(frozen=True)
-class DatasetEntry:
-    name: str
-    loader: Loader
-    description: str = ""
 
-    def __call__(self, root: str | None, download: bool, download_dir: str) -> LoadedDataset:
-        return self.loader(root, download, download_dir)
-
-
-#: name -> :class:`DatasetEntry` (callable as ``entry(root, download, download_dir)``).
-DATASETS: dict[str, DatasetEntry] = {}
-
-
-def register(name: str, description: str = "") -> Callable[[Loader], Loader]:
-    """Decorator adding a loader to :data:`DATASETS` under ``name``."""
-
-    def deco(fn: Loader) -> Loader:
-        if name in DATASETS and DATASETS[name].loader is not fn:
-            raise ValueError(f"data set {name!r} is registered twice ({DATASETS[name].loader} and {fn})")
-        DATASETS[name] = DatasetEntry(name, fn, description)
-        return fn
-
-    return deco
+def loader(name: str) -> Loader:
+    """The loader of data set ``name``, its module imported now; ``ValueError`` naming the known data sets."""
+    try:
+        module, function = DATASETS[name].split(":")
+    except KeyError:
+        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))}") from None
+    return getattr(importlib.import_module(module), function)
 
 
 def load_dataset(
@@ -58,12 +56,9 @@ def load_dataset(
     Raises ``ValueError`` for an unknown name, :class:`DatasetNotFoundError` when
     no source works and :class:`ChecksumError` when a file fails verification.
     """
-    try:
-        entry = DATASETS[name]
-    except KeyError:
-        raise ValueError(f"unknown data set {name!r}; known data sets: {', '.join(sorted(DATASETS))}") from None
+    load = loader(name)
     root = None if root in (None, "") else str(root)
-    ds = entry(root, download, str(download_dir))
+    ds = load(root, download, str(download_dir))
     if ds.name != name:
         raise RuntimeError(f"loader for {name!r} returned a data set named {ds.name!r}")
     return ds

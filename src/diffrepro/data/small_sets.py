@@ -18,15 +18,14 @@ import numpy as np
 
 from .checksums import md5_bytes
 from .dataset import LoadedDataset, Split
-from .registry import register
 
 
 def _to_uint8(x: np.ndarray, scale: float) -> np.ndarray:
     return np.clip(np.rint(np.asarray(x, dtype=np.float64) * scale), 0, 255).astype(np.uint8)
 
 
-@register("digits", "scikit-learn digits, 8x8 grey, 1438/359 (bundled)")
 def load_digits_dataset(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """scikit-learn digits, 8x8 grey, 1438/359 (bundled)."""
     import sklearn
     from sklearn.datasets import load_digits
 
@@ -35,7 +34,10 @@ def load_digits_dataset(root: str | None, download: bool, download_dir: str) -> 
     labels = np.asarray(bunch.target, dtype=np.int64)
     n_test = len(images) // 5
     cut = len(images) - n_test
-    splits = {"train": Split(images[:cut].copy(), labels[:cut].copy()), "test": Split(images[cut:].copy(), labels[cut:].copy())}
+    splits = {
+        "train": Split(images[:cut].copy(), labels[:cut].copy()),
+        "test": Split(images[cut:].copy(), labels[cut:].copy()),
+    }
     return LoadedDataset(
         "digits",
         splits,
@@ -44,8 +46,8 @@ def load_digits_dataset(root: str | None, download: bool, download_dir: str) -> 
     )
 
 
-@register("lfw_subset", "scikit-image LFW subset, 25x25 grey faces/non-faces, 160/40 (bundled)")
 def load_lfw_subset(root: str | None, download: bool, download_dir: str) -> LoadedDataset:
+    """scikit-image LFW subset, 25x25 grey faces/non-faces, 160/40 (bundled)."""
     import skimage
     from skimage import data
 

@@ -105,7 +105,7 @@ def center_crop_square(x: Tensor) -> Tensor:
     h, w = x.shape[-2:]
     side = min(h, w)
     top, left = (h - side) // 2, (w - side) // 2
-    return x[..., top:top + side, left:left + side]
+    return x[..., top : top + side, left : left + side]
 
 
 def conform_images(images, channels: int, size: int, *, batch: int = 1024) -> Tensor:
@@ -124,7 +124,7 @@ def conform_images(images, channels: int, size: int, *, batch: int = 1024) -> Te
         return x
     out = []
     for start in range(0, x.shape[0], batch):
-        y = center_crop_square(x[start:start + batch].to(torch.float32))
+        y = center_crop_square(x[start : start + batch].to(torch.float32))
         y = _to_channels(y, channels)
         if y.shape[-1] != size:
             y = F.interpolate(y, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -160,14 +160,17 @@ def load_target_set(
     else:
         ds = load_dataset(name, root=root, download=download, download_dir=download_dir)
         pool, in_domain = ds.splits["test"].images, False
-        where = (f"{name} test split ({ds.source}), {ds.channels}x{ds.resolution}x{ds.resolution} -> "
-                 f"{channels}x{size}x{size}")
+        where = (
+            f"{name} test split ({ds.source}), {ds.channels}x{ds.resolution}x{ds.resolution} -> "
+            f"{channels}x{size}x{size}"
+        )
     total = int(pool.shape[0])
     idx = select_indices(total, n, seed, name)
     chosen = pool[idx] if isinstance(pool, Tensor) else np.ascontiguousarray(pool[idx])
     images = conform_images(chosen, channels, size)
-    return TargetSet(name=name, images=images.contiguous(), indices=tuple(idx), in_domain=in_domain,
-                     source=where, available=total)
+    return TargetSet(
+        name=name, images=images.contiguous(), indices=tuple(idx), in_domain=in_domain, source=where, available=total
+    )
 
 
 def photo_images(names, channels: int, size: int) -> Tensor:

@@ -13,8 +13,8 @@ Conventions (0-based timesteps as in :mod:`.gaussian_diffusion`; index ``t`` is 
 * the DAE removes the noise of the forward marginal at step ``s``:
   ``x_s = sqrt(ab_s) x_0 + sqrt(1 - ab_s) eps`` (:func:`dae_input`);
 * the split step for a DAE of noise level ``beta_1`` is
-  ``s = argmin_t |ab_t - (1 - beta_1)|`` (:func:`split_points`, via
-  :func:`.schedules.split_step`), i.e. the step of the base schedule whose forward marginal
+  ``s = argmin_t |ab_t - (1 - beta_1)|`` (:func:`.schedules.split_step`; on a model's own schedule
+  :func:`diffrepro.posthoc.ddgm_split_step`), i.e. the step of the base schedule whose forward marginal
   carries the same amount of noise as one forward step of variance ``beta_1``;
 * the DAE is called with ``t = s`` and returns its reconstruction of ``x_0`` (:func:`dae_predict`).
 
@@ -32,17 +32,15 @@ other term (see :func:`joint_training_loss` for why); with the simple objective 
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
 
 from .gaussian_diffusion import GaussianDiffusion, ModelFn, _check_variance
 from .losses import _mean_flat, training_loss
-from .schedules import split_step
 
 __all__ = [
-    "split_points",
     "dae_input",
     "dae_predict",
     "dae_loss",
@@ -75,21 +73,6 @@ def _check_split(num_timesteps: int, s: int) -> int:
 
 
 # ----------------------------------------------------------------------------- the split
-def split_points(alphas_cumprod: Tensor, beta_1_values: Iterable[float]) -> dict[float, int]:
-    """Map each DAE noise level ``beta_1`` to its 0-based split step ``s`` on a schedule.
-
-    ``s = argmin_t |alpha_bar_t - (1 - beta_1)|`` (:func:`.schedules.split_step`; ties go to
-    the smallest ``t``): the generator runs the reverse process down to ``x_s`` and the DAE,
-    trained on ``q(x_s | x_0)``, removes the rest of the noise. For the linear schedule with
-    ``T = 1000`` this gives ``{0.001: 5, 0.025: 45, 0.1: 97, 0.2: 144, 0.3: 184}``.
-
-    Keys are ``float(beta_1)``. The paper's "linear" DAED (a joint model whose schedule is
-    ``linear_combine`` with ``betas[0] = beta_1``) is *not* handled here: there the first step of
-    the schedule itself has the DAE's noise level, so the caller uses ``s = 0`` directly.
-    """
-    return {float(b): split_step(alphas_cumprod, float(b)) for b in beta_1_values}
-
-
 def daed_model_calls(num_timesteps: int, split: int) -> tuple[int, int]:
     """``(generator_calls, dae_calls) = (T - 1 - s, 1)`` for one DAED sample."""
     s = _check_split(int(num_timesteps), split)
@@ -187,8 +170,9 @@ def daed_sample(
         i = 0
         for step in range(n_t - 1, s, -1):
             t = torch.full((shape[0],), step, dtype=torch.long, device=device)
-            x = diffusion.p_sample(generator_model, x, t, variance=variance, generator=generator,
-                                   clip_denoised=clip_denoised)
+            x = diffusion.p_sample(
+                generator_model, x, t, variance=variance, generator=generator, clip_denoised=clip_denoised
+            )
             if progress is not None:
                 progress(i)
             i += 1
@@ -221,8 +205,7 @@ def joint_first_term_mse(
     where ``t == 0`` (e.g. ``torch.where(t == 0, mse, kl)``).
     """
     _check_variance(variance)
-    out = diffusion.p_mean_variance(lambda _x, _t: model_output, x_t, t, variance=variance,
-                                    clip_denoised=clip_denoised)
+    out = diffusion.p_mean_variance(lambda _x, _t: model_output, x_t, t, variance=variance, clip_denoised=clip_denoised)
     return _sq_err(out["mean"], x0)
 
 
@@ -267,7 +250,8 @@ def joint_training_loss(
     have disjoint parameters and are per-parameter normalised by Adam, the scale only matters for
     gradient clipping (the training loop clips each network separately), the logged loss and a
     loss-aware timestep sampler; with ``T`` the ``t == 0`` term keeps in the per-example losses the
-    weight it has in the uniform-``t`` objective instead of being ``T`` times smaller. The MSE is in squared ``[-1, 1]`` pixel units, not bits:
+    weight it has in the uniform-``t`` objective instead of being ``T`` times smaller. The MSE is in squared
+    ``[-1, 1]`` pixel units, not bits:
     it is not a term of a likelihood bound, so the bits/dim of a joint DAED come from
     :func:`.losses.calc_bpd_loop`, never from this training loss.
 
@@ -275,8 +259,9 @@ def joint_training_loss(
     IWDiff objectives have no joint-DAED form) or an unknown ``variance``.
     """
     if objective not in JOINT_OBJECTIVES:
-        raise ValueError(f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, "
-                         f"got {objective!r}")
+        raise ValueError(
+            f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, got {objective!r}"
+        )
     _check_variance(variance)
     if objective == "simple":
         return training_loss(diffusion, model, x0, t, noise, "simple", variance, generator=generator)

@@ -25,7 +25,8 @@ is called exactly N times per batch.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -33,8 +34,16 @@ from torch import Tensor
 from ..models.precision import with_precision
 from ..models.unet import UNet
 
-__all__ = ["SAMPLE_METHODS", "build_dddm_unet", "loss_weight", "dddm_forward", "q_sample", "dddm_loss", "dddm_sample",
-           "sample_times"]
+__all__ = [
+    "SAMPLE_METHODS",
+    "build_dddm_unet",
+    "loss_weight",
+    "dddm_forward",
+    "q_sample",
+    "dddm_loss",
+    "dddm_sample",
+    "sample_times",
+]
 
 #: Values of ``dddm_sample(method=...)``.
 SAMPLE_METHODS: tuple[str, ...] = ("fixed_point", "renoise")
@@ -83,8 +92,16 @@ def q_sample(x0: Tensor, t: Tensor, noise: Tensor, alphas_cumprod: Tensor) -> Te
     return _gather(ab.sqrt(), t, x0) * x0 + _gather((1.0 - ab).sqrt(), t, x0) * noise
 
 
-def dddm_loss(model: NetworkFn, x0: Tensor, x_bar: Tensor, t: Tensor, noise: Tensor, alphas_cumprod: Tensor,
-              metric: Callable[[Tensor, Tensor], Tensor], w: float) -> tuple[Tensor, Tensor]:
+def dddm_loss(
+    model: NetworkFn,
+    x0: Tensor,
+    x_bar: Tensor,
+    t: Tensor,
+    noise: Tensor,
+    alphas_cumprod: Tensor,
+    metric: Callable[[Tensor, Tensor], Tensor],
+    w: float,
+) -> tuple[Tensor, Tensor]:
     """Per-example ``w d(f, x0) + (1 - w) d(f, x_bar)`` and ``f`` (the model's x0 estimate, with grad).
 
     A term whose weight is exactly 0 is not evaluated (its value would be multiplied by 0).
@@ -112,9 +129,19 @@ def sample_times(steps: int, num_timesteps: int, method: str = "fixed_point") ->
     return [round(v) for v in torch.linspace(num_timesteps - 1, 0, steps, dtype=torch.float64).tolist()]
 
 
-def dddm_sample(model: NetworkFn, shape: Sequence[int], *, steps: int, num_timesteps: int,
-                generator: torch.Generator, device: str | torch.device = "cpu", method: str = "fixed_point",
-                alphas_cumprod: Tensor | None = None, precision: str = "fp32", clip: bool = False) -> Tensor:
+def dddm_sample(
+    model: NetworkFn,
+    shape: Sequence[int],
+    *,
+    steps: int,
+    num_timesteps: int,
+    generator: torch.Generator,
+    device: str | torch.device = "cpu",
+    method: str = "fixed_point",
+    alphas_cumprod: Tensor | None = None,
+    precision: str = "fp32",
+    clip: bool = False,
+) -> Tensor:
     """``steps``-step DDDM sampling (see the module docstring); returns the final x_bar (float32, raw).
 
     x_T, then the initial x_bar, then (``renoise`` only) one fresh noise per later step are drawn from

@@ -79,8 +79,9 @@ def normalize_metric(spec: str | dict[str, Any]) -> dict[str, Any]:
     allowed = {"l1": set(), "l2": set(), "pseudo_huber": {"c"}, "lpips": {"net"}, "pseudo_lpips": {"c", "net"}}[name]
     extra = sorted(set(spec) - allowed - {"name"})
     if extra:
-        raise ValueError(f"metric {name!r} takes no option(s) {', '.join(extra)} "
-                         f"(options: {', '.join(sorted(allowed)) or 'none'})")
+        raise ValueError(
+            f"metric {name!r} takes no option(s) {', '.join(extra)} (options: {', '.join(sorted(allowed)) or 'none'})"
+        )
     out: dict[str, Any] = {"name": name}
     if "c" in allowed:
         if "c" not in spec:
@@ -203,7 +204,7 @@ def _lpips_network(net: str, *, random_backbone: bool) -> torch.nn.Module:
         return model
     path = lpips_backbone_path(net)
     state = torch.load(path, map_location="cpu", weights_only=True)
-    features = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    features = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     backbone = getattr(tvm, LPIPS_NETS[net][0])(weights=None).features
     backbone.load_state_dict(features, strict=True)
     # lpips' slices hold torchvision's feature layers under their original indices ("slice2.3" = features[3])
@@ -238,7 +239,8 @@ def build_metric(spec: str | dict[str, Any], *, allow_random_backbone: bool = Fa
             f"(LPIPS backbone '{s['net']}'), which cannot be downloaded here: put the file "
             f"{path.name} (from {_weights_url(s['net'])}) at {path} (the torch hub cache, "
             "torch.hub.get_dir()/checkpoints; set $TORCH_HOME to move it), or choose the metric "
-            "l1, l2 or pseudo_huber")
+            "l1, l2 or pseudo_huber"
+        )
     network = _lpips_network(s["net"], random_backbone=True)
     return _Lpips(s, network, pseudo=name == "pseudo_lpips", reportable=False)
 

@@ -25,7 +25,7 @@ the input when gathered (:func:`_extract`). As in the public improved-DDPM code,
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -55,9 +55,7 @@ def _extract(arr: Tensor, t: Tensor, shape: Sequence[int], dtype: torch.dtype | 
 
 def _check_variance(variance: str) -> str:
     if variance not in VARIANCE_TYPES:
-        raise ValueError(
-            f"unknown variance {variance!r}; expected one of {', '.join(VARIANCE_TYPES)}"
-        )
+        raise ValueError(f"unknown variance {variance!r}; expected one of {', '.join(VARIANCE_TYPES)}")
     return variance
 
 
@@ -96,9 +94,7 @@ class GaussianDiffusion:
             first = self.posterior_variance[1:2]
         else:  # degenerate T=1: nothing to borrow from; fall back to beta_0
             first = betas[:1]
-        self.posterior_log_variance_clipped = torch.log(
-            torch.cat([first, self.posterior_variance[1:]])
-        )
+        self.posterior_log_variance_clipped = torch.log(torch.cat([first, self.posterior_variance[1:]]))
         self.posterior_mean_coef1 = betas * self.alphas_cumprod_prev.sqrt() / (1.0 - self.alphas_cumprod)
         self.posterior_mean_coef2 = (1.0 - self.alphas_cumprod_prev) * alphas.sqrt() / (1.0 - self.alphas_cumprod)
 

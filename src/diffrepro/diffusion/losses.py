@@ -29,7 +29,7 @@ Functions:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -93,9 +93,7 @@ def normal_kl(mean1: Tensor | float, logvar1: Tensor | float, mean2: Tensor | fl
     logvar1, logvar2 = (
         a if isinstance(a, Tensor) else torch.tensor(a, dtype=ref.dtype, device=ref.device) for a in (logvar1, logvar2)
     )
-    return 0.5 * (
-        -1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2)
-    )
+    return 0.5 * (-1.0 + logvar2 - logvar1 + torch.exp(logvar1 - logvar2) + (mean1 - mean2) ** 2 * torch.exp(-logvar2))
 
 
 def approx_standard_normal_cdf(x: Tensor) -> Tensor:
@@ -173,9 +171,7 @@ def vlb_terms(
     if stop_grad_mean:
         c = x_t.shape[1]
         model_output = torch.cat([model_output[:, :c].detach(), model_output[:, c:]], dim=1)
-    out = diffusion.p_mean_variance(
-        lambda _x, _t: model_output, x_t, t, variance=variance, clip_denoised=clip_denoised
-    )
+    out = diffusion.p_mean_variance(lambda _x, _t: model_output, x_t, t, variance=variance, clip_denoised=clip_denoised)
     true_mean, _, true_log_var = diffusion.q_posterior_mean_variance(x0, x_t, t)
     kl = _mean_flat(normal_kl(true_mean, true_log_var, out["mean"], out["log_variance"])) / _LN2
     log_scales = (0.5 * out["log_variance"]).expand_as(x0)
@@ -294,9 +290,7 @@ def training_loss(
     _check_objective(objective)
     _check_variance(variance)
     if objective == "hybrid" and variance != "learned_range":
-        raise ValueError(
-            f"the hybrid objective needs variance 'learned_range', got variance {variance!r}"
-        )
+        raise ValueError(f"the hybrid objective needs variance 'learned_range', got variance {variance!r}")
     t = diffusion._t(t, x0)
     if noise is None:
         noise = _randn(tuple(x0.shape), x0, generator)

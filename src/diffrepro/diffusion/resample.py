@@ -119,9 +119,7 @@ class TimestepSampler:
     def _check_keys(self, state: dict[str, torch.Tensor], expected: tuple[str, ...]) -> None:
         keys = set(state)
         if keys != set(expected):
-            raise ValueError(
-                f"{self.name} sampler state: expected keys {sorted(expected)}, got {sorted(keys)}"
-            )
+            raise ValueError(f"{self.name} sampler state: expected keys {sorted(expected)}, got {sorted(keys)}")
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(num_timesteps={self.num_timesteps})"
@@ -195,9 +193,7 @@ class LossSecondMomentSampler(TimestepSampler):
             or not isinstance(extra_forward_evaluations, int)
             or extra_forward_evaluations < 0
         ):
-            raise ValueError(
-                f"extra_forward_evaluations must be a non-negative int, got {extra_forward_evaluations!r}"
-            )
+            raise ValueError(f"extra_forward_evaluations must be a non-negative int, got {extra_forward_evaluations!r}")
         self.history = history
         self.uniform_prob = uniform_prob
         self.extra_forward_evaluations = extra_forward_evaluations
@@ -294,7 +290,9 @@ def _make_plus2(num_timesteps: int, *, history: int = 10, uniform_prob: float = 
     return sampler
 
 
-def _make_second_moment(num_timesteps: int, *, history: int = 10, uniform_prob: float = 0.001) -> LossSecondMomentSampler:
+def _make_second_moment(
+    num_timesteps: int, *, history: int = 10, uniform_prob: float = 0.001
+) -> LossSecondMomentSampler:
     return LossSecondMomentSampler(num_timesteps, history=history, uniform_prob=uniform_prob)
 
 
@@ -321,12 +319,12 @@ def build_timestep_sampler(name: str, num_timesteps: int, **options: Any) -> Tim
     try:
         builder = _BUILDERS[name]
     except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown timestep sampler {name!r}; known samplers: {', '.join(TIMESTEP_SAMPLERS)}"
-        ) from None
+        raise ValueError(f"unknown timestep sampler {name!r}; known samplers: {', '.join(TIMESTEP_SAMPLERS)}") from None
     params = list(inspect.signature(builder).parameters.values())[1:]  # skip num_timesteps
     accepted = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY]
-    required = [p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty]
+    required = [
+        p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
+    ]
     unknown = sorted(set(options) - set(accepted))
     if unknown:
         raise ValueError(

@@ -25,7 +25,7 @@ keep ``T - 1`` instead, because a sampler that starts from pure noise needs the 
 from __future__ import annotations
 
 import operator
-from typing import Iterable
+from collections.abc import Iterable
 
 import torch
 from torch import Tensor
@@ -88,7 +88,7 @@ class TimestepMappedModel:
     wrapped network, ``diffusion`` the :class:`RespacedDiffusion` that made the wrapper.
     """
 
-    def __init__(self, model: ModelFn, timestep_map: Tensor, diffusion: "RespacedDiffusion | None" = None) -> None:
+    def __init__(self, model: ModelFn, timestep_map: Tensor, diffusion: RespacedDiffusion | None = None) -> None:
         self.model = model
         self.timestep_map = timestep_map
         self.diffusion = diffusion
@@ -149,7 +149,7 @@ class RespacedDiffusion(GaussianDiffusion):
             self.timestep_map = local
 
     @classmethod
-    def evenly_spaced(cls, base: GaussianDiffusion, count: int) -> "RespacedDiffusion":
+    def evenly_spaced(cls, base: GaussianDiffusion, count: int) -> RespacedDiffusion:
         """``RespacedDiffusion(base, space_timesteps(base.num_timesteps, count))``."""
         return cls(base, space_timesteps(base.num_timesteps, count))
 
@@ -171,9 +171,7 @@ class RespacedDiffusion(GaussianDiffusion):
         clip_denoised: bool = True,
     ) -> dict[str, Tensor]:
         """:meth:`GaussianDiffusion.p_mean_variance` with the network called at original indices."""
-        return super().p_mean_variance(
-            self.wrap_model(model), x_t, t, variance=variance, clip_denoised=clip_denoised
-        )
+        return super().p_mean_variance(self.wrap_model(model), x_t, t, variance=variance, clip_denoised=clip_denoised)
 
     def loss_simple(self, model: ModelFn, x0: Tensor, t: Tensor, noise: Tensor | None = None) -> Tensor:
         """:meth:`GaussianDiffusion.loss_simple` with the network called at original indices."""

@@ -35,15 +35,12 @@ Every sampler runs under :func:`torch.inference_mode`, calls the network exactly
 step (``T`` for ancestral, ``steps`` otherwise), calls ``progress(i)`` after step ``i``
 and returns images clamped to ``[-1, 1]``. The network always receives indices of the
 original ``T``-step process. It does not switch the model to eval mode: do that first.
-
-To count network calls, wrap the model: ``counter = count_model_calls(model)``, sample with
-``counter`` in place of ``model`` and read ``counter.calls``.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 from torch import Tensor
@@ -58,29 +55,10 @@ __all__ = [
     "ddim_coefficients",
     "respaced_diffusion",
     "check_steps",
-    "CountingModel",
-    "count_model_calls",
 ]
 
 #: Names accepted by :func:`generate`'s ``method``.
 SAMPLING_METHODS: tuple[str, ...] = ("ancestral", "respaced", "ddim")
-
-
-class CountingModel:
-    """Callable wrapper counting network evaluations in :attr:`calls`."""
-
-    def __init__(self, model: ModelFn) -> None:
-        self.model = model
-        self.calls = 0
-
-    def __call__(self, x: Tensor, t: Tensor) -> Tensor:
-        self.calls += 1
-        return self.model(x, t)
-
-
-def count_model_calls(model: ModelFn) -> CountingModel:
-    """Wrap ``model``; pass the wrapper to a sampler and read ``.calls`` afterwards."""
-    return CountingModel(model)
 
 
 def check_steps(num_timesteps: int, steps: int | None) -> int:
@@ -178,9 +156,9 @@ def ddim_sample(
             out = proc.p_mean_variance(model, x, t, variance=variance, clip_denoised=clip_denoised)
             x0 = out["pred_x0"]
             # eps consistent with the (possibly clamped) x0_hat
-            eps = (
-                _extract(proc.sqrt_recip_alphas_cumprod, t, x.shape, x.dtype) * x - x0
-            ) / _extract(proc.sqrt_recipm1_alphas_cumprod, t, x.shape, x.dtype)
+            eps = (_extract(proc.sqrt_recip_alphas_cumprod, t, x.shape, x.dtype) * x - x0) / _extract(
+                proc.sqrt_recipm1_alphas_cumprod, t, x.shape, x.dtype
+            )
             x_next = coef_x0[step] * x0 + coef_eps[step] * eps
             if eta > 0.0:
                 noise = _randn(shape, generator, device, dtype)

@@ -33,7 +33,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -96,8 +97,7 @@ def linear_beta_schedule(num_steps: int) -> torch.Tensor:
     scale = 1000.0 / num_steps
     if scale * 0.02 >= 1.0:
         raise ValueError(
-            f"linear schedule needs num_steps > 20 (got {num_steps}): the last beta "
-            f"0.02 * 1000 / T would be >= 1"
+            f"linear schedule needs num_steps > 20 (got {num_steps}): the last beta 0.02 * 1000 / T would be >= 1"
         )
     return torch.linspace(scale * 1e-4, scale * 0.02, num_steps, dtype=torch.float64)
 
@@ -121,9 +121,7 @@ def cosine_beta_schedule(num_steps: int, s: float = 0.008, max_beta: float = 0.9
     def f(frac: float) -> float:
         return math.cos((frac + s) / (1.0 + s) * math.pi / 2.0) ** 2
 
-    betas = [
-        min(1.0 - f((i + 1) / num_steps) / f(i / num_steps), max_beta) for i in range(num_steps)
-    ]
+    betas = [min(1.0 - f((i + 1) / num_steps) / f(i / num_steps), max_beta) for i in range(num_steps)]
     return torch.tensor(betas, dtype=torch.float64)
 
 
@@ -139,8 +137,7 @@ def linear_range_beta_schedule(num_steps: int, *, beta_start: float, beta_end: f
     beta_end = _check_float(beta_end, "linear_range option beta_end")
     if not 0.0 < beta_start <= beta_end < 1.0:
         raise ValueError(
-            f"linear_range needs 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, "
-            f"beta_end={beta_end}"
+            f"linear_range needs 0 < beta_start <= beta_end < 1, got beta_start={beta_start}, beta_end={beta_end}"
         )
     return torch.linspace(beta_start, beta_end, num_steps, dtype=torch.float64)
 
@@ -170,10 +167,7 @@ def schedule_options(name: str) -> tuple[tuple[str, ...], tuple[str, ...]] | Non
     params = list(inspect.signature(fn).parameters.values())[1:]  # skip num_steps
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params):
         return None
-    named = [
-        p for p in params
-        if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
-    ]
+    named = [p for p in params if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)]
     accepted = tuple(p.name for p in named)
     required = tuple(p.name for p in named if p.default is inspect.Parameter.empty)
     return accepted, required
@@ -211,14 +205,10 @@ def get_beta_schedule(name: str, num_steps: int, **options: Any) -> torch.Tensor
             )
         missing = [k for k in required if k not in options]
         if missing:
-            raise ValueError(
-                f"beta schedule {name!r} requires option(s) {', '.join(map(repr, missing))}"
-            )
+            raise ValueError(f"beta schedule {name!r} requires option(s) {', '.join(map(repr, missing))}")
     betas = fn(num_steps, **options).to(torch.float64)
     if betas.shape != (num_steps,):
-        raise ValueError(
-            f"schedule {name!r} returned shape {tuple(betas.shape)}, expected ({num_steps},)"
-        )
+        raise ValueError(f"schedule {name!r} returned shape {tuple(betas.shape)}, expected ({num_steps},)")
     return betas
 
 

@@ -18,7 +18,7 @@ followed by reverse steps ``t_mid - 1, ..., 0``.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor

@@ -14,16 +14,17 @@ Features are keyed by role: ``pool`` (FID/KID/precision-recall), ``spatial`` (sF
 
 from __future__ import annotations
 
-import hashlib
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import torch
 from torch import nn
 
-__all__ = ["BACKENDS", "Backend", "load_backend", "weights_sha256"]
+from ..hashing import file_sha256
+
+__all__ = ["BACKENDS", "Backend", "load_backend"]
 
 BACKENDS = ("inception", "classifier")
 #: what each backend's score is, when it has one
@@ -32,14 +33,6 @@ SCORE_DEFINITIONS = {
     "classifier": "classifier-logit Inception-style score (not the Inception Score)",
 }
 LABELS = {"inception": "Inception", "classifier": "classifier"}
-
-
-def weights_sha256(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -60,22 +53,30 @@ class Backend:
     def score_definition(self) -> str | None:
         return SCORE_DEFINITIONS[self.name] if "logits" in self.layers else None
 
-    def features(self, images: torch.Tensor, *, desc: str = "features",
-                 log: Callable[[str], None] | None = None) -> dict[str, torch.Tensor]:
+    def features(
+        self, images: torch.Tensor, *, desc: str = "features", log: Callable[[str], None] | None = None
+    ) -> dict[str, torch.Tensor]:
         """Features of uint8 images ``[N, C, H, W]`` (C = 1 or 3) by role, float32 on the CPU."""
         from tqdm import tqdm
 
-        if not torch.is_tensor(images) or images.dtype != torch.uint8 or images.dim() != 4 or images.shape[1] not in (1, 3):
+        if (
+            not torch.is_tensor(images)
+            or images.dtype != torch.uint8
+            or images.dim() != 4
+            or images.shape[1] not in (1, 3)
+        ):
             desc_ = f"{images.dtype} {tuple(images.shape)}" if torch.is_tensor(images) else type(images).__name__
             raise ValueError(f"{desc}: expected uint8 images [N, 1 or 3, H, W], got {desc_}")
         roles = list(self.layers)
         out: dict[str, list[torch.Tensor]] = {r: [] for r in roles}
         n = images.shape[0]
         start = time.perf_counter()
-        with torch.inference_mode(), tqdm(total=n, desc=f"{self.name} {desc}", unit="img", leave=False,
-                                          mininterval=5.0) as bar:
+        with (
+            torch.inference_mode(),
+            tqdm(total=n, desc=f"{self.name} {desc}", unit="img", leave=False, mininterval=5.0) as bar,
+        ):
             for i in range(0, n, self.batch_size):
-                batch = images[i:i + self.batch_size]
+                batch = images[i : i + self.batch_size]
                 if batch.shape[1] == 1:
                     batch = batch.expand(-1, 3, -1, -1)
                 batch = batch.to(self.device).contiguous(memory_format=torch.channels_last)
@@ -86,8 +87,10 @@ class Backend:
         seconds = time.perf_counter() - start
         self.last_images_per_second = n / max(seconds, 1e-9)
         if log is not None:
-            log(f"{self.name} {desc}: {n} images in {seconds:.1f} s ({self.last_images_per_second:.1f} img/s, "
-                f"{self.device}, batch {self.batch_size})")
+            log(
+                f"{self.name} {desc}: {n} images in {seconds:.1f} s ({self.last_images_per_second:.1f} img/s, "
+                f"{self.device}, batch {self.batch_size})"
+            )
         return {role: torch.cat(chunks) for role, chunks in out.items()}
 
 
@@ -100,22 +103,31 @@ def load_backend(name: str, weights: str | os.PathLike[str], *, device: str = "c
         hint = " (run the convert-inception step)" if name == "inception" else " (run the train-classifier step)"
         raise FileNotFoundError(f"{name} backend: weights file not found: {path!r}{hint}")
     if name == "inception":
-        from .inception import LOGITS, POOL, SPATIAL, InceptionFID
-
         from safetensors import safe_open
+
+        from .inception import EXTRACTOR_NAME, LOGITS, POOL, SPATIAL, InceptionFID
 
         with safe_open(path, framework="pt") as fh:
             has_logits = "fc.weight" in fh.keys()
         layers = {"pool": POOL, "spatial": SPATIAL, **({"logits": LOGITS} if has_logits else {})}
-        extractor = InceptionFID("diffrepro-inception-v3", list(layers.values()), feature_extractor_weights_path=path)
+        extractor = InceptionFID(EXTRACTOR_NAME, list(layers.values()), feature_extractor_weights_path=path)
         description = "FID Inception (TF inception-2015-12-05) via torch-fidelity"
     else:
         from .feature_extractors import FEATURE_LAYER, LOGITS_LAYER, ClassifierFeatureExtractor
 
         layers = {"pool": FEATURE_LAYER, "logits": LOGITS_LAYER}
-        extractor = ClassifierFeatureExtractor("diffrepro-classifier", list(layers.values()),
-                                               feature_extractor_weights_path=path)
+        extractor = ClassifierFeatureExtractor(
+            "diffrepro-classifier", list(layers.values()), feature_extractor_weights_path=path
+        )
         description = "in-pipeline classifier, penultimate features"
     extractor = extractor.to(device).to(memory_format=torch.channels_last).eval()
-    return Backend(name=name, extractor=extractor, layers=layers, weights=path, weights_sha256=weights_sha256(path),
-                   device=device, batch_size=int(batch_size), description=description)
+    return Backend(
+        name=name,
+        extractor=extractor,
+        layers=layers,
+        weights=path,
+        weights_sha256=file_sha256(path),
+        device=device,
+        batch_size=int(batch_size),
+        description=description,
+    )

@@ -9,7 +9,9 @@ definitions and the throughput of its feature extraction.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+import os
+from collections.abc import Callable
+from typing import Any
 
 import torch
 
@@ -20,14 +22,39 @@ from .reference import load_reference
 __all__ = ["Evaluator", "BACKEND_FIELDS"]
 
 #: per-backend fields copied into the flat part of a record (the primary backend's)
-BACKEND_FIELDS = ("fid", "kid_mean", "kid_std", "precision", "recall", "f_score", "prd_precision", "prd_recall",
-                  "sfid", "score_mean", "score_std", "n_generated", "n_reference", "precision_recall_definition",
-                  "prd_definition", "score_definition", "backend", "backend_label", "images_per_second")
+BACKEND_FIELDS = (
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "precision",
+    "recall",
+    "f_score",
+    "prd_precision",
+    "prd_recall",
+    "sfid",
+    "score_mean",
+    "score_std",
+    "n_generated",
+    "n_reference",
+    "precision_recall_definition",
+    "prd_definition",
+    "score_definition",
+    "backend",
+    "backend_label",
+    "images_per_second",
+)
 
 
 class Evaluator:
-    def __init__(self, config: dict, weights: dict[str, str], references: dict[str, str], *, device: str = "cpu",
-                 log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        config: dict,
+        weights: dict[str, str],
+        references: dict[str, str],
+        *,
+        device: str = "cpu",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         ecfg = config["evaluation"]
         self.ecfg = ecfg
         self.seed = int(config["seed"])
@@ -45,32 +72,68 @@ class Evaluator:
             self.reference_meta[name] = meta
         self.primary = ecfg["backends"][0]
 
+    @classmethod
+    def from_files(
+        cls,
+        config: dict,
+        *,
+        classifier: str,
+        inception: str,
+        references: str,
+        device: str = "cpu",
+        log: Callable[[str], None] | None = None,
+    ) -> Evaluator:
+        """An Evaluator over ``evaluation.backends`` from the classifier's and the converted Inception's weights
+        files and the folder ``references`` of ``<backend>.safetensors`` reference features."""
+        weights = {"classifier": classifier, "inception": inception}
+        refs = {b: os.path.join(references, f"{b}.safetensors") for b in config["evaluation"]["backends"]}
+        return cls(config, weights, refs, device=device, log=log)
+
     def evaluate(self, images: torch.Tensor, desc: str = "samples") -> dict[str, Any]:
         per_backend: dict[str, dict[str, Any]] = {}
         for name, backend in self.backends.items():
             ref = self.references[name]
             meta = self.reference_meta[name]
             if int(meta["resolution"]) != images.shape[-1]:
-                raise ValueError(f"{desc}: samples are {images.shape[-1]} px, the {name} reference features "
-                                 f"were made at {meta['resolution']} px")
+                raise ValueError(
+                    f"{desc}: samples are {images.shape[-1]} px, the {name} reference features "
+                    f"were made at {meta['resolution']} px"
+                )
             feats = backend.features(images, desc=desc, log=self.log)
-            m = metrics_from_features(feats, ref, kid_subset_size=self.ecfg["kid_subset_size"],
-                                      kid_subsets=self.ecfg["kid_subsets"],
-                                      prc_neighborhood=self.ecfg["prc_neighborhood"], prd=self.ecfg["prd"],
-                                      rng_seed=self.seed)
-            m.update({
-                "backend": name, "backend_label": LABELS[name], "feature_extractor": backend.description,
-                "weights_sha256": backend.weights_sha256, "reference_split": meta["split"],
-                "reference_dataset": meta["dataset"], "images_per_second": backend.last_images_per_second,
-                "score_definition": backend.score_definition
-                or "unavailable: these Inception weights have no classifier layer (no logits), so no Inception Score",
-            })
+            m = metrics_from_features(
+                feats,
+                ref,
+                kid_subset_size=self.ecfg["kid_subset_size"],
+                kid_subsets=self.ecfg["kid_subsets"],
+                prc_neighborhood=self.ecfg["prc_neighborhood"],
+                prd=self.ecfg["prd"],
+                rng_seed=self.seed,
+            )
+            m.update(
+                {
+                    "backend": name,
+                    "backend_label": LABELS[name],
+                    "feature_extractor": backend.description,
+                    "weights_sha256": backend.weights_sha256,
+                    "reference_split": meta["split"],
+                    "reference_dataset": meta["dataset"],
+                    "images_per_second": backend.last_images_per_second,
+                    "score_definition": backend.score_definition
+                    or "unavailable: these Inception weights have no classifier layer (no logits), "
+                    "so no Inception Score",
+                }
+            )
             per_backend[name] = m
-            self.log(f"{desc} [{name}]: FID {m['fid']:.3f}"
-                     + (f", sFID {m['sfid']:.3f}" if m["sfid"] is not None else "")
-                     + f", KID {m['kid_mean']:.5f}, k-NN P/R {m['precision']:.3f}/{m['recall']:.3f}, "
-                     f"PRD P/R {m['prd_precision']:.3f}/{m['prd_recall']:.3f}"
-                     + (f", score {m['score_mean']:.3f}" if m["score_mean"] is not None else ", score unavailable"))
+            self.log(
+                f"{desc} [{name}]: FID {m['fid']:.3f}"
+                + (f", sFID {m['sfid']:.3f}" if m["sfid"] is not None else "")
+                + f", KID {m['kid_mean']:.5f}, k-NN P/R {m['precision']:.3f}/{m['recall']:.3f}, "
+                f"PRD P/R {m['prd_precision']:.3f}/{m['prd_recall']:.3f}"
+                + (f", score {m['score_mean']:.3f}" if m["score_mean"] is not None else ", score unavailable")
+            )
         primary = per_backend[self.primary]
-        return {**{k: primary.get(k) for k in BACKEND_FIELDS}, "feature_extractor": primary["feature_extractor"],
-                "backends": per_backend}
+        return {
+            **{k: primary.get(k) for k in BACKEND_FIELDS},
+            "feature_extractor": primary["feature_extractor"],
+            "backends": per_backend,
+        }

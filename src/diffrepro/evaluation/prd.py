@@ -16,8 +16,9 @@ import numpy as np
 __all__ = ["prd_curve", "prd_from_histograms", "prd_from_features", "max_f_beta_pair"]
 
 
-def prd_from_histograms(eval_dist: np.ndarray, ref_dist: np.ndarray, angles: int = 1001,
-                        epsilon: float = 1e-10) -> tuple[np.ndarray, np.ndarray]:
+def prd_from_histograms(
+    eval_dist: np.ndarray, ref_dist: np.ndarray, angles: int = 1001, epsilon: float = 1e-10
+) -> tuple[np.ndarray, np.ndarray]:
     """The PRD curve (precision, recall) of two distributions over the same bins."""
     eval_dist = np.asarray(eval_dist, dtype=np.float64)
     ref_dist = np.asarray(ref_dist, dtype=np.float64)
@@ -42,8 +43,15 @@ def _histograms(eval_data: np.ndarray, ref_data: np.ndarray, clusters: int, seed
     return eval_bins, ref_bins
 
 
-def prd_curve(eval_data: np.ndarray, ref_data: np.ndarray, *, clusters: int = 20, angles: int = 1001,
-              runs: int = 10, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def prd_curve(
+    eval_data: np.ndarray,
+    ref_data: np.ndarray,
+    *,
+    clusters: int = 20,
+    angles: int = 1001,
+    runs: int = 10,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
     """The PRD curve of generated (``eval_data``) against reference features [N, D], averaged over ``runs``
     k-means clusterings seeded ``seed, seed + 1, ...``."""
     eval_data = np.asarray(eval_data)
@@ -51,17 +59,20 @@ def prd_curve(eval_data: np.ndarray, ref_data: np.ndarray, *, clusters: int = 20
     if eval_data.ndim != 2 or ref_data.ndim != 2 or eval_data.shape[1] != ref_data.shape[1]:
         raise ValueError(f"features must be [N, D] with equal D, got {eval_data.shape} and {ref_data.shape}")
     if len(eval_data) != len(ref_data):
-        raise ValueError(f"PRD needs as many generated as reference features (enforce_balance), got "
-                         f"{len(eval_data)} and {len(ref_data)}")
+        raise ValueError(
+            f"PRD needs as many generated as reference features (enforce_balance), got "
+            f"{len(eval_data)} and {len(ref_data)}"
+        )
     if clusters < 2 or clusters > len(eval_data):
         raise ValueError(f"PRD clusters must be in [2, {len(eval_data)}], got {clusters}")
-    curves = [prd_from_histograms(*_histograms(eval_data, ref_data, clusters, seed + r), angles=angles)
-              for r in range(runs)]
+    curves = [
+        prd_from_histograms(*_histograms(eval_data, ref_data, clusters, seed + r), angles=angles) for r in range(runs)
+    ]
     return np.mean([c[0] for c in curves], axis=0), np.mean([c[1] for c in curves], axis=0)
 
 
 def _f_beta(precision: np.ndarray, recall: np.ndarray, beta: float, epsilon: float = 1e-10) -> np.ndarray:
-    return (1 + beta ** 2) * (precision * recall) / ((beta ** 2 * precision) + recall + epsilon)
+    return (1 + beta**2) * (precision * recall) / ((beta**2 * precision) + recall + epsilon)
 
 
 def max_f_beta_pair(precision: np.ndarray, recall: np.ndarray, beta: float = 8.0) -> tuple[float, float]:
@@ -69,8 +80,15 @@ def max_f_beta_pair(precision: np.ndarray, recall: np.ndarray, beta: float = 8.0
     return float(np.max(_f_beta(precision, recall, beta))), float(np.max(_f_beta(precision, recall, 1.0 / beta)))
 
 
-def prd_from_features(eval_data: np.ndarray, ref_data: np.ndarray, *, clusters: int = 20, angles: int = 1001,
-                      runs: int = 10, seed: int = 0) -> dict[str, float]:
+def prd_from_features(
+    eval_data: np.ndarray,
+    ref_data: np.ndarray,
+    *,
+    clusters: int = 20,
+    angles: int = 1001,
+    runs: int = 10,
+    seed: int = 0,
+) -> dict[str, float]:
     """``{"prd_precision": F_1/8, "prd_recall": F_8}`` of generated against reference features."""
     precision, recall = prd_curve(eval_data, ref_data, clusters=clusters, angles=angles, runs=runs, seed=seed)
     f8, f1_8 = max_f_beta_pair(precision, recall, 8.0)

@@ -23,8 +23,9 @@ def save_reference(path: str, features: dict[str, torch.Tensor], meta: dict[str,
     missing = [k for k in REFERENCE_KEYS if k not in meta]
     if missing:
         raise ValueError(f"reference metadata lacks {missing}")
-    save_safetensors({k: v.contiguous() for k, v in features.items()}, path,
-                     metadata={k: str(v) for k, v in meta.items()})
+    save_safetensors(
+        {k: v.contiguous() for k, v in features.items()}, path, metadata={k: str(v) for k, v in meta.items()}
+    )
 
 
 def load_reference(path: str, *, backend: str, weights_sha256: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -43,8 +44,10 @@ def load_reference(path: str, *, backend: str, weights_sha256: str) -> tuple[dic
     if meta["backend"] != backend:
         raise ValueError(f"{path}: holds {meta['backend']!r} features, expected {backend!r}")
     if meta["weights_sha256"] != weights_sha256:
-        raise ValueError(f"{path}: made with {backend} weights {meta['weights_sha256'][:16]}..., but the weights "
-                         f"now are {weights_sha256[:16]}...; rerun reference-features")
+        raise ValueError(
+            f"{path}: made with {backend} weights {meta['weights_sha256'][:16]}..., but the weights "
+            f"now are {weights_sha256[:16]}...; rerun reference-features"
+        )
     features = load_file(path)
     if "pool" not in features or features["pool"].ndim != 2:
         raise ValueError(f"{path}: no [N, D] 'pool' features")

@@ -1,20 +1,55 @@
-"""Reading the multi-set sample files of the sample-surrogate and sample-dddm steps, and the metric
-fields their evaluations keep per set."""
+"""Reading sample files: the uint8 ``images`` of the sample and sample-posthoc steps (:func:`load_samples`), the
+multi-set files of the sample-surrogate and sample-dddm steps (:func:`load_sample_file`), and the metric fields
+the evaluations of those keep per set."""
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 
 #: the fields of a metrics record that evaluate-surrogate and evaluate-dddm keep for each sample set: the
 #: primary backend's flat fields and every backend's metrics
-KEPT_METRICS = ("fid", "kid_mean", "kid_std", "precision", "recall", "prd_precision", "prd_recall", "sfid",
-                "score_mean", "score_std", "score_definition", "n_generated", "n_reference", "feature_extractor",
-                "backend", "precision_recall_definition", "prd_definition", "images_per_second", "backends")
+KEPT_METRICS = (
+    "fid",
+    "kid_mean",
+    "kid_std",
+    "precision",
+    "recall",
+    "prd_precision",
+    "prd_recall",
+    "sfid",
+    "score_mean",
+    "score_std",
+    "score_definition",
+    "n_generated",
+    "n_reference",
+    "feature_extractor",
+    "backend",
+    "precision_recall_definition",
+    "prd_definition",
+    "images_per_second",
+    "backends",
+)
 
 
-def load_sample_file(path: str, required: Sequence[str], producer: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_samples(path: str) -> tuple[torch.Tensor, dict[str, str]]:
+    """The uint8 tensor ``images`` [N, C, H, W] of a sample file and its metadata; a clear error naming the file
+    otherwise."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata() or {}
+    images = load_file(path).get("images")
+    if images is None or images.dtype != torch.uint8 or images.ndim != 4:
+        raise ValueError(f"{path}: expected a uint8 tensor 'images' [N, C, H, W] written by the sample step")
+    return images, meta
+
+
+def load_sample_file(
+    path: str, required: Sequence[str], producer: str
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Every tensor of a safetensors sample file and its metadata (never unpickled); a clear error naming the
     file and ``producer`` when a ``required`` metadata key is missing."""
     from safetensors import safe_open

@@ -11,8 +11,9 @@ from .architectures import (
     parameter_count_table,
     scaled_architecture,
 )
+from .layers import TIME_CONDITIONING
 from .mbconv import MBConvBlock, SqueezeExcitation
-from .unet import BLOCK_TYPES, TIME_CONDITIONING, UNet, count_parameters
+from .unet import BLOCK_TYPES, UNet, count_parameters
 
 __all__ = [
     "ARCHITECTURES",

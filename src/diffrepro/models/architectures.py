@@ -111,16 +111,26 @@ def _coursework(base: int, mult: tuple[int, ...], blocks: int, block: str = "res
     # CIFAR-10 32 px; attention at 16x16 (+ middle) as DDPM; dropout 0.1 as DDPM CIFAR-10;
     # DDPM's single-head attention and additive time embedding (see the module docstring).
     return _settings(
-        base_channels=base, channel_mult=mult, num_res_blocks=blocks, attention_resolutions=(16,),
-        num_heads=1, dropout=0.1, block=block, time_conditioning="additive",
+        base_channels=base,
+        channel_mult=mult,
+        num_res_blocks=blocks,
+        attention_resolutions=(16,),
+        num_heads=1,
+        dropout=0.1,
+        block=block,
+        time_conditioning="additive",
     )
 
 
 def _deja(base: int, mult: tuple[int, ...], blocks: int, attention: tuple[int, ...]) -> dict[str, Any]:
     # improved/guided-diffusion U-Net: scale-shift conditioning, 4 heads, dropout 0.3.
     return _settings(
-        base_channels=base, channel_mult=mult, num_res_blocks=blocks, attention_resolutions=attention,
-        num_heads=4, dropout=0.3,
+        base_channels=base,
+        channel_mult=mult,
+        num_res_blocks=blocks,
+        attention_resolutions=attention,
+        num_heads=4,
+        dropout=0.3,
     )
 
 

@@ -26,7 +26,8 @@ initialised independently (the generator first, then the DAE, from the global RN
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn

@@ -11,7 +11,7 @@ networks (MBConv64, MBConv96; see :mod:`diffrepro.models.architectures`).
 
 The report gives no figure or code for the block, so the layout below is ours. It follows
 MobileNetV2 / EfficientNet / CoAtNet and keeps the conventions of the standard
-:class:`~diffrepro.models.unet.ResBlock` (pre-activation GroupNorm, scale-shift time
+:class:`~diffrepro.models.layers.ResBlock` (pre-activation GroupNorm, scale-shift time
 conditioning, zero-initialised last layer) so the two are drop-in replacements with the same
 ``forward(x, emb)`` signature::
 
@@ -37,7 +37,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .unet import TimestepBlock, _positive_int, _zero, check_time_conditioning, group_norm
+from .layers import TimestepBlock, check_time_conditioning, group_norm, positive_int, zero_module
 
 __all__ = ["MBConvBlock", "SqueezeExcitation"]
 
@@ -50,8 +50,8 @@ class SqueezeExcitation(nn.Module):
 
     def __init__(self, channels: int, squeeze_channels: int) -> None:
         super().__init__()
-        _positive_int("channels", channels)
-        _positive_int("squeeze_channels", squeeze_channels)
+        positive_int("channels", channels)
+        positive_int("squeeze_channels", squeeze_channels)
         self.reduce = nn.Conv2d(channels, squeeze_channels, 1)
         self.expand = nn.Conv2d(squeeze_channels, channels, 1)
 
@@ -80,7 +80,7 @@ class MBConvBlock(TimestepBlock):
     ) -> None:
         super().__init__()
         self.time_conditioning = check_time_conditioning(time_conditioning)
-        _positive_int("expansion", expansion)
+        positive_int("expansion", expansion)
         if not 0.0 < float(se_ratio) <= 1.0:
             raise ValueError(f"se_ratio must be in (0, 1], got {se_ratio!r}")
         hidden = expansion * in_ch
@@ -92,7 +92,7 @@ class MBConvBlock(TimestepBlock):
         self.depthwise = nn.Conv2d(hidden, hidden, 3, padding=1, groups=hidden)
         self.se = SqueezeExcitation(hidden, max(1, int(in_ch * se_ratio)))
         self.dropout = nn.Dropout(dropout)
-        self.project = _zero(nn.Conv2d(hidden, out_ch, 1))
+        self.project = zero_module(nn.Conv2d(hidden, out_ch, 1))
         self.skip = nn.Identity() if in_ch == out_ch else nn.Conv2d(in_ch, out_ch, 1)
 
     def forward(self, x: Tensor, emb: Tensor) -> Tensor:

@@ -9,7 +9,7 @@ thread); on CUDA, bf16 autocast uses the tensor cores.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 from torch import Tensor
@@ -19,8 +19,9 @@ __all__ = ["PRECISIONS", "with_precision"]
 PRECISIONS = ("fp32", "bf16")
 
 
-def with_precision(model: Callable[[Tensor, Tensor], Tensor], precision: str,
-                   device: torch.device | str) -> Callable[[Tensor, Tensor], Tensor]:
+def with_precision(
+    model: Callable[[Tensor, Tensor], Tensor], precision: str, device: torch.device | str
+) -> Callable[[Tensor, Tensor], Tensor]:
     """``model`` itself for ``"fp32"``; for ``"bf16"`` a function running it under bf16 autocast on
     ``device``'s type and returning float32 outputs."""
     if precision not in PRECISIONS:

@@ -24,8 +24,10 @@ def upsampling_plan(image_size: int) -> tuple[int, int]:
     while size % 2 == 0 and size // 2 >= 4:
         size, k = size // 2, k + 1
     if k == 0 or size > 8:
-        raise ValueError(f"image size {image_size} does not suit the SNGAN generator: it must halve at least once "
-                         "to a base of 4..8 (e.g. 8, 16, 28, 32, 64)")
+        raise ValueError(
+            f"image size {image_size} does not suit the SNGAN generator: it must halve at least once "
+            "to a base of 4..8 (e.g. 8, 16, 28, 32, 64)"
+        )
     return size, k
 
 

@@ -14,9 +14,8 @@ plain fp32 (CUDA cores), from the product datasheets (the "with sparsity" figure
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
-import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 __all__ = ["PEAK_TFLOPS", "count_flops", "peak_for", "H100_SXM"]

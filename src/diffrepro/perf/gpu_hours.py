@@ -26,20 +26,29 @@ transferability, toy examples, dynamics).
 
 from __future__ import annotations
 
-import csv
-import io
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from ..atomic import read_json, write_text
 from ..config import load_config
+from ..csvio import csv_text
 from ..runlog import get_logger
 from .flops import H100_SXM, PEAK_TFLOPS
 from .workloads import Workload, all_workloads, data_geometry
 
-__all__ = ["PAPER_COMPUTE", "Job", "dag_jobs", "Throughput", "resolve_throughput", "build_rows", "render",
-           "add_arguments", "main"]
+__all__ = [
+    "PAPER_COMPUTE",
+    "Job",
+    "dag_jobs",
+    "Throughput",
+    "resolve_throughput",
+    "build_rows",
+    "render",
+    "add_arguments",
+    "main",
+]
 
 DEFAULT_MFU = 0.3
 DEJA = "Deja et al. 2022"
@@ -47,29 +56,36 @@ DEJA = "Deja et al. 2022"
 #: The papers' statements of their compute (quoted in the table's notes).
 PAPER_COMPUTE: dict[str, dict[str, Any]] = {
     "deja_fashion_mnist": {
-        "gpu_hours": 35.0, "text": "~35 h on 1 GPU (GTX 1080 Ti), 100k steps",
+        "gpu_hours": 35.0,
+        "text": "~35 h on 1 GPU (GTX 1080 Ti), 100k steps",
         "source": f"{DEJA}, appendix 'Computational resources': \"Full training of our model on FashionMNIST for 100k "
-                  "steps on a single GPU took approximately 35 hours\" (GeForce 1080Ti); \"valid for training of both "
-                  "DDGM and DAED\""},
+        'steps on a single GPU took approximately 35 hours" (GeForce 1080Ti); "valid for training of both '
+        'DDGM and DAED"',
+    },
     "deja_cifar_celeba": {
-        "gpu_hours": 4 * 48.0, "text": "~48 h on 4 GPUs (Titan RTX) = ~192 GPU-h",
-        "source": f"{DEJA}, same appendix: \"For CIFAR and CelebA we used parallel computation based with four GPUs. "
-                  "Full training with this setup took approximately 48 hours\" (Titan RTX)"},
+        "gpu_hours": 4 * 48.0,
+        "text": "~48 h on 4 GPUs (Titan RTX) = ~192 GPU-h",
+        "source": f'{DEJA}, same appendix: "For CIFAR and CelebA we used parallel computation based with four GPUs. '
+        'Full training with this setup took approximately 48 hours" (Titan RTX)',
+    },
     "dddm": {
-        "gpu_hours": None, "text": "8x A100, hours not stated",
-        "source": "Zhang et al. 2024 (DDDM), Sec. 5.1: \"All models are trained on 8 Nvidia A100 GPUs\" (no duration given)"},
+        "gpu_hours": None,
+        "text": "8x A100, hours not stated",
+        "source": 'Zhang et al. 2024 (DDDM), Sec. 5.1: "All models are trained on 8 Nvidia A100 GPUs" '
+        "(no duration given)",
+    },
     "coursework_4_3": {
-        "gpu_hours": None, "text": "Table 4.3: {h} h on 1 V100",
-        "source": "coursework report, Sec. 4 (\"We train and evaluate our models on a single Tesla V100 GPU\"), "
-                  "Table 4.3 'Train time (hours)'; Table 4.4 gives the objectives' train time relative to DDPM "
-                  "(Table 4.3's Default, 20.66 h), so their hours here are that ratio x 20.66 h"},
+        "gpu_hours": None,
+        "text": "Table 4.3: {h} h on 1 V100",
+        "source": 'coursework report, Sec. 4 ("We train and evaluate our models on a single Tesla V100 GPU"), '
+        "Table 4.3 'Train time (hours)'; Table 4.4 gives the objectives' train time relative to DDPM "
+        "(Table 4.3's Default, 20.66 h), so their hours here are that ratio x 20.66 h",
+    },
 }
 
 
 def _paper_for_model(config: Mapping[str, Any], name: str) -> str | None:
-    from ..reporting.paper_values import COURSEWORK_TABLE_4_3
-
-    from ..reporting.paper_values import COURSEWORK_TABLE_4_4
+    from ..reporting.paper_values import COURSEWORK_TABLE_4_3, COURSEWORK_TABLE_4_4
 
     model = config["models"][name]
     tables = {k: v for k, v in (model.get("tables") or {}).items() if v}  # the paper rows this model reproduces
@@ -114,49 +130,122 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     jobs: list[Job] = []
     for name in config["models"]:
         t = config["models"][name]["train"]
-        jobs.append(Job(f"train-ddgm {name}", "train", name, "train", t["steps"] * t["batch_size"],
-                        f"{t['steps']} steps x {t['batch_size']}", _paper_for_model(config, name)))
+        jobs.append(
+            Job(
+                f"train-ddgm {name}",
+                "train",
+                name,
+                "train",
+                t["steps"] * t["batch_size"],
+                f"{t['steps']} steps x {t['batch_size']}",
+                _paper_for_model(config, name),
+            )
+        )
     post = (config.get("daed") or {}).get("posthoc")
     if post:
         t = post["train"]
         for point in post["split_points"]:
-            jobs.append(Job(f"train-dae {post['generator']}@{point}", "train", "daed/posthoc", "train",
-                            t["steps"] * t["batch_size"], f"{t['steps']} steps x {t['batch_size']}"))
+            jobs.append(
+                Job(
+                    f"train-dae {post['generator']}@{point}",
+                    "train",
+                    "daed/posthoc",
+                    "train",
+                    t["steps"] * t["batch_size"],
+                    f"{t['steps']} steps x {t['batch_size']}",
+                )
+            )
     for name, g in (config.get("gans") or {}).items():
         t = g["train"]
-        jobs.append(Job(f"train-gan {name}", "train", f"gans/{name}", "train", t["steps"] * t["batch_size"],
-                        f"{t['steps']} generator updates x {t['batch_size']} (n_dis {t['n_dis']})"))
+        jobs.append(
+            Job(
+                f"train-gan {name}",
+                "train",
+                f"gans/{name}",
+                "train",
+                t["steps"] * t["batch_size"],
+                f"{t['steps']} generator updates x {t['batch_size']} (n_dis {t['n_dis']})",
+            )
+        )
     dddm = config.get("dddm")
     if dddm:
         t = dddm["train"]
         n_all = data_geometry(config, dddm)["train"]
         n = n_all if t["subset"] is None else min(int(t["subset"]), n_all)
         for run in dddm["runs"]:
-            jobs.append(Job(f"train-dddm {run}", "train", f"dddm/{run}", "train", t["epochs"] * n,
-                            f"{t['epochs']} epochs x {n} images", PAPER_COMPUTE["dddm"]["text"]))
+            jobs.append(
+                Job(
+                    f"train-dddm {run}",
+                    "train",
+                    f"dddm/{run}",
+                    "train",
+                    t["epochs"] * n,
+                    f"{t['epochs']} epochs x {n} images",
+                    PAPER_COMPUTE["dddm"]["text"],
+                )
+            )
 
     nll_images = config["evaluation"]["nll_images"]
     for name in config["models"]:
         mcfg = model_config(config, name)
         s = mcfg["sample"]
         nfe = check_steps(mcfg["timesteps"], s["steps"])
-        jobs.append(Job(f"sample {name}", "sample/eval", name, "forward", s["num_samples"] * nfe,
-                        f"{s['num_samples']} samples x {nfe} NFE"))
+        jobs.append(
+            Job(
+                f"sample {name}",
+                "sample/eval",
+                name,
+                "forward",
+                s["num_samples"] * nfe,
+                f"{s['num_samples']} samples x {nfe} NFE",
+            )
+        )
         snaps = [st for st in snapshot_steps(mcfg["train"]) if st != mcfg["train"]["steps"]]
         if snaps:
-            jobs.append(Job(f"evaluate-snapshots {name}", "sample/eval", name, "forward",
-                            len(snaps) * s["num_samples"] * nfe,
-                            f"{len(snaps)} snapshot(s) x {s['num_samples']} samples x {nfe} NFE"))
-        jobs.append(Job(f"nll {name}", "sample/eval", name, "forward", nll_images * mcfg["timesteps"],
-                        f"{nll_images} images x T={mcfg['timesteps']}"))
+            jobs.append(
+                Job(
+                    f"evaluate-snapshots {name}",
+                    "sample/eval",
+                    name,
+                    "forward",
+                    len(snaps) * s["num_samples"] * nfe,
+                    f"{len(snaps)} snapshot(s) x {s['num_samples']} samples x {nfe} NFE",
+                )
+            )
+        jobs.append(
+            Job(
+                f"nll {name}",
+                "sample/eval",
+                name,
+                "forward",
+                nll_images * mcfg["timesteps"],
+                f"{nll_images} images x T={mcfg['timesteps']}",
+            )
+        )
     if post:
         gen = model_config(config, post["generator"])
         n, T = gen["sample"]["num_samples"], gen["timesteps"]
-        jobs.append(Job(f"sample-posthoc {post['generator']} (generator chain)", "sample/eval", post["generator"],
-                        "forward", n * T, f"{n} samples x T={T}"))
+        jobs.append(
+            Job(
+                f"sample-posthoc {post['generator']} (generator chain)",
+                "sample/eval",
+                post["generator"],
+                "forward",
+                n * T,
+                f"{n} samples x T={T}",
+            )
+        )
         k = len(post["split_points"])
-        jobs.append(Job("sample-posthoc (DAE passes)", "sample/eval", "daed/posthoc", "forward", k * n,
-                        f"{k} split points x {n} samples x 1"))
+        jobs.append(
+            Job(
+                "sample-posthoc (DAE passes)",
+                "sample/eval",
+                "daed/posthoc",
+                "forward",
+                k * n,
+                f"{k} split points x {n} samples x 1",
+            )
+        )
     sur = config.get("surrogate")
     if sur:
         n = sur["num_samples"]
@@ -164,22 +253,53 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
         mids = t_mid_steps(sur["t_mid"], base["timesteps"])
         for name in sur["surrogates"]:
             if name in (config.get("gans") or {}):
-                jobs.append(Job(f"sample-surrogate {name} (GAN samples)", "sample/eval", f"gans/{name}", "forward", n,
-                                f"{n} samples x 1"))
+                jobs.append(
+                    Job(
+                        f"sample-surrogate {name} (GAN samples)",
+                        "sample/eval",
+                        f"gans/{name}",
+                        "forward",
+                        n,
+                        f"{n} samples x 1",
+                    )
+                )
             else:
                 m = model_config(config, name)
                 nfe = check_steps(m["timesteps"], m["sample"]["steps"])
-                jobs.append(Job(f"sample-surrogate {name} (low-resolution samples)", "sample/eval", name, "forward",
-                                n * nfe, f"{n} samples x {nfe} NFE"))
-            jobs.append(Job(f"sample-surrogate {name} (base {sur['base_model']} from t_mid)", "sample/eval",
-                            sur["base_model"], "forward", n * sum(mids),
-                            f"{n} samples x t_mid {'+'.join(map(str, mids))}"))
+                jobs.append(
+                    Job(
+                        f"sample-surrogate {name} (low-resolution samples)",
+                        "sample/eval",
+                        name,
+                        "forward",
+                        n * nfe,
+                        f"{n} samples x {nfe} NFE",
+                    )
+                )
+            jobs.append(
+                Job(
+                    f"sample-surrogate {name} (base {sur['base_model']} from t_mid)",
+                    "sample/eval",
+                    sur["base_model"],
+                    "forward",
+                    n * sum(mids),
+                    f"{n} samples x t_mid {'+'.join(map(str, mids))}",
+                )
+            )
     if dddm:
         s = dddm["sample"]
         nfes = [int(k) for k in s["steps"]]
         for run in dddm["runs"]:
-            jobs.append(Job(f"sample-dddm {run}", "sample/eval", f"dddm/{run}", "forward", s["num_samples"] * sum(nfes),
-                            f"{s['num_samples']} samples x NFE {'+'.join(map(str, nfes))}"))
+            jobs.append(
+                Job(
+                    f"sample-dddm {run}",
+                    "sample/eval",
+                    f"dddm/{run}",
+                    "forward",
+                    s["num_samples"] * sum(nfes),
+                    f"{s['num_samples']} samples x NFE {'+'.join(map(str, nfes))}",
+                )
+            )
     unknown = sorted({j.workload for j in jobs} - set(workloads))
     if unknown:
         raise ValueError(f"jobs name workloads {unknown} that the parameter file does not define")
@@ -199,14 +319,24 @@ class Throughput:
 
 def _bench_entry(benches: list[dict[str, Any]], w: Workload) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The (bench document, workload entry) that measured ``w``'s network: a CUDA one first, then any."""
-    found = [(doc, key, entry) for doc in benches for key, entry in doc["workloads"].items()
-             if entry["cost_key"] == w.cost_key]
+    found = [
+        (doc, key, entry)
+        for doc in benches
+        for key, entry in doc["workloads"].items()
+        if entry["cost_key"] == w.cost_key
+    ]
     found.sort(key=lambda f: (f[0]["device"]["type"] != "cuda", f[1] != w.key))  # stable: earlier files first
     return (found[0][0], found[0][2]) if found else None
 
 
-def resolve_throughput(w: Workload, benches: list[dict[str, Any]], *, mfu: float, variant: str,
-                       count_flops: Callable[[Workload], dict[str, float]]) -> Throughput:
+def resolve_throughput(
+    w: Workload,
+    benches: list[dict[str, Any]],
+    *,
+    mfu: float,
+    variant: str,
+    count_flops: Callable[[Workload], dict[str, float]],
+) -> Throughput:
     """Measured throughput when a CUDA benchmark holds ``w``'s network; else the FLOPs estimate at ``mfu``."""
     hit = _bench_entry(benches, w)
     if hit is not None:
@@ -217,21 +347,36 @@ def resolve_throughput(w: Workload, benches: list[dict[str, Any]], *, mfu: float
                 res = entry["results"].get(v, {})
                 if "train" in res:
                     sample = res["sample"] or entry["results"]["plain"].get("sample")
-                    return Throughput(res["train"]["images_per_s"], sample["evals_per_s"], flops,
-                                      f"measured: {doc['device']['name']}, variant {v}, batch {entry['train_batch']}/"
-                                      f"{entry['sample_batch']}", True)
+                    return Throughput(
+                        res["train"]["images_per_s"],
+                        sample["evals_per_s"],
+                        flops,
+                        f"measured: {doc['device']['name']}, variant {v}, batch {entry['train_batch']}/"
+                        f"{entry['sample_batch']}",
+                        True,
+                    )
         flop_source = f"FLOPs of the {doc['device']['type']} benchmark"
     else:
         flops = count_flops(w)
         flop_source = "FLOPs counted here"
     peak = PEAK_TFLOPS[H100_SXM]["bf16"] * 1e12
-    return Throughput(mfu * peak / flops["train_step_per_image"], mfu * peak / flops["forward_per_image"], flops,
-                      f"estimate from FLOPs ({flop_source}, MFU {mfu:g})", False)
+    return Throughput(
+        mfu * peak / flops["train_step_per_image"],
+        mfu * peak / flops["forward_per_image"],
+        flops,
+        f"estimate from FLOPs ({flop_source}, MFU {mfu:g})",
+        False,
+    )
 
 
-def build_rows(config: Mapping[str, Any], benches: list[dict[str, Any]], *, mfu: float = DEFAULT_MFU,
-               variant: str = "all", count_flops: Callable[[Workload], dict[str, float]] | None = None,
-               ) -> list[dict[str, Any]]:
+def build_rows(
+    config: Mapping[str, Any],
+    benches: list[dict[str, Any]],
+    *,
+    mfu: float = DEFAULT_MFU,
+    variant: str = "all",
+    count_flops: Callable[[Workload], dict[str, float]] | None = None,
+) -> list[dict[str, Any]]:
     """One dict per job (and the totals): the numbers of the table."""
     if not 0 < mfu <= 1:
         raise ValueError(f"--mfu must be in (0, 1], got {mfu}")
@@ -244,29 +389,73 @@ def build_rows(config: Mapping[str, Any], benches: list[dict[str, Any]], *, mfu:
     rows = []
     for job in dag_jobs(config, workloads):
         if job.workload not in through:
-            through[job.workload] = resolve_throughput(workloads[job.workload], benches, mfu=mfu, variant=variant,
-                                                       count_flops=count_flops)
+            through[job.workload] = resolve_throughput(
+                workloads[job.workload], benches, mfu=mfu, variant=variant, count_flops=count_flops
+            )
         tp = through[job.workload]
         per_unit = tp.flops["train_step_per_image" if job.unit == "train" else "forward_per_image"]
         rate = tp.train_per_s if job.unit == "train" else tp.forward_per_s
-        rows.append({"Job": job.name, "Kind": job.category, "Workload": job.workload,
-                     "Data": workloads[job.workload].dataset, "Work": job.work, "Units": job.count,
-                     "Unit": "images (training step)" if job.unit == "train" else "image-evaluations",
-                     "GFLOP/unit": per_unit / 1e9, "PFLOP": job.count * per_unit / 1e15, "Units/s": rate,
-                     "H100 hours": job.count / rate / 3600.0, "Measured": tp.measured, "Source": tp.source,
-                     "Paper compute": job.paper or ""})
-    for label, kinds in (("Total training", {"train"}), ("Total sampling/evaluation", {"sample/eval"}),
-                         ("Total", {"train", "sample/eval"})):
+        rows.append(
+            {
+                "Job": job.name,
+                "Kind": job.category,
+                "Workload": job.workload,
+                "Data": workloads[job.workload].dataset,
+                "Work": job.work,
+                "Units": job.count,
+                "Unit": "images (training step)" if job.unit == "train" else "image-evaluations",
+                "GFLOP/unit": per_unit / 1e9,
+                "PFLOP": job.count * per_unit / 1e15,
+                "Units/s": rate,
+                "H100 hours": job.count / rate / 3600.0,
+                "Measured": tp.measured,
+                "Source": tp.source,
+                "Paper compute": job.paper or "",
+            }
+        )
+    for label, kinds in (
+        ("Total training", {"train"}),
+        ("Total sampling/evaluation", {"sample/eval"}),
+        ("Total", {"train", "sample/eval"}),
+    ):
         sel = [r for r in rows if r["Kind"] in kinds]
-        rows.append({"Job": label, "Kind": "total", "Workload": "", "Data": "", "Work": "", "Units": None, "Unit": "",
-                     "GFLOP/unit": None, "PFLOP": sum(r["PFLOP"] for r in sel), "Units/s": None,
-                     "H100 hours": sum(r["H100 hours"] for r in sel), "Measured": all(r["Measured"] for r in sel),
-                     "Source": "", "Paper compute": ""})
+        rows.append(
+            {
+                "Job": label,
+                "Kind": "total",
+                "Workload": "",
+                "Data": "",
+                "Work": "",
+                "Units": None,
+                "Unit": "",
+                "GFLOP/unit": None,
+                "PFLOP": sum(r["PFLOP"] for r in sel),
+                "Units/s": None,
+                "H100 hours": sum(r["H100 hours"] for r in sel),
+                "Measured": all(r["Measured"] for r in sel),
+                "Source": "",
+                "Paper compute": "",
+            }
+        )
     return rows
 
 
-COLUMNS = ["Job", "Kind", "Workload", "Data", "Work", "Units", "Unit", "GFLOP/unit", "PFLOP", "Units/s", "H100 hours",
-           "Measured", "Source", "Paper compute"]
+COLUMNS = [
+    "Job",
+    "Kind",
+    "Workload",
+    "Data",
+    "Work",
+    "Units",
+    "Unit",
+    "GFLOP/unit",
+    "PFLOP",
+    "Units/s",
+    "H100 hours",
+    "Measured",
+    "Source",
+    "Paper compute",
+]
 
 
 def _fmt(value: Any, col: str) -> str:
@@ -288,13 +477,19 @@ def render(rows: list[dict[str, Any]], *, params: str, benches: list[str], mfu: 
     cols = [c for c in COLUMNS if c not in ("Kind", "Unit", "Measured")]
     lines = [f"# GPU-hours of the DAG of `{params}` on one H100", ""]
     if estimated:
-        lines += [f"**Rows marked 'estimate from FLOPs' are estimates, not measurements**: the job's model FLOPs at an "
-                  f"assumed model-FLOP utilisation of {mfu:g} of the H100 SXM's dense bf16 peak "
-                  f"({PEAK_TFLOPS[H100_SXM]['bf16']} TFLOP/s), i.e. "
-                  f"{mfu * PEAK_TFLOPS[H100_SXM]['bf16']:.1f} TFLOP/s sustained (`--mfu`).", ""]
+        lines += [
+            f"**Rows marked 'estimate from FLOPs' are estimates, not measurements**: the job's model FLOPs at an "
+            f"assumed model-FLOP utilisation of {mfu:g} of the H100 SXM's dense bf16 peak "
+            f"({PEAK_TFLOPS[H100_SXM]['bf16']} TFLOP/s), i.e. "
+            f"{mfu * PEAK_TFLOPS[H100_SXM]['bf16']:.1f} TFLOP/s sustained (`--mfu`).",
+            "",
+        ]
     if measured:
-        lines += [f"Measured rows use the benchmark's throughput of variant `{variant}` (falling back to `plain`) "
-                  "at the benchmark's batch sizes.", ""]
+        lines += [
+            f"Measured rows use the benchmark's throughput of variant `{variant}` (falling back to `plain`) "
+            "at the benchmark's batch sizes.",
+            "",
+        ]
     lines.append("| " + " | ".join(cols) + " |")
     lines.append("|" + "|".join("---" for _ in cols) + "|")
     for r in rows:
@@ -302,37 +497,46 @@ def render(rows: list[dict[str, Any]], *, params: str, benches: list[str], mfu: 
         if r["Kind"] == "total":
             cells = [f"**{x}**" if x else "" for x in cells]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += ["", "Notes:", "",
-              "- Units: a training row counts images through a full training step (forward, backward, optimiser, EMA; "
-              "for a GAN one generator update with its discriminator updates per image of the batch); a sampling or "
-              "evaluation row counts network evaluations of one image (NFE per sample). Units/s is the throughput "
-              "on the GPU; H100 hours = Units / (Units/s) / 3600.",
-              "- Model FLOPs: matrix products and convolutions, forward and backward, counted by "
-              "torch.utils.flop_counter.FlopCounterMode (elementwise work is not counted, as in MFU).",
-              "- Left out: data preparation, the classifier's training, feature extraction for the metrics "
-              "(Inception, classifier) and the analyses (SNR, reconstruction, transferability, toy examples, dynamics).",
-              "- The DDDM's first epoch evaluates one metric term (w = 1) and the others two; every epoch is costed "
-              "with two. LPIPS metrics are costed with their VGG/AlexNet backbone at 224x224.",
-              "- The papers' compute, beside the training rows, is as stated by the papers (other GPUs, other "
-              "step counts than this file's):"]
+    lines += [
+        "",
+        "Notes:",
+        "",
+        "- Units: a training row counts images through a full training step (forward, backward, optimiser, EMA; "
+        "for a GAN one generator update with its discriminator updates per image of the batch); a sampling or "
+        "evaluation row counts network evaluations of one image (NFE per sample). Units/s is the throughput "
+        "on the GPU; H100 hours = Units / (Units/s) / 3600.",
+        "- Model FLOPs: matrix products and convolutions, forward and backward, counted by "
+        "torch.utils.flop_counter.FlopCounterMode (elementwise work is not counted, as in MFU).",
+        "- Left out: data preparation, the classifier's training, feature extraction for the metrics "
+        "(Inception, classifier) and the analyses (SNR, reconstruction, transferability, toy examples, dynamics).",
+        "- The DDDM's first epoch evaluates one metric term (w = 1) and the others two; every epoch is costed "
+        "with two. LPIPS metrics are costed with their VGG/AlexNet backbone at 224x224.",
+        "- The papers' compute, beside the training rows, is as stated by the papers (other GPUs, other "
+        "step counts than this file's):",
+    ]
     for key in ("deja_fashion_mnist", "deja_cifar_celeba", "coursework_4_3", "dddm"):
         lines.append(f"  - {PAPER_COMPUTE[key]['source']}.")
     lines += ["", f"Benchmarks: {', '.join(f'`{b}`' for b in benches) if benches else 'none'}.", ""]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in rows:
-        writer.writerow({c: ("" if r[c] is None else r[c]) for c in COLUMNS})
-    return "\n".join(lines), buf.getvalue()
+    return "\n".join(lines), csv_text(COLUMNS, rows)
 
 
 def add_arguments(p) -> None:
     p.add_argument("--params", default="params.yaml", help="parameter file (default: params.yaml)")
-    p.add_argument("--bench", action="append", default=[],
-                   help="a `diffrepro bench` JSON (repeatable); CUDA measurements are used directly, CPU ones for FLOPs")
-    p.add_argument("--mfu", type=float, default=DEFAULT_MFU,
-                   help=f"assumed model-FLOP utilisation of the H100 bf16 dense peak for FLOP estimates (default {DEFAULT_MFU})")
-    p.add_argument("--variant", default="all", help="the benchmark variant whose measured throughput is used (default all)")
+    p.add_argument(
+        "--bench",
+        action="append",
+        default=[],
+        help="a `diffrepro bench` JSON (repeatable); CUDA measurements are used directly, CPU ones for FLOPs",
+    )
+    p.add_argument(
+        "--mfu",
+        type=float,
+        default=DEFAULT_MFU,
+        help=f"assumed model-FLOP utilisation of the H100 bf16 dense peak for FLOP estimates (default {DEFAULT_MFU})",
+    )
+    p.add_argument(
+        "--variant", default="all", help="the benchmark variant whose measured throughput is used (default all)"
+    )
     p.add_argument("--out", required=True, help="output prefix: writes PREFIX.md and PREFIX.csv")
 
 
@@ -354,5 +558,7 @@ def main(args) -> None:
     write_text(out.with_name(out.name + ".csv"), table)
     total = rows[-1]["H100 hours"]
     get_logger().info("wrote %s.md and %s.csv: %.1f H100 hours in all", out, out, total)
-    print(f"{total:.1f} H100 hours in all ({rows[-3]['H100 hours']:.1f} training, {rows[-2]['H100 hours']:.1f} "
-          f"sampling/evaluation); see {out}.md")
+    print(
+        f"{total:.1f} H100 hours in all ({rows[-3]['H100 hours']:.1f} training, {rows[-2]['H100 hours']:.1f} "
+        f"sampling/evaluation); see {out}.md"
+    )

@@ -2,23 +2,26 @@
 
 A workload is one trained network of the DAG with its configured batch sizes:
 
-* ``NAME`` -- a model of ``models`` (a DDGM, or a joint DAED with ``kind: daed``): a training step is the
-  loop's own (:func:`diffrepro.training.ddgm.train_ddgm`): the model's objective and variance through
-  :func:`~diffrepro.diffusion.losses.training_loss` (or the joint DAED loss), backward, per-network
-  gradient clipping, AdamW, EMA, plus the forward-only loss evaluations of the
-  ``loss_second_moment_plus2`` sampler; t is drawn uniformly;
-* ``daed/posthoc`` -- the post-hoc DAE fine-tuning of :mod:`diffrepro.training.dae` (the generator's
-  U-Net, :func:`~diffrepro.diffusion.daed.dae_loss` at split step 1; the cost does not depend on it);
-* ``gans/NAME`` -- one SNGAN generator update of :mod:`diffrepro.training.gan` (``n_dis`` discriminator
-  updates, then the generator update and its EMA); ``train.steps`` counts these updates;
-* ``dddm/RUN`` -- one DDDM step of :mod:`diffrepro.training.dddm` with the run's metric (LPIPS with a
-  random backbone here: the same arithmetic as the ImageNet weights) and ``w = 1/2`` (both metric terms,
-  as in every epoch after the first); the x_bar store's reads and writes are left out.
+* ``NAME`` -- a model of ``models`` (a DDGM, or a joint DAED with ``kind: daed``,
+  :class:`~diffrepro.training.ddgm.DDGMTask`): the model's timestep sampler, objective and variance,
+  backward, per-network gradient clipping, AdamW, EMA, the sampler's update and the forward-only loss
+  evaluations of the ``loss_second_moment_plus2`` sampler;
+* ``daed/posthoc`` -- the post-hoc DAE fine-tuning (:class:`~diffrepro.training.dae.DAETask`, the generator's
+  U-Net at split step 1; the cost does not depend on it);
+* ``gans/NAME`` -- one SNGAN generator update (:class:`~diffrepro.training.gan.GanTask`: ``n_dis``
+  discriminator updates, then the generator update and its EMA); ``train.steps`` counts these updates;
+* ``dddm/RUN`` -- one DDDM step (:class:`~diffrepro.training.dddm.DDDMTask`) with the run's metric (LPIPS
+  with a random backbone here: the same arithmetic as the ImageNet weights) in an epoch after the first
+  (``w = 1/2``: both metric terms), the x_bar store's read and write included (a scratch store).
+
+A training step is the training engine's own (:meth:`diffrepro.training.engine.TrainLoop.train_step` of the
+model kind's task, built as the training step builds it but without checkpoints): the learning-rate
+schedule and the task's step, i.e. exactly what ``train.steps`` repeats.
 
 A sampling call is one network evaluation on a batch of the sampling batch size (``sample.batch_size``;
 ``surrogate.batch_size`` for a GAN), the unit every sampler repeats once per step (NFE); the sampler's
-own elementwise arithmetic is left out. Synthetic inputs (uniform "images" in [-1, 1], Gaussian noise)
-stand in for the data: no step's cost depends on the pixel values.
+own elementwise arithmetic is left out. Synthetic inputs (uniform noise images, one training batch of them,
+and Gaussian noise) stand in for the data: no step's cost depends on the pixel values.
 
 The data set of a network -- for its image size, channels and (in :mod:`.gpu_hours`) its training-split
 size -- comes from the parameter file's ``data`` section, or from the ``datasets`` map and the section's
@@ -29,9 +32,12 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import tempfile
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping
+from typing import Any
 
 import torch
 from torch import nn
@@ -75,8 +81,12 @@ def data_geometry(config: Mapping[str, Any], section: Mapping[str, Any] | None) 
     if kind not in DATASET_INFO:
         raise ValueError(f"unknown data set {kind!r}; known: {', '.join(DATASET_INFO)}")
     info = DATASET_INFO[kind]
-    return {"dataset": kind, "channels": info["channels"], "size": ds.get("resolution") or info["size"],
-            "train": info["train"]}
+    return {
+        "dataset": kind,
+        "channels": info["channels"],
+        "size": ds.get("resolution") or info["size"],
+        "train": info["train"],
+    }
 
 
 def _key(obj: Any) -> str:
@@ -85,11 +95,13 @@ def _key(obj: Any) -> str:
 
 @dataclass
 class Runner:
-    """A built workload: ``train_step()`` runs one training step, ``sample_call()`` one network evaluation."""
+    """A built workload: ``train_step()`` runs one training step, ``sample_call()`` one network evaluation;
+    ``scratch`` holds what must live as long as the runner (the DDDM store's temporary folder)."""
 
     train_step: Callable[[], None]
     sample_call: Callable[[], None]
     modules: list[nn.Module]
+    scratch: Any = None
 
 
 @dataclass
@@ -111,6 +123,8 @@ class Workload:
     build: Callable[..., Runner] = field(repr=False)
     #: what one training "step" of ``train.steps`` is (images per step = train_batch)
     step_unit: str = "training step"
+    #: whether the training loop has a precision setting (else the bf16 variants do not apply)
+    bf16: bool = True
 
     @property
     def cost_key(self) -> str:
@@ -118,8 +132,38 @@ class Workload:
         return _key({"kind": self.kind, "size": self.image_size, "channels": self.channels, **self.describe})
 
 
-def _uniform_images(batch: int, channels: int, size: int, g: torch.Generator, device) -> torch.Tensor:
-    return torch.rand(batch, channels, size, size, generator=g).mul_(2).sub_(1).to(device)
+def _noise_images(n: int, channels: int, size: int, seed: int) -> torch.Tensor:
+    """``n`` uint8 images of uniform noise (the training data set of a workload: one batch)."""
+    return torch.randint(
+        0, 256, (n, channels, size, size), generator=torch.Generator().manual_seed(seed), dtype=torch.uint8
+    )
+
+
+def _engine_runner(task, sample_call: Callable[[], None], *, first_step: int = 0, scratch: Any = None) -> Runner:
+    """The runner of a training task: its training step is the engine's (:meth:`TrainLoop.train_step`, from
+    step ``first_step`` on, one step further each call), without checkpoints."""
+    from ..training.engine import TrainLoop
+
+    loop = TrainLoop(task, progress=False)
+    loop.begin()
+    steps = itertools.count(first_step)
+
+    def train_step() -> None:
+        loop.train()  # a sampling call leaves the networks in evaluation mode
+        loop.train_step(next(steps))
+
+    return Runner(train_step, sample_call, list(task.modules.values()), scratch)
+
+
+def _evaluation(model: nn.Module, fn: Callable[[], Any]) -> Callable[[], None]:
+    """A sampling call: ``fn()`` with ``model`` in evaluation mode, without gradients."""
+
+    def sample_call() -> None:
+        model.eval()
+        with torch.no_grad():
+            fn()
+
+    return sample_call
 
 
 def _model_workload(config, name: str) -> Workload:
@@ -130,78 +174,46 @@ def _model_workload(config, name: str) -> Workload:
     geo = data_geometry(config, config["models"][name])
     size = mcfg.get("resolution") or geo["size"]
     nfe = check_steps(mcfg["timesteps"], mcfg["sample"]["steps"])
-    describe = {"unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"}, "model_kind": mcfg["kind"],
-                "objective": mcfg["objective"], "variance": mcfg["variance"], "timesteps": mcfg["timesteps"],
-                "timestep_sampler": mcfg["timestep_sampler"]["name"]}
+    describe = {
+        "unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"},
+        "model_kind": mcfg["kind"],
+        "objective": mcfg["objective"],
+        "variance": mcfg["variance"],
+        "timesteps": mcfg["timesteps"],
+        "timestep_sampler": mcfg["timestep_sampler"]["name"],
+    }
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
-        return _build_model(mcfg, size, geo["channels"], device=device, speed=speed, train_precision=train_precision,
-                            sample_precision=sample_precision, train_batch=train_batch, sample_batch=sample_batch,
-                            seed=seed)
+        from ..models.precision import with_precision
+        from ..training.ddgm import DDGMTask
+        from ..training.engine import RunContext
+        from ..training.speed import speed_network
 
-    return Workload(name, "models", mcfg["kind"], geo["dataset"], size, geo["channels"], mcfg["train"]["batch_size"],
-                    mcfg["sample"]["batch_size"], [nfe],
-                    {"train": mcfg["train"]["precision"], "sample": mcfg["sample"]["precision"]}, True, describe, build)
+        cfg = copy.deepcopy(mcfg)
+        cfg["train"].update(batch_size=train_batch, precision=train_precision, snapshots=[])
+        run = RunContext(seed, "bench", device, speed)
+        task = DDGMTask(_noise_images(train_batch, geo["channels"], size, seed), cfg, run)
+        net_sample = with_precision(speed_network(task.model, speed), sample_precision, device)
+        g = torch.Generator().manual_seed(seed)
+        xs = torch.randn(sample_batch, geo["channels"], size, size, generator=g).to(device)
+        ts = torch.full((sample_batch,), task.T // 2, dtype=torch.long, device=device)  # t > 0: a DAED's generator
+        return _engine_runner(task, _evaluation(task.model, lambda: net_sample(xs, ts)))
 
-
-def _build_model(mcfg, size, channels, *, device, speed, train_precision, sample_precision, train_batch,
-                 sample_batch, seed) -> Runner:
-    from ..diffusion.daed import joint_training_loss
-    from ..diffusion.losses import training_loss
-    from ..factory import build_diffusion, build_timestep_sampler_for, build_unet, model_kind
-    from ..models.joint_daed import JointDAED
-    from ..models.precision import with_precision
-    from ..training.ema import EMA
-    from ..training.speed import make_adam, prepare_model, speed_network
-
-    torch.manual_seed(seed)
-    tcfg = mcfg["train"]
-    model = prepare_model(build_unet(mcfg, image_size=size, channels=channels).to(device), speed)
-    diffusion = build_diffusion(mcfg)
-    T = diffusion.num_timesteps
-    clip_groups = ([list(model.generator.parameters()), list(model.dae.parameters())]
-                   if isinstance(model, JointDAED) else [list(model.parameters())])
-    optimizer = make_adam(model.parameters(), speed, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
-    ema = EMA(model, tcfg["ema_decay"])
-    net_train = with_precision(speed_network(model, speed), train_precision, device)
-    net_sample = with_precision(speed_network(model, speed), sample_precision, device)
-    extra = build_timestep_sampler_for(mcfg).extra_forward_evaluations
-    objective, variance, kind = mcfg["objective"], mcfg["variance"], model_kind(mcfg)
-    g = torch.Generator().manual_seed(seed)
-    x0 = _uniform_images(train_batch, channels, size, g, device)
-
-    def loss_of(t, noise):
-        if kind == "daed":
-            return joint_training_loss(diffusion, net_train, x0, t, noise, objective["name"], variance, generator=g)[0]
-        return training_loss(diffusion, net_train, x0, t, noise, objective["name"], variance,
-                             hybrid_lambda=objective.get("lambda", 0.001), iwdiff_k=objective.get("k", 1),
-                             generator=g)[0]
-
-    def train_step() -> None:
-        model.train()
-        t = torch.randint(0, T, (train_batch,), generator=g).to(device)
-        loss = loss_of(t, torch.randn(x0.shape, generator=g).to(device)).mean()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if tcfg["grad_clip"]:
-            for group in clip_groups:
-                torch.nn.utils.clip_grad_norm_(group, tcfg["grad_clip"])
-        optimizer.step()
-        ema.update(model)
-        with torch.no_grad():
-            for _ in range(extra):
-                loss_of(torch.randint(0, T, (train_batch,), generator=g).to(device),
-                        torch.randn(x0.shape, generator=g).to(device))
-
-    xs = torch.randn(sample_batch, channels, size, size, generator=g).to(device)
-    ts = torch.full((sample_batch,), T // 2, dtype=torch.long, device=device)  # t > 0: the generator of a DAED
-
-    def sample_call() -> None:
-        model.eval()
-        with torch.no_grad():
-            net_sample(xs, ts)
-
-    return Runner(train_step, sample_call, [model])
+    return Workload(
+        name,
+        "models",
+        mcfg["kind"],
+        geo["dataset"],
+        size,
+        geo["channels"],
+        mcfg["train"]["batch_size"],
+        mcfg["sample"]["batch_size"],
+        [nfe],
+        {"train": mcfg["train"]["precision"], "sample": mcfg["sample"]["precision"]},
+        True,
+        describe,
+        build,
+    )
 
 
 def _posthoc_workload(config) -> Workload:
@@ -213,51 +225,55 @@ def _posthoc_workload(config) -> Workload:
     geo = data_geometry(config, config["models"][gen])
     size = mcfg.get("resolution") or geo["size"]
     t = post["train"]
-    describe = {"unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"}, "variance": mcfg["variance"],
-                "loss": "dae"}
+    describe = {
+        "unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"},
+        "variance": mcfg["variance"],
+        "loss": "dae",
+    }
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
-        from ..diffusion.daed import dae_loss
-        from ..factory import build_diffusion, build_unet
+        from ..factory import build_unet
         from ..models.precision import with_precision
-        from ..training.ema import EMA
-        from ..training.speed import make_adam, prepare_model, speed_network
+        from ..training.dae import DAETask
+        from ..training.engine import RunContext
+        from ..training.speed import speed_network
 
+        if train_precision == "bf16":
+            raise ValueError("the post-hoc DAE loop has no precision setting (float32 only)")
         torch.manual_seed(seed)
-        model = prepare_model(build_unet(mcfg, image_size=size, channels=geo["channels"]).to(device), speed)
-        diffusion = build_diffusion(mcfg)
-        optimizer = make_adam(model.parameters(), speed, lr=t["lr"], weight_decay=t["weight_decay"])
-        ema = EMA(model, t["ema_decay"])
-        net_train = with_precision(speed_network(model, speed), train_precision, device)
-        net_sample = with_precision(speed_network(model, speed), sample_precision, device)
+        ddgm_state = build_unet(mcfg, image_size=size, channels=geo["channels"]).state_dict()
+        run = RunContext(seed, "bench", device, speed)
+        task = DAETask(
+            _noise_images(train_batch, geo["channels"], size, seed),
+            mcfg,
+            {**t, "batch_size": train_batch},
+            run,
+            ddgm_state=ddgm_state,
+            split_step=POSTHOC_BENCH_STEP,
+        )
+        net_sample = with_precision(speed_network(task.model, speed), sample_precision, device)
         g = torch.Generator().manual_seed(seed)
-        x0 = _uniform_images(train_batch, geo["channels"], size, g, device)
-        s = POSTHOC_BENCH_STEP
-
-        def train_step() -> None:
-            model.train()
-            loss = dae_loss(net_train, diffusion, x0, s, torch.randn(x0.shape, generator=g).to(device)).mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if t["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), t["grad_clip"])
-            optimizer.step()
-            ema.update(model)
-
         xs = torch.randn(sample_batch, geo["channels"], size, size, generator=g).to(device)
-        ts = torch.full((sample_batch,), s, dtype=torch.long, device=device)
-
-        def sample_call() -> None:
-            model.eval()
-            with torch.no_grad():
-                net_sample(xs, ts)
-
-        return Runner(train_step, sample_call, [model])
+        ts = torch.full((sample_batch,), POSTHOC_BENCH_STEP, dtype=torch.long, device=device)
+        return _engine_runner(task, _evaluation(task.model, lambda: net_sample(xs, ts)))
 
     # the DAE loop has no precision setting (fp32); its samples run at the generator's sample.precision
-    return Workload("daed/posthoc", "daed", "dae", geo["dataset"], size, geo["channels"], t["batch_size"],
-                    mcfg["sample"]["batch_size"], [1], {"train": "fp32", "sample": mcfg["sample"]["precision"]},
-                    True, describe, build)
+    return Workload(
+        "daed/posthoc",
+        "daed",
+        "dae",
+        geo["dataset"],
+        size,
+        geo["channels"],
+        t["batch_size"],
+        mcfg["sample"]["batch_size"],
+        [1],
+        {"train": "fp32", "sample": mcfg["sample"]["precision"]},
+        True,
+        describe,
+        build,
+        bf16=False,
+    )
 
 
 def _gan_workload(config, name: str) -> Workload:
@@ -269,53 +285,35 @@ def _gan_workload(config, name: str) -> Workload:
     describe = {"z_dim": gcfg["z_dim"], "width": gcfg["channels"], "n_dis": t["n_dis"]}
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
-        from ..training.ema import EMA
-        from ..training.gan import DEFAULT_BETAS, build_discriminator, build_generator, d_hinge_loss, g_hinge_loss
-        from ..training.speed import make_adam, prepare_model
+        from ..training.engine import RunContext
+        from ..training.gan import GanTask
 
         if "bf16" in (train_precision, sample_precision):
             raise ValueError("the GAN loop has no precision setting (float32 only)")
-        torch.manual_seed(seed)
-        G = prepare_model(build_generator(gcfg, geo["size"], geo["channels"]).to(device), speed)
-        D = prepare_model(build_discriminator(gcfg, geo["size"], geo["channels"]).to(device), speed)
-        betas = tuple(t.get("betas", DEFAULT_BETAS))
-        opt_g = make_adam(G.parameters(), speed, decoupled=False, lr=t["lr_g"], betas=betas)
-        opt_d = make_adam(D.parameters(), speed, decoupled=False, lr=t["lr_d"], betas=betas)
-        ema = EMA(G, t["ema_decay"])
-        g = torch.Generator().manual_seed(seed)
-        real = _uniform_images(train_batch, geo["channels"], geo["size"], g, device)
+        cfg = copy.deepcopy(gcfg)
+        cfg["train"]["batch_size"] = train_batch
+        run = RunContext(seed, "bench", device, speed)
+        task = GanTask(_noise_images(train_batch, geo["channels"], geo["size"], seed), cfg, run)
+        zs = torch.randn(sample_batch, gcfg["z_dim"], generator=torch.Generator().manual_seed(seed)).to(device)
+        return _engine_runner(task, _evaluation(task.G, lambda: task.G(zs)))
 
-        def z(n: int) -> torch.Tensor:
-            return torch.randn(n, gcfg["z_dim"], generator=g).to(device)
-
-        def train_step() -> None:
-            G.train()
-            D.train()
-            for _ in range(t["n_dis"]):
-                with torch.no_grad():
-                    fake = G(z(train_batch))
-                d_loss = d_hinge_loss(D(real), D(fake))
-                opt_d.zero_grad(set_to_none=True)
-                d_loss.backward()
-                opt_d.step()
-            g_loss = g_hinge_loss(D(G(z(train_batch))))
-            opt_g.zero_grad(set_to_none=True)
-            g_loss.backward()
-            opt_g.step()
-            ema.update(G)
-
-        zs = z(sample_batch)
-
-        def sample_call() -> None:
-            G.eval()
-            with torch.no_grad():
-                G(zs)
-
-        return Runner(train_step, sample_call, [G, D])
-
-    return Workload(f"gans/{name}", "gans", "gan", geo["dataset"], geo["size"], geo["channels"], t["batch_size"],
-                    sample_batch, [1], {"train": "fp32", "sample": "fp32"}, False, describe, build,
-                    step_unit=f"generator update ({t['n_dis']} discriminator updates + 1 generator update)")
+    return Workload(
+        f"gans/{name}",
+        "gans",
+        "gan",
+        geo["dataset"],
+        geo["size"],
+        geo["channels"],
+        t["batch_size"],
+        sample_batch,
+        [1],
+        {"train": "fp32", "sample": "fp32"},
+        False,
+        describe,
+        build,
+        step_unit=f"generator update ({t['n_dis']} discriminator updates + 1 generator update)",
+        bf16=False,
+    )
 
 
 def _dddm_workload(config, run: str) -> Workload:
@@ -329,56 +327,52 @@ def _dddm_workload(config, run: str) -> Workload:
     describe = {"unet": {k: v for k, v in dddm["unet"].items() if k != "architecture"}, "metric": metric_spec}
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
-        from ..diffusion.dddm import build_dddm_unet, dddm_forward, dddm_loss
+        from ..diffusion.dddm import dddm_forward
         from ..diffusion.dddm_losses import build_metric
-        from ..diffusion.schedules import alphas_cumprod
         from ..models.precision import with_precision
-        from ..training.dddm import dddm_betas
-        from ..training.ema import EMA
-        from ..training.speed import make_adam, prepare_model, speed_network
+        from ..training.dddm import DDDMTask
+        from ..training.engine import RunContext
+        from ..training.speed import speed_network
 
-        tcfg = dddm["train"]
-        torch.manual_seed(seed)
-        model = prepare_model(build_dddm_unet(dddm["unet"], image_size=geo["size"], channels=geo["channels"])
-                              .to(device), speed)
-        optimizer = make_adam(model.parameters(), speed, decoupled=False, lr=tcfg["lr"])
-        ema = EMA(model, tcfg["ema_decay"])
-        metric = build_metric(metric_spec, allow_random_backbone=True)
-        ab = alphas_cumprod(dddm_betas(dddm))
-        T = dddm["timesteps"]
-        net_train = with_precision(speed_network(model, speed), train_precision, device)
-        net_sample = with_precision(speed_network(model, speed), sample_precision, device)
+        cfg = copy.deepcopy(dddm)
+        cfg["train"].update(batch_size=train_batch, subset=None, precision=train_precision)
+        scratch = tempfile.TemporaryDirectory(prefix="diffrepro-bench-")
+        run = RunContext(seed, "bench", device, speed)
+        task = DDDMTask(
+            _noise_images(train_batch, geo["channels"], geo["size"], seed),
+            cfg,
+            run,
+            run_cfg={"metric": metric_spec},
+            store_dir=scratch.name,
+            metric=build_metric(metric_spec, allow_random_backbone=True),
+        )
+        net_sample = with_precision(speed_network(task.model, speed), sample_precision, device)
         g = torch.Generator().manual_seed(seed)
-        x0 = _uniform_images(train_batch, geo["channels"], geo["size"], g, device)
-        x_bar = torch.randn(x0.shape, generator=g).to(device)
-
-        def train_step() -> None:
-            model.train()
-            t = torch.randint(0, T, (train_batch,), generator=g).to(device)
-            noise = torch.randn(x0.shape, generator=g).to(device)
-            losses, _ = dddm_loss(net_train, x0, x_bar, t, noise, ab, metric, 0.5)
-            loss = losses.mean()
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if tcfg["grad_clip"]:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg["grad_clip"])
-            optimizer.step()
-            ema.update(model)
-
         shape = (sample_batch, geo["channels"], geo["size"], geo["size"])
         xs, xb = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
-        ts = torch.full((sample_batch,), T - 1, dtype=torch.long, device=device)
+        ts = torch.full((sample_batch,), task.T - 1, dtype=torch.long, device=device)
+        return _engine_runner(
+            task,
+            _evaluation(task.model, lambda: dddm_forward(net_sample, xs, ts, xb)),
+            first_step=task.images.order.steps_per_epoch,
+            scratch=scratch,
+        )
 
-        def sample_call() -> None:
-            model.eval()
-            with torch.no_grad():
-                dddm_forward(net_sample, xs, ts, xb)
-
-        return Runner(train_step, sample_call, [model])
-
-    return Workload(f"dddm/{run}", "dddm", "dddm", geo["dataset"], geo["size"], geo["channels"],
-                    dddm["train"]["batch_size"], dddm["sample"]["batch_size"], sorted(int(k) for k in dddm["sample"]["steps"]),
-                    {"train": dddm["train"]["precision"], "sample": dddm["sample"]["precision"]}, True, describe, build)
+    return Workload(
+        f"dddm/{run}",
+        "dddm",
+        "dddm",
+        geo["dataset"],
+        geo["size"],
+        geo["channels"],
+        dddm["train"]["batch_size"],
+        dddm["sample"]["batch_size"],
+        sorted(int(k) for k in dddm["sample"]["steps"]),
+        {"train": dddm["train"]["precision"], "sample": dddm["sample"]["precision"]},
+        True,
+        describe,
+        build,
+    )
 
 
 def all_workloads(config: Mapping[str, Any]) -> dict[str, Workload]:

@@ -23,8 +23,7 @@ def svg_beside(png_path: str | os.PathLike) -> str:
     return str(Path(png_path).with_suffix(".svg"))
 
 
-def save_figure(fig, png_path: str | os.PathLike, svg_path: str | os.PathLike | None = None, *,
-                dpi: int = 120) -> None:
+def save_figure(fig, png_path: str | os.PathLike, svg_path: str | os.PathLike | None = None, *, dpi: int = 120) -> None:
     """Write ``fig`` as PNG to ``png_path`` and as SVG to ``svg_path`` (default: beside the PNG)."""
     import matplotlib
 

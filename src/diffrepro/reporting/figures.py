@@ -20,12 +20,13 @@ def image_grid(images_u8: torch.Tensor, nrow: int, padding: int = 1, pad_value: 
     grid = torch.full((c, nrows * hp + padding, ncol * wp + padding), pad_value, dtype=images_u8.dtype)
     for k in range(n):
         r, q = divmod(k, ncol)
-        grid[:, r * hp + padding:r * hp + padding + h, q * wp + padding:q * wp + padding + w] = images_u8[k]
+        grid[:, r * hp + padding : r * hp + padding + h, q * wp + padding : q * wp + padding + w] = images_u8[k]
     return grid
 
 
-def save_sample_grid(images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4,
-                     nrow: int | None = None) -> None:
+def save_sample_grid(
+    images_u8: torch.Tensor, path: str, *, max_images: int = 100, scale: int = 4, nrow: int | None = None
+) -> None:
     """Save up to ``max_images`` uint8 images [N, C, H, W] as a grid of ``nrow`` per row (default: square),
     upscaled ``scale`` x (nearest)."""
     if images_u8.dtype != torch.uint8 or images_u8.ndim != 4:

@@ -8,7 +8,7 @@ images in grey, nearest-neighbour upscaling (no smoothing of small images).
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -28,9 +28,16 @@ def to_display(x: Tensor) -> np.ndarray:
     return arr[..., 0] if arr.shape[2] == 1 else arr
 
 
-def save_image_panel(rows: Sequence[Sequence[Tensor]], path: str, *, row_labels: Sequence[str],
-                     col_labels: Sequence[str], title: str | None = None, cell_inches: float = 1.3,
-                     svg_path: str | None = None) -> None:
+def save_image_panel(
+    rows: Sequence[Sequence[Tensor]],
+    path: str,
+    *,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    title: str | None = None,
+    cell_inches: float = 1.3,
+    svg_path: str | None = None,
+) -> None:
     """A grid of ``len(rows) x len(col_labels)`` images (each ``[C, H, W]`` in ``[-1, 1]``), as PNG at ``path``
     and as SVG at ``svg_path`` (default: beside the PNG)."""
     import matplotlib
@@ -41,8 +48,9 @@ def save_image_panel(rows: Sequence[Sequence[Tensor]], path: str, *, row_labels:
     nrows, ncols = len(rows), len(col_labels)
     if nrows < 1 or ncols < 1 or len(row_labels) != nrows or any(len(r) != ncols for r in rows):
         raise ValueError(f"need {len(row_labels)} rows of {ncols} images, got {[len(r) for r in rows]}")
-    fig, axes = plt.subplots(nrows, ncols, figsize=(cell_inches * ncols + 0.9, cell_inches * nrows + 0.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(cell_inches * ncols + 0.9, cell_inches * nrows + 0.5), squeeze=False
+    )
     for i, row in enumerate(rows):
         for j, img in enumerate(row):
             ax = axes[i][j]

@@ -37,6 +37,7 @@ DEJA_TABLE1: dict[str, dict[str, dict[str, float]]] = {
     },
 }
 
+
 # Deja et al. 2022, appendix Tables 3 (CIFAR-10), 4 (CelebA), 5 (Fashion-MNIST): IS, FID, sFID and the
 # distribution precision/recall in percent, in the paper's row order.
 def _r(T, IS, FID, sFID, Prec, Rec):
@@ -166,10 +167,16 @@ DDDM_TABLE1: dict[str, dict[int, dict[str, float]]] = {
     "DDDM-deep (T=1000)": {1: {"FID": 2.57, "IS": 9.91}, 2: {"FID": 2.33, "IS": 9.91}, 1000: {"FID": 1.79, "IS": 9.95}},
 }
 DDDM_TABLE2_IMAGENET64: dict[str, dict[int, dict[str, float]]] = {
-    "DDDM (T=1000)": {1: {"FID": 4.21, "Prec": 0.71, "Rec": 0.64}, 2: {"FID": 3.53, "Prec": 0.73, "Rec": 0.64},
-                      1000: {"FID": 2.76, "Prec": 0.75, "Rec": 0.65}},
-    "DDDM-deep (T=1000)": {1: {"FID": 3.47, "Prec": 0.71, "Rec": 0.63}, 2: {"FID": 3.08, "Prec": 0.74, "Rec": 0.66},
-                           1000: {"FID": 2.11, "Prec": 0.73, "Rec": 0.67}},
+    "DDDM (T=1000)": {
+        1: {"FID": 4.21, "Prec": 0.71, "Rec": 0.64},
+        2: {"FID": 3.53, "Prec": 0.73, "Rec": 0.64},
+        1000: {"FID": 2.76, "Prec": 0.75, "Rec": 0.65},
+    },
+    "DDDM-deep (T=1000)": {
+        1: {"FID": 3.47, "Prec": 0.71, "Rec": 0.63},
+        2: {"FID": 3.08, "Prec": 0.74, "Rec": 0.66},
+        1000: {"FID": 2.11, "Prec": 0.73, "Rec": 0.67},
+    },
 }
 
 PAPER_TABLES = {
@@ -209,5 +216,7 @@ def paper_row(table: str, dataset: str, row: str | None) -> dict[str, float] | N
             return None
     rows = by_dataset[dataset]
     if row not in rows:
-        raise KeyError(f"paper_row '{row}' is not a row of {table} for {dataset}; known rows: {', '.join(sorted(rows))}")
+        raise KeyError(
+            f"paper_row '{row}' is not a row of {table} for {dataset}; known rows: {', '.join(sorted(rows))}"
+        )
     return rows[row]

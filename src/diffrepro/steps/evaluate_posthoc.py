@@ -7,32 +7,32 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..atomic import read_json, write_json, write_text
+from ..atomic import read_json, write_json
 from ..config import load_config, model_config, posthoc_splits
+from ..csvio import write_csv
+from ..devices import resolve_device
 from ..diffusion.schedules import alphas_cumprod, log_snr
+from ..evaluation.evaluator import Evaluator
+from ..evaluation.records import metrics_for
+from ..evaluation.sample_files import load_samples
 from ..factory import build_betas
+from ..posthoc import split_of
 from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
-from .common import resolve_device
-from .metric_inputs import add_metric_arguments, make_evaluator
-from .evaluate import load_samples, metrics_for
-from .train_dae import split_of
 
-NAME = "evaluate-posthoc"
-HELP = "metrics of every post-hoc DAED, FID vs log-SNR at the split point (Deja et al. Fig 4)"
-
-COLUMNS = ["split", "beta_1", "split_step", "t_fraction", "log_snr", "fid", "kid_mean", "precision", "recall",
-           "generator_calls", "seconds_per_sample"]
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--samples", required=True, help="folder written by sample-posthoc")
-    p.add_argument("--generator-metrics", required=True, help="the generator DDGM's metrics (evaluate output)")
-    add_metric_arguments(p)
-    p.add_argument("--out", required=True, help="output: metrics per split point (.json)")
-    p.add_argument("--out-csv", required=True, help="output: FID vs split point (.csv)")
-    p.add_argument("--out-png", required=True, help="output: FID vs log-SNR at the split point (.png)")
-    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
+COLUMNS = [
+    "split",
+    "beta_1",
+    "split_step",
+    "t_fraction",
+    "log_snr",
+    "fid",
+    "kid_mean",
+    "precision",
+    "recall",
+    "generator_calls",
+    "seconds_per_sample",
+]
 
 
 def _fmt(v) -> str:
@@ -47,7 +47,14 @@ def run(args) -> None:
     gen_name = config["daed"]["posthoc"]["generator"]
     mcfg = model_config(config, gen_name)
     device = resolve_device(args.device)
-    evaluator = make_evaluator(args, config, device, log.info)
+    evaluator = Evaluator.from_files(
+        config,
+        classifier=args.classifier,
+        inception=args.inception,
+        references=args.references,
+        device=device,
+        log=log.info,
+    )
     lsnr = log_snr(alphas_cumprod(build_betas(mcfg)))
     T = mcfg["timesteps"]
     rows = []
@@ -55,28 +62,66 @@ def run(args) -> None:
         point, s = split_of(config, label, mcfg)
         images, meta = load_samples(str(Path(args.samples) / f"{label}.safetensors"))
         if int(meta.get("split_step", -1)) != s:
-            raise ValueError(f"{args.samples}/{label}.safetensors holds split step {meta.get('split_step')}, "
-                             f"params say {s}; rerun sample-posthoc")
+            raise ValueError(
+                f"{args.samples}/{label}.safetensors holds split step {meta.get('split_step')}, "
+                f"params say {s}; rerun sample-posthoc"
+            )
         metrics, _ = metrics_for(images, evaluator, desc=f"DAED {label}")
-        rows.append({"split": label, "beta_1": point, "split_step": s, "t_fraction": (s + 1) / T,
-                     "log_snr": float(lsnr[s]), "generator_calls": int(meta["generator_calls"]),
-                     "seconds_per_sample": float(meta["seconds_per_sample"]), **metrics})
+        rows.append(
+            {
+                "split": label,
+                "beta_1": point,
+                "split_step": s,
+                "t_fraction": (s + 1) / T,
+                "log_snr": float(lsnr[s]),
+                "generator_calls": int(meta["generator_calls"]),
+                "seconds_per_sample": float(meta["seconds_per_sample"]),
+                **metrics,
+            }
+        )
         log.info("DAED %s (s=%d, log-SNR %.2f): FID %.3f", label, s, float(lsnr[s]), metrics["fid"])
     ddgm = read_json(args.generator_metrics)
-    record = {"generator": gen_name, "timesteps": T, "generator_metrics": {
-        k: ddgm.get(k) for k in ("fid", "kid_mean", "precision", "recall", "prd_precision", "prd_recall", "sfid",
-                                 "samples_per_second", "backend", "backends")}, "splits": rows,
-        "dataset": ddgm.get("dataset"), "resolution": ddgm.get("resolution"),
-        "n_generated": ddgm.get("n_generated"), "feature_extractor": ddgm.get("feature_extractor"),
-        "backend": ddgm.get("backend")}
+    record = {
+        "generator": gen_name,
+        "timesteps": T,
+        "generator_metrics": {
+            k: ddgm.get(k)
+            for k in (
+                "fid",
+                "kid_mean",
+                "precision",
+                "recall",
+                "prd_precision",
+                "prd_recall",
+                "sfid",
+                "samples_per_second",
+                "backend",
+                "backends",
+            )
+        },
+        "splits": rows,
+        "dataset": ddgm.get("dataset"),
+        "resolution": ddgm.get("resolution"),
+        "n_generated": ddgm.get("n_generated"),
+        "feature_extractor": ddgm.get("feature_extractor"),
+        "backend": ddgm.get("backend"),
+    }
     write_json(args.out, record)
-    lines = [",".join(COLUMNS) + "\n"]
-    lines.append(",".join(_fmt(v) for v in ["ddgm", "", "", "", "", ddgm.get("fid"), ddgm.get("kid_mean"),
-                                               ddgm.get("precision"), ddgm.get("recall"), T,
-                                               1.0 / ddgm["samples_per_second"] if ddgm.get("samples_per_second") else None]) + "\n")
-    for r in rows:
-        lines.append(",".join(_fmt(r[c]) for c in COLUMNS) + "\n")
-    write_text(args.out_csv, "".join(lines))
+    seconds_per_sample = 1.0 / ddgm["samples_per_second"] if ddgm.get("samples_per_second") else None
+    ddgm_row = [
+        "ddgm",
+        "",
+        "",
+        "",
+        "",
+        ddgm.get("fid"),
+        ddgm.get("kid_mean"),
+        ddgm.get("precision"),
+        ddgm.get("recall"),
+        T,
+        seconds_per_sample,
+    ]
+    write_csv(args.out_csv, COLUMNS, [[_fmt(v) for v in ddgm_row]] + [[_fmt(r[c]) for c in COLUMNS] for r in rows])
     _figure(rows, ddgm.get("fid"), gen_name, args.out_png, args.out_svg)
 
 

@@ -4,44 +4,63 @@ from __future__ import annotations
 
 from ..atomic import write_json
 from ..config import load_config
+from ..devices import resolve_device
+from ..evaluation.evaluator import Evaluator
+from ..evaluation.records import metrics_for
 from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
 from ..runlog import get_logger
-from .common import resolve_device
-from .metric_inputs import add_metric_arguments, make_evaluator
-from .evaluate import metrics_for
-
-NAME = "evaluate-surrogate"
-HELP = "metrics of the surrogate-diffusion samples of one surrogate, per t_mid"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--samples", required=True, help="sample-surrogate output (.safetensors)")
-    add_metric_arguments(p)
-    p.add_argument("--out", required=True, help="output: metrics per t_mid (.json)")
 
 
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    tensors, meta = load_sample_file(args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"),
-                                     "sample-surrogate")
+    tensors, meta = load_sample_file(
+        args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"), "sample-surrogate"
+    )
     device = resolve_device(args.device)
-    evaluator = make_evaluator(args, config, device, log.info)
+    evaluator = Evaluator.from_files(
+        config,
+        classifier=args.classifier,
+        inception=args.inception,
+        references=args.references,
+        device=device,
+        log=log.info,
+    )
     n = int(meta["num_samples"])
     rows = []
     for t_mid in [int(t) for t in meta["t_mid"].split(",")]:
         metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], evaluator, desc=f"t_mid={t_mid}")
-        rows.append({"t_mid": t_mid, **{k: metrics.get(k) for k in KEPT_METRICS},
-                     "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
-                     "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"])})
-        log.info("%s t_mid=%d: FID %.3f, %.2f samples/s", meta["surrogate"], t_mid, metrics["fid"],
-                 rows[-1]["samples_per_second"])
-    write_json(args.out, {
-        "surrogate": meta["surrogate"], "surrogate_kind": meta["surrogate_kind"],
-        "native_image_size": int(meta["native_image_size"]), "base_model": meta["base_model"],
-        "timesteps": int(meta["timesteps"]), "num_samples": n, "seconds_surrogate": float(meta["seconds_surrogate"]),
-        "surrogate_samples_per_second": n / float(meta["seconds_surrogate"]), "device": meta["device"],
-        "dataset": dmeta.get("dataset"), "resolution": dmeta.get("resolution"),
-        "reference_split": config["evaluation"]["reference_split"], "rows": rows,
-    })
+        rows.append(
+            {
+                "t_mid": t_mid,
+                **{k: metrics.get(k) for k in KEPT_METRICS},
+                "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
+                "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"]),
+            }
+        )
+        log.info(
+            "%s t_mid=%d: FID %.3f, %.2f samples/s",
+            meta["surrogate"],
+            t_mid,
+            metrics["fid"],
+            rows[-1]["samples_per_second"],
+        )
+    write_json(
+        args.out,
+        {
+            "surrogate": meta["surrogate"],
+            "surrogate_kind": meta["surrogate_kind"],
+            "native_image_size": int(meta["native_image_size"]),
+            "base_model": meta["base_model"],
+            "timesteps": int(meta["timesteps"]),
+            "num_samples": n,
+            "seconds_surrogate": float(meta["seconds_surrogate"]),
+            "surrogate_samples_per_second": n / float(meta["seconds_surrogate"]),
+            "device": meta["device"],
+            "dataset": dmeta.get("dataset"),
+            "resolution": dmeta.get("resolution"),
+            "reference_split": config["evaluation"]["reference_split"],
+            "rows": rows,
+        },
+    )
     log.info("wrote %s", args.out)

@@ -6,28 +6,18 @@ from __future__ import annotations
 
 import torch
 
-from ..atomic import write_json, write_text
+from ..artifacts.ddgm import build_model
+from ..atomic import write_json
 from ..config import load_config, model_config
+from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
+from ..devices import resolve_device
 from ..diffusion.losses import calc_bpd_loop
 from ..factory import build_diffusion
+from ..imaging import to_model_range
 from ..runlog import Progress, get_logger
 from ..seeding import generator
-from ..training.ddgm import to_model_range
-from .common import resolve_device
-from .sample import build_model
-
-NAME = "nll"
-HELP = "bits/dim (exact VLB over all T steps) on the test split, and the per-step NLL terms"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--model", required=True, help="model name (a key of params.models)")
-    p.add_argument("--weights", required=True, help="EMA weights written by train-ddgm")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--out", required=True, help="output: bits/dim summary (.json)")
-    p.add_argument("--terms-csv", required=True, help="output: per-step NLL terms and their cumulative sum (.csv)")
 
 
 def run(args) -> None:
@@ -50,7 +40,7 @@ def run(args) -> None:
     totals, priors, terms = [], [], []
     with Progress((n + bs - 1) // bs, desc=f"nll {args.model}", log_every=1, unit="batch") as bar:
         for start in range(0, n, bs):
-            x0 = to_model_range(images[start:start + bs]).to(device)
+            x0 = to_model_range(images[start : start + bs]).to(device)
             out = calc_bpd_loop(diffusion, model, x0, mcfg["variance"], generator=gen)
             totals.append(out["total_bpd"].double().cpu())
             priors.append(out["prior_bpd"].double().cpu())
@@ -61,14 +51,18 @@ def run(args) -> None:
     prior = float(torch.cat(priors).mean())
     bpd = float(total.mean())
     cumulative = torch.cumsum(vb, dim=0)
-    rows = ["t,nll_bpd,cumulative_bpd,fraction_of_total\n"]
-    for i in range(T):
-        rows.append(f"{i + 1},{float(vb[i]):.8g},{float(cumulative[i]):.8g},{float(cumulative[i]) / bpd:.8g}\n")
-    write_text(args.terms_csv, "".join(rows))
+    write_csv(
+        args.terms_csv,
+        ["t", "nll_bpd", "cumulative_bpd", "fraction_of_total"],
+        [
+            [i + 1, f"{float(vb[i]):.8g}", f"{float(cumulative[i]):.8g}", f"{float(cumulative[i]) / bpd:.8g}"]
+            for i in range(T)
+        ],
+    )
     record = {
         "model": args.model,
         "bits_per_dim": bpd,
-        "bits_per_dim_sem": float(total.std(unbiased=True) / n ** 0.5) if n > 1 else None,
+        "bits_per_dim_sem": float(total.std(unbiased=True) / n**0.5) if n > 1 else None,
         "prior_bits_per_dim": prior,
         "decoder_bits_per_dim": float(vb[0]),
         "first_step_fraction": float(vb[0]) / bpd,
@@ -81,5 +75,11 @@ def run(args) -> None:
         "resolution": dmeta.get("resolution"),
     }
     write_json(args.out, record)
-    log.info("%s: %.4f bits/dim on %d test images (first step %.1f%% of the bound) -> %s", args.model, bpd, n,
-             100 * record["first_step_fraction"], args.out)
+    log.info(
+        "%s: %.4f bits/dim on %d test images (first step %.1f%% of the bound) -> %s",
+        args.model,
+        bpd,
+        n,
+        100 * record["first_step_fraction"],
+        args.out,
+    )

@@ -6,22 +6,14 @@ from ..config import ConfigError, load_config
 from ..data import load_dataset, save_processed
 from ..runlog import get_logger
 
-NAME = "prepare-data"
-HELP = "resolve, verify and write the processed data set (uint8 train/test, optional resize)"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--dataset", required=True, help="the data set to prepare: a key of the params' datasets")
-    p.add_argument("--out", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--download-dir", default="data/raw", help="where torchvision may download (last resort)")
-
 
 def run(args) -> None:
     log = get_logger()
     datasets = load_config(args.params)["datasets"]
     if args.dataset not in datasets:
-        raise ConfigError(f"{args.params}: --dataset {args.dataset!r} is not a key of datasets "
-                          f"({', '.join(sorted(datasets))})")
+        raise ConfigError(
+            f"{args.params}: --dataset {args.dataset!r} is not a key of datasets ({', '.join(sorted(datasets))})"
+        )
     cfg = datasets[args.dataset]
     ds = load_dataset(cfg["dataset"], root=cfg["root"], download=cfg["download"], download_dir=args.download_dir)
     log.info("loaded %s from %s", ds.name, ds.source)

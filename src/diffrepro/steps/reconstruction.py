@@ -15,31 +15,20 @@ import math
 
 from ..analysis.loading import AnalysisInputError, load_ddgm
 from ..analysis.reconstruction import first_fraction_steps, reconstruction_error
-from ..atomic import write_json, write_text
+from ..atomic import write_json
 from ..config import dataset_of, load_config
+from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_set
+from ..devices import resolve_device
+from ..imaging import to_model_range
 from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 from ..seeding import generator
-from ..training.ddgm import to_model_range
-from .common import resolve_device
 
 NAME = "reconstruction"
-HELP = "reconstruction error of a DDGM from x_t over the first steps, in- vs out-of-domain (Deja et al. Fig 2, 3)"
 
 CSV_COLUMNS = ("target", "in_domain", "t", "t_fraction", "mae_mean", "mae_sem", "ms_ssim_mean", "ms_ssim_sem")
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--weights", required=True, help="EMA weights of analysis.reconstruction.model (train-ddgm)")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors); its test split is in-domain")
-    p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per target set and step")
-    p.add_argument("--out-json", required=True, help="output: summary")
-    p.add_argument("--out-png", required=True, help="output: figure")
-    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
-    p.add_argument("--download-dir", default="data/raw",
-                   help="where other target sets may be downloaded (when data.download allows it)")
 
 
 def _g(v: float) -> str:
@@ -63,8 +52,10 @@ def run(args) -> None:
     net = load_ddgm(args.weights, config, rcfg["model"], device)
     test = tensors["test_images"]
     if (net.channels, net.image_size) != (int(test.shape[1]), int(test.shape[2])):
-        raise AnalysisInputError(f"{args.weights} is a {net.channels}x{net.image_size}x{net.image_size} model, "
-                                 f"but {args.data} holds {tuple(test.shape[1:])} images")
+        raise AnalysisInputError(
+            f"{args.weights} is a {net.channels}x{net.image_size}x{net.image_size} model, "
+            f"but {args.data} holds {tuple(test.shape[1:])} images"
+        )
     T = net.diffusion.num_timesteps
     steps = first_fraction_steps(T, rcfg["fraction"], rcfg["points"])
     batch_size = net.mcfg["sample"]["batch_size"]
@@ -72,37 +63,82 @@ def run(args) -> None:
 
     results = {}
     for name in rcfg["targets"]:
-        target = load_target_set(name, rcfg["images"], seed=config["seed"], source_dataset=source,
-                                 source_test_images=test, root=None, download=dcfg["download"],
-                                 download_dir=args.download_dir)
+        target = load_target_set(
+            name,
+            rcfg["images"],
+            seed=config["seed"],
+            source_dataset=source,
+            source_test_images=test,
+            root=None,
+            download=dcfg["download"],
+            download_dir=args.download_dir,
+        )
         if target.n < rcfg["images"]:
             log.warning("%s: only %d test images, using all of them (asked for %d)", name, target.n, rcfg["images"])
-        rows = reconstruction_error(net.diffusion, net.model, to_model_range(target.images), steps,
-                                    variance=net.mcfg["variance"], generator=generator(config["seed"], NAME, name),
-                                    device=device, batch_size=batch_size)
+        rows = reconstruction_error(
+            net.diffusion,
+            net.model,
+            to_model_range(target.images),
+            steps,
+            variance=net.mcfg["variance"],
+            generator=generator(config["seed"], NAME, name),
+            device=device,
+            batch_size=batch_size,
+        )
         results[name] = (target, rows)
-        log.info("%s (%s, %d images): MAE %.4f -> %.4f, MS-SSIM %.4f -> %.4f over t = %d..%d", name,
-                 "in-domain" if target.in_domain else "out-of-domain", target.n, rows[0]["mae"], rows[-1]["mae"],
-                 rows[0]["ms_ssim"], rows[-1]["ms_ssim"], steps[0], steps[-1])
+        log.info(
+            "%s (%s, %d images): MAE %.4f -> %.4f, MS-SSIM %.4f -> %.4f over t = %d..%d",
+            name,
+            "in-domain" if target.in_domain else "out-of-domain",
+            target.n,
+            rows[0]["mae"],
+            rows[-1]["mae"],
+            rows[0]["ms_ssim"],
+            rows[-1]["ms_ssim"],
+            steps[0],
+            steps[-1],
+        )
 
-    lines = [",".join(CSV_COLUMNS) + "\n"]
-    for name, (target, rows) in results.items():
-        for r in rows:
-            lines.append(",".join([name, str(target.in_domain).lower(), str(r["t"]), _g((r["t"] + 1) / T),
-                                   _g(r["mae"]), _g(r["mae_sem"]), _g(r["ms_ssim"]), _g(r["ms_ssim_sem"])]) + "\n")
-    write_text(args.out_csv, "".join(lines))
+    write_csv(
+        args.out_csv,
+        CSV_COLUMNS,
+        [
+            [
+                name,
+                str(target.in_domain).lower(),
+                r["t"],
+                _g((r["t"] + 1) / T),
+                _g(r["mae"]),
+                _g(r["mae_sem"]),
+                _g(r["ms_ssim"]),
+                _g(r["ms_ssim_sem"]),
+            ]
+            for name, (target, rows) in results.items()
+            for r in rows
+        ],
+    )
 
     in_domain = next((rows for target, rows in results.values() if target.in_domain), None)
     summary = {
-        "model": rcfg["model"], "dataset": source, "resolution": net.image_size, "channels": net.channels,
-        "timesteps": T, "fraction": rcfg["fraction"], "steps": steps,
-        "t_fraction": [(t + 1) / T for t in steps], "metrics_range": "[0, 1] images",
+        "model": rcfg["model"],
+        "dataset": source,
+        "resolution": net.image_size,
+        "channels": net.channels,
+        "timesteps": T,
+        "fraction": rcfg["fraction"],
+        "steps": steps,
+        "t_fraction": [(t + 1) / T for t in steps],
+        "metrics_range": "[0, 1] images",
         "targets": {},
     }
     for name, (target, rows) in results.items():
         entry = {
-            "in_domain": target.in_domain, "n": target.n, "available": target.available, "source": target.source,
-            "mae": [_finite(r["mae"]) for r in rows], "ms_ssim": [_finite(r["ms_ssim"]) for r in rows],
+            "in_domain": target.in_domain,
+            "n": target.n,
+            "available": target.available,
+            "source": target.source,
+            "mae": [_finite(r["mae"]) for r in rows],
+            "ms_ssim": [_finite(r["ms_ssim"]) for r in rows],
         }
         if in_domain is not None and not target.in_domain:
             # Fig. 3: how far the out-of-domain curve lies above the in-domain one, per step
@@ -128,9 +164,13 @@ def _figure(results: dict, T: int, model: str, source: str, path: str, svg_path:
         for ax, key in ((ax1, "mae"), (ax2, "ms_ssim")):
             y = np.array([r[key] for r in rows])
             sem = np.nan_to_num(np.array([r[f"{key}_sem"] for r in rows]))
-            line, = ax.plot(x, y, style, marker="o", markersize=3, label=label)
+            (line,) = ax.plot(x, y, style, marker="o", markersize=3, label=label)
             ax.fill_between(x, y - sem, y + sem, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax1.set(xlabel="(t + 1) / T  (t 0-based)", ylabel="MAE ([0, 1] images)", title=f"reconstruction from x_t, {model} ({source})")
+    ax1.set(
+        xlabel="(t + 1) / T  (t 0-based)",
+        ylabel="MAE ([0, 1] images)",
+        title=f"reconstruction from x_t, {model} ({source})",
+    )
     ax2.set(xlabel="(t + 1) / T  (t 0-based)", ylabel="MS-SSIM", title="MS-SSIM of the reconstruction")
     ax1.legend(fontsize=8)
     fig.tight_layout()

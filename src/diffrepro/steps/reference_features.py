@@ -7,20 +7,10 @@ import os
 
 from ..config import load_config
 from ..data import load_processed
+from ..devices import resolve_device
 from ..evaluation.backends import BACKENDS, load_backend
 from ..evaluation.reference import save_reference
 from ..runlog import get_logger
-from .common import resolve_device
-
-NAME = "reference-features"
-HELP = "features of one data set's reference split on both metric backends (Inception and the classifier)"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--inception", required=True, help="the converted Inception weights (.safetensors)")
-    p.add_argument("--classifier", required=True, help="the classifier trained on this data set (.safetensors)")
-    p.add_argument("--out-dir", required=True, help="output folder: <backend>.safetensors for each backend")
 
 
 def run(args) -> None:
@@ -33,8 +23,9 @@ def run(args) -> None:
     limit = ecfg["reference_images"]
     if limit is not None:
         if limit > images.shape[0]:
-            raise ValueError(f"evaluation.reference_images = {limit}, but the {split} split of {args.data} holds "
-                             f"{images.shape[0]}")
+            raise ValueError(
+                f"evaluation.reference_images = {limit}, but the {split} split of {args.data} holds {images.shape[0]}"
+            )
         images = images[:limit]
     weights = {"inception": args.inception, "classifier": args.classifier}
     device = resolve_device(args.device)
@@ -42,9 +33,26 @@ def run(args) -> None:
         backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
         features = backend.features(images, desc=f"{name} reference {split}", log=log.info)
         out = os.path.join(args.out_dir, f"{name}.safetensors")
-        save_reference(out, features, {
-            "backend": name, "weights_sha256": backend.weights_sha256, "dataset": dmeta.get("dataset"),
-            "split": split, "resolution": images.shape[-1], "images": images.shape[0],
-            "images_per_second": f"{backend.last_images_per_second:.2f}"})
-        log.info("%s reference: %d %s images of %s at %d px, %.1f img/s -> %s", name, images.shape[0], split,
-                 dmeta.get("dataset"), images.shape[-1], backend.last_images_per_second, out)
+        save_reference(
+            out,
+            features,
+            {
+                "backend": name,
+                "weights_sha256": backend.weights_sha256,
+                "dataset": dmeta.get("dataset"),
+                "split": split,
+                "resolution": images.shape[-1],
+                "images": images.shape[0],
+                "images_per_second": f"{backend.last_images_per_second:.2f}",
+            },
+        )
+        log.info(
+            "%s reference: %d %s images of %s at %d px, %.1f img/s -> %s",
+            name,
+            images.shape[0],
+            split,
+            dmeta.get("dataset"),
+            images.shape[-1],
+            backend.last_images_per_second,
+            out,
+        )

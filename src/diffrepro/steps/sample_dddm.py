@@ -7,28 +7,18 @@ import time
 
 import torch
 
+from ..artifacts.dddm import build_dddm_model
 from ..atomic import save_safetensors
-from ..config import load_config
-from ..diffusion.dddm import build_dddm_unet, dddm_sample
+from ..config import dddm_run, load_config
+from ..devices import resolve_device
+from ..diffusion.dddm import dddm_sample
 from ..diffusion.schedules import alphas_cumprod
+from ..imaging import to_uint8
 from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
 from ..training.dddm import dddm_betas
 from ..training.speed import speed_network
-from .common import resolve_device
-from .sample import to_uint8
-from .train_dddm import dddm_run, load_dddm_weights
-
-NAME = "sample-dddm"
-HELP = "sample a trained DDDM run at each NFE of dddm.sample.steps (uint8 samples + a PNG grid)"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--run", required=True, help="run name (a key of params.dddm.runs)")
-    p.add_argument("--weights", required=True, help="EMA weights written by train-dddm")
-    p.add_argument("--out", required=True, help="output: uint8 samples images_nfe<K> (.safetensors)")
-    p.add_argument("--grid", required=True, help="output: PNG grid of the first 100 samples at the largest NFE")
 
 
 def run(args) -> None:
@@ -38,11 +28,8 @@ def run(args) -> None:
     scfg = dddm["sample"]
     method = scfg.get("method", "fixed_point")
     device = resolve_device(args.device)
-    state, meta = load_dddm_weights(args.weights, args.run, dddm, run_cfg)
+    model, meta = build_dddm_model(args.weights, args.run, dddm, run_cfg, device)
     image_size, channels = int(meta["image_size"]), int(meta["channels"])
-    model = build_dddm_unet(dddm["unet"], image_size=image_size, channels=channels)
-    model.load_state_dict(state)
-    model.to(device).eval()
     network = speed_network(model, config.get("speed"))
     ab = alphas_cumprod(dddm_betas(dddm))
     T = dddm["timesteps"]
@@ -50,10 +37,19 @@ def run(args) -> None:
     nfes = [int(k) for k in scfg["steps"]]
     batches = -(-n // bs)
     out: dict[str, torch.Tensor] = {}
-    metadata = {"run": args.run, "num_samples": str(n), "nfe": ",".join(str(k) for k in nfes),
-                "reportable": meta.get("reportable", "false"), "metric": meta["metric"], "method": method,
-                "timesteps": str(T), "batch_size": str(bs), "precision": scfg["precision"], "device": device,
-                "train_steps": meta.get("steps", "")}
+    metadata = {
+        "run": args.run,
+        "num_samples": str(n),
+        "nfe": ",".join(str(k) for k in nfes),
+        "reportable": meta.get("reportable", "false"),
+        "metric": meta["metric"],
+        "method": method,
+        "timesteps": str(T),
+        "batch_size": str(bs),
+        "precision": scfg["precision"],
+        "device": device,
+        "train_steps": meta.get("steps", ""),
+    }
     with Progress(sum(nfes) * batches, desc=f"sample dddm {args.run}", log_every=max(1, batches), unit="call") as bar:
         for k in nfes:
             gen = generator(config["seed"], "dddm-sample", args.run)  # the same x_T for every NFE
@@ -61,18 +57,31 @@ def run(args) -> None:
             t0 = time.perf_counter()
             for start in range(0, n, bs):
                 size = min(bs, n - start)
-                x = dddm_sample(network, (size, channels, image_size, image_size), steps=k, num_timesteps=T,
-                                generator=gen, device=device, method=method, alphas_cumprod=ab,
-                                precision=scfg["precision"])
+                x = dddm_sample(
+                    network,
+                    (size, channels, image_size, image_size),
+                    steps=k,
+                    num_timesteps=T,
+                    generator=gen,
+                    device=device,
+                    method=method,
+                    alphas_cumprod=ab,
+                    precision=scfg["precision"],
+                )
                 chunks.append(to_uint8(x.cpu()))
                 bar.update(k)
             seconds = time.perf_counter() - t0
             out[f"images_nfe{k}"] = torch.cat(chunks)
             metadata[f"seconds_nfe{k}"] = f"{seconds:.4f}"
             metadata[f"samples_per_second_nfe{k}"] = f"{n / seconds:.4f}"
-            log.info("DDDM %s: %d samples with %d step(s) in %.2f s (%.1f samples/s)", args.run, n, k, seconds,
-                     n / seconds)
+            log.info(
+                "DDDM %s: %d samples with %d step(s) in %.2f s (%.1f samples/s)", args.run, n, k, seconds, n / seconds
+            )
     save_safetensors(out, args.out, metadata)
     save_sample_grid(out[f"images_nfe{max(nfes)}"][:100], args.grid)
-    log.info("wrote %s and %s%s", args.out, args.grid,
-             "" if metadata["reportable"] == "true" else " (NOT REPORTABLE: trained with a random-backbone metric)")
+    log.info(
+        "wrote %s and %s%s",
+        args.out,
+        args.grid,
+        "" if metadata["reportable"] == "true" else " (NOT REPORTABLE: trained with a random-backbone metric)",
+    )

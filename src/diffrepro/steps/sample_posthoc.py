@@ -17,27 +17,19 @@ from pathlib import Path
 
 import torch
 
+from ..artifacts.ddgm import build_model
 from ..atomic import save_safetensors, write_json
 from ..config import load_config, model_config, posthoc_splits
-from ..diffusion.daed import daed_model_calls, dae_predict
+from ..devices import resolve_device
+from ..diffusion.daed import dae_predict, daed_model_calls
 from ..factory import build_diffusion
+from ..imaging import to_uint8
 from ..models.precision import with_precision
+from ..posthoc import split_of
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
+from ..sampling import draw_samples
 from ..training.speed import speed_network
-from .common import resolve_device
-from .sample import build_model, draw_samples, to_uint8
-from .train_dae import split_of
-
-NAME = "sample-posthoc"
-HELP = "sample the post-hoc DAEDs: one generator pass, each split point's DAE once on its x_s"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--generator", required=True, help="the generator DDGM's EMA weights")
-    p.add_argument("--daes", required=True, help="folder with <split>/ema.safetensors (train-dae outputs)")
-    p.add_argument("--out", required=True,
-                   help="output folder: <split>.safetensors (uint8 samples), <split>.png (grid), timing.json")
 
 
 def run(args) -> None:
@@ -46,8 +38,10 @@ def run(args) -> None:
     gen_name = config["daed"]["posthoc"]["generator"]
     mcfg = model_config(config, gen_name)
     if mcfg["sample"]["method"] != "ancestral":
-        raise ValueError(f"models.{gen_name}.sample.method: a DAED's generator runs the ancestral process "
-                         f"down to the split step, got {mcfg['sample']['method']!r}")
+        raise ValueError(
+            f"models.{gen_name}.sample.method: a DAED's generator runs the ancestral process "
+            f"down to the split step, got {mcfg['sample']['method']!r}"
+        )
     device = resolve_device(args.device)
     generator, image_size, channels, _ = build_model(args.generator, mcfg, device)
     diffusion = build_diffusion(mcfg)
@@ -61,8 +55,10 @@ def run(args) -> None:
         point, s = split_of(config, label, mcfg)
         dae, _, _, dmeta = build_model(str(path), mcfg, device)
         if int(dmeta.get("split_step", -1)) != s:
-            raise ValueError(f"{path} was fine-tuned for split step {dmeta.get('split_step')} but split point "
-                             f"{label} is step {s} of the generator's schedule; rerun train-dae --split {label}")
+            raise ValueError(
+                f"{path} was fine-tuned for split step {dmeta.get('split_step')} but split point "
+                f"{label} is step {s} of the generator's schedule; rerun train-dae --split {label}"
+            )
         daes[label] = (point, s, dae)
 
     wanted = {s for _, s, _ in daes.values()}
@@ -78,9 +74,18 @@ def run(args) -> None:
             states[t].append(x.detach().clone())
             reach[t] += now - batch_start[0]
 
-    final, gen_seconds = draw_samples(generator, mcfg, image_size, channels, seed=config["seed"], stream=gen_name,
-                                      device=device, desc=f"generator {gen_name}", on_state=on_state,
-                                      speed=config.get("speed"))
+    final, gen_seconds = draw_samples(
+        generator,
+        mcfg,
+        image_size,
+        channels,
+        seed=config["seed"],
+        stream=gen_name,
+        device=device,
+        desc=f"generator {gen_name}",
+        on_state=on_state,
+        speed=config.get("speed"),
+    )
     n = final.shape[0]
     out = Path(args.out)
     tmp = out.with_name(out.name + ".incomplete")
@@ -88,30 +93,53 @@ def run(args) -> None:
 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    timing = {"generator": gen_name, "timesteps": T, "num_samples": n, "device": device,
-              "precision": mcfg["sample"]["precision"], "generator_seconds_full": round(gen_seconds, 4),
-              "splits": {}}
+    timing = {
+        "generator": gen_name,
+        "timesteps": T,
+        "num_samples": n,
+        "device": device,
+        "precision": mcfg["sample"]["precision"],
+        "generator_seconds_full": round(gen_seconds, 4),
+        "splits": {},
+    }
     bs = mcfg["sample"]["batch_size"]
     for label, (point, s, dae) in daes.items():
         network = with_precision(speed_network(dae, config.get("speed")), mcfg["sample"]["precision"], device)
         x_s = torch.cat(states[s])
         t0 = time.perf_counter()
         with torch.inference_mode():
-            x0 = torch.cat([dae_predict(network, diffusion, x_s[i:i + bs], s) for i in range(0, n, bs)])
+            x0 = torch.cat([dae_predict(network, diffusion, x_s[i : i + bs], s) for i in range(0, n, bs)])
         dae_seconds = time.perf_counter() - t0
         images = to_uint8(x0.cpu())
         gen_calls, dae_calls = daed_model_calls(T, s)
         per_sample = (reach[s] + dae_seconds) / n
-        meta = {"model": f"daed_posthoc@{label}", "split": label, "beta_1": str(point), "split_step": str(s),
-                "generator": gen_name, "num_samples": str(n), "generator_calls": str(gen_calls),
-                "dae_calls": str(dae_calls), "generator_seconds": f"{reach[s]:.4f}", "dae_seconds": f"{dae_seconds:.4f}",
-                "seconds_per_sample": f"{per_sample:.6f}", "samples_per_second": f"{1.0 / per_sample:.4f}",
-                "device": device, "precision": mcfg["sample"]["precision"]}
+        meta = {
+            "model": f"daed_posthoc@{label}",
+            "split": label,
+            "beta_1": str(point),
+            "split_step": str(s),
+            "generator": gen_name,
+            "num_samples": str(n),
+            "generator_calls": str(gen_calls),
+            "dae_calls": str(dae_calls),
+            "generator_seconds": f"{reach[s]:.4f}",
+            "dae_seconds": f"{dae_seconds:.4f}",
+            "seconds_per_sample": f"{per_sample:.6f}",
+            "samples_per_second": f"{1.0 / per_sample:.4f}",
+            "device": device,
+            "precision": mcfg["sample"]["precision"],
+        }
         save_safetensors({"images": images}, tmp / f"{label}.safetensors", meta)
         save_sample_grid(images, str(tmp / f"{label}.png"))
-        timing["splits"][label] = {"beta_1": point, "split_step": s, "generator_calls": gen_calls,
-                                   "dae_calls": dae_calls, "generator_seconds": round(reach[s], 4),
-                                   "dae_seconds": round(dae_seconds, 4), "seconds_per_sample": per_sample}
+        timing["splits"][label] = {
+            "beta_1": point,
+            "split_step": s,
+            "generator_calls": gen_calls,
+            "dae_calls": dae_calls,
+            "generator_seconds": round(reach[s], 4),
+            "dae_seconds": round(dae_seconds, 4),
+            "seconds_per_sample": per_sample,
+        }
         log.info("DAED %s: %d generator steps + 1 DAE call, %.4f s per sample", label, gen_calls, per_sample)
     write_json(tmp / "timing.json", timing)
     shutil.rmtree(out, ignore_errors=True)

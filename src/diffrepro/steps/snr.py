@@ -5,24 +5,14 @@ averaged log-SNR crosses 0 (CSV, a JSON summary and a PNG figure)."""
 from __future__ import annotations
 
 from ..analysis.snr import snr_curve
-from ..atomic import write_json, write_text
+from ..atomic import write_json
 from ..config import load_config
+from ..csvio import write_csv
 from ..data import load_processed
 from ..diffusion.schedules import alphas_cumprod, get_beta_schedule
+from ..imaging import to_model_range
 from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
-from ..training.ddgm import to_model_range
-
-NAME = "snr"
-HELP = "SNR of the forward process per schedule, averaged over the data set (Deja et al. Fig 1, 8)"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--out-csv", required=True, help="output: SNR, log-SNR and derivatives per step and schedule")
-    p.add_argument("--out-json", required=True, help="output: crossing steps per schedule")
-    p.add_argument("--out-png", required=True, help="output: figure")
-    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
 
 
 def run(args) -> None:
@@ -33,25 +23,39 @@ def run(args) -> None:
     images = to_model_range(tensors["train_images"])
     T = acfg["timesteps"]
     curves = {name: snr_curve(alphas_cumprod(get_beta_schedule(name, T)), images) for name in acfg["schedules"]}
-    rows = ["schedule,t,snr_mean,log_snr_mean,d_snr_mean,d_log_snr_mean\n"]
+    rows = []
     for name, c in curves.items():
         for t in range(T):
-            d_snr = "" if t == 0 else f"{float(c['d_snr_mean'][t - 1]):.8g}"
-            d_log = "" if t == 0 else f"{float(c['d_log_snr_mean'][t - 1]):.8g}"
-            rows.append(f"{name},{t + 1},{float(c['snr_mean'][t]):.8g},{float(c['log_snr_mean'][t]):.8g},{d_snr},{d_log}\n")
-    write_text(args.out_csv, "".join(rows))
+            d_snr = None if t == 0 else f"{float(c['d_snr_mean'][t - 1]):.8g}"
+            d_log = None if t == 0 else f"{float(c['d_log_snr_mean'][t - 1]):.8g}"
+            rows.append(
+                [name, t + 1, f"{float(c['snr_mean'][t]):.8g}", f"{float(c['log_snr_mean'][t]):.8g}", d_snr, d_log]
+            )
+    write_csv(args.out_csv, ["schedule", "t", "snr_mean", "log_snr_mean", "d_snr_mean", "d_log_snr_mean"], rows)
     summary = {
-        "dataset": meta.get("dataset"), "resolution": meta.get("resolution"), "timesteps": T,
+        "dataset": meta.get("dataset"),
+        "resolution": meta.get("resolution"),
+        "timesteps": T,
         "num_images": next(iter(curves.values()))["num_images"],
         "mean_signal_power": next(iter(curves.values()))["mean_signal_power"],
-        "schedules": {name: {"crossing_step": None if c["crossing_step"] is None else c["crossing_step"] + 1,
-                             "crossing_fraction": c["crossing_fraction"]} for name, c in curves.items()},
+        "schedules": {
+            name: {
+                "crossing_step": None if c["crossing_step"] is None else c["crossing_step"] + 1,
+                "crossing_fraction": c["crossing_fraction"],
+            }
+            for name, c in curves.items()
+        },
     }
     write_json(args.out_json, summary)
     _figure(curves, T, meta.get("dataset"), args.out_png, args.out_svg)
     for name, s in summary["schedules"].items():
-        log.info("%s: averaged log-SNR crosses 0 at step %s of %d (%.0f%%)", name, s["crossing_step"], T,
-                 100 * (s["crossing_fraction"] or 0))
+        log.info(
+            "%s: averaged log-SNR crosses 0 at step %s of %d (%.0f%%)",
+            name,
+            s["crossing_step"],
+            T,
+            100 * (s["crossing_fraction"] or 0),
+        )
 
 
 def _figure(curves: dict, T: int, dataset: str | None, path: str, svg_path: str | None = None) -> None:
@@ -63,7 +67,7 @@ def _figure(curves: dict, T: int, dataset: str | None, path: str, svg_path: str 
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
     for name, c in curves.items():
         t = (c["t"].numpy() + 1) / T
-        line, = ax1.plot(t, c["log_snr_mean"].numpy(), label=name)
+        (line,) = ax1.plot(t, c["log_snr_mean"].numpy(), label=name)
         if c["crossing_step"] is not None:
             ax1.axvline((c["crossing_step"] + 1) / T, color=line.get_color(), linestyle=":", linewidth=1)
         ax2.plot(t[1:], c["d_snr_mean"].numpy(), label=name)

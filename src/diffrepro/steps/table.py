@@ -6,22 +6,9 @@ from pathlib import Path
 
 from ..atomic import read_json
 from ..config import load_config, model_config
-from ..reporting.tables import TABLES, table_over_datasets, tex_beside, write_table
+from ..reporting.render import tex_beside, write_table
+from ..reporting.tables import table_over_datasets
 from ..runlog import get_logger
-
-NAME = "table"
-HELP = "assemble one table (Markdown, CSV, LaTeX) from the per-model metrics"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--name", required=True, choices=sorted(TABLES), help="which table")
-    p.add_argument("--metrics-dir", required=True, help="folder of <model>.json written by evaluate")
-    p.add_argument("--nll-dir", required=True, help="folder of <model>.json written by nll")
-    p.add_argument("--snapshots-dir", required=True, help="folder of <model>.json written by evaluate-snapshots")
-    p.add_argument("--train-dir", required=True, help="folder of <model>/summary.json written by train-ddgm")
-    p.add_argument("--out-md", required=True)
-    p.add_argument("--out-csv", required=True)
-    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
 
 
 def _read(path: Path, model: str, step: str) -> dict:
@@ -37,19 +24,24 @@ def run(args) -> None:
         tables = model_config(config, name)["tables"]
         if args.name not in tables:
             continue
-        groups.setdefault(config["models"][name]["data"], []).append({
-            "tables": tables,
-            "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),
-            "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
-            "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
-            "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
-        })
+        groups.setdefault(config["models"][name]["data"], []).append(
+            {
+                "tables": tables,
+                "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),
+                "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
+                "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
+                "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
+            }
+        )
     # one block of rows per data set (in the order of `datasets`), each beside that data set's published rows
     # (a table no model is a row of: the published rows of the first data set)
     keys = [key for key in config["datasets"] if key in groups] or [next(iter(config["datasets"]))]
     rows, columns, title, notes = table_over_datasets(
-        args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys])
-    write_table(rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title,
-                notes=notes)
-    get_logger().info("wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv,
-                      args.out_tex or tex_beside(args.out_md), len(rows))
+        args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys]
+    )
+    write_table(
+        rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes
+    )
+    get_logger().info(
+        "wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv, args.out_tex or tex_beside(args.out_md), len(rows)
+    )

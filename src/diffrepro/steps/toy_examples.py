@@ -12,30 +12,20 @@ from __future__ import annotations
 
 import torch
 
-from ..analysis.loading import AnalysisInputError, ddgm_split_step, load_ddgm, load_posthoc_dae
+from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
 from ..analysis.transferability import Denoiser, compare_denoisers
-from ..atomic import write_text
 from ..config import load_config
+from ..csvio import write_csv
 from ..data.targets import photo_images
+from ..devices import resolve_device
+from ..imaging import to_model_range
+from ..posthoc import ddgm_split_step
 from ..reporting.image_panels import save_image_panel
 from ..runlog import get_logger
 from ..seeding import generator
-from ..training.ddgm import to_model_range
-from .common import resolve_device
-
-NAME = "toy-examples"
-HELP = "scikit-image photos noised to beta_1 and denoised by a DDGM and by the post-hoc DAE (Deja et al. Fig 6b)"
 
 CSV_COLUMNS = ("photo", "model", "split_step", "mae", "ms_ssim")
 DAED_ROW = "DAED"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--weights", required=True, help="EMA weights of analysis.toy_examples.model (train-ddgm)")
-    p.add_argument("--dae", required=True, help="the post-hoc DAE of noise level analysis.toy_examples.beta_1")
-    p.add_argument("--out-png", required=True, help="output: grid, rows photos, columns original/noisy/DDGM/DAED")
-    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
-    p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per photo and model")
 
 
 def run(args) -> None:
@@ -47,31 +37,46 @@ def run(args) -> None:
     ddgm = load_ddgm(args.weights, config, name, device)
     dae = load_posthoc_dae(args.dae, config, device, beta_1=beta_1)
     if (dae.channels, dae.image_size) != (ddgm.channels, ddgm.image_size):
-        raise AnalysisInputError(f"{args.dae} is a {dae.channels}x{dae.image_size}x{dae.image_size} model, "
-                                 f"{args.weights} a {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size} one")
+        raise AnalysisInputError(
+            f"{args.dae} is a {dae.channels}x{dae.image_size}x{dae.image_size} model, "
+            f"{args.weights} a {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size} one"
+        )
     photos = list(tcfg["photos"])
     x0 = to_model_range(photo_images(photos, ddgm.channels, ddgm.image_size))
     noise = torch.randn(x0.shape, generator=generator(seed, "toy-examples", "noise"))
     s = ddgm_split_step(ddgm.mcfg, beta_1)
     denoisers = [
-        Denoiser(name, "ddgm", ddgm.model, ddgm.diffusion, s, variance=ddgm.mcfg["variance"],
-                 generator=generator(seed, "toy-examples", "reverse", name)),
+        Denoiser(
+            name,
+            "ddgm",
+            ddgm.model,
+            ddgm.diffusion,
+            s,
+            variance=ddgm.mcfg["variance"],
+            generator=generator(seed, "toy-examples", "reverse", name),
+        ),
         Denoiser(DAED_ROW, "dae", dae.model, dae.diffusion, dae.split_step),
     ]
     batch_size = min(ddgm.mcfg["sample"]["batch_size"], dae.mcfg["sample"]["batch_size"])
     result = compare_denoisers(x0, denoisers, noise, batch_size=batch_size, device=device, keep=len(photos))
 
-    lines = [",".join(CSV_COLUMNS) + "\n"]
+    lines = []
     for i, photo in enumerate(photos):
         for d in denoisers:
             m, q = float(result.mae[d.name][i]), float(result.ms_ssim[d.name][i])
-            lines.append(f"{photo},{d.name},{d.split_step},{m:.8g},{q:.8g}\n")
+            lines.append([photo, d.name, d.split_step, f"{m:.8g}", f"{q:.8g}"])
             log.info("%s, %s (s=%d): MAE %.4f, MS-SSIM %.4f", photo, d.name, d.split_step, m, q)
-    write_text(args.out_csv, "".join(lines))
+    write_csv(args.out_csv, CSV_COLUMNS, lines)
 
-    rows = [[x0[i], result.noisy[DAED_ROW][i], result.reconstructions[name][i], result.reconstructions[DAED_ROW][i]]
-            for i in range(len(photos))]
-    save_image_panel(rows, args.out_png, row_labels=photos,
-                     col_labels=["original", f"noisy (s={dae.split_step})", f"DDGM {name} (s={s})", "DAED"],
-                     title=f"beta_1 = {beta_1:g}, {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size}",
-                     svg_path=args.out_svg)
+    rows = [
+        [x0[i], result.noisy[DAED_ROW][i], result.reconstructions[name][i], result.reconstructions[DAED_ROW][i]]
+        for i in range(len(photos))
+    ]
+    save_image_panel(
+        rows,
+        args.out_png,
+        row_labels=photos,
+        col_labels=["original", f"noisy (s={dae.split_step})", f"DDGM {name} (s={s})", "DAED"],
+        title=f"beta_1 = {beta_1:g}, {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size}",
+        svg_path=args.out_svg,
+    )

@@ -8,16 +8,6 @@ from ..data import UNLABELLED, load_processed
 from ..errors import DiffreproError
 from ..runlog import get_logger
 from ..training.classifier import save_classifier, train_classifier
-from .common import resolve_device
-
-NAME = "train-classifier"
-HELP = "train the feature-extractor classifier on the processed data set"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--data", required=True, help="processed data set (.safetensors)")
-    p.add_argument("--out", required=True, help="classifier weights (.safetensors)")
-    p.add_argument("--metrics", required=True, help="classifier metrics (.json)")
 
 
 def run(args) -> None:
@@ -35,9 +25,17 @@ def run(args) -> None:
                 "whole DAG use a labelled copy (for ImageNet: the Chrabaszcz et al. npz files)."
             )
     model, metrics = train_classifier(
-        tensors["train_images"], tensors["train_labels"], tensors["test_images"], tensors["test_labels"],
-        width=cfg["width"], feature_dim=cfg["feature_dim"], epochs=cfg["epochs"], batch_size=cfg["batch_size"],
-        lr=cfg["lr"], seed=config["seed"], log=log.info,
+        tensors["train_images"],
+        tensors["train_labels"],
+        tensors["test_images"],
+        tensors["test_labels"],
+        width=cfg["width"],
+        feature_dim=cfg["feature_dim"],
+        epochs=cfg["epochs"],
+        batch_size=cfg["batch_size"],
+        lr=cfg["lr"],
+        seed=config["seed"],
+        log=log.info,
     )
     metrics = {**metrics, "dataset": meta.get("dataset"), "resolution": meta.get("resolution")}
     save_classifier(model, args.out, metrics)

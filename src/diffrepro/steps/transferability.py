@@ -1,7 +1,8 @@
 """Step: transferability of the denoising part (Deja et al. Sec. 6.3, Table 2).
 
 Source: the preset's data set. The DDGMs of ``analysis.transferability.models`` (``{vlb: NAME,
-simple: NAME}``, the paper's "DDGM VLB" and "DDGM Simple" rows; one ``--ddgm NAME=PATH`` each) and the post-hoc DAE of noise level ``analysis.transferability.beta_1`` (``--dae``)
+simple: NAME}``, the paper's "DDGM VLB" and "DDGM Simple" rows; one ``--ddgm NAME=PATH`` each) and the post-hoc
+DAE of noise level ``analysis.transferability.beta_1`` (``--dae``)
 denoise the same noised test images of each set in ``analysis.transferability.targets``
 (:mod:`diffrepro.data.targets`): per image one shared noise draw, ``x_s ~ q(x_s | x0)`` at the
 split step of ``beta_1`` on each model's own schedule; a DDGM runs its reverse process from ``s``
@@ -12,44 +13,27 @@ PNG and SVG figure with one example per target (clean, noisy, each model's recon
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
-
 import torch
 
-from ..analysis.loading import AnalysisInputError, ddgm_split_step, load_ddgm, load_posthoc_dae
-from ..analysis.transferability import (DEJA_TABLE2, DEJA_TABLE2_TARGETS, TABLE2_CAVEAT, Denoiser,
-                                        compare_denoisers, table2_markdown)
-from ..analysis.transferability import _fmt as fmt_mean_sem
+from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
+from ..analysis.transferability import Denoiser, compare_denoisers, table2_latex, table2_markdown
 from ..atomic import write_text
 from ..config import dataset_of, load_config
+from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_set
+from ..devices import resolve_device
+from ..imaging import to_model_range
+from ..posthoc import ddgm_split_step
 from ..reporting.image_panels import save_image_panel
-from ..reporting.tables import render_latex, tex_beside
+from ..reporting.render import tex_beside
 from ..runlog import get_logger
 from ..seeding import generator
-from ..training.ddgm import to_model_range
-from .common import resolve_device
 
 NAME = "transferability"
-HELP = "DDGM reverse process from s vs the post-hoc DAE in one pass, on several target sets (Deja et al. Table 2)"
 
 CSV_COLUMNS = ("source", "model", "target", "split_step", "mae_mean", "mae_sem", "ms_ssim_mean", "ms_ssim_sem")
 DAED_ROW = "DAED"
-
-
-def add_arguments(p) -> None:
-    p.add_argument("--ddgm", action="append", required=True, metavar="NAME=PATH",
-                   help="EMA weights of a DDGM of analysis.transferability.models (repeat for each)")
-    p.add_argument("--dae", required=True, help="the post-hoc DAE of noise level analysis.transferability.beta_1")
-    p.add_argument("--data", required=True, help="processed data set (.safetensors); its test split is in-domain")
-    p.add_argument("--out-csv", required=True, help="output: MAE and MS-SSIM per model and target set")
-    p.add_argument("--out-md", required=True, help="output: the table in the paper's layout (Markdown)")
-    p.add_argument("--out-tex", help="output: the table as LaTeX (default: beside --out-md, suffix .tex)")
-    p.add_argument("--out-png", required=True, help="output: one example per target set")
-    p.add_argument("--out-svg", help="output: the figure as SVG (default: beside --out-png, suffix .svg)")
-    p.add_argument("--download-dir", default="data/raw",
-                   help="where other target sets may be downloaded (when data.download allows it)")
 
 
 #: Table 2's DDGM rows: ``analysis.transferability.models`` role -> the paper's row label.
@@ -63,8 +47,9 @@ def transfer_models(models) -> list[tuple[str, str | None]]:
     if isinstance(models, dict):
         unknown = sorted(set(models) - set(PAPER_ROWS))
         if unknown:
-            raise AnalysisInputError(f"analysis.transferability.models: unknown role(s) {unknown}; "
-                                     f"roles are {', '.join(PAPER_ROWS)}")
+            raise AnalysisInputError(
+                f"analysis.transferability.models: unknown role(s) {unknown}; roles are {', '.join(PAPER_ROWS)}"
+            )
         out: list[tuple[str, str | None]] = []
         for role, label in PAPER_ROWS.items():
             if role in models and models[role] not in [n for n, _ in out]:
@@ -85,46 +70,10 @@ def parse_ddgm_args(values: list[str], expected: list[str]) -> dict[str, str]:
             raise AnalysisInputError(f"--ddgm {name} is given twice")
         paths[name] = path
     if set(paths) != set(expected):
-        raise AnalysisInputError(f"--ddgm names {sorted(paths)} differ from analysis.transferability.models "
-                                 f"{sorted(expected)}")
+        raise AnalysisInputError(
+            f"--ddgm names {sorted(paths)} differ from analysis.transferability.models {sorted(expected)}"
+        )
     return {name: paths[name] for name in expected}
-
-
-def table2_latex(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    source: str,
-    targets: Sequence[str],
-    models: Sequence[str],
-    labels: Mapping[str, str] | None = None,
-    title: str,
-    notes: Sequence[str] = (),
-    reference_source: str = "CIFAR10",
-) -> str:
-    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
-    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
-    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
-    labels = dict(labels or {})
-    cell = {(r["model"], r["target"]): r for r in rows}
-    columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
-    ours = []
-    for i, model in enumerate(models):
-        row = {"Source": source if i == 0 else "", "Model": labels.get(model, model)}
-        for t in targets:
-            r = cell.get((model, t))
-            row[f"{t} MAE ↓"] = "n/a" if r is None else fmt_mean_sem(r["mae_mean"], r["mae_sem"], 3)
-            row[f"{t} MS-SSIM ↑"] = "n/a" if r is None else fmt_mean_sem(r["ms_ssim_mean"], r["ms_ssim_sem"], 3)
-        ours.append(row)
-    paper_columns = ["Source", "Model", *[c for t in DEJA_TABLE2_TARGETS for c in (f"{t} MAE", f"{t} MS-SSIM")]]
-    paper = []
-    for i, (model, vals) in enumerate(DEJA_TABLE2[reference_source].items()):
-        row = {"Source": reference_source if i == 0 else "", "Model": model}
-        for t in DEJA_TABLE2_TARGETS:
-            row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
-        paper.append(row)
-    return (render_latex(ours, columns, title, notes) + "\n"
-            + render_latex(paper, paper_columns, f"Published values (Deja et al. 2022, Table 2, source "
-                           f"{reference_source}), for reference", ["Note: " + TABLE2_CAVEAT]))
 
 
 def _g(v: float) -> str:
@@ -151,8 +100,10 @@ def run(args) -> None:
     dae = load_posthoc_dae(args.dae, config, device, beta_1=beta_1)
     for label, net, path in [(n, m, paths[n]) for n, m in ddgms.items()] + [("DAE", dae, args.dae)]:
         if (net.channels, net.image_size) != fmt:
-            raise AnalysisInputError(f"{path} ({label}) is a {net.channels}x{net.image_size}x{net.image_size} model, "
-                                     f"but {args.data} holds {fmt[0]}x{fmt[1]}x{fmt[1]} images")
+            raise AnalysisInputError(
+                f"{path} ({label}) is a {net.channels}x{net.image_size}x{net.image_size} model, "
+                f"but {args.data} holds {fmt[0]}x{fmt[1]}x{fmt[1]} images"
+            )
     steps = {name: ddgm_split_step(net.mcfg, beta_1) for name, net in ddgms.items()}
     steps[DAED_ROW] = dae.split_step
     log.info("beta_1=%g: split steps %s (DAE of %s)", beta_1, steps, dae.name)
@@ -160,36 +111,84 @@ def run(args) -> None:
 
     rows, examples = [], []
     for target_name in tcfg["targets"]:
-        target = load_target_set(target_name, tcfg["images"], seed=seed, source_dataset=source,
-                                 source_test_images=test, root=None, download=dcfg["download"],
-                                 download_dir=args.download_dir)
+        target = load_target_set(
+            target_name,
+            tcfg["images"],
+            seed=seed,
+            source_dataset=source,
+            source_test_images=test,
+            root=None,
+            download=dcfg["download"],
+            download_dir=args.download_dir,
+        )
         if target.n < tcfg["images"]:
-            log.warning("%s: only %d test images, using all of them (asked for %d)", target_name, target.n,
-                        tcfg["images"])
+            log.warning(
+                "%s: only %d test images, using all of them (asked for %d)", target_name, target.n, tcfg["images"]
+            )
         x0 = to_model_range(target.images)
         noise = torch.randn(x0.shape, generator=generator(seed, NAME, "noise", target_name))
-        denoisers = [Denoiser(name, "ddgm", net.model, net.diffusion, steps[name], variance=net.mcfg["variance"],
-                              generator=generator(seed, NAME, "reverse", name, target_name))
-                     for name, net in ddgms.items()]
+        denoisers = [
+            Denoiser(
+                name,
+                "ddgm",
+                net.model,
+                net.diffusion,
+                steps[name],
+                variance=net.mcfg["variance"],
+                generator=generator(seed, NAME, "reverse", name, target_name),
+            )
+            for name, net in ddgms.items()
+        ]
         denoisers.append(Denoiser(DAED_ROW, "dae", dae.model, dae.diffusion, dae.split_step))
         result = compare_denoisers(x0, denoisers, noise, batch_size=batch_size, device=device, keep=1)
         for r in result.summary():
-            rows.append({"source": source, "model": r["name"], "target": target_name, "split_step": r["split_step"],
-                         **{k: r[k] for k in ("mae_mean", "mae_sem", "ms_ssim_mean", "ms_ssim_sem")}, "n": r["n"]})
-            log.info("%s on %s (%d images, s=%d): MAE %.4f, MS-SSIM %.4f", r["name"], target_name, r["n"],
-                     r["split_step"], r["mae_mean"], r["ms_ssim_mean"])
-        examples.append((target, x0[0], result.noisy[DAED_ROW][0],
-                         [result.reconstructions[d.name][0] for d in denoisers]))
+            rows.append(
+                {
+                    "source": source,
+                    "model": r["name"],
+                    "target": target_name,
+                    "split_step": r["split_step"],
+                    **{k: r[k] for k in ("mae_mean", "mae_sem", "ms_ssim_mean", "ms_ssim_sem")},
+                    "n": r["n"],
+                }
+            )
+            log.info(
+                "%s on %s (%d images, s=%d): MAE %.4f, MS-SSIM %.4f",
+                r["name"],
+                target_name,
+                r["n"],
+                r["split_step"],
+                r["mae_mean"],
+                r["ms_ssim_mean"],
+            )
+        examples.append(
+            (target, x0[0], result.noisy[DAED_ROW][0], [result.reconstructions[d.name][0] for d in denoisers])
+        )
 
-    lines = [",".join(CSV_COLUMNS) + "\n"]
-    for r in rows:
-        lines.append(",".join([r["source"], r["model"], r["target"], str(r["split_step"]),
-                               _g(r["mae_mean"]), _g(r["mae_sem"]), _g(r["ms_ssim_mean"]), _g(r["ms_ssim_sem"])]) + "\n")
-    write_text(args.out_csv, "".join(lines))
+    write_csv(
+        args.out_csv,
+        CSV_COLUMNS,
+        [
+            [
+                r["source"],
+                r["model"],
+                r["target"],
+                r["split_step"],
+                _g(r["mae_mean"]),
+                _g(r["mae_sem"]),
+                _g(r["ms_ssim_mean"]),
+                _g(r["ms_ssim_sem"]),
+            ]
+            for r in rows
+        ],
+    )
 
     models = [*ddgms, DAED_ROW]
-    labels = {name: f"{roles[name] or 'DDGM ' + net.mcfg['objective']['name']} ({name}, T={net.diffusion.num_timesteps}, "
-                    f"s={steps[name]})" for name, net in ddgms.items()}
+    labels = {
+        name: f"{roles[name] or 'DDGM ' + net.mcfg['objective']['name']} ({name}, T={net.diffusion.num_timesteps}, "
+        f"s={steps[name]})"
+        for name, net in ddgms.items()
+    }
     labels[DAED_ROW] = f"DAED (post-hoc DAE of {dae.name}, beta_1={beta_1:g}, s={dae.split_step})"
     counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(tcfg["targets"], examples))
     title = f"Transferability (Deja et al. 2022, Table 2), source {source}"
@@ -198,15 +197,34 @@ def run(args) -> None:
         f"beta_1 on each model's schedule, 0-based); DDGM rows run the reverse process from s to 0, the DAED row "
         f"is the post-hoc DAE in one pass. MAE on [0, 1] images and MS-SSIM (data range 1), mean ± standard error "
         f"over the images ({counts}); {source} is in-domain, the other sets are resized to "
-        f"{fmt[0]}x{fmt[1]}x{fmt[1]}.")
+        f"{fmt[0]}x{fmt[1]}x{fmt[1]}."
+    )
     preamble = "\n".join([f"# {title}", "", description])
-    write_text(args.out_md, table2_markdown(rows, source=source, targets=list(tcfg["targets"]), models=models,
-                                            labels=labels, preamble=preamble))
-    write_text(args.out_tex or tex_beside(args.out_md),
-               table2_latex(rows, source=source, targets=list(tcfg["targets"]), models=models, labels=labels,
-                            title=title, notes=[description]))
+    write_text(
+        args.out_md,
+        table2_markdown(
+            rows, source=source, targets=list(tcfg["targets"]), models=models, labels=labels, preamble=preamble
+        ),
+    )
+    write_text(
+        args.out_tex or tex_beside(args.out_md),
+        table2_latex(
+            rows,
+            source=source,
+            targets=list(tcfg["targets"]),
+            models=models,
+            labels=labels,
+            title=title,
+            notes=[description],
+        ),
+    )
 
     col_labels = ["clean", f"noisy (s={dae.split_step})", *[f"{m} (s={steps[m]})" for m in ddgms], DAED_ROW]
-    save_image_panel([[x, noisy, *recs] for _, x, noisy, recs in examples], args.out_png,
-                     row_labels=[t.name for t, *_ in examples], col_labels=col_labels,
-                     title=f"source {source}, beta_1 = {beta_1:g}", svg_path=args.out_svg)
+    save_image_panel(
+        [[x, noisy, *recs] for _, x, noisy, recs in examples],
+        args.out_png,
+        row_labels=[t.name for t, *_ in examples],
+        col_labels=col_labels,
+        title=f"source {source}, beta_1 = {beta_1:g}",
+        svg_path=args.out_svg,
+    )

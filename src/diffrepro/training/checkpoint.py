@@ -18,8 +18,6 @@ run what it is) guards against resuming a run whose configuration has since chan
 
 from __future__ import annotations
 
-import hashlib
-import json
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -32,11 +30,6 @@ from safetensors.torch import load_file, save_file
 from ..atomic import read_json, write_json
 
 TENSOR_FILES = ("model", "ema", "optimizer", "sampler")
-
-
-def fingerprint(obj: Any) -> str:
-    """A stable hash of a JSON-serialisable object."""
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -58,16 +51,20 @@ def optimizer_to_tensors(optimizer: torch.optim.Optimizer) -> tuple[dict[str, to
 IMPLEMENTATION_KEYS = ("fused", "foreach")
 
 
-def optimizer_from_tensors(optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+def optimizer_from_tensors(
+    optimizer: torch.optim.Optimizer, tensors: dict[str, torch.Tensor], meta: dict[str, Any]
+) -> None:
     state: dict[int, dict[str, Any]] = {}
     for name, value in tensors.items():
         idx, key = name.split(".", 1)
         state.setdefault(int(idx), {})[key] = value
     for idx, extra in meta.get("scalars", {}).items():
         state.setdefault(int(idx), {}).update(extra)
-    groups = [{**saved, **{k: ours[k] for k in IMPLEMENTATION_KEYS if k in ours}}
-              for saved, ours in zip(meta["param_groups"], optimizer.param_groups)]
-    groups += meta["param_groups"][len(groups):]  # a count mismatch is load_state_dict's error to raise
+    groups = [
+        {**saved, **{k: ours[k] for k in IMPLEMENTATION_KEYS if k in ours}}
+        for saved, ours in zip(meta["param_groups"], optimizer.param_groups)
+    ]
+    groups += meta["param_groups"][len(groups) :]  # a count mismatch is load_state_dict's error to raise
     optimizer.load_state_dict({"state": state, "param_groups": groups})
     # saved tensors are contiguous; give each state tensor its parameter's memory format (channels-last
     # weights), which the fused CPU kernels assume (they give wrong updates for differing strides)
@@ -103,7 +100,9 @@ class CheckpointStore:
         tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=self.directory))
         try:
             for name, group in tensors.items():
-                save_file({k: v.detach().contiguous().cpu() for k, v in group.items()}, str(tmp / f"{name}.safetensors"))
+                save_file(
+                    {k: v.detach().contiguous().cpu() for k, v in group.items()}, str(tmp / f"{name}.safetensors")
+                )
             write_json(tmp / "state.json", {**state, "step": step, "fingerprint": self.fingerprint})
             if final.exists():
                 shutil.rmtree(final)
@@ -129,12 +128,17 @@ class CheckpointStore:
             return None, f"no checkpoint in {self.directory}"
         latest = read_json(self.latest_file)
         if latest.get("fingerprint") != self.fingerprint:
-            return None, (f"checkpoint in {self.directory} belongs to a different configuration "
-                          "(fingerprint mismatch); starting from scratch")
+            return None, (
+                f"checkpoint in {self.directory} belongs to a different configuration "
+                "(fingerprint mismatch); starting from scratch"
+            )
         path = self.directory / str(latest["dir"])
         if path.parent != self.directory or not path.is_dir():
             return None, f"{self.latest_file} points to a missing checkpoint {path}; starting from scratch"
         state = read_json(path / "state.json")
-        tensors = {name: load_file(str(path / f"{name}.safetensors")) for name in TENSOR_FILES
-                   if (path / f"{name}.safetensors").exists()}
+        tensors = {
+            name: load_file(str(path / f"{name}.safetensors"))
+            for name in TENSOR_FILES
+            if (path / f"{name}.safetensors").exists()
+        }
         return Checkpoint(step=int(state["step"]), tensors=tensors, state=state, path=path), f"resuming from {path}"

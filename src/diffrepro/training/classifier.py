@@ -1,10 +1,11 @@
 """Training and saving of the :class:`~diffrepro.models.classifier.SmallClassifier`
 used as the metric feature extractor.
 
-``train_classifier`` is deterministic for a given ``seed`` on CPU: parameter
-initialisation and dropout draw from a forked global RNG seeded with ``seed`` (the
-caller's global RNG state is restored afterwards) and shuffling uses a dedicated
-``torch.Generator``.
+``train_classifier`` runs :class:`ClassifierTask` on the training engine (:mod:`.engine`; no checkpoints
+and no EMA: the run takes seconds). It is deterministic for a given ``seed`` on CPU: parameter
+initialisation and dropout draw from a forked global RNG seeded with ``seed`` (the caller's global RNG
+state is restored afterwards) and shuffling uses a dedicated ``torch.Generator``, which draws one
+permutation per epoch in turn.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ import math
 import os
 import tempfile
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from tqdm import tqdm
 
-from diffrepro.models.classifier import CLASSIFIER_FORMAT, SmallClassifier
+from ..models.classifier import CLASSIFIER_FORMAT, SmallClassifier
+from .engine import EpochOrder, LoopSettings, RunContext, StepResult, TrainLoop, TrainTask
 
-__all__ = ["train_classifier", "save_classifier", "evaluate_accuracy", "uint8_to_unit_range"]
+__all__ = ["ClassifierTask", "train_classifier", "save_classifier", "evaluate_accuracy", "uint8_to_unit_range"]
 
 LOG_EVERY_STEPS = 50
 
@@ -66,6 +68,78 @@ def evaluate_accuracy(
         correct += int((model(xb).argmax(dim=1) == yb).sum().item())
     model.train(was_training)
     return correct / max(1, images_uint8.shape[0])
+
+
+class ClassifierTask(TrainTask):
+    """A :class:`SmallClassifier` (``network``: its ``num_classes``, ``width`` and ``feature_dim``) trained with
+    AdamW and cross-entropy on uint8 images ``x_train`` and labels ``y_train`` (on the run's device) for
+    ``hyper["epochs"]`` epochs of batches of ``hyper["batch_size"]`` (``lr``, ``weight_decay``); built from the
+    global RNG (seed it first), shuffled by a generator seeded with the run's seed. No EMA, no checkpoints;
+    ``emit`` receives the log lines."""
+
+    ema_module = None
+
+    def __init__(
+        self,
+        x_train: torch.Tensor,
+        y_train: torch.Tensor,
+        run: RunContext,
+        network: dict[str, int],
+        hyper: dict[str, Any],
+        emit: Callable[[str], None],
+    ) -> None:
+        n_train, self.epochs, batch_size = x_train.shape[0], hyper["epochs"], hyper["batch_size"]
+        per_epoch = math.ceil(n_train / batch_size)
+        self.settings = LoopSettings(
+            steps=self.epochs * per_epoch, log_every=LOG_EVERY_STEPS, desc="classifier", hint="lower classifier.lr"
+        )
+        self.run, self.x_train, self.y_train, self.emit = run, x_train, y_train, emit
+        net = SmallClassifier(in_channels=int(x_train.shape[1]), image_size=int(x_train.shape[2]), **network)
+        self.model = model = net.to(x_train.device)
+        self.modules = {"": model}
+        self.optimizers = {
+            "": torch.optim.AdamW(model.parameters(), lr=hyper["lr"], weight_decay=hyper["weight_decay"])
+        }
+        shuffle_gen = torch.Generator(device="cpu")
+        shuffle_gen.manual_seed(run.seed)
+        self.order = EpochOrder(
+            lambda _epoch: torch.randperm(n_train, generator=shuffle_gen), per_epoch, batch_size, x_train.device
+        )
+        self.epoch, self.loss_sum, self.loss_count, self.last_loss, self.t0 = -1, 0.0, 0, float("nan"), 0.0
+
+    def describe(self) -> str:
+        return (
+            f"classifier: training {sum(p.numel() for p in self.model.parameters())} params on "
+            f"{self.x_train.shape[0]} images {tuple(self.x_train.shape[1:])}, {self.model.num_classes} classes, "
+            f"{self.epochs} epochs x {self.order.steps_per_epoch} steps"
+        )
+
+    def start_fresh(self) -> None:
+        self.t0 = time.perf_counter()
+
+    def step(self, step: int, loop: TrainLoop) -> StepResult:
+        epoch, idx = self.order.batch(step)
+        if epoch != self.epoch:
+            self.epoch, self.loss_sum, self.loss_count = epoch, 0.0, 0
+        loss = F.cross_entropy(self.model(uint8_to_unit_range(self.x_train[idx])), self.y_train[idx])
+        loop.optimize(loss, loss)
+        self.last_loss = float(loss.detach().item())
+        self.loss_sum += self.last_loss * idx.shape[0]
+        self.loss_count += idx.shape[0]
+        return StepResult(
+            {"loss": self.last_loss}, postfix={"epoch": f"{epoch + 1}/{self.epochs}", "loss": self.last_loss}
+        )
+
+    def on_interval(self, done: int) -> None:
+        elapsed = time.perf_counter() - self.t0
+        self.emit(
+            f"classifier: epoch {self.epoch + 1}/{self.epochs} step {done}/{self.settings.steps} "
+            f"loss {self.last_loss:.4f} {done / max(elapsed, 1e-9):.1f} it/s"
+        )
+
+    def epoch_loss(self) -> float:
+        """The mean loss over the examples of the last epoch trained."""
+        return self.loss_sum / max(1, self.loss_count)
 
 
 def train_classifier(
@@ -119,63 +193,17 @@ def train_classifier(
 
     emit = log if log is not None else (lambda _msg: None)
     device = torch.device(device)
-    n_train = train_images_uint8.shape[0]
-    steps_per_epoch = math.ceil(n_train / batch_size)
-    total_steps = epochs * steps_per_epoch
-
     x_train = train_images_uint8.to(device)
     y_train_dev = y_train.to(device)
 
     fork_devices = [device.index or 0] if device.type == "cuda" else []
     with torch.random.fork_rng(devices=fork_devices):
         torch.manual_seed(seed)
-        model = SmallClassifier(
-            in_channels=int(train_images_uint8.shape[1]),
-            num_classes=int(num_classes),
-            image_size=int(train_images_uint8.shape[2]),
-            width=width,
-            feature_dim=feature_dim,
-        ).to(device)
-        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-        shuffle_gen = torch.Generator(device="cpu")
-        shuffle_gen.manual_seed(seed)
-
-        emit(
-            f"classifier: training {sum(p.numel() for p in model.parameters())} params on {n_train} images "
-            f"{tuple(train_images_uint8.shape[1:])}, {num_classes} classes, {epochs} epochs x {steps_per_epoch} steps"
-        )
-        model.train()
-        step = 0
-        last_epoch_loss = float("nan")
-        t0 = time.perf_counter()
-        with tqdm(total=total_steps, desc="classifier", unit="step", disable=not progress, leave=False) as bar:
-            for epoch in range(1, epochs + 1):
-                perm = torch.randperm(n_train, generator=shuffle_gen).to(device)
-                loss_sum, loss_count = 0.0, 0
-                for start in range(0, n_train, batch_size):
-                    idx = perm[start : start + batch_size]
-                    xb = uint8_to_unit_range(x_train[idx])
-                    yb = y_train_dev[idx]
-                    loss = F.cross_entropy(model(xb), yb)
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    optimizer.step()
-                    step += 1
-                    loss_value = float(loss.detach().item())
-                    loss_sum += loss_value * idx.shape[0]
-                    loss_count += idx.shape[0]
-                    bar.update(1)
-                    bar.set_postfix(epoch=f"{epoch}/{epochs}", loss=f"{loss_value:.4f}")
-                    if step % LOG_EVERY_STEPS == 0 or step == total_steps:
-                        elapsed = time.perf_counter() - t0
-                        emit(
-                            f"classifier: epoch {epoch}/{epochs} step {step}/{total_steps} "
-                            f"loss {loss_value:.4f} {step / max(elapsed, 1e-9):.1f} it/s"
-                        )
-                last_epoch_loss = loss_sum / max(1, loss_count)
-        seconds = time.perf_counter() - t0
-
-    model.eval()
+        network = {"num_classes": int(num_classes), "width": width, "feature_dim": feature_dim}
+        hyper = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay}
+        task = ClassifierTask(x_train, y_train_dev, RunContext(seed, device=str(device)), network, hyper, emit)
+        run = TrainLoop(task, progress=progress, log=emit).run()
+    model, last_epoch_loss, seconds = task.model, task.epoch_loss(), run.seconds  # the model in eval mode
     test_accuracy = evaluate_accuracy(model, test_images_uint8, y_test, batch_size=max(batch_size, 256))
     model = model.cpu()
     model.requires_grad_(False)
@@ -183,12 +211,11 @@ def train_classifier(
         "test_accuracy": float(test_accuracy),
         "train_loss_final": float(last_epoch_loss),
         "epochs": int(epochs),
-        "steps": int(step),
+        "steps": int(run.steps),
         "seconds": float(seconds),
     }
     emit(
-        f"classifier: done in {seconds:.1f}s, final train loss {last_epoch_loss:.4f}, "
-        f"test accuracy {test_accuracy:.4f}"
+        f"classifier: done in {seconds:.1f}s, final train loss {last_epoch_loss:.4f}, test accuracy {test_accuracy:.4f}"
     )
     return model, metrics
 

@@ -45,7 +45,7 @@ class Distributed:
     is_main: bool = True
 
     @classmethod
-    def single(cls, device: str = "cpu") -> "Distributed":
+    def single(cls, device: str = "cpu") -> Distributed:
         """The group of one process training on ``device``."""
         return cls(rank=0, world_size=1, local_rank=0, device=str(device), is_main=True)
 
@@ -78,7 +78,8 @@ class Distributed:
             raise ConfigError(
                 f"{name}={b} is not divisible by the {self.world_size} training processes "
                 f"(distributed.nproc_per_node): the batch size is the global batch, split evenly over the "
-                f"processes; choose a multiple of {self.world_size}")
+                f"processes; choose a multiple of {self.world_size}"
+            )
         per = b // self.world_size
         return slice(self.rank * per, (self.rank + 1) * per)
 
@@ -175,8 +176,12 @@ class Distributed:
 
         dev = torch.device(self.device)
         if dev.type == "cuda":
-            return DistributedDataParallel(model, device_ids=[dev.index or 0], output_device=dev.index or 0,
-                                           find_unused_parameters=find_unused_parameters)
+            return DistributedDataParallel(
+                model,
+                device_ids=[dev.index or 0],
+                output_device=dev.index or 0,
+                find_unused_parameters=find_unused_parameters,
+            )
         return DistributedDataParallel(model, find_unused_parameters=find_unused_parameters)
 
     def shutdown(self) -> None:
@@ -224,9 +229,11 @@ def init_from_env(device_pref: str, backend: str = "auto") -> Distributed:
     if dev.type == "cuda":
         count = torch.cuda.device_count()
         if local_rank >= count:
-            raise ConfigError(f"process {local_rank} of distributed.nproc_per_node needs CUDA device "
-                              f"{local_rank}, but this process sees {count} (CUDA_VISIBLE_DEVICES="
-                              f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})")
+            raise ConfigError(
+                f"process {local_rank} of distributed.nproc_per_node needs CUDA device "
+                f"{local_rank}, but this process sees {count} (CUDA_VISIBLE_DEVICES="
+                f"{os.environ.get('CUDA_VISIBLE_DEVICES', 'unset')})"
+            )
         torch.cuda.set_device(local_rank)
         device = f"cuda:{local_rank}"
     elif dev.type == "cpu":

@@ -7,7 +7,7 @@ buffers); non-floating buffers (e.g. integer counters) are copied verbatim.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import torch
 from torch import Tensor, nn
@@ -86,7 +86,7 @@ class EMA:
         for k, s in self.shadow.items():
             sd[k].data.copy_(s)
 
-    def to(self, device: torch.device | str) -> "EMA":
+    def to(self, device: torch.device | str) -> EMA:
         """Move the shadow to ``device``; returns ``self``."""
         self.shadow = {k: v.to(device) for k, v in self.shadow.items()}
         return self

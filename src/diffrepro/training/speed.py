@@ -13,7 +13,7 @@ or an absent section, take these defaults):
   discriminator runs twice before one backward (measured: "a variable needed for gradient computation
   has been modified by an inplace operation");
 * ``attention``: ``sdpa`` (:func:`torch.nn.functional.scaled_dot_product_attention`) or ``math``
-  (the explicit ``softmax(Q K^T / sqrt(d)) V``, :func:`diffrepro.models.unet.math_attention`).
+  (the explicit ``softmax(Q K^T / sqrt(d)) V``, :func:`diffrepro.models.layers.math_attention`).
 
 Each switch leaves the arithmetic the same up to float rounding (tests/test_bench.py checks the
 losses and outputs against the plain path), so none of them enters a training fingerprint: toggling
@@ -30,16 +30,26 @@ conversion: a convolution with channels-last weights returns channels-last outpu
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import DiffreproError
-from ..models.unet import ATTENTION_IMPLS, UNet, set_attention
+from ..models.layers import ATTENTION_IMPLS, set_attention
+from ..models.unet import UNet
 
-__all__ = ["SPEED_DEFAULTS", "SpeedError", "speed_settings", "check_fused", "prepare_model", "speed_network",
-           "make_adam", "to_channels_last"]
+__all__ = [
+    "SPEED_DEFAULTS",
+    "SpeedError",
+    "speed_settings",
+    "check_fused",
+    "prepare_model",
+    "speed_network",
+    "make_adam",
+    "to_channels_last",
+]
 
 #: The switches and their defaults (the plain PyTorch path).
 SPEED_DEFAULTS: dict[str, Any] = {"channels_last": False, "fused_adamw": False, "compile": False, "attention": "sdpa"}
@@ -72,21 +82,26 @@ def check_fused(device: torch.device | str) -> None:
     kind = torch.device(device).type
     try:
         from torch.utils._foreach_utils import _get_fused_kernels_supported_devices
+
         supported = _get_fused_kernels_supported_devices()
     except ImportError:  # pragma: no cover - older or newer private API: try a real step instead
         supported = None
     if supported is not None:
         if kind not in supported:
-            raise SpeedError(f"speed.fused_adamw: PyTorch {torch.__version__} has no fused AdamW for {kind!r} "
-                             f"(it has one for {', '.join(supported)}); set speed.fused_adamw: false")
+            raise SpeedError(
+                f"speed.fused_adamw: PyTorch {torch.__version__} has no fused AdamW for {kind!r} "
+                f"(it has one for {', '.join(supported)}); set speed.fused_adamw: false"
+            )
         return
     p = nn.Parameter(torch.zeros(1, device=device))
     p.grad = torch.ones_like(p)
     try:
         torch.optim.AdamW([p], fused=True).step()
     except (RuntimeError, ValueError) as exc:  # pragma: no cover - depends on the PyTorch build
-        raise SpeedError(f"speed.fused_adamw: PyTorch {torch.__version__} cannot run a fused AdamW on {kind!r} "
-                         f"({exc}); set speed.fused_adamw: false") from exc
+        raise SpeedError(
+            f"speed.fused_adamw: PyTorch {torch.__version__} cannot run a fused AdamW on {kind!r} "
+            f"({exc}); set speed.fused_adamw: false"
+        ) from exc
 
 
 def to_channels_last(x: Tensor) -> Tensor:
@@ -127,8 +142,14 @@ def speed_network(model: nn.Module, speed: Mapping[str, Any] | None = None) -> C
     return channels_last_model
 
 
-def make_adam(params: Iterable[nn.Parameter], speed: Mapping[str, Any] | None = None, *, decoupled: bool = True,
-              device: torch.device | str | None = None, **kwargs: Any) -> torch.optim.Optimizer:
+def make_adam(
+    params: Iterable[nn.Parameter],
+    speed: Mapping[str, Any] | None = None,
+    *,
+    decoupled: bool = True,
+    device: torch.device | str | None = None,
+    **kwargs: Any,
+) -> torch.optim.Optimizer:
     """``torch.optim.AdamW`` (``decoupled=True``) or ``torch.optim.Adam`` with ``kwargs``, fused when
     ``speed.fused_adamw`` is on (checked against ``device``, default: the parameters' device)."""
     params = list(params)

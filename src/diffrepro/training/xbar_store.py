@@ -16,8 +16,8 @@ renamed checkpoint directory), and a resumed run overwrites the live file with t
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -42,8 +42,9 @@ class XBarStore:
     :meth:`load_safetensors` to set its contents.
     """
 
-    def __init__(self, directory: str | Path, num_items: int, item_shape: Sequence[int],
-                 dtype: str = "float16") -> None:
+    def __init__(
+        self, directory: str | Path, num_items: int, item_shape: Sequence[int], dtype: str = "float16"
+    ) -> None:
         if dtype not in STORE_DTYPES:
             raise ValueError(f"x_bar store dtype must be one of {', '.join(STORE_DTYPES)}, got {dtype!r}")
         if num_items < 1:

@@ -1,0 +1,97 @@
+"""Weights files of DDDM runs (``train-dddm``): safetensors of the EMA state dict whose metadata records the run,
+its loss metric, the network settings of the ``dddm`` section (:data:`WEIGHTS_KEYS`), the training settings,
+the image format and whether the run is reportable (not trained with a random-backbone LPIPS).
+:func:`load_dddm_weights` refuses weights of another run, metric or network; :func:`build_dddm_model` returns
+the network ready to sample."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import torch
+
+from ..config import ConfigError
+from ..diffusion.dddm import build_dddm_unet
+from ..diffusion.dddm_losses import normalize_metric
+
+__all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_config", "weights_metadata"]
+
+#: keys of the dddm section that must match between weights and params for sampling
+WEIGHTS_KEYS = ("timesteps", "schedule", "unet")
+
+
+def network_config(dddm: dict[str, Any]) -> dict[str, Any]:
+    """What fixes the network and its time axis (checked again when sampling)."""
+    return {k: dddm[k] for k in WEIGHTS_KEYS}
+
+
+def weights_metadata(
+    run: str,
+    dddm: dict[str, Any],
+    run_cfg: dict[str, Any],
+    data_meta: dict[str, str],
+    image_size: int,
+    channels: int,
+    steps: int,
+    parameters: int,
+    reportable: bool,
+    images_used: int,
+) -> dict[str, str]:
+    """The metadata of DDDM run ``run``'s weights after ``steps`` training steps."""
+    return {
+        "kind": "dddm",
+        "run": run,
+        "metric": json.dumps(normalize_metric(run_cfg["metric"]), sort_keys=True),
+        "config": json.dumps(network_config(dddm), sort_keys=True),
+        "train": json.dumps(dddm["train"], sort_keys=True),
+        "image_size": str(image_size),
+        "channels": str(channels),
+        "timesteps": str(dddm["timesteps"]),
+        "steps": str(steps),
+        "parameters": str(parameters),
+        "reportable": "true" if reportable else "false",
+        "images_used": str(images_used),
+        "dataset": data_meta.get("dataset", ""),
+    }
+
+
+def load_dddm_weights(
+    path: str, run: str, dddm: dict[str, Any], run_cfg: dict[str, Any]
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """EMA weights of ``run`` (safetensors only), checked against the parameter file."""
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as fh:
+        meta = dict(fh.metadata() or {})
+    if meta.get("kind") != "dddm":
+        raise ConfigError(f"{path} is not a train-dddm weights file (metadata kind={meta.get('kind')!r})")
+    if meta.get("run") != run:
+        raise ConfigError(f"{path} holds DDDM run {meta.get('run')!r}, not {run!r}")
+    if json.loads(meta["metric"]) != normalize_metric(run_cfg["metric"]):
+        raise ConfigError(
+            f"{path} was trained with metric {meta['metric']} but params say "
+            f"{json.dumps(normalize_metric(run_cfg['metric']), sort_keys=True)}; rerun train-dddm"
+        )
+    trained, ours = json.loads(meta["config"]), json.loads(json.dumps(network_config(dddm)))
+    for key in WEIGHTS_KEYS:
+        a, b = trained.get(key), ours.get(key)
+        if key == "unet":  # the architecture label does not change the network
+            a = {k: v for k, v in (a or {}).items() if k != "architecture"}
+            b = {k: v for k, v in (b or {}).items() if k != "architecture"}
+        if a != b:
+            raise ConfigError(f"{path} was trained with dddm.{key}={a!r} but params say {b!r}; rerun train-dddm")
+    return load_file(path), meta
+
+
+def build_dddm_model(
+    path: str, run: str, dddm: dict[str, Any], run_cfg: dict[str, Any], device: str
+) -> tuple[torch.nn.Module, dict[str, str]]:
+    """The network of run ``run``'s weights (checked by :func:`load_dddm_weights`) in eval mode on ``device``, and
+    the weights' metadata."""
+    state, meta = load_dddm_weights(path, run, dddm, run_cfg)
+    model = build_dddm_unet(dddm["unet"], image_size=int(meta["image_size"]), channels=int(meta["channels"]))
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return model, meta

@@ -1,0 +1,91 @@
+"""Weights files of DDGMs (``train-ddgm``), joint DAEDs and post-hoc DAEs (``train-dae``): safetensors of the EMA
+state dict whose metadata records the model section they were trained with (``config``), the image format
+(``image_size``, ``channels``; ``data_image_size`` for a model trained below the data resolution), the data
+set, the step and the parameter count. :func:`load_weights` refuses weights whose settings in
+:data:`WEIGHTS_KEYS` differ from the parameter file's; :func:`build_model` returns the network ready to run.
+A DDGM's snapshots (its EMA weights at the ``train.snapshots`` fractions of training, and the final ones) are
+such files in one folder, named by their step (:func:`snapshot_name`, :func:`snapshot_files`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import safe_open
+
+from ..factory import build_unet
+
+__all__ = ["WEIGHTS_KEYS", "build_model", "load_weights", "snapshot_files", "snapshot_name", "weights_metadata"]
+
+#: Keys of a model section that must match between the weights and params for sampling to be valid.
+WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance", "resolution")
+#: the file name of a snapshot: the training step, 8 digits
+SNAPSHOT = re.compile(r"^ema_step_(\d{8})\.safetensors$")
+
+
+def weights_metadata(
+    name: str, mcfg: dict[str, Any], meta: dict[str, str], image_size: int, channels: int, step: int, parameters: int
+) -> dict[str, str]:
+    """The metadata of model ``name``'s weights at training step ``step`` (``meta``: the processed data set's)."""
+    return {
+        "model": name,
+        "config": json.dumps(mcfg, sort_keys=True),
+        "image_size": str(image_size),
+        "channels": str(channels),
+        "dataset": meta.get("dataset", ""),
+        "step": str(step),
+        "parameters": str(parameters),
+    }
+
+
+def load_weights(path: str, mcfg: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load EMA weights and check they were trained with this model configuration."""
+    from safetensors.torch import load_file
+
+    with safe_open(path, framework="pt") as fh:
+        meta = fh.metadata() or {}
+    for key in ("config", "image_size", "channels"):
+        if key not in meta:
+            raise ValueError(f"{path}: metadata key '{key}' missing; not a train-ddgm weights file")
+    trained = json.loads(meta["config"])
+    for key in WEIGHTS_KEYS:
+        ours, theirs = mcfg.get(key), trained.get(key)
+        if key == "kind":  # weights written before joint DAEDs existed are DDGMs
+            ours, theirs = ours or "ddgm", theirs or "ddgm"
+        if key == "unet":  # the architecture label does not change the network
+            ours = {k: v for k, v in (ours or {}).items() if k != "architecture"}
+            theirs = {k: v for k, v in (theirs or {}).items() if k != "architecture"}
+        if theirs != ours:
+            raise ValueError(f"{path} was trained with {key}={theirs!r} but params say {ours!r}; rerun train-ddgm")
+    return load_file(path), meta
+
+
+def build_model(weights: str, mcfg: dict[str, Any], device: str) -> tuple[torch.nn.Module, int, int, dict[str, str]]:
+    """The network of ``weights`` (checked by :func:`load_weights`) in eval mode on ``device``, with its image size,
+    channels and metadata."""
+    state, meta = load_weights(weights, mcfg)
+    image_size, channels = int(meta["image_size"]), int(meta["channels"])
+    model = build_unet(mcfg, image_size=image_size, channels=channels)
+    model.load_state_dict(state)
+    model.to(device).eval()
+    return model, image_size, channels, meta
+
+
+def snapshot_name(step: int) -> str:
+    """The file name of the snapshot at training step ``step`` in a snapshots folder."""
+    return f"ema_step_{step:08d}.safetensors"
+
+
+def snapshot_files(folder: str) -> dict[int, Path]:
+    """step -> file of every snapshot in ``folder`` (written by train-ddgm), in step order."""
+    found = {}
+    for path in Path(folder).iterdir():
+        m = SNAPSHOT.match(path.name)
+        if m:
+            found[int(m.group(1))] = path
+    if not found:
+        raise FileNotFoundError(f"{folder}: no ema_step_XXXXXXXX.safetensors files; rerun train-ddgm")
+    return dict(sorted(found.items()))

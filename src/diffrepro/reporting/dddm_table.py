@@ -1,0 +1,130 @@
+"""The DDDM table (Zhang et al. 2024 Table 1 layout): one row per NFE of the main run (``dddm.main``) with quality on
+every metric backend and samples/s, beside the published CIFAR-10 (Table 1) and ImageNet 64 (Table 2) values of
+the NFE it stands for (our largest NFE beside their 1000 steps); and the loss-metric ablation (their Fig 2): FID
+per run of ``dddm.runs`` (metric d and its c) and NFE. The records are evaluate-dddm's, one per run."""
+
+from __future__ import annotations
+
+from .paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64
+from .tables import Record, TableResult, backend_notes, backends_of, quality, quality_columns
+
+__all__ = ["ABLATION_COLUMNS", "ablation_cells", "ablation_rows", "dddm_table", "metric_label", "table_rows"]
+
+TITLE = "DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)"
+
+PAPER_METHOD = "DDDM (T=1000)"
+#: the DDDM paper's precision/recall (ImageNet 64, ADM's evaluator) are the k-NN ones
+KEYS = ("score", "fid", "precision", "recall")
+
+
+def columns(backends: list[str]) -> list[str]:
+    """The table's columns for the metric backends ``backends``."""
+    return [
+        "Method",
+        "Metric d",
+        "NFE",
+        *quality_columns(backends, KEYS),
+        "N",
+        "Samples/s",
+        "Paper NFE",
+        "Paper IS",
+        "Paper FID",
+        "Paper FID (ImageNet 64)",
+        "Paper k-NN Prec",
+        "Paper k-NN Rec",
+    ]
+
+
+#: the ablation CSV: FID per run (loss metric d, its c) and NFE
+ABLATION_COLUMNS = ["run", "metric", "c", "nfe", "fid", "kid_mean", "precision", "recall", "reportable"]
+
+
+def metric_label(metric) -> tuple[str, float | None]:
+    """(name, c) of a metric spec: "l1" -> ("l1", None); {"name": "pseudo_huber", "c": 0.03} -> (..., 0.03)."""
+    if isinstance(metric, str):
+        return metric, None
+    return metric["name"], float(metric["c"])
+
+
+def _describe(metric) -> str:
+    name, c = metric_label(metric)
+    return name if c is None else f"{name} (c={c:g})"
+
+
+def table_rows(main: dict) -> list[dict]:
+    """One row per NFE of the main run, the paper's values of the NFE it stands for beside it."""
+    bk = backends_of(main["rows"])
+    nfes = [r["nfe"] for r in main["rows"]]
+    rows = []
+    for r in main["rows"]:
+        # the paper's rows are NFE 1, 2 and 1000 (all steps): our largest NFE above 2 stands beside its 1000
+        paper_nfe = r["nfe"] if r["nfe"] in (1, 2) else (1000 if r["nfe"] == max(nfes) else None)
+        c10 = DDDM_TABLE1[PAPER_METHOD].get(paper_nfe, {}) if paper_nfe else {}
+        i64 = DDDM_TABLE2_IMAGENET64[PAPER_METHOD].get(paper_nfe, {}) if paper_nfe else {}
+        rows.append(
+            {
+                "Method": f"DDDM ({main['run']}, T={main['timesteps']})",
+                "Metric d": _describe(main["metric"]),
+                "NFE": r["nfe"],
+                **quality(r, bk, KEYS),
+                "Samples/s": r["samples_per_second"],
+                "Paper NFE": paper_nfe,
+                "Paper FID": c10.get("FID"),
+                "Paper IS": c10.get("IS"),
+                "Paper FID (ImageNet 64)": i64.get("FID"),
+                "Paper k-NN Prec": 100 * i64["Prec"] if "Prec" in i64 else None,
+                "Paper k-NN Rec": 100 * i64["Rec"] if "Rec" in i64 else None,
+            }
+        )
+    return rows
+
+
+def ablation_rows(records: list[dict]) -> list[dict]:
+    """One row per run and NFE: the run's loss metric d and c, FID, KID and k-NN precision/recall."""
+    rows = []
+    for rec in records:
+        name, c = metric_label(rec["metric"])
+        for r in rec["rows"]:
+            rows.append(
+                {
+                    "run": rec["run"],
+                    "metric": name,
+                    "c": c,
+                    "nfe": r["nfe"],
+                    "fid": r["fid"],
+                    "kid_mean": r.get("kid_mean"),
+                    "precision": r["precision"],
+                    "recall": r["recall"],
+                    "reportable": rec["reportable"],
+                }
+            )
+    return rows
+
+
+def _cell(v) -> str:
+    if v is None:
+        return ""
+    return f"{v:.6g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
+
+
+def ablation_cells(rows: list[dict]) -> list[list[str]]:
+    """The ablation CSV's cells of :func:`ablation_rows`: floats to 6 significant digits, booleans lower case."""
+    return [[_cell(r[k]) for k in ABLATION_COLUMNS] for r in rows]
+
+
+def dddm_table(main: Record) -> TableResult:
+    """``(rows, columns, title, notes)`` of the DDDM table from the main run's record."""
+    first = main["rows"][0]
+    notes = [
+        f"Data set: {main['dataset']} at {main['resolution']} px; {main['num_samples']} samples per row vs "
+        f"{first.get('n_reference')} reference images ({main['reference_split']} split).",
+        *backend_notes(main["rows"]),
+        "k-NN Prec/Rec: the DDDM paper's definition (ImageNet 64 only: Paper k-NN Prec/Rec); Paper IS/FID: CIFAR-10.",
+        "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps). "
+        "Paper columns: Zhang et al. 2024 Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), "
+        "DDDM (T=1000); our largest NFE stands beside their 1000-step row.",
+        "The metric ablation (every run of dddm.runs) is in the ablation CSV and figure.",
+    ]
+    if not main["reportable"]:
+        notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")
+    return table_rows(main), columns(backends_of(main["rows"])), TITLE, notes

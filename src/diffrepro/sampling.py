@@ -1,0 +1,66 @@
+"""Drawing a trained DDGM's samples: its configured reverse sampler (ancestral over all T steps, respaced
+ancestral or DDIM on K steps) in batches of ``sample.batch_size`` under ``sample.precision``, from the seeded
+stream :func:`diffrepro.seeding.generator` ``(seed, "sample", stream)``, quantised to uint8 and timed."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from .diffusion.samplers import check_steps, generate
+from .factory import build_diffusion
+from .imaging import to_uint8
+from .models.precision import with_precision
+from .runlog import Progress
+from .seeding import generator
+from .training.speed import speed_network
+
+__all__ = ["draw_samples"]
+
+
+def draw_samples(
+    model: torch.nn.Module,
+    mcfg: dict[str, Any],
+    image_size: int,
+    channels: int,
+    *,
+    seed: int,
+    stream: str,
+    device: str,
+    desc: str,
+    on_state: Callable[[int, torch.Tensor], None] | None = None,
+    speed: dict | None = None,
+) -> tuple[torch.Tensor, float]:
+    """``num_samples`` uint8 samples with the model's sampler and precision (``sample.precision``);
+    returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states
+    (ancestral only; batches in order). ``speed``: the params' speed switches (:mod:`..training.speed`)."""
+    scfg = mcfg["sample"]
+    diffusion = build_diffusion(mcfg)
+    network = with_precision(speed_network(model, speed), scfg["precision"], device)
+    steps = check_steps(diffusion.num_timesteps, scfg["steps"])
+    gen = generator(seed, "sample", stream)
+    n, bs = scfg["num_samples"], scfg["batch_size"]
+    chunks = []
+    total_calls = steps * ((n + bs - 1) // bs)
+    t0 = time.perf_counter()
+    with Progress(total_calls, desc=desc, log_every=max(1, steps // 4), unit="call") as bar:
+        for start in range(0, n, bs):
+            size = min(bs, n - start)
+            x = generate(
+                diffusion,
+                network,
+                (size, channels, image_size, image_size),
+                method=scfg["method"],
+                variance=mcfg["variance"],
+                steps=scfg["steps"],
+                eta=scfg["eta"],
+                generator=gen,
+                device=device,
+                progress=lambda _i: bar.update(1),
+                on_state=on_state,
+            )
+            chunks.append(to_uint8(x.cpu()))
+    return torch.cat(chunks), time.perf_counter() - t0
