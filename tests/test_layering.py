@@ -104,7 +104,7 @@ def test_the_graph_sees_the_imports():
     graph = import_graph()
     assert f"{PACKAGE}.models.layers" in graph[f"{PACKAGE}.models.unet"]
     assert f"{PACKAGE}.models.mbconv" in graph[f"{PACKAGE}.models.unet"]  # imported at the top, no cycle
-    assert f"{PACKAGE}.artifacts.ddgm" in graph[f"{STEPS}.sample"]
+    assert f"{PACKAGE}.artifacts.ddgm" in graph[f"{STEPS}.evaluate_snapshots"]
 
 
 def test_every_import_of_the_package_names_one_of_its_modules():

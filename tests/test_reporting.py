@@ -294,3 +294,21 @@ def test_steps_take_the_latex_and_svg_paths(step, option):
     add_step_arguments(parser, declared_step(step))
     action = next(a for a in parser._actions if option in a.option_strings)
     assert not action.required and action.default is None  # default: beside the .md / .png
+
+
+def test_every_place_naming_the_tables_agrees_with_TABLES():
+    """The generic tables are defined once (``TABLES``); the schema's allowed ``models.NAME.tables`` keys, the
+    report's paper labels and the table captions must name exactly those (plus the tables of their own steps)."""
+    import re
+    from pathlib import Path
+
+    from diffrepro.config import load_schema
+    from diffrepro.dag.report import PAPER_TABLES
+
+    names = set(TABLES)
+    model_schema = load_schema()["$defs"]["ddgm"]["properties"]
+    assert set(model_schema["tables"]["propertyNames"]["enum"]) == names
+    own_steps = {"deja_table2", "coursework_4_5", "dddm_table1"}  # written by transferability, surrogate/dddm tables
+    assert set(PAPER_TABLES) == names | own_steps
+    caption = (Path(__file__).resolve().parents[1] / "workflow/report/table.rst").read_text(encoding="utf-8")
+    assert set(re.findall(r'^\s+"(\w+)": "', caption, re.M)) == names

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import os
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -71,18 +72,42 @@ def validate_config(config: dict[str, Any], source: str = "params") -> dict[str,
     return config
 
 
-# Defaults of the optional keys and of the options that a named choice takes when it is given as a
-# plain string; `normalize_model` makes every model section explicit before any step reads it.
-OBJECTIVE_DEFAULTS = {"simple": {}, "vlb": {}, "hybrid": {"lambda": 0.001}, "iwdiff": {"k": 2}}
-SAMPLER_DEFAULTS = {
-    "uniform": {},
-    "dae_weighted": {},
-    "loss_second_moment": {"history": 10, "uniform_prob": 0.001},
-    "loss_second_moment_plus2": {"history": 10, "uniform_prob": 0.001},
-}
-UNET_DEFAULTS = {"block": "resnet", "time_conditioning": "scale_shift", "architecture": None}
-TRAIN_DEFAULTS = {"loss_buckets": 10, "snapshots": [], "precision": "fp32"}
-SAMPLE_DEFAULTS = {"method": "ancestral", "steps": None, "eta": 0.0, "precision": "fp32"}
+# Defaults of the optional keys, and of the options a named choice takes when it is given as a plain string,
+# live in one place: the schema's ``default`` keywords. `normalize_model` spells out every model section with
+# them before any step reads it.
+
+
+def _property_defaults(node: dict[str, Any]) -> dict[str, Any]:
+    """``{key: default}`` of the properties of schema ``node`` that state a ``default``, in schema order."""
+    props = node.get("properties", {})
+    return {key: copy.deepcopy(spec["default"]) for key, spec in props.items() if "default" in spec}
+
+
+def _option_defaults(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``{name: {option: default}}`` of a named choice's schema (``$defs.<choice>_options``): the defaults of
+    each ``if name is ... then`` clause, for every name it applies to."""
+    out: dict[str, dict[str, Any]] = {name: {} for name in options["properties"]["name"]["enum"]}
+    for clause in options.get("allOf", []):
+        cond = clause["if"]["properties"]["name"]
+        for name in [cond["const"]] if "const" in cond else cond["enum"]:
+            out[name].update(_property_defaults(clause["then"]))
+    return out
+
+
+@lru_cache(maxsize=1)
+def model_defaults() -> dict[str, Any]:
+    """The defaults of a model section, read from the schema: ``kind``; ``unet``, ``train`` and ``sample``
+    (``{key: default}``); ``objective`` and ``timestep_sampler`` (``{name: {option: default}}``)."""
+    defs = load_schema()["$defs"]
+    model = defs["ddgm"]["properties"]
+    return {
+        "kind": model["kind"]["default"],
+        "unet": _property_defaults(model["unet"]),
+        "train": _property_defaults(model["train"]),
+        "sample": _property_defaults(model["sample"]),
+        "objective": _option_defaults(defs["objective_options"]),
+        "timestep_sampler": _option_defaults(defs["sampler_options"]),
+    }
 
 
 def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
@@ -95,14 +120,14 @@ def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dic
 
 def normalize_model(model: dict[str, Any]) -> dict[str, Any]:
     """A model section with every choice spelled out (named choices as ``{"name": ..., options}``)."""
+    defaults = model_defaults()
     out = copy.deepcopy(model)
-    out["kind"] = model.get("kind", "ddgm")
-    out["objective"] = _named(model["objective"], OBJECTIVE_DEFAULTS)
+    out["kind"] = model.get("kind", defaults["kind"])
+    out["objective"] = _named(model["objective"], defaults["objective"])
     out["schedule"] = _named(model["schedule"])
-    out["timestep_sampler"] = _named(model["timestep_sampler"], SAMPLER_DEFAULTS)
-    out["unet"] = {**UNET_DEFAULTS, **model["unet"]}
-    out["train"] = {**TRAIN_DEFAULTS, **model["train"]}
-    out["sample"] = {**SAMPLE_DEFAULTS, **model["sample"]}
+    out["timestep_sampler"] = _named(model["timestep_sampler"], defaults["timestep_sampler"])
+    for section in ("unet", "train", "sample"):
+        out[section] = {**copy.deepcopy(defaults[section]), **model[section]}
     return out
 
 

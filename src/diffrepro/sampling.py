@@ -10,15 +10,16 @@ from typing import Any
 
 import torch
 
+from .artifacts.ddgm import build_model
 from .diffusion.samplers import check_steps, generate
 from .factory import build_diffusion
-from .imaging import to_uint8
+from .imaging import to_data_resolution, to_uint8
 from .models.precision import with_precision
 from .runlog import Progress
 from .seeding import generator
 from .training.speed import speed_network
 
-__all__ = ["draw_samples"]
+__all__ = ["draw_samples", "sample_weights"]
 
 
 def draw_samples(
@@ -64,3 +65,24 @@ def draw_samples(
             )
             chunks.append(to_uint8(x.cpu()))
     return torch.cat(chunks), time.perf_counter() - t0
+
+
+def sample_weights(
+    weights: str,
+    mcfg: dict[str, Any],
+    *,
+    seed: int,
+    stream: str,
+    device: str,
+    desc: str,
+    speed: dict | None = None,
+) -> tuple[torch.Tensor, float, int]:
+    """:func:`draw_samples` from the DDGM weights file ``weights`` (built by
+    :func:`~diffrepro.artifacts.ddgm.build_model`), brought to the data's resolution (a model trained at a
+    lower one is upsampled, :func:`~diffrepro.imaging.to_data_resolution`; not part of ``seconds``);
+    returns (samples, seconds, the model's own image size)."""
+    model, image_size, channels, meta = build_model(weights, mcfg, device)
+    samples, seconds = draw_samples(
+        model, mcfg, image_size, channels, seed=seed, stream=stream, device=device, desc=desc, speed=speed
+    )
+    return to_data_resolution(samples, meta), seconds, image_size

@@ -31,6 +31,7 @@ rounding to uint8:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -47,6 +48,7 @@ __all__ = [
     "TargetSet",
     "center_crop_square",
     "conform_images",
+    "load_target_sets",
     "load_target_set",
     "photo_images",
     "select_indices",
@@ -171,6 +173,35 @@ def load_target_set(
     return TargetSet(
         name=name, images=images.contiguous(), indices=tuple(idx), in_domain=in_domain, source=where, available=total
     )
+
+
+def load_target_sets(
+    names: list[str],
+    n: int,
+    *,
+    seed: int,
+    source_dataset: str,
+    source_test_images: Tensor,
+    download: bool = False,
+    download_dir: str = "data/raw",
+    warn: Callable[[str], None] | None = None,
+) -> Iterator[tuple[str, TargetSet]]:
+    """``(name, target set)`` of each data set of ``names`` in turn (:func:`load_target_set`, the registry's
+    default ``root``); ``warn`` is told of a set with fewer than ``n`` test images (all of them are used)."""
+    for name in names:
+        target = load_target_set(
+            name,
+            n,
+            seed=seed,
+            source_dataset=source_dataset,
+            source_test_images=source_test_images,
+            root=None,
+            download=download,
+            download_dir=download_dir,
+        )
+        if target.n < n and warn is not None:
+            warn(f"{name}: only {target.n} test images, using all of them (asked for {n})")
+        yield name, target
 
 
 def photo_images(names, channels: int, size: int) -> Tensor:

@@ -89,6 +89,21 @@ class Evaluator:
         refs = {b: os.path.join(references, f"{b}.safetensors") for b in config["evaluation"]["backends"]}
         return cls(config, weights, refs, device=device, log=log)
 
+    @classmethod
+    def from_step_args(
+        cls, config: dict, args: Any, device: str, log: Callable[[str], None] | None = None
+    ) -> Evaluator:
+        """:meth:`from_files` for an evaluation step: its parsed arguments ``args`` name the weights files
+        (``classifier``, ``inception``) and the ``references`` folder."""
+        return cls.from_files(
+            config,
+            classifier=args.classifier,
+            inception=args.inception,
+            references=args.references,
+            device=device,
+            log=log,
+        )
+
     def evaluate(self, images: torch.Tensor, desc: str = "samples") -> dict[str, Any]:
         per_backend: dict[str, dict[str, Any]] = {}
         for name, backend in self.backends.items():

@@ -208,27 +208,22 @@ def _ours(rec: Record | None, backends: Sequence[str], keys: Sequence[str]) -> d
     }
 
 
-def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
+def _deja_quality(
+    table: str, records: Sequence[Record], dataset: str, keys: Sequence[str], paper_keys: Sequence[str]
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """Rows and columns of a Deja et al. quality table in the paper's layout: the paper's row and split, ours
+    (``keys`` on every backend, :func:`_ours`) and the published values ``paper_keys`` ("Paper <key>")."""
     bk = backends_of(records)
+    paper_columns = [f"Paper {k}" for k in paper_keys]
 
     def row(rec, key, p):
         return {
             "Paper row": key or "-",
             "Paper split": _paper_split(key) if key else "-",
-            **_ours(rec, bk, TABLE1_KEYS),
-            "Paper T": p.get("T"),
-            "Paper FID": p.get("FID"),
-            "Paper Prec": p.get("Prec"),
-            "Paper Rec": p.get("Rec"),
+            **_ours(rec, bk, keys),
+            **{c: p.get(k) for c, k in zip(paper_columns, paper_keys, strict=True)},
         }
 
-    notes = common_notes(records, dataset) + [
-        "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
-        "DAED rows are joint DAEDs (models of kind daed): split β1=x is the linear_combine schedule with "
-        "betas[0] = x; linear is the plain linear schedule whose first step the DAE takes. Rows with empty "
-        "'ours' columns are published rows this preset does not train.",
-        "Paper columns: Deja et al. 2022, Table 1 (TF-Inception FID).",
-    ]
     columns = [
         "Paper row",
         "Paper split",
@@ -237,16 +232,25 @@ def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
         "Loss",
         "Split",
         "T",
-        *quality_columns(bk, TABLE1_KEYS),
+        *quality_columns(bk, keys),
         "N",
         "Bits/dim",
-        "Paper T",
-        "Paper FID",
-        "Paper Prec",
-        "Paper Rec",
+        *paper_columns,
+    ]
+    return _paper_layout(table, records, dataset, row), columns
+
+
+def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
+    rows, columns = _deja_quality("deja_table1", records, dataset, TABLE1_KEYS, ("T", "FID", "Prec", "Rec"))
+    notes = common_notes(records, dataset) + [
+        "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
+        "DAED rows are joint DAEDs (models of kind daed): split β1=x is the linear_combine schedule with "
+        "betas[0] = x; linear is the plain linear schedule whose first step the DAE takes. Rows with empty "
+        "'ours' columns are published rows this preset does not train.",
+        "Paper columns: Deja et al. 2022, Table 1 (TF-Inception FID).",
     ]
     return (
-        _paper_layout("deja_table1", records, dataset, row),
+        rows,
         columns,
         "Table 1: DDGM and DAED sample quality (Deja et al. 2022 layout)",
         notes,
@@ -254,22 +258,9 @@ def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
 
 
 def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
-    bk = backends_of(records)
-
-    def row(rec, key, p):
-        ours = _ours(rec, bk, EXTENDED_KEYS)
-        return {
-            "Paper row": key or "-",
-            "Paper split": _paper_split(key) if key else "-",
-            **ours,
-            "Paper T": p.get("T"),
-            "Paper IS": p.get("IS"),
-            "Paper FID": p.get("FID"),
-            "Paper sFID": p.get("sFID"),
-            "Paper Prec": p.get("Prec"),
-            "Paper Rec": p.get("Rec"),
-        }
-
+    rows, columns = _deja_quality(
+        "deja_extended", records, dataset, EXTENDED_KEYS, ("T", "IS", "FID", "sFID", "Prec", "Rec")
+    )
     number = DEJA_EXTENDED_NUMBER.get(dataset)
     notes = common_notes(records, dataset) + [
         "sFID [classifier]: n/a (sFID needs the Inception mixed_6 spatial features).",
@@ -280,26 +271,8 @@ def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
             else f"Paper columns: Deja et al. 2022 report no {dataset} rows."
         ),
     ]
-    columns = [
-        "Paper row",
-        "Paper split",
-        "Model",
-        "Kind",
-        "Loss",
-        "Split",
-        "T",
-        *quality_columns(bk, EXTENDED_KEYS),
-        "N",
-        "Bits/dim",
-        "Paper T",
-        "Paper IS",
-        "Paper FID",
-        "Paper sFID",
-        "Paper Prec",
-        "Paper Rec",
-    ]
     title = f"Tables 3-5: extended evaluation (Deja et al. 2022 appendix{f', Table {number}' if number else ''} layout)"
-    return _paper_layout("deja_extended", records, dataset, row), columns, title, notes
+    return rows, columns, title, notes
 
 
 def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:

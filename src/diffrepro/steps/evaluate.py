@@ -16,14 +16,7 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     samples, smeta = load_samples(args.samples)
-    evaluator = Evaluator.from_files(
-        config,
-        classifier=args.classifier,
-        inception=args.inception,
-        references=args.references,
-        device=resolve_device(args.device),
-        log=log.info,
-    )
+    evaluator = Evaluator.from_step_args(config, args, resolve_device(args.device), log.info)
     metrics, dmeta = metrics_for(samples, evaluator, desc=args.model)
     record = {
         **metrics,

@@ -23,14 +23,7 @@ def run(args) -> None:
     if meta["run"] != args.run:
         raise ValueError(f"{args.samples} holds samples of run {meta['run']!r}, not {args.run!r}")
     device = resolve_device(args.device)
-    evaluator = Evaluator.from_files(
-        config,
-        classifier=args.classifier,
-        inception=args.inception,
-        references=args.references,
-        device=device,
-        log=log.info,
-    )
+    evaluator = Evaluator.from_step_args(config, args, device, log.info)
     rows = []
     for nfe in [int(k) for k in meta["nfe"].split(",")]:
         metrics, dmeta = metrics_for(tensors[f"images_nfe{nfe}"], evaluator, desc=f"{args.run} NFE={nfe}")

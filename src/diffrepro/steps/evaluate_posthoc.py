@@ -47,14 +47,7 @@ def run(args) -> None:
     gen_name = config["daed"]["posthoc"]["generator"]
     mcfg = model_config(config, gen_name)
     device = resolve_device(args.device)
-    evaluator = Evaluator.from_files(
-        config,
-        classifier=args.classifier,
-        inception=args.inception,
-        references=args.references,
-        device=device,
-        log=log.info,
-    )
+    evaluator = Evaluator.from_step_args(config, args, device, log.info)
     lsnr = log_snr(alphas_cumprod(build_betas(mcfg)))
     T = mcfg["timesteps"]
     rows = []

@@ -3,15 +3,14 @@ fractions of training (the final weights are measured by sample/evaluate and joi
 
 from __future__ import annotations
 
-from ..artifacts.ddgm import build_model, snapshot_files
+from ..artifacts.ddgm import snapshot_files
 from ..atomic import write_json
 from ..config import load_config, model_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.records import metrics_for, model_record
-from ..imaging import to_data_resolution
 from ..runlog import get_logger
-from ..sampling import draw_samples
+from ..sampling import sample_weights
 
 
 def run(args) -> None:
@@ -19,33 +18,22 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     device = resolve_device(args.device)
-    evaluator = Evaluator.from_files(
-        config,
-        classifier=args.classifier,
-        inception=args.inception,
-        references=args.references,
-        device=device,
-        log=log.info,
-    )
+    evaluator = Evaluator.from_step_args(config, args, device, log.info)
     files = snapshot_files(args.snapshots)
     final = max(files)
     rows = []
     for step, path in files.items():
         if step == final:
             continue  # the final weights are the model's own row (sample + evaluate)
-        model, image_size, channels, wmeta = build_model(str(path), mcfg, device)
-        samples, seconds = draw_samples(
-            model,
+        samples, seconds, _ = sample_weights(
+            str(path),
             mcfg,
-            image_size,
-            channels,
             seed=config["seed"],
             stream=f"{args.model}@{step}",
             device=device,
             desc=f"sample {args.model}@{step}",
             speed=config.get("speed"),
         )
-        samples = to_data_resolution(samples, wmeta)
         metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})
         log.info("%s at step %d: FID %.3f", args.model, step, metrics["fid"])

@@ -18,14 +18,7 @@ def run(args) -> None:
         args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"), "sample-surrogate"
     )
     device = resolve_device(args.device)
-    evaluator = Evaluator.from_files(
-        config,
-        classifier=args.classifier,
-        inception=args.inception,
-        references=args.references,
-        device=device,
-        log=log.info,
-    )
+    evaluator = Evaluator.from_step_args(config, args, device, log.info)
     n = int(meta["num_samples"])
     rows = []
     for t_mid in [int(t) for t in meta["t_mid"].split(",")]:

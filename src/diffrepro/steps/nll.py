@@ -13,10 +13,9 @@ from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
 from ..devices import resolve_device
-from ..diffusion.losses import calc_bpd_loop
+from ..evaluation.likelihood import images_bpd
 from ..factory import build_diffusion
-from ..imaging import to_model_range
-from ..runlog import Progress, get_logger
+from ..runlog import get_logger
 from ..seeding import generator
 
 
@@ -26,29 +25,27 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     ecfg = config["evaluation"]
     device = resolve_device(args.device)
-    n_images = ecfg["nll_images"]
     model, _, _, _ = build_model(args.weights, mcfg, device)
     diffusion = build_diffusion(mcfg)
     T = diffusion.num_timesteps
     tensors, dmeta = load_processed(args.data)
-    images = tensors["test_images"][:n_images]
+    images = tensors["test_images"][: ecfg["nll_images"]]
     if mcfg.get("resolution"):  # a model trained at a lower resolution is scored on test images at its resolution
         images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
     n = images.shape[0]
-    bs = min(ecfg["batch_size"], n)
-    gen = generator(config["seed"], "nll", args.model)
-    totals, priors, terms = [], [], []
-    with Progress((n + bs - 1) // bs, desc=f"nll {args.model}", log_every=1, unit="batch") as bar:
-        for start in range(0, n, bs):
-            x0 = to_model_range(images[start : start + bs]).to(device)
-            out = calc_bpd_loop(diffusion, model, x0, mcfg["variance"], generator=gen)
-            totals.append(out["total_bpd"].double().cpu())
-            priors.append(out["prior_bpd"].double().cpu())
-            terms.append(out["vb"].double().cpu())
-            bar.update(1)
-    total = torch.cat(totals)
-    vb = torch.cat(terms).mean(dim=0)  # [T], bits/dim per step, mean over images
-    prior = float(torch.cat(priors).mean())
+    bound = images_bpd(
+        diffusion,
+        model,
+        images,
+        mcfg["variance"],
+        batch_size=ecfg["batch_size"],
+        generator=generator(config["seed"], "nll", args.model),
+        device=device,
+        desc=f"nll {args.model}",
+    )
+    total = bound.total
+    vb = bound.vb.mean(dim=0)  # [T], bits/dim per step, mean over images
+    prior = float(bound.prior.mean())
     bpd = float(total.mean())
     cumulative = torch.cumsum(vb, dim=0)
     write_csv(

@@ -19,7 +19,7 @@ from ..atomic import write_json
 from ..config import dataset_of, load_config
 from ..csvio import write_csv
 from ..data import load_processed
-from ..data.targets import load_target_set
+from ..data.targets import load_target_sets
 from ..devices import resolve_device
 from ..imaging import to_model_range
 from ..reporting.figure_io import save_figure
@@ -62,19 +62,16 @@ def run(args) -> None:
     log.info("%s (T=%d): steps %s on %s", rcfg["model"], T, steps, ", ".join(rcfg["targets"]))
 
     results = {}
-    for name in rcfg["targets"]:
-        target = load_target_set(
-            name,
-            rcfg["images"],
-            seed=config["seed"],
-            source_dataset=source,
-            source_test_images=test,
-            root=None,
-            download=dcfg["download"],
-            download_dir=args.download_dir,
-        )
-        if target.n < rcfg["images"]:
-            log.warning("%s: only %d test images, using all of them (asked for %d)", name, target.n, rcfg["images"])
+    for name, target in load_target_sets(
+        rcfg["targets"],
+        rcfg["images"],
+        seed=config["seed"],
+        source_dataset=source,
+        source_test_images=test,
+        download=dcfg["download"],
+        download_dir=args.download_dir,
+        warn=log.warning,
+    ):
         rows = reconstruction_error(
             net.diffusion,
             net.model,

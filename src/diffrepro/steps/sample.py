@@ -3,15 +3,13 @@ steps, respaced ancestral or DDIM on K steps); record samples per second."""
 
 from __future__ import annotations
 
-from ..artifacts.ddgm import build_model
 from ..atomic import save_safetensors
 from ..config import load_config, model_config
 from ..devices import resolve_device
 from ..diffusion.samplers import check_steps
-from ..imaging import to_data_resolution
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
-from ..sampling import draw_samples
+from ..sampling import sample_weights
 
 
 def run(args) -> None:
@@ -20,19 +18,15 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     scfg = mcfg["sample"]
     device = resolve_device(args.device)
-    model, image_size, channels, meta = build_model(args.weights, mcfg, device)
-    samples, seconds = draw_samples(
-        model,
+    samples, seconds, image_size = sample_weights(
+        args.weights,
         mcfg,
-        image_size,
-        channels,
         seed=config["seed"],
         stream=args.model,
         device=device,
         desc=f"sample {args.model}",
         speed=config.get("speed"),
     )
-    samples = to_data_resolution(samples, meta)
     n = samples.shape[0]
     rate = n / seconds
     steps = check_steps(mcfg["timesteps"], scfg["steps"])

@@ -10,12 +10,10 @@ from ..atomic import save_safetensors, write_json
 from ..config import load_config, model_config
 from ..csvio import write_csv
 from ..data import load_processed
-from ..devices import resolve_device
-from ..hashing import file_sha256
 from ..posthoc import split_metadata, split_of
 from ..runlog import get_logger
 from ..training.dae import train_dae
-from ..training.distributed import distributed_settings, init_from_env
+from ..training.launch import train_in_step
 
 
 def run(args) -> None:
@@ -27,26 +25,13 @@ def run(args) -> None:
     point, s = split_of(config, args.split, mcfg)
     ddgm_state, gmeta = load_weights(args.generator, mcfg)
     tensors, meta = load_processed(args.data)
-    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
-    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
-    device = dist.device
     t = post["train"]
-    result = train_dae(
-        tensors["train_images"],
-        mcfg,
-        t,
-        ddgm_state=ddgm_state,
-        split_step=s,
-        seed=config["seed"],
-        checkpoint_dir=args.checkpoint_dir,
-        data_id=file_sha256(args.data),
-        device=device,
-        speed=config.get("speed"),
-        distributed=dist,
+    trained = train_in_step(
+        args, config, train_dae, tensors["train_images"], mcfg, t, ddgm_state=ddgm_state, split_step=s
     )
-    dist.shutdown()
-    if not dist.is_main:  # rank 0 writes the outputs
+    if trained is None:  # rank 0 writes the outputs
         return
+    result, device = trained
     image_size, channels = int(gmeta["image_size"]), int(gmeta["channels"])
     smeta = split_metadata(args.split, point, s, gen_name, mcfg)
     save_safetensors(

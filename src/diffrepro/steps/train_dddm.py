@@ -8,12 +8,10 @@ from ..atomic import save_safetensors, write_json
 from ..config import dddm_run, load_config
 from ..csvio import write_csv
 from ..data import load_processed
-from ..devices import resolve_device
 from ..diffusion.dddm_losses import normalize_metric
-from ..hashing import file_sha256
 from ..runlog import get_logger
 from ..training.dddm import train_dddm
-from ..training.distributed import distributed_settings, init_from_env
+from ..training.launch import train_in_step
 
 
 def run(args) -> None:
@@ -21,24 +19,11 @@ def run(args) -> None:
     config = load_config(args.params)
     dddm, run_cfg = dddm_run(config, args.run)
     tensors, meta = load_processed(args.data)
-    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
-    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
-    device = dist.device
     images = tensors["train_images"]
-    result = train_dddm(
-        images,
-        dddm,
-        run_cfg,
-        seed=config["seed"],
-        checkpoint_dir=args.checkpoint_dir,
-        data_id=file_sha256(args.data),
-        device=device,
-        speed=config.get("speed"),
-        distributed=dist,
-    )
-    dist.shutdown()
-    if not dist.is_main:  # rank 0 writes the outputs
+    trained = train_in_step(args, config, train_dddm, images, dddm, run_cfg)
+    if trained is None:  # rank 0 writes the outputs
         return
+    result, device = trained
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
     save_safetensors(
         result.ema_state,

@@ -13,11 +13,9 @@ from ..config import load_config, model_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
-from ..devices import resolve_device
-from ..hashing import file_sha256
 from ..runlog import get_logger
 from ..training.ddgm import train_ddgm
-from ..training.distributed import distributed_settings, init_from_env
+from ..training.launch import train_in_step
 
 
 def run(args) -> None:
@@ -25,9 +23,6 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     tensors, meta = load_processed(args.data)
-    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
-    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
-    device = dist.device
     images = tensors["train_images"]
     data_size = int(images.shape[-1])
     if mcfg.get("resolution"):  # DDPM-16 style: train at a lower resolution
@@ -40,19 +35,10 @@ def run(args) -> None:
             data_size,
             data_size,
         )
-    result = train_ddgm(
-        images,
-        mcfg,
-        seed=config["seed"],
-        checkpoint_dir=args.checkpoint_dir,
-        data_id=file_sha256(args.data),
-        device=device,
-        speed=config.get("speed"),
-        distributed=dist,
-    )
-    dist.shutdown()
-    if not dist.is_main:  # rank 0 writes the outputs
+    trained = train_in_step(args, config, train_ddgm, images, mcfg)
+    if trained is None:  # rank 0 writes the outputs
         return
+    result, device = trained
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
 
     def metadata(step: int) -> dict[str, str]:

@@ -8,14 +8,12 @@ from ..atomic import save_safetensors, write_json
 from ..config import ConfigError, load_config
 from ..csvio import write_csv
 from ..data import load_processed
-from ..devices import resolve_device
-from ..hashing import file_sha256
 from ..imaging import to_uint8
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..seeding import generator
-from ..training.distributed import distributed_settings, init_from_env
 from ..training.gan import gan_sample, load_gan_generator, train_gan
+from ..training.launch import train_in_step
 
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
 
@@ -29,22 +27,10 @@ def run(args) -> None:
     gcfg = gans[args.gan]
     tensors, meta = load_processed(args.data)
     images = tensors["train_images"]
-    # one process, or (under torchrun, see the CLI) one of distributed.nproc_per_node, on cuda:LOCAL_RANK or the CPU
-    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
-    device = dist.device
-    result = train_gan(
-        images,
-        gcfg,
-        seed=config["seed"],
-        checkpoint_dir=args.checkpoint_dir,
-        data_id=file_sha256(args.data),
-        device=device,
-        speed=config.get("speed"),
-        distributed=dist,
-    )
-    dist.shutdown()
-    if not dist.is_main:  # rank 0 writes the outputs
+    trained = train_in_step(args, config, train_gan, images, gcfg)
+    if trained is None:  # rank 0 writes the outputs
         return
+    result, device = trained
     image_size, channels = int(images.shape[-1]), int(images.shape[1])
     save_safetensors(
         result.ema_state,

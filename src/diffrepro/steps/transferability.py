@@ -21,7 +21,7 @@ from ..atomic import write_text
 from ..config import dataset_of, load_config
 from ..csvio import write_csv
 from ..data import load_processed
-from ..data.targets import load_target_set
+from ..data.targets import load_target_sets
 from ..devices import resolve_device
 from ..imaging import to_model_range
 from ..posthoc import ddgm_split_step
@@ -110,21 +110,16 @@ def run(args) -> None:
     batch_size = min(net.mcfg["sample"]["batch_size"] for net in [*ddgms.values(), dae])
 
     rows, examples = [], []
-    for target_name in tcfg["targets"]:
-        target = load_target_set(
-            target_name,
-            tcfg["images"],
-            seed=seed,
-            source_dataset=source,
-            source_test_images=test,
-            root=None,
-            download=dcfg["download"],
-            download_dir=args.download_dir,
-        )
-        if target.n < tcfg["images"]:
-            log.warning(
-                "%s: only %d test images, using all of them (asked for %d)", target_name, target.n, tcfg["images"]
-            )
+    for target_name, target in load_target_sets(
+        tcfg["targets"],
+        tcfg["images"],
+        seed=seed,
+        source_dataset=source,
+        source_test_images=test,
+        download=dcfg["download"],
+        download_dir=args.download_dir,
+        warn=log.warning,
+    ):
         x0 = to_model_range(target.images)
         noise = torch.randn(x0.shape, generator=generator(seed, NAME, "noise", target_name))
         denoisers = [

@@ -41,7 +41,8 @@ prefixed ``NAME.``, none for the network named ``""``), ``ema`` and ``optimizer`
 Every kind's training function (``train_ddgm(images, cfg, **options)``, ...) is :func:`train`: it takes the
 keyword arguments :class:`TrainOptions`, builds the task and runs :meth:`TrainLoop.run`, which trains to the
 end; :meth:`TrainLoop.begin` and :meth:`TrainLoop.train_step` run the same steps one at a time
-(``diffrepro bench`` times them, :mod:`diffrepro.perf.workloads`).
+(``diffrepro bench`` times them, :mod:`diffrepro.perf.workloads`). A training step calls its kind's function
+through :func:`~.launch.train_in_step`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,42 @@
+"""A training step's run of its model kind's training function: the :class:`~.engine.TrainOptions` from the
+step's parsed arguments and parameter file, the process's place in a ``torchrun`` group, and which process
+writes the outputs. Apart from :mod:`.engine` so that what only steps need (the device choice, the data
+file's hash) stays out of the closure of code that trains without a step (the metric classifier).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from ..devices import resolve_device
+from ..hashing import file_sha256
+from .distributed import distributed_settings, init_from_env
+
+__all__ = ["train_in_step"]
+
+Out = TypeVar("Out")
+
+
+def train_in_step(
+    args: Any, config: dict[str, Any], train_fn: Callable[..., Out], *inputs: Any, **keywords: Any
+) -> tuple[Out, str] | None:
+    """A training step's run of ``train_fn(*inputs, **keywords, **options)`` (a kind's training function): the
+    :class:`~.engine.TrainOptions` come from the step's parsed arguments ``args`` (``device``, ``checkpoint_dir``, the
+    processed ``data`` file whose hash is the data id) and the parameter file ``config`` (``seed``, ``speed``,
+    ``distributed``). The process is one of ``torchrun``'s (see the CLI: one of ``distributed.nproc_per_node``,
+    on cuda:LOCAL_RANK or the CPU) or the only one; the group is left after training. Returns ``(result,
+    device)`` on rank 0 and None on the other ranks: rank 0 alone writes a step's outputs."""
+    dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
+    result = train_fn(
+        *inputs,
+        **keywords,
+        seed=config["seed"],
+        checkpoint_dir=args.checkpoint_dir,
+        data_id=file_sha256(args.data),
+        device=dist.device,
+        speed=config.get("speed"),
+        distributed=dist,
+    )
+    dist.shutdown()
+    return (result, dist.device) if dist.is_main else None
