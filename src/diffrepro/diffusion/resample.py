@@ -32,6 +32,8 @@ from typing import Any
 
 import torch
 
+from ..options import check_options
+
 __all__ = [
     "TIMESTEP_SAMPLERS",
     "TimestepSampler",
@@ -325,13 +327,5 @@ def build_timestep_sampler(name: str, num_timesteps: int, **options: Any) -> Tim
     required = [
         p.name for p in params if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is inspect.Parameter.empty
     ]
-    unknown = sorted(set(options) - set(accepted))
-    if unknown:
-        raise ValueError(
-            f"unknown option(s) {', '.join(map(repr, unknown))} for timestep sampler {name!r}; "
-            f"accepted options: {', '.join(accepted) if accepted else 'none'}"
-        )
-    missing = [k for k in required if k not in options]
-    if missing:
-        raise ValueError(f"timestep sampler {name!r} requires option(s) {', '.join(map(repr, missing))}")
+    check_options(f"timestep sampler {name!r}", options, accepted, required)
     return builder(num_timesteps, **options)

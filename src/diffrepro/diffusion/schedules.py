@@ -38,6 +38,8 @@ from typing import Any
 
 import torch
 
+from ..options import check_options
+
 __all__ = [
     "SCHEDULES",
     "ScheduleFn",
@@ -196,16 +198,7 @@ def get_beta_schedule(name: str, num_steps: int, **options: Any) -> torch.Tensor
     spec = schedule_options(name)
     if spec is not None:
         accepted, required = spec
-        unknown = sorted(set(options) - set(accepted))
-        if unknown:
-            allowed = ", ".join(accepted) if accepted else "none"
-            raise ValueError(
-                f"unknown option(s) {', '.join(map(repr, unknown))} for beta schedule {name!r}; "
-                f"accepted options: {allowed}"
-            )
-        missing = [k for k in required if k not in options]
-        if missing:
-            raise ValueError(f"beta schedule {name!r} requires option(s) {', '.join(map(repr, missing))}")
+        check_options(f"beta schedule {name!r}", options, accepted, required)
     betas = fn(num_steps, **options).to(torch.float64)
     if betas.shape != (num_steps,):
         raise ValueError(f"schedule {name!r} returned shape {tuple(betas.shape)}, expected ({num_steps},)")

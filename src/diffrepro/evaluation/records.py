@@ -4,11 +4,13 @@ DDGM it measures (:func:`model_record`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import torch
 
 from .evaluator import Evaluator
+from .sample_files import KEPT_METRICS
 
 __all__ = ["metrics_for", "model_record", "reference_of"]
 
@@ -45,3 +47,14 @@ def model_record(name: str, mcfg: dict[str, Any]) -> dict[str, Any]:
         "sample_steps": mcfg["sample"]["steps"] or mcfg["timesteps"],
         "unet": mcfg["unet"],
     }
+
+
+def metrics_per_set(
+    tensors: dict[str, torch.Tensor], values: str, prefix: str, evaluator: Evaluator, desc: Callable[[int], str]
+) -> Iterator[tuple[int, dict[str, Any], dict[str, Any], dict[str, Any]]]:
+    """The sets of a multi-set sample file, evaluated one by one in their order: ``values`` lists them
+    (``"1,2,250"``), set ``v`` is the tensor ``images_<prefix><v>``. Yields ``(v, metrics, kept, data_meta)``:
+    every metric, the :data:`~.sample_files.KEPT_METRICS` of them, and the metadata of the data set."""
+    for value in (int(v) for v in values.split(",")):
+        metrics, dmeta = metrics_for(tensors[f"images_{prefix}{value}"], evaluator, desc=desc(value))
+        yield value, metrics, {k: metrics.get(k) for k in KEPT_METRICS}, dmeta

@@ -8,8 +8,8 @@ from ..atomic import write_json
 from ..config import load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
-from ..evaluation.records import metrics_for
-from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
+from ..evaluation.records import metrics_per_set
+from ..evaluation.sample_files import load_sample_file
 from ..runlog import get_logger
 
 
@@ -25,12 +25,12 @@ def run(args) -> None:
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
     rows = []
-    for nfe in [int(k) for k in meta["nfe"].split(",")]:
-        metrics, dmeta = metrics_for(tensors[f"images_nfe{nfe}"], evaluator, desc=f"{args.run} NFE={nfe}")
+    sets = metrics_per_set(tensors, meta["nfe"], "nfe", evaluator, lambda nfe: f"{args.run} NFE={nfe}")
+    for nfe, metrics, kept, dmeta in sets:  # noqa: B007 (dmeta: every set's data set; read after the loop)
         rows.append(
             {
                 "nfe": nfe,
-                **{k: metrics.get(k) for k in KEPT_METRICS},
+                **kept,
                 "samples_per_second": float(meta[f"samples_per_second_nfe{nfe}"]),
             }
         )

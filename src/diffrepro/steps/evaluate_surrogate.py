@@ -6,8 +6,8 @@ from ..atomic import write_json
 from ..config import load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
-from ..evaluation.records import metrics_for
-from ..evaluation.sample_files import KEPT_METRICS, load_sample_file
+from ..evaluation.records import metrics_per_set
+from ..evaluation.sample_files import load_sample_file
 from ..runlog import get_logger
 
 
@@ -21,12 +21,12 @@ def run(args) -> None:
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
     n = int(meta["num_samples"])
     rows = []
-    for t_mid in [int(t) for t in meta["t_mid"].split(",")]:
-        metrics, dmeta = metrics_for(tensors[f"images_tmid{t_mid}"], evaluator, desc=f"t_mid={t_mid}")
+    sets = metrics_per_set(tensors, meta["t_mid"], "tmid", evaluator, "t_mid={}".format)
+    for t_mid, metrics, kept, dmeta in sets:  # noqa: B007 (dmeta: every set's data set; read after the loop)
         rows.append(
             {
                 "t_mid": t_mid,
-                **{k: metrics.get(k) for k in KEPT_METRICS},
+                **kept,
                 "seconds_diffusion": float(meta[f"seconds_tmid{t_mid}"]),
                 "samples_per_second": float(meta[f"samples_per_second_tmid{t_mid}"]),
             }
