@@ -296,19 +296,41 @@ def test_steps_take_the_latex_and_svg_paths(step, option):
     assert not action.required and action.default is None  # default: beside the .md / .png
 
 
-def test_every_place_naming_the_tables_agrees_with_TABLES():
-    """The generic tables are defined once (``TABLES``); the schema's allowed ``models.NAME.tables`` keys, the
-    report's paper labels and the table captions must name exactly those (plus the tables of their own steps)."""
+def test_the_table_catalogue_is_the_one_list_of_tables():
+    """Tables are named once (``reporting.catalogue``): the ``table`` step builds exactly the catalogue's
+    model tables, every other catalogued table is an output of the step the catalogue names (in both DAGs, which
+    are made from the declaration), every table a step writes is catalogued, and no other file lists them."""
     import re
     from pathlib import Path
 
     from diffrepro.config import load_schema
-    from diffrepro.dag.report import PAPER_TABLES
+    from diffrepro.dag import STEPS
+    from diffrepro.reporting.catalogue import CATALOGUE, MODEL_TABLES
 
-    names = set(TABLES)
-    model_schema = load_schema()["$defs"]["ddgm"]["properties"]
-    assert set(model_schema["tables"]["propertyNames"]["enum"]) == names
-    own_steps = {"deja_table2", "coursework_4_5", "dddm_table1"}  # written by transferability, surrogate/dddm tables
-    assert set(PAPER_TABLES) == names | own_steps
-    caption = (Path(__file__).resolve().parents[1] / "workflow/report/table.rst").read_text(encoding="utf-8")
-    assert set(re.findall(r'^\s+"(\w+)": "', caption, re.M)) == names
+    assert tuple(TABLES) == MODEL_TABLES
+    written = {}
+    for st in STEPS:
+        for out in st.outputs:
+            match = re.fullmatch(r"results/tables/(\w+|\{key\})\.md", out.path)
+            if match:
+                written.setdefault(st.name, set()).add(match.group(1))
+    assert written.pop("table") == {"{key}"}
+    expected = {}
+    for name, info in CATALOGUE.items():
+        if info.step != "table":
+            expected.setdefault(info.step, set()).add(name)
+    assert written == expected
+    assert "propertyNames" not in load_schema()["$defs"]["ddgm"]["properties"]["tables"]
+    root = Path(__file__).resolve().parents[1]
+    caption = (root / "workflow/report/table.rst").read_text(encoding="utf-8")
+    assert not any(name in caption for name in MODEL_TABLES)
+
+
+def test_a_model_row_of_an_unknown_table_is_refused_naming_the_key():
+    from diffrepro.config import ConfigError, load_config, validate_config
+
+    config = load_config("configs/tiny.yaml")
+    model = next(iter(config["models"]))
+    config["models"][model]["tables"]["deja_table9"] = None
+    with pytest.raises(ConfigError, match=rf"models\.{model}\.tables: unknown table 'deja_table9'"):
+        validate_config(config, "tiny")

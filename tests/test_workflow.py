@@ -9,6 +9,7 @@ headless Chromium."""
 from __future__ import annotations
 
 import csv
+import inspect
 import json
 import math
 import shutil
@@ -22,6 +23,7 @@ from diffrepro.dag import STEPS
 from diffrepro.dag.dvc import dvc_yaml
 from diffrepro.dag.report import table_study as study_of
 from diffrepro.dag.steps import TABLE_NAMES
+from diffrepro.reporting.tables import TABLES as TABLE_BUILDERS
 from report_tools import (
     STUDIES,
     browse_report,
@@ -353,6 +355,8 @@ def test_snakemake_report_holds_every_table_and_figure(tiny_run):
         r = results[f"{name}.md"]
         assert f"results/tables/{name}.md" in categories[study_of(name)]["Tables"], name
         assert r["labels"]["table"].startswith(name) and "Metric backends" in r["caption"], name
+        if name in TABLE_BUILDERS:  # the caption shows what the table holds: its builder's docstring
+            assert " ".join(inspect.getdoc(TABLE_BUILDERS[name]).split()[:6]) in " ".join(r["caption"].split()), name
         assert decode_data_uri(r["data_uri"]) == md.read_bytes(), name
     for name in figures:
         assert results[name]["mime_type"] == "image/png" and results[name]["caption"], name

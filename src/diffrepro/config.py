@@ -17,6 +17,7 @@ import jsonschema
 import yaml
 
 from .errors import DiffreproError
+from .reporting.catalogue import MODEL_TABLES
 
 SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
 
@@ -338,6 +339,11 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
     for name, raw in config["models"].items():
         model = normalize_model(raw)
         where = f"{source}: models.{name}"
+        for table in model["tables"]:
+            if table not in MODEL_TABLES:
+                raise ConfigError(
+                    f"{where}.tables: unknown table {table!r}; a model can be a row of {', '.join(MODEL_TABLES)}"
+                )
         if model["kind"] == "daed" and model["objective"]["name"] not in ("simple", "vlb"):
             raise ConfigError(
                 f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "

@@ -1,11 +1,13 @@
 # Shared definitions: the parameter file and its validation, and the parts of each step's Snakemake rule made
 # from the step declaration (diffrepro.dag.steps): its command, inputs, outputs, parameter keys and resources.
+import inspect
 import os
 import re
 
 import yaml
 from diffrepro.config import ConfigError, validate_config
 from diffrepro.dag import STEPS
+from diffrepro.reporting.tables import TABLES
 from diffrepro.dag.report import STUDIES, SUBCATEGORIES, model_study, table_label, table_study
 from diffrepro.dag.spec import lookup
 
@@ -121,7 +123,8 @@ def step_threads(step):
 
 def step_params(step):
     """The params of a step's rule: ``tracked``, the parameter keys the step reads with their values (a change
-    reruns the job), and ``command``, the job's command line (the rule's shell command)."""
+    reruns the job), ``command``, the job's command line (the rule's shell command), and for the ``table``
+    step ``description``, what the table holds (its report caption shows it: the docstring of its builder)."""
 
     def tracked(wildcards):
         return {k: lookup(config, k) for k in step.param_keys(config, element(step, wildcards))}
@@ -129,7 +132,10 @@ def step_params(step):
     def command(wildcards):
         return " ".join(step.argv(config, element(step, wildcards), PARAMS_FILE))
 
-    return {"tracked": tracked, "command": command}
+    params = {"tracked": tracked, "command": command}
+    if step.name == "table":
+        params["description"] = lambda wildcards: " ".join(inspect.getdoc(TABLES[element(step, wildcards)]).split())
+    return params
 
 
 def final_targets():

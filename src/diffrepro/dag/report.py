@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..reporting.catalogue import CATALOGUE
+
 __all__ = ["DATA_AND_MODELS", "PAPER_TABLES", "STUDIES", "SUBCATEGORIES", "model_study", "table_label", "table_study"]
 
 #: study key (the prefix of its tables' names) -> the report's category
@@ -23,18 +25,7 @@ DATA_AND_MODELS = "Data and models"
 #: report kind -> the report's subcategory
 SUBCATEGORIES = {"table": "Tables", "figure": "Figures", "samples": "Samples"}
 #: the name of each table in its paper
-PAPER_TABLES = {
-    "deja_table1": "Table 1",
-    "deja_table2": "Table 2",
-    "deja_extended": "Tables 3-5",
-    "deja_table7": "Table 7",
-    "coursework_4_1": "Table 4.1",
-    "coursework_4_2": "Table 4.2",
-    "coursework_4_3": "Table 4.3",
-    "coursework_4_4": "Table 4.4",
-    "coursework_4_5": "Table 4.5",
-    "dddm_table1": "Table 1",
-}
+PAPER_TABLES = {name: info.paper for name, info in CATALOGUE.items()}
 
 
 def table_study(table: str) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from .catalogue import MODEL_TABLES
 from .paper_values import COURSEWORK_DDPM_800K, DEJA_EXTENDED_NUMBER, paper_row, paper_rows, paper_run
 
 Record = dict[str, Any]
@@ -241,6 +242,8 @@ def _deja_quality(
 
 
 def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
+    """Deja et al. 2022, Table 1: DDGMs and joint DAEDs (T, FID, distribution and k-NN precision and recall, bits/dim
+    on test images)."""
     rows, columns = _deja_quality("deja_table1", records, dataset, TABLE1_KEYS, ("T", "FID", "Prec", "Rec"))
     notes = common_notes(records, dataset) + [
         "Bits/dim: the exact variational bound over all T steps on test images (diffrepro nll).",
@@ -258,6 +261,8 @@ def deja_table1(records: Sequence[Record], dataset: str) -> TableResult:
 
 
 def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
+    """Deja et al. 2022, appendix Tables 3-5 (the one of this data set): IS, FID, sFID, KID, precision and recall
+    (distribution and k-NN) and bits/dim of every DDGM and DAED."""
     rows, columns = _deja_quality(
         "deja_extended", records, dataset, EXTENDED_KEYS, ("T", "IS", "FID", "sFID", "Prec", "Rec")
     )
@@ -276,6 +281,8 @@ def deja_extended(records: Sequence[Record], dataset: str) -> TableResult:
 
 
 def deja_table7(records: Sequence[Record], dataset: str) -> TableResult:
+    """Deja et al. 2022, appendix Table 7: the DAED against larger DDGMs (1.5x channels, 2x residual blocks):
+    parameters, seconds per sample, FID, precision and recall."""
     bk = backends_of(records)
 
     def row(rec, key, p):
@@ -381,14 +388,21 @@ def _training_steps(table: str, records: Sequence[Record], dataset: str, title: 
 
 
 def coursework_4_1(records: Sequence[Record], dataset: str) -> TableResult:
+    """Coursework (Baryshnikov 2022) Table 4.1: IS and FID against training iterations, one row per EMA snapshot of
+    ``train.snapshots`` and the final weights (the paper: T = 1000)."""
     return _training_steps("coursework_4_1", records, dataset, "Table 4.1: quality vs training iterations")
 
 
 def coursework_4_2(records: Sequence[Record], dataset: str) -> TableResult:
+    """Coursework (Baryshnikov 2022) Table 4.2: IS and FID against training iterations for T = 100 (betas 4e-4 to
+    0.18), one row per EMA snapshot and the final weights."""
     return _training_steps("coursework_4_2", records, dataset, "Table 4.2: quality vs training iterations, T = 100")
 
 
 def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
+    """Coursework (Baryshnikov 2022) Table 4.3: U-Net architectures (standard ResNet or MBConv blocks, channel
+    multipliers, residual blocks, base channels): parameters, samples per second, training seconds per step, IS and
+    FID."""
     bk = backends_of(records)
     rows = []
     for rec in records:
@@ -440,6 +454,8 @@ def coursework_4_3(records: Sequence[Record], dataset: str) -> TableResult:
 
 
 def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
+    """Coursework (Baryshnikov 2022) Table 4.4: objectives (Simple, VLB, hybrid, IWDiff) and timestep samplers
+    (uniform, importance sampling): training time per step relative to the DDPM row, IS, FID and bits/dim."""
     reference = next(
         (r for r in records if r["tables"].get("coursework_4_4") == "DDPM"), records[0] if records else None
     )
@@ -487,15 +503,9 @@ def coursework_4_4(records: Sequence[Record], dataset: str) -> TableResult:
     return rows, columns, "Table 4.4: objectives and timestep samplers", notes
 
 
-TABLES: dict[str, Callable[[Sequence[Record], str], TableResult]] = {
-    "deja_table1": deja_table1,
-    "deja_extended": deja_extended,
-    "deja_table7": deja_table7,
-    "coursework_4_1": coursework_4_1,
-    "coursework_4_2": coursework_4_2,
-    "coursework_4_3": coursework_4_3,
-    "coursework_4_4": coursework_4_4,
-}
+#: table name -> the function that builds it, for the tables the catalogue has the ``table`` step assemble
+#: (:data:`~diffrepro.reporting.catalogue.MODEL_TABLES`; each is the function of the same name above)
+TABLES: dict[str, Callable[[Sequence[Record], str], TableResult]] = {name: globals()[name] for name in MODEL_TABLES}
 
 
 DATASET_COLUMN = "Data set"
