@@ -161,6 +161,7 @@ EVALUATION = {
     "kid_subsets": 100,
     "prc_neighborhood": 3,
     "prd": {"clusters": 20, "angles": 1001, "runs": 10},
+    "bootstrap": {"replicates": 50},
 }
 
 

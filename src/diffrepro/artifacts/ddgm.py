@@ -18,7 +18,16 @@ from safetensors import safe_open
 
 from ..factory import build_unet
 
-__all__ = ["WEIGHTS_KEYS", "build_model", "load_weights", "snapshot_files", "snapshot_name", "weights_metadata"]
+__all__ = [
+    "DENOISER_TEST_IMAGES",
+    "WEIGHTS_KEYS",
+    "build_model",
+    "denoiser_test_error",
+    "load_weights",
+    "snapshot_files",
+    "snapshot_name",
+    "weights_metadata",
+]
 
 #: Keys of a model section that must match between the weights and params for sampling to be valid.
 WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance", "resolution")
@@ -89,3 +98,28 @@ def snapshot_files(folder: str) -> dict[int, Path]:
     if not found:
         raise FileNotFoundError(f"{folder}: no ema_step_XXXXXXXX.safetensors files; rerun train-ddgm")
     return dict(sorted(found.items()))
+
+
+#: test images the trained denoiser of a joint DAED or a post-hoc DAE is measured on (the training summary)
+DENOISER_TEST_IMAGES = 256
+
+
+def denoiser_test_error(
+    mcfg: dict[str, Any], ema_state: dict[str, torch.Tensor], test_u8: torch.Tensor, split_step: int, seed: int
+) -> dict[str, Any]:
+    """The reconstruction error of a trained denoiser on the first :data:`DENOISER_TEST_IMAGES` test images noised
+    to its split step: ``mcfg`` is the joint DAED's section (``split_step`` 0) or the post-hoc DAE's generator's
+    (the DAE keeps its generator's network), ``ema_state`` the denoiser's EMA weights. MAE per pixel in [0, 1]."""
+    from ..diffusion.daed import dae_test_mae
+    from ..factory import build_diffusion
+    from ..imaging import to_model_range
+    from ..seeding import generator
+
+    images = test_u8[:DENOISER_TEST_IMAGES]
+    model = build_unet(mcfg, image_size=int(images.shape[-1]), channels=int(images.shape[1]))
+    model.load_state_dict(ema_state)
+    model.eval()
+    mae, sem = dae_test_mae(
+        model, build_diffusion(mcfg), to_model_range(images), split_step, generator(seed, "denoiser_test_error")
+    )
+    return {"mae": mae, "mae_sem": sem, "images": int(images.shape[0]), "split_step": int(split_step)}

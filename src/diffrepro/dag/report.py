@@ -19,6 +19,7 @@ STUDIES = {
     "deja": "Deja et al. 2022",
     "coursework": "Coursework (Baryshnikov 2022)",
     "dddm": "DDDM (Zhang et al. 2024)",
+    "claims": "Findings: which reproduce",
 }
 #: the category of the sample grids of models that no table names
 DATA_AND_MODELS = "Data and models"

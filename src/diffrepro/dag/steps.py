@@ -77,6 +77,13 @@ def metric_inputs(data: str) -> tuple[In, ...]:
     )
 
 
+def replicates_out(metrics_path: str) -> Out:
+    """The bootstrap replicates of an evaluation's metrics (:mod:`diffrepro.evaluation.intervals`), beside its
+    metrics file under ``results/bootstrap`` (cached by DVC: the claims step pairs them)."""
+    path = metrics_path.replace("results/metrics/", "results/bootstrap/", 1).removesuffix(".json") + ".safetensors"
+    return Out(flag="--out-bootstrap", path=path, help="output: bootstrap replicates of the metrics (.safetensors)")
+
+
 def figure(flag: str, path: str, help: str, report: Report) -> tuple[Out, Out]:
     """A figure as PNG (``flag``, ``path``; shown in the report) and beside it as SVG (``flag`` ending in ``svg``)."""
     svg_help = f"output: the figure as SVG (default: beside {flag}, suffix .svg)"
@@ -307,6 +314,7 @@ STEPS: tuple[Step, ...] = (
             ),
             *metric_inputs("{item.data}"),
             Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
+            replicates_out("results/metrics/ddgm/{key}.json"),
         ),
         params=("evaluation", *model_keys("{key}", SAMPLE_KEYS)),
         threads="all",
@@ -327,6 +335,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: metrics per snapshot step (.json)",
             ),
+            replicates_out("results/metrics/snapshots/{key}.json"),
         ),
         params=("seed", "evaluation", *model_keys("{key}", SAMPLE_KEYS)),
         threads="model",
@@ -480,6 +489,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: metrics per split point (.json)",
             ),
+            replicates_out("results/metrics/daed_posthoc.json"),
             Out(
                 flag="--out-csv",
                 path="results/analysis/fid_vs_split.csv",
@@ -736,6 +746,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: metrics per t_mid (.json)",
             ),
+            replicates_out("results/metrics/surrogate/{key}.json"),
         ),
         params=("evaluation",),
         threads="model",
@@ -838,6 +849,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: metrics per NFE (.json)",
             ),
+            replicates_out("results/metrics/dddm/{key}.json"),
         ),
         params=("evaluation", "dddm.runs.{key}", "dddm.main"),
         threads="model",
@@ -869,6 +881,79 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("dddm.main",),
+    ),
+    # ------------------------------------------------------------------ findings
+    Step(
+        name="claims",
+        help="the verdict on each finding of the studies (workflow/claims.yaml): our effect with a 95% interval",
+        args=(
+            In(flag="--registry", path="workflow/claims.yaml", help="the registry of findings (.yaml)"),
+            In(
+                flag="--metrics-dir",
+                path="results/metrics/ddgm",
+                members=Members("{}.json", "models"),
+                help="folder of <model>.json written by evaluate",
+            ),
+            In(
+                flag="--bootstrap-dir",
+                path="results/bootstrap/ddgm",
+                members=Members("{}.safetensors", "models"),
+                help="folder of <model>.safetensors (bootstrap replicates) written by evaluate",
+            ),
+            In(
+                flag="--snapshots-dir",
+                path="results/metrics/snapshots",
+                members=Members("{}.json", "models"),
+                help="folder of <model>.json written by evaluate-snapshots",
+            ),
+            In(
+                flag="--snapshots-bootstrap-dir",
+                path="results/bootstrap/snapshots",
+                members=Members("{}.safetensors", "models"),
+                help="folder of <model>.safetensors written by evaluate-snapshots",
+            ),
+            In(flag="--posthoc", path="results/metrics/daed_posthoc.json", help="evaluate-posthoc output (.json)"),
+            In(
+                flag="--posthoc-bootstrap",
+                path="results/bootstrap/daed_posthoc.safetensors",
+                help="evaluate-posthoc bootstrap replicates (.safetensors)",
+            ),
+            In(
+                flag="--surrogate-dir",
+                path="results/metrics/surrogate",
+                members=Members("{}.json", "surrogate.surrogates"),
+                help="folder of <surrogate>.json written by evaluate-surrogate",
+            ),
+            In(
+                flag="--surrogate-bootstrap-dir",
+                path="results/bootstrap/surrogate",
+                members=Members("{}.safetensors", "surrogate.surrogates"),
+                help="folder of <surrogate>.safetensors written by evaluate-surrogate",
+            ),
+            In(
+                flag="--dddm-dir",
+                path="results/metrics/dddm",
+                members=Members("{}.json", "dddm.runs"),
+                help="folder of <run>.json written by evaluate-dddm",
+            ),
+            In(
+                flag="--dddm-bootstrap-dir",
+                path="results/bootstrap/dddm",
+                members=Members("{}.safetensors", "dddm.runs"),
+                help="folder of <run>.safetensors written by evaluate-dddm",
+            ),
+            In(flag="--reconstruction", path="results/analysis/reconstruction.csv", help="reconstruction output"),
+            In(flag="--transferability", path="results/analysis/transferability.csv", help="transferability output"),
+            In(flag="--snr", path="results/analysis/snr.json", help="snr output (.json)"),
+            *table_files("results/tables/claims", Report("claims", "table", "claims")),
+            Out(
+                flag="--out",
+                path="results/metrics/claims.json",
+                metric=True,
+                help="output: verdict counts and every effect with its interval (.json)",
+            ),
+        ),
+        params=("models", "gans", "surrogate", "dddm.main", "dddm.runs", "analysis", "evaluation.backends"),
     ),
 )
 

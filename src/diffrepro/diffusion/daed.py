@@ -41,6 +41,7 @@ from .gaussian_diffusion import GaussianDiffusion, ModelFn, _check_variance
 from .losses import _mean_flat, training_loss
 
 __all__ = [
+    "dae_test_mae",
     "dae_input",
     "dae_predict",
     "dae_loss",
@@ -114,6 +115,22 @@ def dae_predict(dae: ModelFn, diffusion: GaussianDiffusion, x_s: Tensor, s: int,
         raise ValueError(f"DAE output shape {tuple(out.shape)} does not match input {tuple(x_s.shape)}")
     x0 = diffusion.predict_x0_from_eps(x_s, t, out[:, :c])
     return x0.clamp(-1.0, 1.0) if clip else x0
+
+
+@torch.inference_mode()
+def dae_test_mae(
+    dae: ModelFn, diffusion: GaussianDiffusion, x0: Tensor, s: int, generator: torch.Generator
+) -> tuple[float, float]:
+    """The DAE's reconstruction error on images ``x0`` (in ``[-1, 1]``) noised to step ``s`` with noise from
+    ``generator``: the mean absolute error per pixel in ``[0, 1]`` units over the images, and its standard error
+    (one value per image). A joint DAED's denoiser is measured at ``s = 0`` of its own diffusion, a post-hoc DAE at
+    its split step of the generator's, so the two compare at one noise level when their ``beta_1`` agree."""
+    noise = torch.randn(x0.shape, generator=generator).to(x0.device)
+    x0_hat = dae_predict(dae, diffusion, dae_input(diffusion, x0, s, noise), s, clip=True)
+    per_image = ((x0_hat - x0).abs() / 2.0).flatten(1).mean(dim=1).double()
+    n = per_image.numel()
+    sem = float(per_image.std(unbiased=True) / n**0.5) if n > 1 else float("nan")
+    return float(per_image.mean()), sem
 
 
 def dae_loss(dae: ModelFn, diffusion: GaussianDiffusion, x0: Tensor, s: int, noise: Tensor) -> Tensor:

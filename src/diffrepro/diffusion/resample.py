@@ -8,7 +8,8 @@ per-timestep loss ``L_t``, ``E_{t ~ p}[L_t / (T p_t)] = (1/T) sum_t L_t``, the o
 * ``uniform`` -- ``p_t = 1/T``, all weights 1;
 * ``dae_weighted`` (DAED, Deja et al. 2022) -- unnormalised weights 1 for every ``t`` except
   ``w_0 = beta_1 * T`` (option ``beta_1``, the noise level of the denoising auto-encoder), so
-  ``p_0 = beta_1 T / (T - 1 + beta_1 T)``;
+  ``p_0 = beta_1 T / (T - 1 + beta_1 T)``; option ``denoiser_share`` sets ``p_0`` instead (the rest
+  uniform);
 * ``loss_second_moment`` (improved DDPM, Nichol & Dhariwal 2021, Sec. 3.3) --
   ``p_t`` proportional to ``sqrt(E[L_t^2])`` over the last ``history`` (default 10) losses seen
   at each ``t``, mixed with uniform, ``p = (1 - u) p + u / T`` with ``u = uniform_prob``
@@ -141,25 +142,46 @@ class DAEWeightedSampler(TimestepSampler):
 
     ``p_0 = beta_1 T / (T - 1 + beta_1 T)``, so for ``beta_1 T < 1`` the DAE step (``t = 0``) is
     drawn less often than the others and its loss is weighted up by ``1 / (T p_0)``.
+
+    ``denoiser_share`` (optional) sets ``p_0`` directly and spreads the rest uniformly,
+    ``p_t = (1 - share) / (T - 1)``: the importance weights ``1 / (T p_t)`` keep the objective the same
+    in expectation, but the DAE sees ``share`` of the examples. The paper's sampler (``None``) gives the
+    DAE of a short CPU run a few dozen examples (``p_0 = 0.001`` at ``beta_1 = 0.001``), so CPU presets
+    set the share that lets it see as many as in the paper's run.
     """
 
     name = "dae_weighted"
 
-    def __init__(self, num_timesteps: int, *, beta_1: float) -> None:
+    def __init__(self, num_timesteps: int, *, beta_1: float, denoiser_share: float | None = None) -> None:
         super().__init__(num_timesteps)
         beta_1 = _check_real(beta_1, "dae_weighted option beta_1")
         if not 0.0 < beta_1 < 1.0:
             raise ValueError(f"dae_weighted option beta_1 must satisfy 0 < beta_1 < 1, got {beta_1}")
         self.beta_1 = beta_1
-        w = torch.ones(self.num_timesteps, dtype=torch.float64)
-        w[0] = beta_1 * self.num_timesteps
-        self._p = w / w.sum()
+        self.denoiser_share = denoiser_share
+        if denoiser_share is None:
+            w = torch.ones(self.num_timesteps, dtype=torch.float64)
+            w[0] = beta_1 * self.num_timesteps
+            self._p = w / w.sum()
+            return
+        share = _check_real(denoiser_share, "dae_weighted option denoiser_share")
+        if not 0.0 < share < 1.0 or self.num_timesteps < 2:
+            raise ValueError(
+                f"dae_weighted option denoiser_share must satisfy 0 < share < 1 with T >= 2, got {denoiser_share} "
+                f"(T = {self.num_timesteps})"
+            )
+        p = torch.full((self.num_timesteps,), (1.0 - share) / (self.num_timesteps - 1), dtype=torch.float64)
+        p[0] = share
+        self._p = p
 
     def probabilities(self) -> torch.Tensor:
         return self._p.clone()
 
     def __repr__(self) -> str:
-        return f"DAEWeightedSampler(num_timesteps={self.num_timesteps}, beta_1={self.beta_1})"
+        return (
+            f"DAEWeightedSampler(num_timesteps={self.num_timesteps}, beta_1={self.beta_1}, "
+            f"denoiser_share={self.denoiser_share})"
+        )
 
 
 class LossSecondMomentSampler(TimestepSampler):

@@ -16,11 +16,14 @@ from typing import Any
 import torch
 
 from .backends import LABELS, Backend, load_backend
+from .intervals import REPLICATE_FIELDS, attach_intervals, interval_fields
 from .metrics import metrics_from_features
 from .reference import load_reference
 
 __all__ = ["Evaluator", "BACKEND_FIELDS"]
 
+#: the metrics that carry a bootstrap interval (``<metric>_lo``, ``<metric>_hi``)
+INTERVAL_METRICS = tuple(REPLICATE_FIELDS.values())
 #: per-backend fields copied into the flat part of a record (the primary backend's)
 BACKEND_FIELDS = (
     "fid",
@@ -42,6 +45,8 @@ BACKEND_FIELDS = (
     "backend",
     "backend_label",
     "images_per_second",
+    *(f for metric in INTERVAL_METRICS for f in interval_fields(metric)),
+    "interval_level",
 )
 
 
@@ -123,7 +128,9 @@ class Evaluator:
                 prc_neighborhood=self.ecfg["prc_neighborhood"],
                 prd=self.ecfg["prd"],
                 rng_seed=self.seed,
+                bootstrap=self.ecfg["bootstrap"]["replicates"],
             )
+            attach_intervals(m, m.pop("replicates"))
             m.update(
                 {
                     "backend": name,

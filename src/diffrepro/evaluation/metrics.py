@@ -31,6 +31,7 @@ def metrics_from_features(
     prd: dict[str, int] | None = None,
     isc_splits: int = 10,
     rng_seed: int = 2020,
+    bootstrap: int = 0,
 ) -> dict[str, Any]:
     """Every metric from features by role (``pool`` [N, D] required; ``spatial`` and ``logits`` optional).
 
@@ -40,6 +41,10 @@ def metrics_from_features(
     with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
     the score (torch-fidelity's Inception Score formula) on the generated ``logits``.  Missing roles give
     ``None``.  ``kid_subset_size`` is clipped to the set sizes.
+
+    ``bootstrap`` > 0: also ``"replicates"``, that many seeded bootstrap replicates of each metric
+    (:func:`~diffrepro.evaluation.bootstrap.bootstrap_metrics`, seed ``rng_seed``; the PRD's with the clusters
+    of its point estimate), from the same features.
     """
     import torch_fidelity
     from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
@@ -47,7 +52,7 @@ def metrics_from_features(
     from torch_fidelity.metric_kid import kid_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 
-    from .prd import prd_from_features
+    from .prd import cluster_labels, histogram, mean_prd_curve, prd_summary
 
     gen, ref = generated["pool"].float(), reference["pool"].float()
     n_gen, n_ref = int(gen.shape[0]), int(ref.shape[0])
@@ -86,14 +91,11 @@ def metrics_from_features(
     gen_idx = np.sort(rng.choice(n_gen, m, replace=False)) if n_gen > m else np.arange(n_gen)
     ref_idx = np.sort(rng.choice(n_ref, m, replace=False)) if n_ref > m else np.arange(n_ref)
     clusters = min(int(prd["clusters"]), m)
-    prd_values = prd_from_features(
-        gen[gen_idx].numpy(),
-        ref[ref_idx].numpy(),
-        clusters=clusters,
-        angles=int(prd["angles"]),
-        runs=int(prd["runs"]),
-        seed=int(rng_seed),
+    gen_labels, ref_labels = cluster_labels(
+        gen[gen_idx].numpy(), ref[ref_idx].numpy(), clusters=clusters, runs=int(prd["runs"]), seed=int(rng_seed)
     )
+    pairs = [(histogram(e, clusters), histogram(r, clusters)) for e, r in zip(gen_labels, ref_labels)]
+    prd_values = prd_summary(*mean_prd_curve(pairs, angles=int(prd["angles"])))
     out: dict[str, Any] = {
         "fid": fid_of(gen, ref),
         "kid_mean": float(kid[torch_fidelity.KEY_METRIC_KID_MEAN]),
@@ -132,4 +134,19 @@ def metrics_from_features(
         )
         out["score_mean"] = float(score[torch_fidelity.KEY_METRIC_ISC_MEAN])
         out["score_std"] = float(score[torch_fidelity.KEY_METRIC_ISC_STD])
+    if bootstrap:
+        from .bootstrap import PrdLabels, bootstrap_metrics
+
+        labels = PrdLabels(
+            gen_labels, ref_labels, clusters, int(prd["angles"]), generated_rows=gen_idx, reference_rows=ref_idx
+        )
+        out["replicates"] = bootstrap_metrics(
+            generated,
+            reference,
+            replicates=_positive_int("bootstrap", bootstrap),
+            seed=int(rng_seed),
+            prc_neighborhood=prc_neighborhood,
+            prd_labels=labels,
+            isc_splits=isc_splits,
+        )
     return out

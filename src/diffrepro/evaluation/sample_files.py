@@ -8,6 +8,8 @@ from collections.abc import Sequence
 
 import torch
 
+from .intervals import REPLICATE_FIELDS, interval_fields
+
 #: the fields of a metrics record that evaluate-surrogate and evaluate-dddm keep for each sample set: the
 #: primary backend's flat fields and every backend's metrics
 KEPT_METRICS = (
@@ -30,6 +32,8 @@ KEPT_METRICS = (
     "prd_definition",
     "images_per_second",
     "backends",
+    *(f for metric in REPLICATE_FIELDS.values() for f in interval_fields(metric)),
+    "interval_level",
 )
 
 

@@ -35,6 +35,7 @@ CATALOGUE: dict[str, TableInfo] = {
     "coursework_4_4": TableInfo("Table 4.4", "table"),
     "coursework_4_5": TableInfo("Table 4.5", "surrogate_table"),
     "dddm_table1": TableInfo("Table 1", "dddm_tables"),
+    "claims": TableInfo("the findings", "claims"),
 }
 
 #: the tables the ``table`` step assembles from model rows (the names a model's ``tables`` section may use)

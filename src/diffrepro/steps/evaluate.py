@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..atomic import write_json
 from ..config import load_config, model_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.intervals import write_metrics
 from ..evaluation.records import metrics_for, model_record
 from ..evaluation.sample_files import load_samples
 from ..runlog import get_logger
@@ -24,7 +24,7 @@ def run(args) -> None:
         **dmeta,
         "samples_per_second": float(smeta.get("samples_per_second", "nan")),
     }
-    write_json(args.out, record)
+    write_metrics(args.out, args.out_bootstrap, record)
     log.info(
         "%s: FID %.3f, precision %.3f, recall %.3f -> %s",
         args.model,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 
-from ..atomic import write_json
 from ..config import load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.intervals import write_metrics
 from ..evaluation.records import metrics_per_set
 from ..evaluation.sample_files import load_sample_file
 from ..runlog import get_logger
@@ -36,8 +36,9 @@ def run(args) -> None:
         )
         log.info("%s NFE=%d: FID %.3f", args.run, nfe, metrics["fid"])
     reportable = meta.get("reportable", "true").lower() == "true"
-    write_json(
+    write_metrics(
         args.out,
+        args.out_bootstrap,
         {
             "run": args.run,
             "metric": runs[args.run]["metric"],

@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from ..atomic import read_json, write_json
+from ..atomic import read_json
 from ..config import load_config, model_config, posthoc_splits
 from ..csvio import write_csv
 from ..devices import resolve_device
 from ..diffusion.schedules import alphas_cumprod, log_snr
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.intervals import write_metrics
 from ..evaluation.records import metrics_for
 from ..evaluation.sample_files import load_samples
 from ..factory import build_betas
@@ -99,7 +100,7 @@ def run(args) -> None:
         "feature_extractor": ddgm.get("feature_extractor"),
         "backend": ddgm.get("backend"),
     }
-    write_json(args.out, record)
+    write_metrics(args.out, args.out_bootstrap, record)
     seconds_per_sample = 1.0 / ddgm["samples_per_second"] if ddgm.get("samples_per_second") else None
     ddgm_row = [
         "ddgm",

@@ -4,10 +4,10 @@ fractions of training (the final weights are measured by sample/evaluate and joi
 from __future__ import annotations
 
 from ..artifacts.ddgm import snapshot_files
-from ..atomic import write_json
 from ..config import load_config, model_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.intervals import write_metrics
 from ..evaluation.records import metrics_for, model_record
 from ..runlog import get_logger
 from ..sampling import sample_weights
@@ -37,5 +37,7 @@ def run(args) -> None:
         metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})
         log.info("%s at step %d: FID %.3f", args.model, step, metrics["fid"])
-    write_json(args.out, {**model_record(args.model, mcfg), "final_step": final, "snapshots": rows})
+    write_metrics(
+        args.out, args.out_bootstrap, {**model_record(args.model, mcfg), "final_step": final, "snapshots": rows}
+    )
     log.info("wrote %s (%d snapshots)", args.out, len(rows))

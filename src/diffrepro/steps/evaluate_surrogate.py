@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ..atomic import write_json
 from ..config import load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
+from ..evaluation.intervals import write_metrics
 from ..evaluation.records import metrics_per_set
 from ..evaluation.sample_files import load_sample_file
 from ..runlog import get_logger
@@ -38,8 +38,9 @@ def run(args) -> None:
             metrics["fid"],
             rows[-1]["samples_per_second"],
         )
-    write_json(
+    write_metrics(
         args.out,
+        args.out_bootstrap,
         {
             "surrogate": meta["surrogate"],
             "surrogate_kind": meta["surrogate_kind"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from ..artifacts.ddgm import load_weights, weights_metadata
+from ..artifacts.ddgm import denoiser_test_error, load_weights, weights_metadata
 from ..atomic import save_safetensors, write_json
 from ..config import load_config, model_config
 from ..csvio import write_csv
@@ -61,6 +61,9 @@ def run(args) -> None:
             "train_seconds_this_run": round(result.seconds, 3),
             "train_seconds_total": round(result.seconds_total, 3),
             "initial_loss": result.history[0]["loss"] if result.history else None,
+            "denoiser_test_error": denoiser_test_error(
+                mcfg, result.ema_state, tensors["test_images"], s, config["seed"]
+            ),
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "device": device,
         },

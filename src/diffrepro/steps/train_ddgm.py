@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..artifacts.ddgm import snapshot_name, weights_metadata
+from ..artifacts.ddgm import denoiser_test_error, snapshot_name, weights_metadata
 from ..atomic import save_safetensors, write_json
 from ..config import load_config, model_config
 from ..csvio import write_csv
@@ -96,6 +96,20 @@ def run(args) -> None:
             "timestep_sampler": mcfg["timestep_sampler"]["name"],
             "snapshot_steps": sorted(result.snapshots) + ([] if result.steps in result.snapshots else [result.steps]),
             "device": device,
+            **daed_summary(mcfg, result, tensors, config["seed"]),
         },
     )
     log.info("wrote %s (%d parameters, %d steps)", args.weights, result.parameters, result.steps)
+
+
+def daed_summary(mcfg, result, tensors, seed: int) -> dict:
+    """A joint DAED's two networks: the examples each saw in training (t == 0 for the DAE) and the DAE's
+    reconstruction error on test images at its noise level (beside a post-hoc DAE's at the same beta_1)."""
+    if mcfg["kind"] != "daed":
+        return {}
+    test = tensors["test_images"]
+    return {
+        "examples": {"denoiser": result.examples["t0"], "generator": result.examples["t_after"]},
+        "denoiser_share": mcfg["timestep_sampler"].get("denoiser_share"),
+        "denoiser_test_error": denoiser_test_error(mcfg, result.ema_state, test, 0, seed),
+    }

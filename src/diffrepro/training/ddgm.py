@@ -94,6 +94,7 @@ class TrainResult(LoopResult):
     model: UNet | JointDAED
     bucket_history: list[dict[str, Any]]
     parameters: int
+    examples: dict[str, int]
 
 
 def training_fingerprint(model_cfg: dict[str, Any], *, seed: int, data_id: str) -> str:
@@ -109,6 +110,8 @@ def training_fingerprint(model_cfg: dict[str, Any], *, seed: int, data_id: str) 
         cfg.pop("kind", None)
     cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
     cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
+    # the paper's DAED sampler (no denoiser_share) hashes as before the option existed: its checkpoints stay valid
+    cfg["timestep_sampler"] = {k: v for k, v in cfg["timestep_sampler"].items() if (k, v) != ("denoiser_share", None)}
     return json_sha256({"model": cfg, "seed": seed, "data": data_id})
 
 
@@ -172,6 +175,9 @@ class DDGMTask(TrainTask):
         )
         self.iw_k = objective.get("k", 1) if objective["name"] == "iwdiff" else 1
         self.batch_shape = (batch, *images.shape)
+        # training examples drawn at t == 0 and at t > 0: a joint DAED's DAE and generator see these (the summary
+        # reports them; a short run with the paper's sampler gives the DAE a few dozen)
+        self.examples = {"t0": 0, "t_after": 0}
 
     def fingerprint(self) -> str:
         return training_fingerprint(self.model_cfg, seed=self.seed, data_id=self.run.data_id)
@@ -260,6 +266,9 @@ class DDGMTask(TrainTask):
                     noise_extra, extra_noise_extra = self._draw_noise(g_extra)
                     extra = self._losses(x0, t_extra[local].to(device), noise_extra, g_extra, extra_noise_extra)
                     self.sampler.update(t_extra, dist.all_gather_ordered(extra).to("cpu", torch.float64))
+        at_zero = int((t_cpu == 0).sum())
+        self.examples["t0"] += at_zero
+        self.examples["t_after"] += len(t_cpu) - at_zero
         b = self.bucket_of_t[t_cpu]
         self.bucket_sum.index_add_(0, b, per_example)
         self.bucket_n.index_add_(0, b, torch.ones_like(b))
@@ -286,12 +295,14 @@ class DDGMTask(TrainTask):
         return {"sampler": self.sampler.state_dict()}
 
     def extra_state(self) -> dict[str, Any]:
-        return {"bucket_history": self.bucket_history}
+        return {"bucket_history": self.bucket_history, "examples": dict(self.examples)}
 
     def load_extra(self, ckpt: Checkpoint) -> None:
         if ckpt.tensors.get("sampler"):
             self.sampler.load_state_dict(ckpt.tensors["sampler"])
         self.bucket_history = list(ckpt.state.get("bucket_history", []))
+        if "examples" in ckpt.state:
+            self.examples = {k: int(v) for k, v in ckpt.state["examples"].items()}
 
 
 def train_ddgm(
@@ -312,4 +323,10 @@ def train_ddgm(
         options,
         on_step=None if on_step is None else lambda step, values: on_step(step, values["loss"]),
     )
-    return result.extend(TrainResult, model=task.model, bucket_history=task.bucket_history, parameters=task.parameters)
+    return result.extend(
+        TrainResult,
+        model=task.model,
+        bucket_history=task.bucket_history,
+        parameters=task.parameters,
+        examples=dict(task.examples),
+    )

@@ -1,0 +1,74 @@
+"""Step: the verdict on each finding of the registry (``workflow/claims.yaml``) from this preset's metrics,
+bootstrap replicates and analyses: the claims table (Markdown, CSV, LaTeX) and ``results/metrics/claims.json``."""
+
+from __future__ import annotations
+
+import os
+
+from ..atomic import read_json, write_json, write_text
+from ..claims.assess import assess
+from ..claims.registry import load_registry
+from ..claims.sources import Record, Results
+from ..config import load_config
+from ..csvio import read_csv, write_csv
+from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, summary_rows
+from ..reporting.render import render_latex, render_markdown, tex_beside
+from ..runlog import get_logger
+
+NOTES = [
+    "A finding compares quantities a and b and states the sign of a - b. Verdicts: reproduced (our 95% interval "
+    "of a - b excludes 0 on the paper's side; for ≈: lies within the margin), contradicted (excludes 0 on the "
+    "other side; for ≈: lies outside the margin), inconclusive (otherwise), not in this preset (a quantity was "
+    "not produced).",
+    "Intervals of sample-quality metrics are paired bootstrap intervals: the generated and reference features "
+    "of both evaluations resampled with the same seed, the reference alike in each replicate (sampling "
+    "uncertainty of the evaluation; not training-seed uncertainty). Analyses use their standard errors (normal "
+    "interval); counts and closed forms (network calls, the log-SNR crossing) are exact, and timings are single "
+    "measurements (taken as exact).",
+    "The verdict of a finding is that of the primary metric backend (the first of evaluation.backends); the "
+    "paper's numbers are from the data set named beside them, ours from this preset's.",
+]
+
+
+def _records(directory: str, names, bootstrap_dir: str | None, suffix: str = ".json") -> dict[str, Record]:
+    out = {}
+    for name in names:
+        path = os.path.join(directory, f"{name}{suffix}")
+        reps = os.path.join(bootstrap_dir, f"{name}.safetensors") if bootstrap_dir else None
+        out[name] = Record.load(path, reps)
+    return out
+
+
+def run(args) -> None:
+    log = get_logger()
+    config = load_config(args.params)
+    claims = load_registry(args.registry)
+    snr = read_json(args.snr)
+    results = Results(
+        config=config,
+        models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),
+        snapshots=_records(args.snapshots_dir, config["models"], args.snapshots_bootstrap_dir),
+        posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
+        surrogates=_records(args.surrogate_dir, config["surrogate"]["surrogates"], args.surrogate_bootstrap_dir),
+        dddm=_records(args.dddm_dir, config["dddm"]["runs"], args.dddm_bootstrap_dir),
+        reconstruction=read_csv(args.reconstruction),
+        transferability=read_csv(args.transferability),
+        snr=snr,
+    )
+    backends = config["evaluation"]["backends"]
+    assessed = assess(claims, results, backends)
+    summary, summary_columns = summary_rows(assessed, backends)
+    details = detail_rows(assessed)
+    title = "Findings of the studies: do they reproduce in this preset?"
+    md = render_markdown(summary, summary_columns, title, [])
+    md += "\n" + render_markdown(details, DETAIL_COLUMNS, "Each comparison: the paper's numbers and ours", NOTES)
+    write_text(args.out_md, md)
+    write_csv(args.out_csv, DETAIL_COLUMNS, [[row.get(c) for c in DETAIL_COLUMNS] for row in details])
+    write_text(args.out_tex or tex_beside(args.out_md), render_latex(summary, summary_columns, title, NOTES))
+    record = claims_record(assessed, backends)
+    write_json(args.out, record)
+    log.info(
+        "claims: %s -> %s",
+        ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in record["counts"].items()),
+        args.out_md,
+    )
