@@ -330,3 +330,29 @@ def test_dae_training_reduces_the_reconstruction_error(tmp_path):
     end = recon_mse(res.model)
     assert end < 0.75 * start, (start, end)
     assert res.history[-1]["loss"] < 0.75 * res.history[0]["loss"]
+
+
+def test_dae_test_mae_against_closed_forms():
+    """A DAE that returns the true noise reconstructs exactly (MAE 0); one that returns 0 leaves
+    x0_hat - x0 = sqrt((1 - ab_s) / ab_s) eps, whose mean |.| / 2 is sqrt((1 - ab_s) / ab_s) sqrt(2 / pi) / 2."""
+    import math
+
+    from diffrepro.diffusion.daed import dae_test_mae
+
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", 100))
+    s = 30
+    ab = float(diffusion.alphas_cumprod[s])
+    x0 = torch.zeros(512, 1, 8, 8)  # mid-grey: the clamp to [-1, 1] never binds for the zero-output DAE
+    seed = 3
+    noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
+
+    def oracle(x, t):
+        return noise
+
+    mae, sem = dae_test_mae(oracle, diffusion, x0, s, torch.Generator().manual_seed(seed))
+    assert mae == pytest.approx(0.0, abs=1e-6)
+    x0 = torch.zeros(512, 1, 8, 8)
+    mae, sem = dae_test_mae(lambda x, t: torch.zeros_like(x), diffusion, x0, 1, torch.Generator().manual_seed(seed))
+    ab1 = float(diffusion.alphas_cumprod[1])
+    expected = math.sqrt((1 - ab1) / ab1) * math.sqrt(2 / math.pi) / 2
+    assert mae == pytest.approx(expected, rel=0.02) and 0 < sem < 0.01 * expected

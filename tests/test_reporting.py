@@ -334,3 +334,38 @@ def test_a_model_row_of_an_unknown_table_is_refused_naming_the_key():
     config["models"][model]["tables"]["deja_table9"] = None
     with pytest.raises(ConfigError, match=rf"models\.{model}\.tables: unknown table 'deja_table9'"):
         validate_config(config, "tiny")
+
+
+def test_tables_show_each_metric_with_its_interval(tmp_path):
+    """Markdown and LaTeX show ``value [lo, hi]``; the CSV has ``_lo`` and ``_hi`` columns; percentages and KID x
+    1000 scale their intervals alike."""
+    from diffrepro.reporting.render import write_table
+    from diffrepro.reporting.tables import quality
+
+    record = {
+        "n_generated": 250,
+        "backends": {
+            "inception": {
+                "fid": 80.0,
+                "fid_lo": 75.5,
+                "fid_hi": 86.25,
+                "precision": 0.5,
+                "precision_lo": 0.4,
+                "precision_hi": 0.6,
+                "kid_mean": 0.04,
+                "kid_mean_lo": 0.03,
+                "kid_mean_hi": 0.05,
+            },
+        },
+    }
+    row = {"Model": "m", **quality(record, ["inception"], ["fid", "precision", "kid"])}
+    assert row["k-NN Prec [Inception]_lo"] == pytest.approx(40.0) and row["KID×1e3 [Inception]_hi"] == pytest.approx(
+        50.0
+    )
+    columns = ["Model", "FID [Inception]", "k-NN Prec [Inception]", "KID×1e3 [Inception]"]
+    md, csv_path = tmp_path / "t.md", tmp_path / "t.csv"
+    write_table([row], columns, md_path=str(md), csv_path=str(csv_path), title="t", notes=[])
+    assert "| 80.00 [75.50, 86.25] | 50.00 [40.00, 60.00] |" in md.read_text(encoding="utf-8")
+    header = csv_path.read_text(encoding="utf-8").splitlines()[0].split(",")
+    assert header[:4] == ["Model", "FID [Inception]", "FID [Inception]_lo", "FID [Inception]_hi"]
+    assert "80.00 [75.50, 86.25]" in (tmp_path / "t.tex").read_text(encoding="utf-8")

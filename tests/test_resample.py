@@ -300,3 +300,40 @@ def test_load_state_dict_rejects_mismatch():
     with pytest.raises(ValueError, match="keys"):
         _build("uniform").load_state_dict(state)
     assert isinstance(s, LossSecondMomentSampler)
+
+
+def test_dae_weighted_denoiser_share_sets_p0_and_keeps_the_objective_unbiased():
+    from diffrepro.diffusion.resample import build_timestep_sampler
+
+    T, share = 249, 0.25
+    s = build_timestep_sampler("dae_weighted", T, beta_1=0.001, denoiser_share=share)
+    p = s.probabilities()
+    assert float(p[0]) == pytest.approx(share) and float(p.sum()) == pytest.approx(1.0)
+    assert torch.allclose(p[1:], torch.full((T - 1,), (1 - share) / (T - 1), dtype=torch.float64))
+    # E_p[w_t L_t] with w_t = 1 / (T p_t) is the uniform mean of L_t, whatever the share
+    losses = torch.linspace(0.0, 3.0, T, dtype=torch.float64)
+    assert float((p * losses / (T * p)).sum()) == pytest.approx(float(losses.mean()))
+    t, w = s.sample(20000, torch.Generator().manual_seed(0))
+    assert abs(float((t == 0).double().mean()) - share) < 0.01
+    paper = build_timestep_sampler("dae_weighted", T, beta_1=0.001)
+    assert float(paper.probabilities()[0]) == pytest.approx(0.001 * T / (T - 1 + 0.001 * T))
+    with pytest.raises(ValueError, match="denoiser_share"):
+        build_timestep_sampler("dae_weighted", T, beta_1=0.001, denoiser_share=1.0)
+
+
+def test_the_papers_dae_sampler_keeps_its_training_fingerprint():
+    """Adding the denoiser_share option (default null) leaves the fingerprint of a DAED without it unchanged, so
+    its checkpoints stay valid; setting a share changes it."""
+    import copy
+
+    from diffrepro.config import load_config
+    from diffrepro.training.ddgm import training_fingerprint
+
+    config = load_config("configs/tiny.yaml")
+    name = next(n for n, m in config["models"].items() if m.get("kind") == "daed")
+    model = copy.deepcopy(config["models"][name])
+    before = training_fingerprint(model, seed=0, data_id="d")
+    model["timestep_sampler"] = {**model["timestep_sampler"], "denoiser_share": None}
+    assert training_fingerprint(model, seed=0, data_id="d") == before
+    model["timestep_sampler"]["denoiser_share"] = 0.2
+    assert training_fingerprint(model, seed=0, data_id="d") != before

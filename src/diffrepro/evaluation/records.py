@@ -43,6 +43,7 @@ def model_record(name: str, mcfg: dict[str, Any]) -> dict[str, Any]:
         "timesteps": mcfg["timesteps"],
         "variance": mcfg["variance"],
         "timestep_sampler": mcfg["timestep_sampler"]["name"],
+        "timestep_sampler_options": {k: v for k, v in mcfg["timestep_sampler"].items() if k != "name"},
         "sample_method": mcfg["sample"]["method"],
         "sample_steps": mcfg["sample"]["steps"] or mcfg["timesteps"],
         "unet": mcfg["unet"],

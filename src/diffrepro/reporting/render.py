@@ -32,13 +32,31 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
+def _cell(row: dict[str, Any], column: str) -> str:
+    """A cell: its value, and ``[lo, hi]`` after it when the row holds the value's interval (``<column>_lo``)."""
+    text = _fmt(row.get(column))
+    lo, hi = row.get(f"{column}_lo"), row.get(f"{column}_hi")
+    return text if lo is None or hi is None else f"{text} [{_fmt(lo)}, {_fmt(hi)}]"
+
+
+def with_interval_columns(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[str]:
+    """``columns`` with ``<column>_lo`` and ``<column>_hi`` after each column some row holds an interval of (the
+    CSV's columns)."""
+    out = []
+    for c in columns:
+        out.append(c)
+        if any(row.get(f"{c}_lo") is not None for row in rows):
+            out += [f"{c}_lo", f"{c}_hi"]
+    return out
+
+
 def render_markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, notes: Sequence[str]) -> str:
     out = [f"# {title}", ""]
     if rows:
         out.append("| " + " | ".join(columns) + " |")
         out.append("|" + "|".join("---" for _ in columns) + "|")
         for row in rows:
-            out.append("| " + " | ".join(_fmt(row.get(c)) for c in columns) + " |")
+            out.append("| " + " | ".join(_cell(row, c) for c in columns) + " |")
     else:
         out.append(NO_ROWS)
     out.append("")
@@ -106,8 +124,8 @@ def latex_escape(text: str) -> str:
     return "".join(esc(s) if i % 2 == 0 else r"\texttt{" + esc(s) + "}" for i, s in enumerate(parts))
 
 
-def _latex_cell(value: Any) -> str:
-    return "--" if value is None else latex_escape(_fmt(value))
+def _latex_cell(row: dict[str, Any], column: str) -> str:
+    return "--" if row.get(column) is None else latex_escape(_cell(row, column))
 
 
 def render_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: str, notes: Sequence[str]) -> str:
@@ -131,7 +149,7 @@ def render_latex(rows: Sequence[dict[str, Any]], columns: Sequence[str], title: 
         r"\midrule",
     ]
     for row in rows:
-        out.append(" & ".join(_latex_cell(row.get(c)) for c in columns) + r" \\")
+        out.append(" & ".join(_latex_cell(row, c) for c in columns) + r" \\")
     if not rows:
         out.append(r"\multicolumn{" + str(len(columns)) + "}{l}{" + latex_escape(NO_ROWS) + r"} \\")
     out += [r"\bottomrule", r"\end{tabular}}"]
@@ -155,5 +173,5 @@ def write_table(
     ``Δ X`` = ours - paper columns of :func:`add_differences`."""
     rows, columns, notes = add_differences(rows, columns, notes)
     write_text(md_path, render_markdown(rows, columns, title, notes))
-    write_csv(csv_path, columns, rows)
+    write_csv(csv_path, with_interval_columns(rows, columns), rows)
     write_text(tex_beside(md_path) if tex_path is None else tex_path, render_latex(rows, columns, title, notes))

@@ -60,6 +60,10 @@ def quality_columns(backends: Sequence[str], keys: Sequence[str]) -> list[str]:
     return [metric_column(k, b) for k in keys for b in backends]
 
 
+#: a table's metric key -> the record's field whose bootstrap interval it shows (``<field>_lo``, ``<field>_hi``)
+INTERVAL_FIELD = {"kid": "kid_mean"}
+
+
 def _metric_value(mb: Record, key: str) -> Any:
     if key == "score":
         if mb.get("score_mean") is None:
@@ -83,7 +87,12 @@ def quality(m: Record | None, backends: Sequence[str], keys: Sequence[str]) -> d
     for b in backends:
         mb = per.get(b)
         for k in keys:
-            out[metric_column(k, b)] = None if mb is None else _metric_value(mb, k)
+            column = metric_column(k, b)
+            out[column] = None if mb is None else _metric_value(mb, k)
+            field = INTERVAL_FIELD.get(k, k)
+            if mb is not None and mb.get(f"{field}_lo") is not None and isinstance(out[column], float):
+                scale = out[column] / mb[field] if mb.get(field) else 1.0
+                out[f"{column}_lo"], out[f"{column}_hi"] = scale * mb[f"{field}_lo"], scale * mb[f"{field}_hi"]
     if backends:
         out["N"] = m.get("n_generated")
     return out
@@ -140,9 +149,26 @@ def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
     if not records:
         return []
     m = records[0]["metrics"]
-    return [
-        f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."
-    ] + backend_notes(records)
+    return (
+        [f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."]
+        + backend_notes(records)
+        + denoiser_share_notes(records)
+    )
+
+
+def denoiser_share_notes(records: Sequence[Record]) -> list[str]:
+    """A note per joint DAED trained with a ``denoiser_share`` (a departure from the paper's timestep sampler)."""
+    notes = []
+    for r in records:
+        m = r.get("metrics") or r
+        share = (m.get("timestep_sampler_options") or {}).get("denoiser_share")
+        if m.get("kind") == "daed" and share is not None:
+            notes.append(
+                f"{m['model']}: its DAE got {share:g} of the training examples (timestep_sampler.denoiser_share; "
+                "the paper's sampler gives it beta_1 T / (T - 1 + beta_1 T)) so that it sees as many as in the "
+                "paper's run; the objective is the same in expectation."
+            )
+    return notes
 
 
 def _split(m: Record) -> str:
