@@ -37,6 +37,12 @@ With identity indices (:func:`metrics_at_indices`) every value equals the point 
 over random subsets) and ``score`` (torch-fidelity's with ``shuffle=False``). A replicate that the resample makes
 undefined (a point without k other points, an empty PRD subsample) is NaN; the intervals refuse metrics with more
 than a small share of NaN replicates.
+
+**Location.** A resample holds about 63 % distinct points, and FID and k-NN precision/recall depend on the number of
+points: their replicates sit above (FID) or below (precision, recall) the point estimate, on 250 x 1000 2048-D
+features by 10-35 % of FID and 0.05-0.08 in precision/recall, so that a percentile interval can miss the point
+estimate. The spread is the information; the paired difference of two models at equal set sizes is shifted much
+less. KID's replicates are centred on its point estimate by construction.
 """
 
 from __future__ import annotations
@@ -154,7 +160,11 @@ def _fid_replicates(grams: _Grams, w1: np.ndarray, w2: np.ndarray) -> np.ndarray
     mean_term = sq1 + sq2 - 2 * _quadratic(grams.k12, w1, w2) / (n1 * n2)
     trace1 = (w1 @ np.diag(grams.k11) - n1 * sq1) / (n1 - 1)
     trace2 = (w2 @ np.diag(grams.k22) - n2 * sq2) / (n2 - 1)
-    nuclear = np.array([_cross_nuclear_norm(grams.k12, a, b) for a, b in zip(w1, w2)])
+    # one LAPACK thread: on these small SVDs OpenBLAS's threads cost more than they give (x10-x20 on a busy machine)
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        nuclear = np.array([_cross_nuclear_norm(grams.k12, a, b) for a, b in zip(w1, w2)])
     return mean_term + trace1 + trace2 - 2 * nuclear / np.sqrt((n1 - 1) * (n2 - 1))
 
 
@@ -187,9 +197,9 @@ def _radius_from_row(dist_row: np.ndarray, weights: np.ndarray, k: int) -> float
     """The distance at which the multiplicities of the nearest other points first add up to k (NaN if never)."""
     order = np.argsort(dist_row, kind="stable")
     position = int(np.searchsorted(np.cumsum(weights[order]), k))
-    return (
-        float(dist_row[order[position]]) if position < len(order) and np.isfinite(dist_row[order[position]]) else np.nan
-    )
+    if position == len(order) or not np.isfinite(dist_row[order[position]]):
+        return np.nan
+    return float(dist_row[order[position]])
 
 
 def _radii(dist: np.ndarray, counts: np.ndarray, k: int) -> np.ndarray:
