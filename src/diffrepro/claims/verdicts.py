@@ -13,8 +13,9 @@ A finding compares two quantities ``a`` and ``b`` and states the sign of ``a - b
 An :class:`Estimate` is one measured quantity with what is known of its uncertainty: bootstrap replicates
 (drawn so that two estimates against the same reference set are paired replicate by replicate), a standard
 error, or neither when it is computed exactly (a closed form, a count). The interval of a difference uses the
-replicates when both sides have them (the percentile interval of the paired differences), else a normal
-interval from the standard errors (a side without one counts as exact).
+replicates when both sides have them (the percentile interval of the paired differences, re-centred on the
+point difference: see :mod:`diffrepro.evaluation.bootstrap`, "Location"), else a normal interval from the
+standard errors (a side without one counts as exact).
 """
 
 from __future__ import annotations
@@ -76,8 +77,11 @@ def difference(a: Estimate, b: Estimate, level: float = 0.95) -> Difference:
             raise ValueError(f"paired replicates differ in number: {ra.shape[0]} vs {rb.shape[0]}")
         diffs = ra - rb
         tail = (1.0 - level) / 2.0
-        lo, hi = np.quantile(diffs, [tail, 1.0 - tail])
-        return Difference(value, float(lo), float(hi), level, f"paired bootstrap ({diffs.size} replicates)")
+        lo, median, hi = np.quantile(diffs, [tail, 0.5, 1.0 - tail])
+        # re-centred on the point difference (the resamples shift FID-like metrics; their spread is kept)
+        return Difference(
+            value, value - float(median - lo), value + float(hi - median), level, f"paired bootstrap ({diffs.size})"
+        )
     sems = [s for s in (a.sem, b.sem) if s is not None]
     if not sems:
         return Difference(value, value, value, level, "exact")

@@ -1,7 +1,7 @@
 """Intervals on the metrics of a sample set, and where their bootstrap replicates are kept.
 
-An evaluation attaches to each backend's metrics a 95% percentile interval (``fid_lo``, ``fid_hi``, ...) made
-from seeded bootstrap replicates of the generated and the reference features
+An evaluation attaches to each backend's metrics a 95% interval (``fid_lo``, ``fid_hi``, ...): the re-centred
+percentile interval (:func:`~diffrepro.evaluation.bootstrap.centred_interval`) of seeded bootstrap replicates of the generated and the reference features
 (:mod:`diffrepro.evaluation.bootstrap`), and keeps the replicates themselves beside the record: the metrics
 JSON stays small and readable for ``dvc metrics``, and a ``.safetensors`` file holds one float64 vector per
 metric, keyed by the metric's dotted path in the record (``backends.inception.fid``,
@@ -51,16 +51,16 @@ def interval_fields(metric: str) -> tuple[str, str]:
 
 
 def attach_intervals(metrics: dict[str, Any], replicates: Mapping[str, np.ndarray], level: float = 0.95) -> None:
-    """Add the percentile interval of each metric with replicates to ``metrics`` (in place) and keep the
-    replicates under :data:`REPLICATES_KEY` (:func:`write_metrics` moves them to their own file)."""
-    from .bootstrap import percentile_interval
+    """Add the re-centred percentile interval of each metric with replicates to ``metrics`` (in place) and keep
+    the replicates under :data:`REPLICATES_KEY` (:func:`write_metrics` moves them to their own file)."""
+    from .bootstrap import centred_interval
 
     kept = {}
     for name, values in replicates.items():
         field = REPLICATE_FIELDS[name]
         if metrics.get(field) is None:
             continue
-        lo, hi = percentile_interval(values, level=level)
+        lo, hi = centred_interval(metrics[field], values, level=level, name=field)
         lo_key, hi_key = interval_fields(field)
         metrics[lo_key], metrics[hi_key] = float(lo), float(hi)
         kept[field] = np.asarray(values, dtype=np.float64)
