@@ -341,7 +341,6 @@ def test_dae_test_mae_against_closed_forms():
 
     diffusion = GaussianDiffusion(get_beta_schedule("linear", 100))
     s = 30
-    ab = float(diffusion.alphas_cumprod[s])
     x0 = torch.zeros(512, 1, 8, 8)  # mid-grey: the clamp to [-1, 1] never binds for the zero-output DAE
     seed = 3
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))

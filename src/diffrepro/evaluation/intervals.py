@@ -1,7 +1,8 @@
 """Intervals on the metrics of a sample set, and where their bootstrap replicates are kept.
 
 An evaluation attaches to each backend's metrics a 95% interval (``fid_lo``, ``fid_hi``, ...): the re-centred
-percentile interval (:func:`~diffrepro.evaluation.bootstrap.centred_interval`) of seeded bootstrap replicates of the generated and the reference features
+percentile interval (:func:`~diffrepro.evaluation.bootstrap.centred_interval`) of seeded bootstrap replicates
+of the generated and the reference features
 (:mod:`diffrepro.evaluation.bootstrap`), and keeps the replicates themselves beside the record: the metrics
 JSON stays small and readable for ``dvc metrics``, and a ``.safetensors`` file holds one float64 vector per
 metric, keyed by the metric's dotted path in the record (``backends.inception.fid``,
