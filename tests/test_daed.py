@@ -224,7 +224,16 @@ TRAIN_KEYS = ("steps", "batch_size", "lr", "ema_decay", "checkpoint_every", "log
 
 def _train(images, cfg, state, ckpt_dir, **kw):
     """``train_dae`` with the test's settings; ``kw`` overrides options and ``daed.posthoc.train`` keys alike."""
-    train_cfg = {"steps": 8, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 4, "log_every": 2}
+    train_cfg = {
+        "steps": 8,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "grad_clip": None,
+        "ema_decay": 0.9,
+        "checkpoint_every": 4,
+        "log_every": 2,
+    }
     args = dict(ddgm_state=state, split_step=8, seed=3, checkpoint_dir=ckpt_dir, data_id="test")
     for key, value in kw.items():
         (train_cfg if key in TRAIN_KEYS else args)[key] = value

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from .engine import RunContext, TrainLoop, TrainOptions
 
-__all__ = ["DAETask", "DAETrainResult", "build_dae", "dae_fingerprint", "train_dae"]
+__all__ = ["DAETask", "DAETrainResult", "build_dae", "dae_fingerprint", "dae_hyper", "train_dae"]
 
 #: the configuration section of the post-hoc DAE's training (for messages)
 KEYS = "daed.posthoc.train."
@@ -71,6 +71,18 @@ def build_dae(
     return model
 
 
+def dae_hyper(train_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The fine-tuning settings of ``daed.posthoc.train`` that change the weights at a given step, as the DAE's
+    fingerprint records them."""
+    return {
+        "batch_size": int(train_cfg["batch_size"]),
+        "lr": float(train_cfg["lr"]),
+        "ema_decay": float(train_cfg["ema_decay"]),
+        "weight_decay": float(train_cfg["weight_decay"]),
+        "grad_clip": float(train_cfg["grad_clip"]) if train_cfg["grad_clip"] else None,
+    }
+
+
 def dae_fingerprint(
     model_cfg: dict[str, Any], *, split_step: int, hyper: dict[str, Any], seed: int, data_id: str, ddgm_hash: str
 ) -> str:
@@ -90,14 +102,14 @@ def dae_fingerprint(
 
 class DAETask(TrainTask):
     """The DAE of split step ``split_step``, fine-tuned from the DDGM's weights ``ddgm_state`` with the settings
-    ``train_cfg`` (the ``daed.posthoc.train`` section: ``steps``, ``batch_size``, ``lr``, ``ema_decay``,
-    ``checkpoint_every``, ``log_every``, optional ``weight_decay`` (0) and ``grad_clip`` (none))."""
+    ``train_cfg`` (the ``daed.posthoc.train`` section: ``steps``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``grad_clip`` (null: none), ``ema_decay``, ``checkpoint_every``, ``log_every``)."""
 
     def __init__(
         self,
         images_u8: torch.Tensor,
         model_cfg: dict[str, Any],
-        train_cfg: dict[str, Any],
+        train_cfg: Mapping[str, Any],
         run: RunContext,
         *,
         ddgm_state: Mapping[str, torch.Tensor],
@@ -125,18 +137,13 @@ class DAETask(TrainTask):
         self.model = model = prepare_model(
             build_dae(model_cfg, ddgm_state, image_size=images.size, channels=images.channels).to(run.device), speed
         )
-        lr, weight_decay, grad_clip = train_cfg["lr"], train_cfg.get("weight_decay", 0.0), train_cfg.get("grad_clip")
-        self.optimizer = make_adam(model.parameters(), speed, lr=lr, weight_decay=weight_decay)
+        self.optimizer = make_adam(
+            model.parameters(), speed, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
+        )
         self.modules, self.optimizers = {"": model}, {"": self.optimizer}
         self.network = speed_network(dist.wrap(model), speed)
         self.parameters = count_parameters(model)
-        self.hyper = {
-            "batch_size": int(batch_size),
-            "lr": float(lr),
-            "ema_decay": float(train_cfg["ema_decay"]),
-            "weight_decay": float(weight_decay),
-            "grad_clip": float(grad_clip) if grad_clip else None,
-        }
+        self.hyper = dae_hyper(train_cfg)
         self.ddgm_state = ddgm_state
 
     def fingerprint(self) -> str:
@@ -175,7 +182,7 @@ class DAETask(TrainTask):
 def train_dae(
     images_u8: torch.Tensor,
     model_cfg: dict[str, Any],
-    train_cfg: dict[str, Any],
+    train_cfg: Mapping[str, Any],
     *,
     ddgm_state: Mapping[str, torch.Tensor],
     split_step: int,
