@@ -16,33 +16,25 @@ from typing import Any
 import jsonschema
 import yaml
 
-from .errors import DiffreproError
+from .schema import SCHEMA_RELPATH, ConfigError, load_schema, schema_path
 
-SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(DiffreproError, ValueError):
-    """A parameter file is missing, unreadable or does not satisfy the schema."""
-
-
-def schema_path() -> Path:
-    """The schema file: $DIFFREPRO_SCHEMA, else the repository's workflow/schemas copy."""
-    env = os.environ.get("DIFFREPRO_SCHEMA")
-    candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / SCHEMA_RELPATH, Path.cwd() / SCHEMA_RELPATH]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        "cannot find the config schema; looked at "
-        + ", ".join(str(c) for c in candidates)
-        + " (set DIFFREPRO_SCHEMA to its path)"
-    )
-
-
-def load_schema() -> dict[str, Any]:
-    with open(schema_path(), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+__all__ = [
+    "SCHEMA_RELPATH",
+    "ConfigError",
+    "data_of",
+    "dataset_of",
+    "dddm_run",
+    "load_config",
+    "load_schema",
+    "model_config",
+    "model_defaults",
+    "normalize_model",
+    "posthoc_splits",
+    "schema_path",
+    "split_label",
+    "surrogate_kind",
+    "validate_config",
+]
 
 
 def dotted(path) -> str:
