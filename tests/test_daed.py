@@ -171,6 +171,8 @@ def test_joint_first_term_mse_against_hand_computation(variance, channels_out):
 # ----------------------------------------------------------------------------- post-hoc DAE training
 def _tiny_cfg(variance="fixed_small"):
     return {
+        "data": "digits",
+        "kind": "ddgm",
         "objective": "simple",
         "schedule": "linear",
         "timesteps": 40,
@@ -196,6 +198,8 @@ def _tiny_cfg(variance="fixed_small"):
             "log_every": 5,
         },
         "sample": {"num_samples": 8, "batch_size": 8},
+        "resolution": None,
+        "tables": {},
     }
 
 

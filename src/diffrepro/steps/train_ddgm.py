@@ -25,13 +25,13 @@ def run(args) -> None:
     tensors, meta = load_processed(args.data)
     images = tensors["train_images"]
     data_size = int(images.shape[-1])
-    if mcfg.get("resolution"):  # DDPM-16 style: train at a lower resolution
-        images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
+    if mcfg.resolution:  # DDPM-16 style: train at a lower resolution
+        images = torch.from_numpy(resize_images(images.numpy(), mcfg.resolution))
         log.info(
             "%s: training at %dx%d (data at %dx%d)",
             args.model,
-            mcfg["resolution"],
-            mcfg["resolution"],
+            mcfg.resolution,
+            mcfg.resolution,
             data_size,
             data_size,
         )
@@ -92,8 +92,8 @@ def run(args) -> None:
             "train_seconds_total": round(result.seconds_total, 3),
             "seconds_per_step": None if seconds_per_step is None else round(seconds_per_step, 6),
             "final_loss": result.history[-1]["loss"] if result.history else None,
-            "objective": mcfg["objective"]["name"],
-            "timestep_sampler": mcfg["timestep_sampler"]["name"],
+            "objective": mcfg.objective.name,
+            "timestep_sampler": mcfg.timestep_sampler.name,
             "snapshot_steps": sorted(result.snapshots) + ([] if result.steps in result.snapshots else [result.steps]),
             "device": device,
         },

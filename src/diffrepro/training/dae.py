@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import normalize_model
 from ..diffusion.daed import dae_loss
 from ..factory import build_diffusion, build_unet
 from ..hashing import json_sha256, tensors_sha256
 from ..models.unet import UNet, count_parameters
+from ..sections import ModelSection, as_model
 from ..seeding import derive_seed, generator
 from .ddgm import training_fingerprint
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
@@ -63,10 +63,10 @@ class DAETrainResult(LoopResult):
 
 
 def build_dae(
-    model_cfg: dict[str, Any], ddgm_state: Mapping[str, torch.Tensor], *, image_size: int, channels: int
+    model_cfg: ModelSection, ddgm_state: Mapping[str, torch.Tensor], *, image_size: int, channels: int
 ) -> UNet:
     """The DDGM's U-Net (``factory.build_unet``) with the DDGM's weights ``ddgm_state`` loaded (strict)."""
-    model = build_unet(normalize_model(model_cfg), image_size=image_size, channels=channels)
+    model = build_unet(model_cfg, image_size=image_size, channels=channels)
     model.load_state_dict(dict(ddgm_state), strict=True)
     return model
 
@@ -84,7 +84,7 @@ def dae_hyper(train_cfg: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def dae_fingerprint(
-    model_cfg: dict[str, Any], *, split_step: int, hyper: dict[str, Any], seed: int, data_id: str, ddgm_hash: str
+    model_cfg: ModelSection, *, split_step: int, hyper: dict[str, Any], seed: int, data_id: str, ddgm_hash: str
 ) -> str:
     """Hash of everything that determines the DAE's weights at a given step: the DDGM run's own
     fingerprint (network, schedule, seed, data), the DDGM weights it starts from, the split step
@@ -108,7 +108,7 @@ class DAETask(TrainTask):
     def __init__(
         self,
         images_u8: torch.Tensor,
-        model_cfg: dict[str, Any],
+        model_cfg: ModelSection,
         train_cfg: Mapping[str, Any],
         run: RunContext,
         *,
@@ -116,7 +116,7 @@ class DAETask(TrainTask):
         split_step: int,
     ) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
-        self.model_cfg = model_cfg = normalize_model(model_cfg)
+        self.model_cfg = model_cfg = as_model(model_cfg)
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = train_cfg[name]
             if isinstance(value, bool) or int(value) != value or value < 1:
@@ -181,7 +181,7 @@ class DAETask(TrainTask):
 
 def train_dae(
     images_u8: torch.Tensor,
-    model_cfg: dict[str, Any],
+    model_cfg: ModelSection,
     train_cfg: Mapping[str, Any],
     *,
     ddgm_state: Mapping[str, torch.Tensor],
