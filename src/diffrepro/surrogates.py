@@ -54,7 +54,7 @@ def draw_surrogate(
         stream=f"surrogate/{name}",
         device=device,
         desc=f"surrogate {name}",
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     images = to_data_resolution(images, meta)  # bilinear upsampling, part of the surrogate's cost
     seconds = time.perf_counter() - t0

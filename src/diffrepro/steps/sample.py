@@ -25,7 +25,7 @@ def run(args) -> None:
         stream=args.model,
         device=device,
         desc=f"sample {args.model}",
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     n = samples.shape[0]
     rate = n / seconds

@@ -84,7 +84,7 @@ def run(args) -> None:
         device=device,
         desc=f"generator {gen_name}",
         on_state=on_state,
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     n = final.shape[0]
     out = Path(args.out)
@@ -104,7 +104,7 @@ def run(args) -> None:
     }
     bs = mcfg.sample.batch_size
     for label, (point, s, dae) in daes.items():
-        network = with_precision(speed_network(dae, config.get("speed")), mcfg.sample.precision, device)
+        network = with_precision(speed_network(dae, config["speed"]), mcfg.sample.precision, device)
         x_s = torch.cat(states[s])
         t0 = time.perf_counter()
         with torch.inference_mode():

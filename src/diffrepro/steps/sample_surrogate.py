@@ -51,7 +51,7 @@ def run(args) -> None:
             f"base model {base_name!r} works on {(channels, image_size, image_size)}"
         )
     diffusion = build_diffusion(mcfg)
-    network = with_precision(speed_network(model, config.get("speed")), mcfg.sample.precision, device)
+    network = with_precision(speed_network(model, config["speed"]), mcfg.sample.precision, device)
     T = diffusion.num_timesteps
     t_mids = t_mid_steps(scfg["t_mid"], T)
     tensors = {"surrogate_images": x0_u8}
