@@ -66,6 +66,26 @@ def test_fingerprints_and_metadata_are_the_recorded_ones(repo, preset):
     assert {k: v for k, v in got.items() if v != expected[k]} == {}
 
 
+def test_a_dddm_unet_that_states_its_defaults_is_the_same_network(tiny_config):
+    """The DDDM's fingerprint and metadata take ``dddm.unet`` without the keys at their default: stating one
+    changes neither (and the weights check compares the filled-in settings)."""
+    import copy
+
+    from diffrepro.config import with_defaults
+
+    base = with_defaults(tiny_config)
+    stated = copy.deepcopy(tiny_config)
+    stated["dddm"]["unet"].update(block="resnet", time_conditioning="scale_shift", architecture=None)
+    stated = with_defaults(stated)
+    run = base["dddm"]["main"]
+    fp = [dddm_fingerprint(c["dddm"], c["dddm"]["runs"][run], seed=0, data_id="x") for c in (base, stated)]
+    assert fp[0] == fp[1]
+    assert dddm_artifacts.network_config(base["dddm"]) == dddm_artifacts.network_config(stated["dddm"])
+    other = copy.deepcopy(base)
+    other["dddm"]["unet"]["block"] = "mbconv"
+    assert dddm_fingerprint(other["dddm"], other["dddm"]["runs"][run], seed=0, data_id="x") != fp[0]
+
+
 EXPECTED = {
     "params.yaml": {
         "dae:0.001": "e77d75c855aef9aa34edac2eebb6517635cac378d813d5abc987deb1aee84741",
