@@ -257,7 +257,8 @@ def test_dae_gan_and_dddm_loops_take_the_switches(images, tiny_config, tmp_path)
     mcfg = tiny_config["models"]["ddgm_a"]
     torch.manual_seed(0)
     state = build_unet(copy.deepcopy(mcfg), image_size=8, channels=1).state_dict()
-    post = {"steps": 4, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 2, "log_every": 1}
+    post = {"steps": 4, "batch_size": 8, "lr": 1e-3, "weight_decay": 0.0, "grad_clip": None, "ema_decay": 0.9}
+    post.update(checkpoint_every=2, log_every=1)
     dae = [
         train_dae(
             images,

@@ -171,6 +171,8 @@ def test_joint_first_term_mse_against_hand_computation(variance, channels_out):
 # ----------------------------------------------------------------------------- post-hoc DAE training
 def _tiny_cfg(variance="fixed_small"):
     return {
+        "data": "digits",
+        "kind": "ddgm",
         "objective": "simple",
         "schedule": "linear",
         "timesteps": 40,
@@ -196,6 +198,8 @@ def _tiny_cfg(variance="fixed_small"):
             "log_every": 5,
         },
         "sample": {"num_samples": 8, "batch_size": 8},
+        "resolution": None,
+        "tables": {},
     }
 
 
@@ -224,7 +228,16 @@ TRAIN_KEYS = ("steps", "batch_size", "lr", "ema_decay", "checkpoint_every", "log
 
 def _train(images, cfg, state, ckpt_dir, **kw):
     """``train_dae`` with the test's settings; ``kw`` overrides options and ``daed.posthoc.train`` keys alike."""
-    train_cfg = {"steps": 8, "batch_size": 8, "lr": 1e-3, "ema_decay": 0.9, "checkpoint_every": 4, "log_every": 2}
+    train_cfg = {
+        "steps": 8,
+        "batch_size": 8,
+        "lr": 1e-3,
+        "weight_decay": 0.0,
+        "grad_clip": None,
+        "ema_decay": 0.9,
+        "checkpoint_every": 4,
+        "log_every": 2,
+    }
     args = dict(ddgm_state=state, split_step=8, seed=3, checkpoint_dir=ckpt_dir, data_id="test")
     for key, value in kw.items():
         (train_cfg if key in TRAIN_KEYS else args)[key] = value

@@ -369,7 +369,7 @@ def _png(path):
 
 
 def test_split_step_of_the_tiny_generator_is_not_trivial(workspace):
-    T = model_config(workspace["config"], "ddgm_a")["timesteps"]
+    T = model_config(workspace["config"], "ddgm_a").timesteps
     s = workspace["split"]
     assert 0 < s < T // 2
     assert s == split_step(alphas_cumprod(get_beta_schedule("linear", T)), 0.1)

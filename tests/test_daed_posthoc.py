@@ -146,7 +146,7 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
         ]
     )
     assert rc in (0, None)
-    T = mcfg["timesteps"]
+    T = mcfg.timesteps
     # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
     assert calls["count"] == 2 * T + 2 * len(splits)
     assert sorted(calls["t"][2 * T :]) == sorted([s for s in splits.values() for _ in range(2)])

@@ -160,6 +160,7 @@ def sc_posthoc_dae(dist: Distributed, work: Path):
         "steps": 4,
         "batch_size": 8,
         "lr": 1e-3,
+        "weight_decay": 0.0,
         "ema_decay": 0.9,
         "checkpoint_every": 2,
         "log_every": 1,

@@ -29,10 +29,12 @@ def _cfg(kind="daed", objective="vlb", variance="fixed_small", dropout=0.0):
     """A tiny joint-DAED model section (8x8 images, base_channels 8, T = 40, linear_combine)."""
     return normalize_model(
         {
+            "data": "digits",
             "kind": kind,
             "objective": objective,
             "schedule": {"name": "linear_combine", "beta_1": 0.1},
             "timesteps": T,
+            "resolution": None,
             "variance": variance,
             "timestep_sampler": {"name": "dae_weighted", "beta_1": 0.1},
             "unet": {

@@ -63,13 +63,18 @@ def nproc_per_node(params: str) -> int:
     import yaml
 
     from .config import ConfigError
+    from .schema import apply_defaults
 
     try:
         config = yaml.safe_load(Path(params).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return 1
     section = config.get("distributed") if isinstance(config, dict) else None
-    nproc = (section or {}).get("nproc_per_node", 1) if isinstance(section, (dict, type(None))) else None
+    nproc = (
+        apply_defaults(dict(section or {}), "distributed")["nproc_per_node"]
+        if isinstance(section, (dict, type(None)))
+        else None
+    )
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ConfigError(f"{params}: distributed.nproc_per_node must be an integer >= 1, got {nproc!r}")
     return nproc

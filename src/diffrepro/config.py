@@ -3,47 +3,45 @@
 The JSON schema lives in ``workflow/schemas/config.schema.yaml`` so Snakemake's workflow and
 the ``diffrepro`` steps validate against the same file.  Errors name the offending key by its
 dotted path (``models.ddgm_simple.train.lr``) and the file it came from.
+
+:func:`load_config` returns the validated parameters with every default of the schema filled in
+(:func:`with_defaults`; the schema's ``default`` keywords are the one place defaults live, see
+:mod:`diffrepro.schema`), and :func:`model_config` a model's section as a typed, frozen
+:class:`~diffrepro.sections.ModelConfig`.
 """
 
 from __future__ import annotations
 
 import copy
 import os
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from .errors import DiffreproError
 from .reporting.catalogue import MODEL_TABLES
+from .schema import SCHEMA_RELPATH, ConfigError, apply_defaults, load_schema, schema_path
+from .sections import ModelConfig
 
-SCHEMA_RELPATH = Path("workflow") / "schemas" / "config.schema.yaml"
-
-
-class ConfigError(DiffreproError, ValueError):
-    """A parameter file is missing, unreadable or does not satisfy the schema."""
-
-
-def schema_path() -> Path:
-    """The schema file: $DIFFREPRO_SCHEMA, else the repository's workflow/schemas copy."""
-    env = os.environ.get("DIFFREPRO_SCHEMA")
-    candidates = [Path(env)] if env else []
-    candidates += [Path(__file__).resolve().parents[2] / SCHEMA_RELPATH, Path.cwd() / SCHEMA_RELPATH]
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(
-        "cannot find the config schema; looked at "
-        + ", ".join(str(c) for c in candidates)
-        + " (set DIFFREPRO_SCHEMA to its path)"
-    )
-
-
-def load_schema() -> dict[str, Any]:
-    with open(schema_path(), encoding="utf-8") as fh:
-        return yaml.safe_load(fh)
+__all__ = [
+    "SCHEMA_RELPATH",
+    "ConfigError",
+    "ModelConfig",
+    "data_of",
+    "dataset_of",
+    "dddm_run",
+    "load_config",
+    "load_schema",
+    "model_config",
+    "normalize_model",
+    "posthoc_splits",
+    "schema_path",
+    "split_label",
+    "surrogate_kind",
+    "validate_config",
+    "with_defaults",
+]
 
 
 def dotted(path) -> str:
@@ -52,7 +50,8 @@ def dotted(path) -> str:
 
 
 def validate_config(config: dict[str, Any], source: str = "params") -> dict[str, Any]:
-    """Validate ``config`` against the schema; raise ConfigError naming key path and file."""
+    """Validate ``config`` against the schema; raise ConfigError naming key path and file. ``config`` is left as
+    it is (Snakemake's rules track its values as written) and returned."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
     validator = jsonschema.Draft202012Validator(load_schema())
@@ -73,63 +72,21 @@ def validate_config(config: dict[str, Any], source: str = "params") -> dict[str,
     return config
 
 
-# Defaults of the optional keys, and of the options a named choice takes when it is given as a plain string,
-# live in one place: the schema's ``default`` keywords. `normalize_model` spells out every model section with
-# them before any step reads it.
+# Defaults of the optional keys, and of the options a named choice takes, live in one place: the schema's
+# ``default`` keywords (diffrepro.schema). `with_defaults` fills them into a whole validated parameter file, and
+# the typed sections (diffrepro.sections) are built from it, so no step carries a fallback value of its own.
 
 
-def _property_defaults(node: dict[str, Any]) -> dict[str, Any]:
-    """``{key: default}`` of the properties of schema ``node`` that state a ``default``, in schema order."""
-    props = node.get("properties", {})
-    return {key: copy.deepcopy(spec["default"]) for key, spec in props.items() if "default" in spec}
-
-
-def _option_defaults(options: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``{name: {option: default}}`` of a named choice's schema (``$defs.<choice>_options``): the defaults of
-    each ``if name is ... then`` clause, for every name it applies to."""
-    out: dict[str, dict[str, Any]] = {name: {} for name in options["properties"]["name"]["enum"]}
-    for clause in options.get("allOf", []):
-        cond = clause["if"]["properties"]["name"]
-        for name in [cond["const"]] if "const" in cond else cond["enum"]:
-            out[name].update(_property_defaults(clause["then"]))
-    return out
-
-
-@lru_cache(maxsize=1)
-def model_defaults() -> dict[str, Any]:
-    """The defaults of a model section, read from the schema: ``kind``; ``unet``, ``train`` and ``sample``
-    (``{key: default}``); ``objective`` and ``timestep_sampler`` (``{name: {option: default}}``)."""
-    defs = load_schema()["$defs"]
-    model = defs["ddgm"]["properties"]
-    return {
-        "kind": model["kind"]["default"],
-        "unet": _property_defaults(model["unet"]),
-        "train": _property_defaults(model["train"]),
-        "sample": _property_defaults(model["sample"]),
-        "objective": _option_defaults(defs["objective_options"]),
-        "timestep_sampler": _option_defaults(defs["sampler_options"]),
-    }
-
-
-def _named(value: Any, defaults: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
-    """``"name"`` or ``{"name": ..., **options}`` -> ``{"name": ..., **defaults, **options}``."""
-    spec = {"name": value} if isinstance(value, str) else dict(value)
-    base = dict((defaults or {}).get(spec["name"], {}))
-    base.update(spec)
-    return {"name": spec["name"], **{k: v for k, v in sorted(base.items()) if k != "name"}}
+def with_defaults(config: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the validated ``config`` with every default of the schema filled in, in every section (a named
+    choice of a model stays as written; :func:`model_config` spells it out)."""
+    return apply_defaults(copy.deepcopy(config))
 
 
 def normalize_model(model: dict[str, Any]) -> dict[str, Any]:
-    """A model section with every choice spelled out (named choices as ``{"name": ..., options}``)."""
-    defaults = model_defaults()
-    out = copy.deepcopy(model)
-    out["kind"] = model.get("kind", defaults["kind"])
-    out["objective"] = _named(model["objective"], defaults["objective"])
-    out["schedule"] = _named(model["schedule"])
-    out["timestep_sampler"] = _named(model["timestep_sampler"], defaults["timestep_sampler"])
-    for section in ("unet", "train", "sample"):
-        out[section] = {**copy.deepcopy(defaults[section]), **model[section]}
-    return out
+    """A model section with every choice spelled out (named choices as ``{"name": ..., options}``) and every
+    default filled in, as plain data: ``ModelConfig.from_dict(model).as_dict()``."""
+    return ModelConfig.from_dict(model).as_dict()
 
 
 def split_label(point: float | str) -> str:
@@ -215,7 +172,7 @@ def _check_data_refs(config: dict[str, Any], source: str) -> None:
 def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, kind: str | None = "ddgm") -> None:
     if name not in config["models"]:
         raise ConfigError(f"{source}: {key}: unknown model {name!r}; models are {', '.join(sorted(config['models']))}")
-    actual = config["models"][name].get("kind", "ddgm")
+    actual = model_config(config, name).kind
     if kind is not None and actual != kind:
         raise ConfigError(f"{source}: {key}: model {name!r} is of kind {actual}, but a {kind} is needed here")
 
@@ -259,7 +216,7 @@ def surrogate_kind(config: dict[str, Any], name: str) -> str:
     """``"gan"`` for a key of ``gans``, ``"lowres"`` for a model trained at a lower ``resolution``."""
     if name in config.get("gans", {}):
         return "gan"
-    if name in config["models"] and config["models"][name].get("resolution"):
+    if name in config["models"] and config["models"][name]["resolution"]:
         return "lowres"
     raise ConfigError(
         f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config.get('gans', {}))) or 'none'}) "
@@ -272,7 +229,7 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
     if both:
         raise ConfigError(f"{source}: gans and models share the names {both}; each name is one folder under models/")
     sur = config.get("surrogate")
-    lowres = {n for n, m in config["models"].items() if m.get("resolution")}
+    lowres = {n for n, m in config["models"].items() if m["resolution"]}
     if sur:
         _check_model_ref(config, source, "surrogate.base_model", sur["base_model"])
         if sur["base_model"] in lowres:
@@ -336,67 +293,67 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
     _check_data_refs(config, source)
     _check_daed(config, source)
-    for name, raw in config["models"].items():
-        model = normalize_model(raw)
+    for name in config["models"]:
+        model = model_config(config, name)
         where = f"{source}: models.{name}"
-        for table in model["tables"]:
+        for table in model.tables:
             if table not in MODEL_TABLES:
                 raise ConfigError(
                     f"{where}.tables: unknown table {table!r}; a model can be a row of {', '.join(MODEL_TABLES)}"
                 )
-        if model["kind"] == "daed" and model["objective"]["name"] not in ("simple", "vlb"):
+        objective, T = model.objective.name, model.timesteps
+        if model.kind == "daed" and objective not in ("simple", "vlb"):
             raise ConfigError(
-                f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, "
-                f"got {model['objective']['name']}"
+                f"{where}.objective: a joint DAED is trained with the simple or the vlb objective, got {objective}"
             )
-        levels = len(model["unet"]["channel_mult"])
-        resolution = model.get("resolution") or config["datasets"][model["data"]]["resolution"]
-        res_key = "resolution" if model.get("resolution") else f"datasets.{model['data']}.resolution"
+        levels = len(model.unet.channel_mult)
+        resolution = model.resolution or config["datasets"][model.data]["resolution"]
+        res_key = "resolution" if model.resolution else f"datasets.{model.data}.resolution"
         if resolution is not None and resolution % (2 ** (levels - 1)):
             raise ConfigError(
                 f"{where}.unet.channel_mult has {levels} levels, so {res_key} "
                 f"must be divisible by {2 ** (levels - 1)}, got {resolution}"
             )
-        objective, variance = model["objective"]["name"], model["variance"]
-        if objective == "hybrid" and variance != "learned_range":
+        if objective == "hybrid" and model.variance != "learned_range":
             raise ConfigError(
                 f"{where}.variance: the hybrid objective learns the variance, so variance must be "
-                f"learned_range, got {variance}"
+                f"learned_range, got {model.variance}"
             )
-        T = model["timesteps"]
-        if model["schedule"]["name"] in ("linear", "linear_combine") and T <= 20:
+        sched = model.schedule
+        if sched.name in ("linear", "linear_combine") and T <= 20:
             raise ConfigError(
-                f"{where}.timesteps: the {model['schedule']['name']} schedule scales beta up to "
+                f"{where}.timesteps: the {sched.name} schedule scales beta up to "
                 f"0.02 * 1000 / T, so T must be > 20, got {T}"
             )
-        sched = model["schedule"]
-        if sched["name"] == "linear_range" and sched["beta_start"] > sched["beta_end"]:
+        if sched.name == "linear_range" and sched["beta_start"] > sched["beta_end"]:
             raise ConfigError(
                 f"{where}.schedule: beta_start {sched['beta_start']} is larger than beta_end {sched['beta_end']}"
             )
-        s = model["sample"]
-        if s["method"] == "ancestral" and s["steps"] not in (None, T):
+        s = model.sample
+        if s.method == "ancestral" and s.steps not in (None, T):
             raise ConfigError(
                 f"{where}.sample.steps: ancestral sampling runs all {T} steps; use method respaced "
-                f"or ddim for {s['steps']} steps (or set steps: null)"
+                f"or ddim for {s.steps} steps (or set steps: null)"
             )
-        if s["steps"] is not None and s["steps"] > T:
-            raise ConfigError(f"{where}.sample.steps: {s['steps']} is more than the model's {T} timesteps")
-        t = model["train"]
-        if t["loss_buckets"] > T:
-            raise ConfigError(f"{where}.train.loss_buckets: {t['loss_buckets']} buckets for {T} timesteps")
-        snap_steps = [round(f * t["steps"]) for f in t["snapshots"]]
+        if s.steps is not None and s.steps > T:
+            raise ConfigError(f"{where}.sample.steps: {s.steps} is more than the model's {T} timesteps")
+        t = model.train
+        if t.loss_buckets > T:
+            raise ConfigError(f"{where}.train.loss_buckets: {t.loss_buckets} buckets for {T} timesteps")
+        snapshots = list(t.snapshots)
+        snap_steps = [round(f * t.steps) for f in snapshots]
         if any(step < 1 for step in snap_steps):
-            raise ConfigError(f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps rounds to step 0")
+            raise ConfigError(f"{where}.train.snapshots: {snapshots} of {t.steps} steps rounds to step 0")
         if len(set(snap_steps)) != len(snap_steps):
             raise ConfigError(
-                f"{where}.train.snapshots: {t['snapshots']} of {t['steps']} steps gives repeated steps {snap_steps}"
+                f"{where}.train.snapshots: {snapshots} of {t.steps} steps gives repeated steps {snap_steps}"
             )
     _check_surrogate_dddm(config, source)
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate a parameter file."""
+    """Read and validate a parameter file; the parameters with every default of the schema filled in
+    (:func:`with_defaults`)."""
     path = Path(path)
     try:
         with open(path, encoding="utf-8") as fh:
@@ -405,16 +362,16 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         raise ConfigError(f"parameter file {path} does not exist") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"parameter file {path} is not valid YAML: {exc}") from None
-    return validate_config(config, source=str(path))
+    return with_defaults(validate_config(config, source=str(path)))
 
 
-def model_config(config: dict[str, Any], name: str) -> dict[str, Any]:
-    """The section of one model, normalised (see :func:`normalize_model`); clear error for an unknown name."""
-    try:
-        return normalize_model(config["models"][name])
-    except KeyError:
+def model_config(config: dict[str, Any], name: str) -> ModelConfig:
+    """The section of model ``name`` as a :class:`~diffrepro.sections.ModelConfig` (every default filled in, the
+    named choices spelled out); a clear error for an unknown name."""
+    if name not in config["models"]:
         known = ", ".join(sorted(config["models"]))
-        raise ConfigError(f"unknown model '{name}': params define models {known}") from None
+        raise ConfigError(f"unknown model '{name}': params define models {known}")
+    return ModelConfig.from_dict(config["models"][name])
 
 
 def dddm_run(config: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -11,16 +11,17 @@ from typing import Any
 from .config import ConfigError, posthoc_splits
 from .diffusion.schedules import alphas_cumprod, log_snr, split_step
 from .factory import build_betas
+from .sections import ModelSection
 
 __all__ = ["ddgm_split_step", "split_metadata", "split_of"]
 
 
-def ddgm_split_step(mcfg: dict[str, Any], beta_1: float) -> int:
-    """``split_step(alpha_bar, beta_1)`` on the (normalised) model section's own schedule."""
+def ddgm_split_step(mcfg: ModelSection, beta_1: float) -> int:
+    """``split_step(alpha_bar, beta_1)`` on the model's own schedule."""
     return split_step(alphas_cumprod(build_betas(mcfg)), float(beta_1))
 
 
-def split_of(config: dict[str, Any], label: str, mcfg: dict[str, Any]) -> tuple[float | str, int]:
+def split_of(config: dict[str, Any], label: str, mcfg: ModelSection) -> tuple[float | str, int]:
     """(split point, 0-based split step s on the generator's schedule) of a split label."""
     splits = posthoc_splits(config)
     if label not in splits:
@@ -34,7 +35,7 @@ def split_of(config: dict[str, Any], label: str, mcfg: dict[str, Any]) -> tuple[
     return point, ddgm_split_step(mcfg, float(point))
 
 
-def split_metadata(label: str, point: float | str, s: int, generator: str, mcfg: dict[str, Any]) -> dict[str, str]:
+def split_metadata(label: str, point: float | str, s: int, generator: str, mcfg: ModelSection) -> dict[str, str]:
     """The split point's part of a post-hoc DAE's weights metadata (the generator's log-SNR and alpha_bar at s)."""
     ab = alphas_cumprod(build_betas(mcfg))
     return {

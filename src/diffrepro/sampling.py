@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import torch
 
@@ -16,6 +15,7 @@ from .factory import build_diffusion
 from .imaging import to_data_resolution, to_uint8
 from .models.precision import with_precision
 from .runlog import Progress
+from .sections import ModelSection, as_model
 from .seeding import generator
 from .training.speed import speed_network
 
@@ -24,7 +24,7 @@ __all__ = ["draw_samples", "sample_weights"]
 
 def draw_samples(
     model: torch.nn.Module,
-    mcfg: dict[str, Any],
+    mcfg: ModelSection,
     image_size: int,
     channels: int,
     *,
@@ -38,12 +38,13 @@ def draw_samples(
     """``num_samples`` uint8 samples with the model's sampler and precision (``sample.precision``);
     returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states
     (ancestral only; batches in order). ``speed``: the params' speed switches (:mod:`..training.speed`)."""
-    scfg = mcfg["sample"]
+    mcfg = as_model(mcfg)
+    scfg = mcfg.sample
     diffusion = build_diffusion(mcfg)
-    network = with_precision(speed_network(model, speed), scfg["precision"], device)
-    steps = check_steps(diffusion.num_timesteps, scfg["steps"])
+    network = with_precision(speed_network(model, speed), scfg.precision, device)
+    steps = check_steps(diffusion.num_timesteps, scfg.steps)
     gen = generator(seed, "sample", stream)
-    n, bs = scfg["num_samples"], scfg["batch_size"]
+    n, bs = scfg.num_samples, scfg.batch_size
     chunks = []
     total_calls = steps * ((n + bs - 1) // bs)
     t0 = time.perf_counter()
@@ -54,10 +55,10 @@ def draw_samples(
                 diffusion,
                 network,
                 (size, channels, image_size, image_size),
-                method=scfg["method"],
-                variance=mcfg["variance"],
-                steps=scfg["steps"],
-                eta=scfg["eta"],
+                method=scfg.method,
+                variance=mcfg.variance,
+                steps=scfg.steps,
+                eta=scfg.eta,
                 generator=gen,
                 device=device,
                 progress=lambda _i: bar.update(1),
@@ -69,7 +70,7 @@ def draw_samples(
 
 def sample_weights(
     weights: str,
-    mcfg: dict[str, Any],
+    mcfg: ModelSection,
     *,
     seed: int,
     stream: str,

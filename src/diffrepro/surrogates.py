@@ -5,7 +5,7 @@ part of the surrogate diffusion's cost."""
 
 from __future__ import annotations
 
-import copy
+import dataclasses
 import time
 
 import torch
@@ -41,8 +41,8 @@ def draw_surrogate(
         images = to_uint8(x.cpu())
         seconds = time.perf_counter() - t0
         return images, seconds, {"surrogate_kind": "gan", "native_image_size": str(images.shape[-1])}
-    mcfg = copy.deepcopy(model_config(config, name))
-    mcfg["sample"].update(num_samples=n, batch_size=batch_size)
+    mcfg = model_config(config, name)
+    mcfg = dataclasses.replace(mcfg, sample=dataclasses.replace(mcfg.sample, num_samples=n, batch_size=batch_size))
     model, image_size, channels, meta = build_model(weights, mcfg, device)
     t0 = time.perf_counter()
     images, _ = draw_samples(
@@ -54,7 +54,7 @@ def draw_surrogate(
         stream=f"surrogate/{name}",
         device=device,
         desc=f"surrogate {name}",
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     images = to_data_resolution(images, meta)  # bilinear upsampling, part of the surrogate's cost
     seconds = time.perf_counter() - t0
@@ -64,6 +64,6 @@ def draw_surrogate(
         {
             "surrogate_kind": "lowres",
             "native_image_size": str(image_size),
-            "surrogate_timesteps": str(mcfg["timesteps"]),
+            "surrogate_timesteps": str(mcfg.timesteps),
         },
     )

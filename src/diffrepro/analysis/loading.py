@@ -26,6 +26,7 @@ from ..diffusion.gaussian_diffusion import GaussianDiffusion
 from ..errors import DiffreproError
 from ..factory import build_diffusion
 from ..posthoc import ddgm_split_step
+from ..sections import ModelConfig
 
 __all__ = ["AnalysisInputError", "LoadedModel", "load_ddgm", "load_posthoc_dae", "read_metadata"]
 
@@ -39,13 +40,13 @@ class AnalysisInputError(DiffreproError, ValueError):
 @dataclass
 class LoadedModel:
     """A network ready for :class:`~diffrepro.analysis.transferability.Denoiser`: ``model`` in eval
-    mode on its device, its normalised model section ``mcfg`` (the generator's for a DAE), its
+    mode on its device, its model section ``mcfg`` (the generator's for a DAE), its
     ``diffusion``, image format, and (DAE) ``split_step``; ``name`` is the model name (DAE: the
     generator's)."""
 
     name: str
     model: torch.nn.Module
-    mcfg: dict[str, Any]
+    mcfg: ModelConfig
     diffusion: GaussianDiffusion
     image_size: int
     channels: int
@@ -63,7 +64,7 @@ def read_metadata(path: str) -> dict[str, str]:
         raise AnalysisInputError(f"{path}: not a valid safetensors file ({exc})") from None
 
 
-def _build(path: str, mcfg: dict[str, Any], device: str):
+def _build(path: str, mcfg: ModelConfig, device: str):
     try:
         return build_model(path, mcfg, device)
     except ValueError as exc:

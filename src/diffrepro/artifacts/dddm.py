@@ -14,6 +14,7 @@ import torch
 from ..config import ConfigError
 from ..diffusion.dddm import build_dddm_unet
 from ..diffusion.dddm_losses import normalize_metric
+from ..schema import apply_defaults, without_defaults
 
 __all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_config", "weights_metadata"]
 
@@ -22,8 +23,9 @@ WEIGHTS_KEYS = ("timesteps", "schedule", "unet")
 
 
 def network_config(dddm: dict[str, Any]) -> dict[str, Any]:
-    """What fixes the network and its time axis (checked again when sampling)."""
-    return {k: dddm[k] for k in WEIGHTS_KEYS}
+    """What fixes the network and its time axis (checked again when sampling); ``unet`` less the keys at their
+    default (as the presets write it, so the metadata of their weights stays as it was)."""
+    return {k: without_defaults(dddm[k], "dddm.unet") if k == "unet" else dddm[k] for k in WEIGHTS_KEYS}
 
 
 def weights_metadata(
@@ -77,9 +79,9 @@ def load_dddm_weights(
     trained, ours = json.loads(meta["config"]), json.loads(json.dumps(network_config(dddm)))
     for key in WEIGHTS_KEYS:
         a, b = trained.get(key), ours.get(key)
-        if key == "unet":  # the architecture label does not change the network
-            a = {k: v for k, v in (a or {}).items() if k != "architecture"}
-            b = {k: v for k, v in (b or {}).items() if k != "architecture"}
+        if key == "unet":  # with every default; the architecture label does not change the network
+            a = {k: v for k, v in apply_defaults(dict(a or {}), "dddm.unet").items() if k != "architecture"}
+            b = {k: v for k, v in apply_defaults(dict(b or {}), "dddm.unet").items() if k != "architecture"}
         if a != b:
             raise ConfigError(f"{path} was trained with dddm.{key}={a!r} but params say {b!r}; rerun train-dddm")
     return load_file(path), meta

@@ -17,6 +17,7 @@ import torch
 from safetensors import safe_open
 
 from ..factory import build_unet
+from ..sections import ModelSection, as_model
 
 __all__ = [
     "DENOISER_TEST_IMAGES",
@@ -36,12 +37,13 @@ SNAPSHOT = re.compile(r"^ema_step_(\d{8})\.safetensors$")
 
 
 def weights_metadata(
-    name: str, mcfg: dict[str, Any], meta: dict[str, str], image_size: int, channels: int, step: int, parameters: int
+    name: str, mcfg: ModelSection, meta: dict[str, str], image_size: int, channels: int, step: int, parameters: int
 ) -> dict[str, str]:
-    """The metadata of model ``name``'s weights at training step ``step`` (``meta``: the processed data set's)."""
+    """The metadata of model ``name``'s weights at training step ``step`` (``meta``: the processed data set's);
+    ``config`` is the model section as plain data (:meth:`~diffrepro.sections.ModelConfig.as_dict`)."""
     return {
         "model": name,
-        "config": json.dumps(mcfg, sort_keys=True),
+        "config": json.dumps(as_model(mcfg).as_dict(), sort_keys=True),
         "image_size": str(image_size),
         "channels": str(channels),
         "dataset": meta.get("dataset", ""),
@@ -50,7 +52,7 @@ def weights_metadata(
     }
 
 
-def load_weights(path: str, mcfg: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_weights(path: str, mcfg: ModelSection) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Load EMA weights and check they were trained with this model configuration."""
     from safetensors.torch import load_file
 
@@ -59,20 +61,20 @@ def load_weights(path: str, mcfg: dict[str, Any]) -> tuple[dict[str, torch.Tenso
     for key in ("config", "image_size", "channels"):
         if key not in meta:
             raise ValueError(f"{path}: metadata key '{key}' missing; not a train-ddgm weights file")
-    trained = json.loads(meta["config"])
+    trained, params = json.loads(meta["config"]), as_model(mcfg).as_dict()
     for key in WEIGHTS_KEYS:
-        ours, theirs = mcfg.get(key), trained.get(key)
+        ours, theirs = params[key], trained.get(key)
         if key == "kind":  # weights written before joint DAEDs existed are DDGMs
-            ours, theirs = ours or "ddgm", theirs or "ddgm"
+            theirs = theirs or "ddgm"
         if key == "unet":  # the architecture label does not change the network
-            ours = {k: v for k, v in (ours or {}).items() if k != "architecture"}
+            ours = {k: v for k, v in ours.items() if k != "architecture"}
             theirs = {k: v for k, v in (theirs or {}).items() if k != "architecture"}
         if theirs != ours:
             raise ValueError(f"{path} was trained with {key}={theirs!r} but params say {ours!r}; rerun train-ddgm")
     return load_file(path), meta
 
 
-def build_model(weights: str, mcfg: dict[str, Any], device: str) -> tuple[torch.nn.Module, int, int, dict[str, str]]:
+def build_model(weights: str, mcfg: ModelSection, device: str) -> tuple[torch.nn.Module, int, int, dict[str, str]]:
     """The network of ``weights`` (checked by :func:`load_weights`) in eval mode on ``device``, with its image size,
     channels and metadata."""
     state, meta = load_weights(weights, mcfg)
@@ -105,7 +107,7 @@ DENOISER_TEST_IMAGES = 256
 
 
 def denoiser_test_error(
-    mcfg: dict[str, Any], ema_state: dict[str, torch.Tensor], test_u8: torch.Tensor, split_step: int, seed: int
+    mcfg: ModelSection, ema_state: dict[str, torch.Tensor], test_u8: torch.Tensor, split_step: int, seed: int
 ) -> dict[str, Any]:
     """The reconstruction error of a trained denoiser on the first :data:`DENOISER_TEST_IMAGES` test images noised
     to its split step: ``mcfg`` is the joint DAED's section (``split_step`` 0) or the post-hoc DAE's generator's

@@ -25,7 +25,7 @@ is called exactly N times per batch.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -33,6 +33,7 @@ from torch import Tensor
 
 from ..models.precision import with_precision
 from ..models.unet import UNet
+from ..sections import UNetConfig
 
 __all__ = [
     "SAMPLE_METHODS",
@@ -51,20 +52,22 @@ SAMPLE_METHODS: tuple[str, ...] = ("fixed_point", "renoise")
 NetworkFn = Callable[[Tensor, Tensor], Tensor]
 
 
-def build_dddm_unet(unet_cfg: dict[str, Any], *, image_size: int, channels: int) -> UNet:
-    """The DDDM network: a :class:`UNet` from a ``unet`` config section, ``2C`` inputs, ``C`` outputs."""
+def build_dddm_unet(unet_cfg: UNetConfig | Mapping[str, Any], *, image_size: int, channels: int) -> UNet:
+    """The DDDM network: a :class:`UNet` from a ``unet`` config section (typed, or as written: the schema's
+    defaults are filled in), ``2C`` inputs, ``C`` outputs."""
+    u = unet_cfg if isinstance(unet_cfg, UNetConfig) else UNetConfig.from_dict(unet_cfg)
     return UNet(
         image_size=image_size,
         in_channels=2 * channels,
         out_channels=channels,
-        base_channels=unet_cfg["base_channels"],
-        channel_mult=tuple(unet_cfg["channel_mult"]),
-        num_res_blocks=unet_cfg["num_res_blocks"],
-        attention_resolutions=tuple(unet_cfg["attention_resolutions"]),
-        num_heads=unet_cfg["num_heads"],
-        dropout=unet_cfg["dropout"],
-        block=unet_cfg.get("block", "resnet"),
-        time_conditioning=unet_cfg.get("time_conditioning", "scale_shift"),
+        base_channels=u.base_channels,
+        channel_mult=tuple(u.channel_mult),
+        num_res_blocks=u.num_res_blocks,
+        attention_resolutions=tuple(u.attention_resolutions),
+        num_heads=u.num_heads,
+        dropout=u.dropout,
+        block=u.block,
+        time_conditioning=u.time_conditioning,
     )
 
 

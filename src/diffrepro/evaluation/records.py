@@ -9,6 +9,7 @@ from typing import Any
 
 import torch
 
+from ..sections import ModelSection, as_model
 from .evaluator import Evaluator
 from .sample_files import KEPT_METRICS
 
@@ -31,22 +32,23 @@ def metrics_for(samples: torch.Tensor, evaluator: Evaluator, desc: str = "sample
     return evaluator.evaluate(samples, desc=desc), ref
 
 
-def model_record(name: str, mcfg: dict[str, Any]) -> dict[str, Any]:
+def model_record(name: str, mcfg: ModelSection) -> dict[str, Any]:
     """What a metrics record says about the model it measures (the tables read these)."""
+    mcfg = as_model(mcfg)
     return {
         "model": name,
-        "kind": mcfg.get("kind", "ddgm"),
-        "objective": mcfg["objective"]["name"],
-        "objective_options": {k: v for k, v in mcfg["objective"].items() if k != "name"},
-        "schedule": mcfg["schedule"]["name"],
-        "schedule_options": {k: v for k, v in mcfg["schedule"].items() if k != "name"},
-        "timesteps": mcfg["timesteps"],
-        "variance": mcfg["variance"],
-        "timestep_sampler": mcfg["timestep_sampler"]["name"],
-        "timestep_sampler_options": {k: v for k, v in mcfg["timestep_sampler"].items() if k != "name"},
-        "sample_method": mcfg["sample"]["method"],
-        "sample_steps": mcfg["sample"]["steps"] or mcfg["timesteps"],
-        "unet": mcfg["unet"],
+        "kind": mcfg.kind,
+        "objective": mcfg.objective.name,
+        "objective_options": {k: v for k, v in mcfg.objective.as_dict().items() if k != "name"},
+        "schedule": mcfg.schedule.name,
+        "schedule_options": {k: v for k, v in mcfg.schedule.as_dict().items() if k != "name"},
+        "timesteps": mcfg.timesteps,
+        "variance": mcfg.variance,
+        "timestep_sampler": mcfg.timestep_sampler.name,
+        "timestep_sampler_options": {k: v for k, v in mcfg.timestep_sampler.as_dict().items() if k != "name"},
+        "sample_method": mcfg.sample.method,
+        "sample_steps": mcfg.sample.steps or mcfg.timesteps,
+        "unet": mcfg.unet.as_dict(),
     }
 
 

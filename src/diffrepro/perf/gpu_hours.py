@@ -85,10 +85,11 @@ PAPER_COMPUTE: dict[str, dict[str, Any]] = {
 
 
 def _paper_for_model(config: Mapping[str, Any], name: str) -> str | None:
+    from ..config import model_config
     from ..reporting.paper_values import COURSEWORK_TABLE_4_3, COURSEWORK_TABLE_4_4
 
     model = config["models"][name]
-    tables = {k: v for k, v in (model.get("tables") or {}).items() if v}  # the paper rows this model reproduces
+    tables = {k: v for k, v in model_config(config, name).tables.items() if v}  # the paper rows it reproduces
     parts = []
     arch_rows, obj_rows = COURSEWORK_TABLE_4_3.get("cifar10", {}), COURSEWORK_TABLE_4_4.get("cifar10", {})
     if tables.get("coursework_4_3") in arch_rows:
@@ -129,15 +130,15 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     workloads = workloads if workloads is not None else all_workloads(config)
     jobs: list[Job] = []
     for name in config["models"]:
-        t = config["models"][name]["train"]
+        t = model_config(config, name).train
         jobs.append(
             Job(
                 f"train-ddgm {name}",
                 "train",
                 name,
                 "train",
-                t["steps"] * t["batch_size"],
-                f"{t['steps']} steps x {t['batch_size']}",
+                t.steps * t.batch_size,
+                f"{t.steps} steps x {t.batch_size}",
                 _paper_for_model(config, name),
             )
         )
@@ -188,19 +189,19 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     nll_images = config["evaluation"]["nll_images"]
     for name in config["models"]:
         mcfg = model_config(config, name)
-        s = mcfg["sample"]
-        nfe = check_steps(mcfg["timesteps"], s["steps"])
+        s = mcfg.sample
+        nfe = check_steps(mcfg.timesteps, s.steps)
         jobs.append(
             Job(
                 f"sample {name}",
                 "sample/eval",
                 name,
                 "forward",
-                s["num_samples"] * nfe,
-                f"{s['num_samples']} samples x {nfe} NFE",
+                s.num_samples * nfe,
+                f"{s.num_samples} samples x {nfe} NFE",
             )
         )
-        snaps = [st for st in snapshot_steps(mcfg["train"]) if st != mcfg["train"]["steps"]]
+        snaps = [st for st in snapshot_steps(mcfg.train) if st != mcfg.train.steps]
         if snaps:
             jobs.append(
                 Job(
@@ -208,8 +209,8 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                     "sample/eval",
                     name,
                     "forward",
-                    len(snaps) * s["num_samples"] * nfe,
-                    f"{len(snaps)} snapshot(s) x {s['num_samples']} samples x {nfe} NFE",
+                    len(snaps) * s.num_samples * nfe,
+                    f"{len(snaps)} snapshot(s) x {s.num_samples} samples x {nfe} NFE",
                 )
             )
         jobs.append(
@@ -218,13 +219,13 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                 "sample/eval",
                 name,
                 "forward",
-                nll_images * mcfg["timesteps"],
-                f"{nll_images} images x T={mcfg['timesteps']}",
+                nll_images * mcfg.timesteps,
+                f"{nll_images} images x T={mcfg.timesteps}",
             )
         )
     if post:
         gen = model_config(config, post["generator"])
-        n, T = gen["sample"]["num_samples"], gen["timesteps"]
+        n, T = gen.sample.num_samples, gen.timesteps
         jobs.append(
             Job(
                 f"sample-posthoc {post['generator']} (generator chain)",
@@ -250,7 +251,7 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     if sur:
         n = sur["num_samples"]
         base = model_config(config, sur["base_model"])
-        mids = t_mid_steps(sur["t_mid"], base["timesteps"])
+        mids = t_mid_steps(sur["t_mid"], base.timesteps)
         for name in sur["surrogates"]:
             if name in (config.get("gans") or {}):
                 jobs.append(
@@ -265,7 +266,7 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                 )
             else:
                 m = model_config(config, name)
-                nfe = check_steps(m["timesteps"], m["sample"]["steps"])
+                nfe = check_steps(m.timesteps, m.sample.steps)
                 jobs.append(
                     Job(
                         f"sample-surrogate {name} (low-resolution samples)",

@@ -31,6 +31,7 @@ size -- comes from the parameter file's ``data`` section, or from the ``datasets
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -172,15 +173,15 @@ def _model_workload(config, name: str) -> Workload:
 
     mcfg = model_config(config, name)
     geo = data_geometry(config, config["models"][name])
-    size = mcfg.get("resolution") or geo["size"]
-    nfe = check_steps(mcfg["timesteps"], mcfg["sample"]["steps"])
+    size = mcfg.resolution or geo["size"]
+    nfe = check_steps(mcfg.timesteps, mcfg.sample.steps)
     describe = {
-        "unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"},
-        "model_kind": mcfg["kind"],
-        "objective": mcfg["objective"],
-        "variance": mcfg["variance"],
-        "timesteps": mcfg["timesteps"],
-        "timestep_sampler": mcfg["timestep_sampler"]["name"],
+        "unet": {k: v for k, v in mcfg.unet.as_dict().items() if k != "architecture"},
+        "model_kind": mcfg.kind,
+        "objective": mcfg.objective.as_dict(),
+        "variance": mcfg.variance,
+        "timesteps": mcfg.timesteps,
+        "timestep_sampler": mcfg.timestep_sampler.name,
     }
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
@@ -189,8 +190,8 @@ def _model_workload(config, name: str) -> Workload:
         from ..training.engine import RunContext
         from ..training.speed import speed_network
 
-        cfg = copy.deepcopy(mcfg)
-        cfg["train"].update(batch_size=train_batch, precision=train_precision, snapshots=[])
+        train = dataclasses.replace(mcfg.train, batch_size=train_batch, precision=train_precision, snapshots=())
+        cfg = dataclasses.replace(mcfg, train=train)
         run = RunContext(seed, "bench", device, speed)
         task = DDGMTask(_noise_images(train_batch, geo["channels"], size, seed), cfg, run)
         net_sample = with_precision(speed_network(task.model, speed), sample_precision, device)
@@ -202,14 +203,14 @@ def _model_workload(config, name: str) -> Workload:
     return Workload(
         name,
         "models",
-        mcfg["kind"],
+        mcfg.kind,
         geo["dataset"],
         size,
         geo["channels"],
-        mcfg["train"]["batch_size"],
-        mcfg["sample"]["batch_size"],
+        mcfg.train.batch_size,
+        mcfg.sample.batch_size,
         [nfe],
-        {"train": mcfg["train"]["precision"], "sample": mcfg["sample"]["precision"]},
+        {"train": mcfg.train.precision, "sample": mcfg.sample.precision},
         True,
         describe,
         build,
@@ -223,11 +224,11 @@ def _posthoc_workload(config) -> Workload:
     gen = post["generator"]
     mcfg = model_config(config, gen)
     geo = data_geometry(config, config["models"][gen])
-    size = mcfg.get("resolution") or geo["size"]
+    size = mcfg.resolution or geo["size"]
     t = post["train"]
     describe = {
-        "unet": {k: v for k, v in mcfg["unet"].items() if k != "architecture"},
-        "variance": mcfg["variance"],
+        "unet": {k: v for k, v in mcfg.unet.as_dict().items() if k != "architecture"},
+        "variance": mcfg.variance,
         "loss": "dae",
     }
 
@@ -266,9 +267,9 @@ def _posthoc_workload(config) -> Workload:
         size,
         geo["channels"],
         t["batch_size"],
-        mcfg["sample"]["batch_size"],
+        mcfg.sample.batch_size,
         [1],
-        {"train": "fp32", "sample": mcfg["sample"]["precision"]},
+        {"train": "fp32", "sample": mcfg.sample.precision},
         True,
         describe,
         build,
@@ -280,8 +281,7 @@ def _gan_workload(config, name: str) -> Workload:
     gcfg = config["gans"][name]
     geo = data_geometry(config, gcfg)
     t = gcfg["train"]
-    sur = config.get("surrogate") or {}
-    sample_batch = sur.get("batch_size", t["batch_size"])
+    sample_batch = config["surrogate"]["batch_size"]
     describe = {"z_dim": gcfg["z_dim"], "width": gcfg["channels"], "n_dis": t["n_dis"]}
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:

@@ -50,7 +50,7 @@ def run(args) -> None:
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
     lsnr = log_snr(alphas_cumprod(build_betas(mcfg)))
-    T = mcfg["timesteps"]
+    T = mcfg.timesteps
     rows = []
     for label in posthoc_splits(config):
         point, s = split_of(config, label, mcfg)

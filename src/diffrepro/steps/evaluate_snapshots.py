@@ -32,7 +32,7 @@ def run(args) -> None:
             stream=f"{args.model}@{step}",
             device=device,
             desc=f"sample {args.model}@{step}",
-            speed=config.get("speed"),
+            speed=config["speed"],
         )
         metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
         rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})

@@ -30,14 +30,14 @@ def run(args) -> None:
     T = diffusion.num_timesteps
     tensors, dmeta = load_processed(args.data)
     images = tensors["test_images"][: ecfg["nll_images"]]
-    if mcfg.get("resolution"):  # a model trained at a lower resolution is scored on test images at its resolution
-        images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
+    if mcfg.resolution:  # a model trained at a lower resolution is scored on test images at its resolution
+        images = torch.from_numpy(resize_images(images.numpy(), mcfg.resolution))
     n = images.shape[0]
     bound = images_bpd(
         diffusion,
         model,
         images,
-        mcfg["variance"],
+        mcfg.variance,
         batch_size=ecfg["batch_size"],
         generator=generator(config["seed"], "nll", args.model),
         device=device,
@@ -67,7 +67,7 @@ def run(args) -> None:
         "n_images": n,
         "split": "test",
         "timesteps": T,
-        "variance": mcfg["variance"],
+        "variance": mcfg.variance,
         "dataset": dmeta.get("dataset"),
         "resolution": dmeta.get("resolution"),
     }

@@ -58,7 +58,7 @@ def run(args) -> None:
         )
     T = net.diffusion.num_timesteps
     steps = first_fraction_steps(T, rcfg["fraction"], rcfg["points"])
-    batch_size = net.mcfg["sample"]["batch_size"]
+    batch_size = net.mcfg.sample.batch_size
     log.info("%s (T=%d): steps %s on %s", rcfg["model"], T, steps, ", ".join(rcfg["targets"]))
 
     results = {}
@@ -77,7 +77,7 @@ def run(args) -> None:
             net.model,
             to_model_range(target.images),
             steps,
-            variance=net.mcfg["variance"],
+            variance=net.mcfg.variance,
             generator=generator(config["seed"], NAME, name),
             device=device,
             batch_size=batch_size,

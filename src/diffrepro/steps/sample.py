@@ -16,7 +16,7 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
-    scfg = mcfg["sample"]
+    scfg = mcfg.sample
     device = resolve_device(args.device)
     samples, seconds, image_size = sample_weights(
         args.weights,
@@ -25,11 +25,11 @@ def run(args) -> None:
         stream=args.model,
         device=device,
         desc=f"sample {args.model}",
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     n = samples.shape[0]
     rate = n / seconds
-    steps = check_steps(mcfg["timesteps"], scfg["steps"])
+    steps = check_steps(mcfg.timesteps, scfg.steps)
     save_safetensors(
         {"images": samples},
         args.out,
@@ -39,15 +39,15 @@ def run(args) -> None:
             "seconds": f"{seconds:.3f}",
             "samples_per_second": f"{rate:.4f}",
             "seconds_per_sample": f"{seconds / n:.6f}",
-            "batch_size": str(scfg["batch_size"]),
-            "precision": scfg["precision"],
-            "variance": mcfg["variance"],
+            "batch_size": str(scfg.batch_size),
+            "precision": scfg.precision,
+            "variance": mcfg.variance,
             "device": device,
-            "timesteps": str(mcfg["timesteps"]),
-            "method": scfg["method"],
+            "timesteps": str(mcfg.timesteps),
+            "method": scfg.method,
             "steps": str(steps),
             "native_image_size": str(image_size),
-            "eta": str(scfg["eta"]),
+            "eta": str(scfg.eta),
         },
     )
     save_sample_grid(samples, args.grid)
@@ -56,7 +56,7 @@ def run(args) -> None:
         n,
         seconds,
         rate,
-        scfg["method"],
+        scfg.method,
         steps,
         args.out,
     )

@@ -26,11 +26,11 @@ def run(args) -> None:
     config = load_config(args.params)
     dddm, run_cfg = dddm_run(config, args.run)
     scfg = dddm["sample"]
-    method = scfg.get("method", "fixed_point")
+    method = scfg["method"]
     device = resolve_device(args.device)
     model, meta = build_dddm_model(args.weights, args.run, dddm, run_cfg, device)
     image_size, channels = int(meta["image_size"]), int(meta["channels"])
-    network = speed_network(model, config.get("speed"))
+    network = speed_network(model, config["speed"])
     ab = alphas_cumprod(dddm_betas(dddm))
     T = dddm["timesteps"]
     n, bs = scfg["num_samples"], scfg["batch_size"]

@@ -37,10 +37,10 @@ def run(args) -> None:
     config = load_config(args.params)
     gen_name = config["daed"]["posthoc"]["generator"]
     mcfg = model_config(config, gen_name)
-    if mcfg["sample"]["method"] != "ancestral":
+    if mcfg.sample.method != "ancestral":
         raise ValueError(
             f"models.{gen_name}.sample.method: a DAED's generator runs the ancestral process "
-            f"down to the split step, got {mcfg['sample']['method']!r}"
+            f"down to the split step, got {mcfg.sample.method!r}"
         )
     device = resolve_device(args.device)
     generator, image_size, channels, _ = build_model(args.generator, mcfg, device)
@@ -84,7 +84,7 @@ def run(args) -> None:
         device=device,
         desc=f"generator {gen_name}",
         on_state=on_state,
-        speed=config.get("speed"),
+        speed=config["speed"],
     )
     n = final.shape[0]
     out = Path(args.out)
@@ -98,13 +98,13 @@ def run(args) -> None:
         "timesteps": T,
         "num_samples": n,
         "device": device,
-        "precision": mcfg["sample"]["precision"],
+        "precision": mcfg.sample.precision,
         "generator_seconds_full": round(gen_seconds, 4),
         "splits": {},
     }
-    bs = mcfg["sample"]["batch_size"]
+    bs = mcfg.sample.batch_size
     for label, (point, s, dae) in daes.items():
-        network = with_precision(speed_network(dae, config.get("speed")), mcfg["sample"]["precision"], device)
+        network = with_precision(speed_network(dae, config["speed"]), mcfg.sample.precision, device)
         x_s = torch.cat(states[s])
         t0 = time.perf_counter()
         with torch.inference_mode():
@@ -127,7 +127,7 @@ def run(args) -> None:
             "seconds_per_sample": f"{per_sample:.6f}",
             "samples_per_second": f"{1.0 / per_sample:.4f}",
             "device": device,
-            "precision": mcfg["sample"]["precision"],
+            "precision": mcfg.sample.precision,
         }
         save_safetensors({"images": images}, tmp / f"{label}.safetensors", meta)
         save_sample_grid(images, str(tmp / f"{label}.png"))

@@ -51,7 +51,7 @@ def run(args) -> None:
             f"base model {base_name!r} works on {(channels, image_size, image_size)}"
         )
     diffusion = build_diffusion(mcfg)
-    network = with_precision(speed_network(model, config.get("speed")), mcfg["sample"]["precision"], device)
+    network = with_precision(speed_network(model, config["speed"]), mcfg.sample.precision, device)
     T = diffusion.num_timesteps
     t_mids = t_mid_steps(scfg["t_mid"], T)
     tensors = {"surrogate_images": x0_u8}
@@ -63,7 +63,7 @@ def run(args) -> None:
         "t_mid": ",".join(map(str, t_mids)),
         "seconds_surrogate": f"{sur_seconds:.4f}",
         "device": device,
-        "precision": mcfg["sample"]["precision"],
+        "precision": mcfg.sample.precision,
         **sur_meta,
     }
     for t_mid in t_mids:
@@ -83,7 +83,7 @@ def run(args) -> None:
                     network,
                     x0,
                     t_mid,
-                    variance=mcfg["variance"],
+                    variance=mcfg.variance,
                     generator=gen,
                     progress=lambda _i: bar.update(1),
                 )

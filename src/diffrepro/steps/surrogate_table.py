@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config
+from ..config import load_config, model_config
 from ..reporting.render import tex_beside, write_table
 from ..reporting.surrogate_table import surrogate_table
 from ..runlog import get_logger
@@ -26,7 +26,7 @@ def run(args) -> None:
             f"{args.base_metrics} holds model {base.get('model')!r}, but surrogate.base_model is "
             f"{config['surrogate']['base_model']!r}"
         )
-    base = {**base, "timesteps": config["models"][base["model"]]["timesteps"]}
+    base = {**base, "timesteps": model_config(config, base["model"]).timesteps}
     rows, columns, title, notes = surrogate_table(records, base)
     write_table(
         rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes

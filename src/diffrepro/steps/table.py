@@ -21,10 +21,11 @@ def run(args) -> None:
     config = load_config(args.params)
     groups: dict[str, list[dict]] = {}
     for name in sorted(config["models"]):
-        tables = model_config(config, name)["tables"]
+        model = model_config(config, name)
+        tables = dict(model.tables)
         if args.name not in tables:
             continue
-        groups.setdefault(config["models"][name]["data"], []).append(
+        groups.setdefault(model.data, []).append(
             {
                 "tables": tables,
                 "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),

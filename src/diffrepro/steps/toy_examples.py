@@ -52,12 +52,12 @@ def run(args) -> None:
             ddgm.model,
             ddgm.diffusion,
             s,
-            variance=ddgm.mcfg["variance"],
+            variance=ddgm.mcfg.variance,
             generator=generator(seed, "toy-examples", "reverse", name),
         ),
         Denoiser(DAED_ROW, "dae", dae.model, dae.diffusion, dae.split_step),
     ]
-    batch_size = min(ddgm.mcfg["sample"]["batch_size"], dae.mcfg["sample"]["batch_size"])
+    batch_size = min(ddgm.mcfg.sample.batch_size, dae.mcfg.sample.batch_size)
     result = compare_denoisers(x0, denoisers, noise, batch_size=batch_size, device=device, keep=len(photos))
 
     lines = []

@@ -14,6 +14,7 @@ from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
 from ..runlog import get_logger
+from ..sections import ModelConfig
 from ..training.ddgm import train_ddgm
 from ..training.launch import train_in_step
 
@@ -25,13 +26,13 @@ def run(args) -> None:
     tensors, meta = load_processed(args.data)
     images = tensors["train_images"]
     data_size = int(images.shape[-1])
-    if mcfg.get("resolution"):  # DDPM-16 style: train at a lower resolution
-        images = torch.from_numpy(resize_images(images.numpy(), mcfg["resolution"]))
+    if mcfg.resolution:  # DDPM-16 style: train at a lower resolution
+        images = torch.from_numpy(resize_images(images.numpy(), mcfg.resolution))
         log.info(
             "%s: training at %dx%d (data at %dx%d)",
             args.model,
-            mcfg["resolution"],
-            mcfg["resolution"],
+            mcfg.resolution,
+            mcfg.resolution,
             data_size,
             data_size,
         )
@@ -92,8 +93,8 @@ def run(args) -> None:
             "train_seconds_total": round(result.seconds_total, 3),
             "seconds_per_step": None if seconds_per_step is None else round(seconds_per_step, 6),
             "final_loss": result.history[-1]["loss"] if result.history else None,
-            "objective": mcfg["objective"]["name"],
-            "timestep_sampler": mcfg["timestep_sampler"]["name"],
+            "objective": mcfg.objective.name,
+            "timestep_sampler": mcfg.timestep_sampler.name,
             "snapshot_steps": sorted(result.snapshots) + ([] if result.steps in result.snapshots else [result.steps]),
             "device": device,
             **daed_summary(mcfg, result, tensors, config["seed"]),
@@ -102,14 +103,14 @@ def run(args) -> None:
     log.info("wrote %s (%d parameters, %d steps)", args.weights, result.parameters, result.steps)
 
 
-def daed_summary(mcfg, result, tensors, seed: int) -> dict:
+def daed_summary(mcfg: ModelConfig, result, tensors, seed: int) -> dict:
     """A joint DAED's two networks: the examples each saw in training (t == 0 for the DAE) and the DAE's
     reconstruction error on test images at its noise level (beside a post-hoc DAE's at the same beta_1)."""
-    if mcfg["kind"] != "daed":
+    if mcfg.kind != "daed":
         return {}
     test = tensors["test_images"]
     return {
         "examples": {"denoiser": result.examples["t0"], "generator": result.examples["t_after"]},
-        "denoiser_share": mcfg["timestep_sampler"].get("denoiser_share"),
+        "denoiser_share": mcfg.timestep_sampler.options.get("denoiser_share"),
         "denoiser_test_error": denoiser_test_error(mcfg, result.ema_state, test, 0, seed),
     }

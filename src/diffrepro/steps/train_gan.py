@@ -21,7 +21,7 @@ LOSS_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    gans = config.get("gans", {})
+    gans = config["gans"]
     if args.gan not in gans:
         raise ConfigError(f"--gan {args.gan!r} is not a key of gans ({', '.join(sorted(gans)) or 'none'})")
     gcfg = gans[args.gan]

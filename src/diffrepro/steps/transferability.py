@@ -107,7 +107,7 @@ def run(args) -> None:
     steps = {name: ddgm_split_step(net.mcfg, beta_1) for name, net in ddgms.items()}
     steps[DAED_ROW] = dae.split_step
     log.info("beta_1=%g: split steps %s (DAE of %s)", beta_1, steps, dae.name)
-    batch_size = min(net.mcfg["sample"]["batch_size"] for net in [*ddgms.values(), dae])
+    batch_size = min(net.mcfg.sample.batch_size for net in [*ddgms.values(), dae])
 
     rows, examples = [], []
     for target_name, target in load_target_sets(
@@ -129,7 +129,7 @@ def run(args) -> None:
                 net.model,
                 net.diffusion,
                 steps[name],
-                variance=net.mcfg["variance"],
+                variance=net.mcfg.variance,
                 generator=generator(seed, NAME, "reverse", name, target_name),
             )
             for name, net in ddgms.items()
@@ -180,7 +180,7 @@ def run(args) -> None:
 
     models = [*ddgms, DAED_ROW]
     labels = {
-        name: f"{roles[name] or 'DDGM ' + net.mcfg['objective']['name']} ({name}, T={net.diffusion.num_timesteps}, "
+        name: f"{roles[name] or 'DDGM ' + net.mcfg.objective.name} ({name}, T={net.diffusion.num_timesteps}, "
         f"s={steps[name]})"
         for name, net in ddgms.items()
     }

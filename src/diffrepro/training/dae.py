@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import normalize_model
 from ..diffusion.daed import dae_loss
 from ..factory import build_diffusion, build_unet
 from ..hashing import json_sha256, tensors_sha256
 from ..models.unet import UNet, count_parameters
+from ..sections import ModelSection, as_model
 from ..seeding import derive_seed, generator
 from .ddgm import training_fingerprint
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from .engine import RunContext, TrainLoop, TrainOptions
 
-__all__ = ["DAETask", "DAETrainResult", "build_dae", "dae_fingerprint", "train_dae"]
+__all__ = ["DAETask", "DAETrainResult", "build_dae", "dae_fingerprint", "dae_hyper", "train_dae"]
 
 #: the configuration section of the post-hoc DAE's training (for messages)
 KEYS = "daed.posthoc.train."
@@ -63,16 +63,28 @@ class DAETrainResult(LoopResult):
 
 
 def build_dae(
-    model_cfg: dict[str, Any], ddgm_state: Mapping[str, torch.Tensor], *, image_size: int, channels: int
+    model_cfg: ModelSection, ddgm_state: Mapping[str, torch.Tensor], *, image_size: int, channels: int
 ) -> UNet:
     """The DDGM's U-Net (``factory.build_unet``) with the DDGM's weights ``ddgm_state`` loaded (strict)."""
-    model = build_unet(normalize_model(model_cfg), image_size=image_size, channels=channels)
+    model = build_unet(model_cfg, image_size=image_size, channels=channels)
     model.load_state_dict(dict(ddgm_state), strict=True)
     return model
 
 
+def dae_hyper(train_cfg: Mapping[str, Any]) -> dict[str, Any]:
+    """The fine-tuning settings of ``daed.posthoc.train`` that change the weights at a given step, as the DAE's
+    fingerprint records them."""
+    return {
+        "batch_size": int(train_cfg["batch_size"]),
+        "lr": float(train_cfg["lr"]),
+        "ema_decay": float(train_cfg["ema_decay"]),
+        "weight_decay": float(train_cfg["weight_decay"]),
+        "grad_clip": float(train_cfg["grad_clip"]) if train_cfg["grad_clip"] else None,
+    }
+
+
 def dae_fingerprint(
-    model_cfg: dict[str, Any], *, split_step: int, hyper: dict[str, Any], seed: int, data_id: str, ddgm_hash: str
+    model_cfg: ModelSection, *, split_step: int, hyper: dict[str, Any], seed: int, data_id: str, ddgm_hash: str
 ) -> str:
     """Hash of everything that determines the DAE's weights at a given step: the DDGM run's own
     fingerprint (network, schedule, seed, data), the DDGM weights it starts from, the split step
@@ -90,21 +102,21 @@ def dae_fingerprint(
 
 class DAETask(TrainTask):
     """The DAE of split step ``split_step``, fine-tuned from the DDGM's weights ``ddgm_state`` with the settings
-    ``train_cfg`` (the ``daed.posthoc.train`` section: ``steps``, ``batch_size``, ``lr``, ``ema_decay``,
-    ``checkpoint_every``, ``log_every``, optional ``weight_decay`` (0) and ``grad_clip`` (none))."""
+    ``train_cfg`` (the ``daed.posthoc.train`` section: ``steps``, ``batch_size``, ``lr``, ``weight_decay``,
+    ``grad_clip`` (null: none), ``ema_decay``, ``checkpoint_every``, ``log_every``)."""
 
     def __init__(
         self,
         images_u8: torch.Tensor,
-        model_cfg: dict[str, Any],
-        train_cfg: dict[str, Any],
+        model_cfg: ModelSection,
+        train_cfg: Mapping[str, Any],
         run: RunContext,
         *,
         ddgm_state: Mapping[str, torch.Tensor],
         split_step: int,
     ) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
-        self.model_cfg = model_cfg = normalize_model(model_cfg)
+        self.model_cfg = model_cfg = as_model(model_cfg)
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = train_cfg[name]
             if isinstance(value, bool) or int(value) != value or value < 1:
@@ -125,18 +137,13 @@ class DAETask(TrainTask):
         self.model = model = prepare_model(
             build_dae(model_cfg, ddgm_state, image_size=images.size, channels=images.channels).to(run.device), speed
         )
-        lr, weight_decay, grad_clip = train_cfg["lr"], train_cfg.get("weight_decay", 0.0), train_cfg.get("grad_clip")
-        self.optimizer = make_adam(model.parameters(), speed, lr=lr, weight_decay=weight_decay)
+        self.optimizer = make_adam(
+            model.parameters(), speed, lr=train_cfg["lr"], weight_decay=train_cfg["weight_decay"]
+        )
         self.modules, self.optimizers = {"": model}, {"": self.optimizer}
         self.network = speed_network(dist.wrap(model), speed)
         self.parameters = count_parameters(model)
-        self.hyper = {
-            "batch_size": int(batch_size),
-            "lr": float(lr),
-            "ema_decay": float(train_cfg["ema_decay"]),
-            "weight_decay": float(weight_decay),
-            "grad_clip": float(grad_clip) if grad_clip else None,
-        }
+        self.hyper = dae_hyper(train_cfg)
         self.ddgm_state = ddgm_state
 
     def fingerprint(self) -> str:
@@ -174,8 +181,8 @@ class DAETask(TrainTask):
 
 def train_dae(
     images_u8: torch.Tensor,
-    model_cfg: dict[str, Any],
-    train_cfg: dict[str, Any],
+    model_cfg: ModelSection,
+    train_cfg: Mapping[str, Any],
     *,
     ddgm_state: Mapping[str, torch.Tensor],
     split_step: int,

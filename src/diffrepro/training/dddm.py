@@ -43,6 +43,7 @@ from ..hashing import json_sha256
 from ..models.precision import with_precision
 from ..models.unet import UNet, count_parameters
 from ..runlog import get_logger
+from ..schema import without_defaults
 from ..seeding import derive_seed, generator
 from .checkpoint import Checkpoint
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
@@ -115,9 +116,11 @@ def dddm_fingerprint(
     dddm_cfg: dict[str, Any], run_cfg: dict[str, Any], *, seed: int, data_id: str, reportable: bool = True
 ) -> str:
     """Hash of everything that determines the weights and the store at a given step (a test-only,
-    non-reportable metric never shares checkpoints with the real one)."""
+    non-reportable metric never shares checkpoints with the real one). ``dddm.unet`` enters it as written
+    by one who leaves its defaults out (:func:`~diffrepro.schema.without_defaults`; the fingerprint of a section
+    without those keys, as every preset writes it, is the one it had before they were filled in)."""
     train = {k: v for k, v in dddm_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
-    unet = {k: v for k, v in dddm_cfg["unet"].items() if k != "architecture"}
+    unet = {k: v for k, v in without_defaults(dddm_cfg["unet"], "dddm.unet").items() if k != "architecture"}
     return json_sha256(
         {
             "kind": "dddm",

@@ -43,7 +43,6 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 
-from ..config import normalize_model
 from ..diffusion.daed import JOINT_OBJECTIVES, joint_training_loss
 from ..diffusion.losses import training_loss
 from ..factory import build_diffusion, build_timestep_sampler_for, build_unet, model_kind
@@ -51,6 +50,7 @@ from ..hashing import json_sha256
 from ..models.joint_daed import JointDAED
 from ..models.precision import with_precision
 from ..models.unet import UNet, count_parameters
+from ..sections import ModelSection, TrainConfig, as_model
 from ..seeding import derive_seed, generator
 from .checkpoint import Checkpoint
 from .engine import (
@@ -97,27 +97,27 @@ class TrainResult(LoopResult):
     examples: dict[str, int]
 
 
-def training_fingerprint(model_cfg: dict[str, Any], *, seed: int, data_id: str) -> str:
-    """Hash of everything that determines the weights at a given step.
+def training_fingerprint(model_cfg: ModelSection, *, seed: int, data_id: str) -> str:
+    """Hash of everything that determines the weights at a given step: the model section as plain data
+    (:meth:`~diffrepro.sections.ModelConfig.as_dict`, every default filled in) less the keys that do not change
+    the weights, the seed and the data id.
 
     The model's ``kind`` enters the hash only when it is not the default ``ddgm``: a joint DAED never
     resumes a DDGM's checkpoint (or the other way round), and a DDGM's fingerprint is the same as
     before model sections had a kind, so existing DDGM checkpoints stay valid.
     """
-    model_cfg = normalize_model(model_cfg)
-    cfg = {k: v for k, v in model_cfg.items() if k not in NON_TRAINING_KEYS}
-    if model_kind(cfg) == "ddgm":
+    model = as_model(model_cfg)
+    cfg = {k: v for k, v in model.as_dict().items() if k not in NON_TRAINING_KEYS}
+    if model_kind(model) == "ddgm":
         cfg.pop("kind", None)
     cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
     cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
-    # the paper's DAED sampler (no denoiser_share) hashes as before the option existed: its checkpoints stay valid
-    cfg["timestep_sampler"] = {k: v for k, v in cfg["timestep_sampler"].items() if (k, v) != ("denoiser_share", None)}
     return json_sha256({"model": cfg, "seed": seed, "data": data_id})
 
 
-def snapshot_steps(train_cfg: dict[str, Any]) -> list[int]:
+def snapshot_steps(train_cfg: TrainConfig) -> list[int]:
     """Training steps at which EMA weights are kept (``train.snapshots`` fractions of ``train.steps``)."""
-    return sorted({max(1, round(f * train_cfg["steps"])) for f in train_cfg.get("snapshots", [])})
+    return sorted({max(1, round(f * train_cfg.steps)) for f in train_cfg.snapshots})
 
 
 def bucket_edges(num_timesteps: int, buckets: int) -> list[tuple[int, int]]:
@@ -129,26 +129,26 @@ def bucket_edges(num_timesteps: int, buckets: int) -> list[tuple[int, int]]:
 class DDGMTask(TrainTask):
     """One DDGM, or joint DAED (``kind: daed``), on uint8 images [N, C, H, W] (see the module docstring)."""
 
-    def __init__(self, images_u8: torch.Tensor, model_cfg: dict[str, Any], run: RunContext) -> None:
+    def __init__(self, images_u8: torch.Tensor, model_cfg: ModelSection, run: RunContext) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
-        self.model_cfg = model_cfg = normalize_model(model_cfg)
-        self.tcfg = tcfg = model_cfg["train"]
-        self.batch = batch = tcfg["batch_size"]
+        self.model_cfg = model_cfg = as_model(model_cfg)
+        self.tcfg = tcfg = model_cfg.train
+        self.batch = batch = tcfg.batch_size
         self.images = images = TrainingImages(
             images_u8, batch, key="train.batch_size", seed=run.seed, purpose="epoch", device=run.device
         )
         self.settings = LoopSettings.from_section(
-            tcfg, "train.", snapshots=tuple(snapshot_steps(tcfg)), lr=tcfg["lr"], warmup_steps=tcfg["warmup_steps"]
+            tcfg.as_dict(), "train.", snapshots=tuple(snapshot_steps(tcfg)), lr=tcfg.lr, warmup_steps=tcfg.warmup_steps
         )
         self.dist = dist = run.dist
         self.local = dist.local_slice(batch, "train.batch_size")  # this process's rows of each global batch
         device = run.device
         self.kind = kind = model_kind(model_cfg)
-        self.objective = objective = model_cfg["objective"]
-        self.variance = model_cfg["variance"]
-        if kind == "daed" and objective["name"] not in JOINT_OBJECTIVES:
+        self.objective = objective = model_cfg.objective
+        self.variance = model_cfg.variance
+        if kind == "daed" and objective.name not in JOINT_OBJECTIVES:
             raise ValueError(
-                f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, got {objective['name']!r}"
+                f"a joint DAED is trained with the objective {' or '.join(JOINT_OBJECTIVES)}, got {objective.name!r}"
             )
 
         torch.manual_seed(derive_seed(run.seed, "init"))
@@ -157,10 +157,10 @@ class DDGMTask(TrainTask):
         self.diffusion = build_diffusion(model_cfg)
         self.T = T = self.diffusion.num_timesteps
         self.sampler = build_timestep_sampler_for(model_cfg)
-        self.optimizer = make_adam(model.parameters(), speed, lr=tcfg["lr"], weight_decay=tcfg["weight_decay"])
+        self.optimizer = make_adam(model.parameters(), speed, lr=tcfg.lr, weight_decay=tcfg.weight_decay)
         self.modules, self.optimizers = {"": model}, {"": self.optimizer}
         self.parameters = count_parameters(model)
-        self.edges = bucket_edges(T, tcfg["loss_buckets"])
+        self.edges = bucket_edges(T, tcfg.loss_buckets)
         self.bucket_of_t = torch.zeros(T, dtype=torch.long)
         for b, (lo, hi) in enumerate(self.edges):
             self.bucket_of_t[lo : hi + 1] = b
@@ -171,9 +171,17 @@ class DDGMTask(TrainTask):
         # bf16 autocast wraps the network call only: weights, optimiser state and loss arithmetic stay float32
         # (DDP: a joint DAED's DAE gets no rows on a process whose rows hold no t == 0)
         self.network = with_precision(
-            speed_network(dist.wrap(model, find_unused_parameters=kind == "daed"), speed), tcfg["precision"], device
+            speed_network(dist.wrap(model, find_unused_parameters=kind == "daed"), speed), tcfg.precision, device
         )
-        self.iw_k = objective.get("k", 1) if objective["name"] == "iwdiff" else 1
+        self.iw_k = objective["k"] if objective.name == "iwdiff" else 1
+        # the objective's options as training_loss takes them (hybrid: lambda; iwdiff: k)
+        self.loss_options: dict[str, Any] = (
+            {"hybrid_lambda": objective["lambda"]}
+            if objective.name == "hybrid"
+            else {"iwdiff_k": objective["k"]}
+            if objective.name == "iwdiff"
+            else {}
+        )
         self.batch_shape = (batch, *images.shape)
         # training examples drawn at t == 0 and at t > 0: a joint DAED's DAE and generator see these (the summary
         # reports them; a short run with the paper's sampler gives the DAE a few dozen)
@@ -186,8 +194,8 @@ class DDGMTask(TrainTask):
         m = self.model_cfg
         return (
             f"training {'a joint DAED' if self.kind == 'daed' else 'a DDGM'}: {self.parameters} parameters for "
-            f"{self.tcfg['steps']} steps (batch {self.batch}, T={self.T}, {m['schedule']['name']} schedule, "
-            f"{self.objective['name']} objective, {self.variance} variance, {self.sampler.name} timestep "
+            f"{self.tcfg.steps} steps (batch {self.batch}, T={self.T}, {m.schedule.name} schedule, "
+            f"{self.objective.name} objective, {self.variance} variance, {self.sampler.name} timestep "
             f"sampler) on {self.device}"
         )
 
@@ -219,7 +227,7 @@ class DDGMTask(TrainTask):
         objective = self.objective
         if self.kind == "daed":
             losses, _ = joint_training_loss(
-                self.diffusion, self.network, x0, t, noise, objective["name"], self.variance, generator=g
+                self.diffusion, self.network, x0, t, noise, objective.name, self.variance, generator=g
             )
             return losses
         losses, _ = training_loss(
@@ -228,10 +236,9 @@ class DDGMTask(TrainTask):
             x0,
             t,
             noise,
-            objective["name"],
+            objective.name,
             self.variance,
-            hybrid_lambda=objective.get("lambda", 0.001),
-            iwdiff_k=objective.get("k", 1),
+            **self.loss_options,
             generator=g,
             extra_noise=extra_noise,
         )
@@ -307,7 +314,7 @@ class DDGMTask(TrainTask):
 
 def train_ddgm(
     images_u8: torch.Tensor,
-    model_cfg: dict[str, Any],
+    model_cfg: ModelSection,
     *,
     on_step: Callable[[int, float], None] | None = None,
     **options: Unpack[TrainOptions],

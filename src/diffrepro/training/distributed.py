@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from ..config import ConfigError
+from ..schema import apply_defaults
 
 __all__ = ["BACKENDS", "Distributed", "distributed_settings", "init_from_env"]
 
@@ -194,12 +195,14 @@ class Distributed:
 
 
 def distributed_settings(config: dict) -> dict:
-    """The ``distributed`` section of a parameter file with its defaults: ``nproc_per_node`` (1: one
+    """The ``distributed`` section of a parameter file with the schema's defaults for what it leaves out (a
+    section of :func:`~diffrepro.config.load_config`'s parameters has them already): ``nproc_per_node`` (1: one
     process, no ``torchrun``) and ``backend`` (``auto``: nccl on CUDA, gloo on the CPU)."""
-    section = config.get("distributed") or {}
+    section = config["distributed"] if "distributed" in config else {}
     if not isinstance(section, dict):
         raise ConfigError(f"distributed must be a mapping, got {section!r}")
-    settings = {"nproc_per_node": section.get("nproc_per_node", 1), "backend": section.get("backend", "auto")}
+    section = apply_defaults(dict(section), "distributed")
+    settings = {"nproc_per_node": section["nproc_per_node"], "backend": section["backend"]}
     nproc = settings["nproc_per_node"]
     if isinstance(nproc, bool) or not isinstance(nproc, int) or nproc < 1:
         raise ConfigError(f"distributed.nproc_per_node must be an integer >= 1, got {nproc!r}")

@@ -62,7 +62,6 @@ __all__ = [
 
 # Keys of ``train`` that do not change what training computes (as ``ddgm.NON_TRAINING_TRAIN_KEYS``).
 NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every")
-DEFAULT_BETAS = (0.0, 0.9)
 WEIGHTS_KIND = "sngan_generator"
 # metadata of an exported generator that load_gan_generator needs (train-gan writes more)
 REQUIRED_METADATA = ("kind", "image_size", "channels", "z_dim", "width")
@@ -96,7 +95,7 @@ def gan_fingerprint(gan_cfg: dict[str, Any], *, seed: int, data_id: str, image_s
         **{k: v for k, v in gan_cfg.items() if k != "data"},  # the data set's name; its content is data_id
         "train": {k: v for k, v in gan_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS},
     }
-    cfg["train"]["betas"] = list(cfg["train"].get("betas", DEFAULT_BETAS))
+    cfg["train"]["betas"] = list(cfg["train"]["betas"])
     return json_sha256({"gan": cfg, "seed": seed, "data": data_id, "shape": list(image_shape)})
 
 
@@ -133,7 +132,7 @@ class GanTask(TrainTask):
         torch.manual_seed(derive_seed(run.seed, "gan-init"))
         self.G = G = prepare_model(build_generator(gan_cfg, images.size, images.channels).to(device), speed)
         self.D = D = prepare_model(build_discriminator(gan_cfg, images.size, images.channels).to(device), speed)
-        betas = tuple(t.get("betas", DEFAULT_BETAS))
+        betas = tuple(t["betas"])
         self.modules = {"g": G, "d": D}
         self.optimizers = {
             "g": make_adam(G.parameters(), speed, decoupled=False, lr=t["lr_g"], betas=betas),

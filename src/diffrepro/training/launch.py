@@ -35,7 +35,7 @@ def train_in_step(
         checkpoint_dir=args.checkpoint_dir,
         data_id=file_sha256(args.data),
         device=dist.device,
-        speed=config.get("speed"),
+        speed=config["speed"],
         distributed=dist,
     )
     dist.shutdown()

@@ -39,6 +39,7 @@ from torch import Tensor, nn
 from ..errors import DiffreproError
 from ..models.layers import ATTENTION_IMPLS, set_attention
 from ..models.unet import UNet
+from ..schema import property_defaults
 
 __all__ = [
     "SPEED_DEFAULTS",
@@ -52,7 +53,8 @@ __all__ = [
 ]
 
 #: The switches and their defaults (the plain PyTorch path).
-SPEED_DEFAULTS: dict[str, Any] = {"channels_last": False, "fused_adamw": False, "compile": False, "attention": "sdpa"}
+#: every switch at its default: the ``default`` keywords of the schema's ``speed`` section (their one place)
+SPEED_DEFAULTS: dict[str, Any] = property_defaults("speed")
 
 
 class SpeedError(DiffreproError, ValueError):

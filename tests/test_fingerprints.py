@@ -1,0 +1,306 @@
+"""Training fingerprints and weights' metadata are unchanged by the typed configuration.
+
+A fingerprint names the checkpoints a training step resumes and the metadata of the weights it writes are part
+of the DVC outputs, so for the same parameter file they must stay exactly what they were before the parameters
+became typed objects with the schema's defaults filled in. EXPECTED holds the values the code computed before
+that change (commit 126236a), for every model, post-hoc DAE split point, GAN and DDDM run of the presets, with
+a data id per model and made-up image formats; the test computes them the way the training steps do.
+``meta:``/``ganmeta:``/``dddmmeta:`` are SHA-256 of the metadata strings a weights file records about its section.
+"""
+
+import hashlib
+
+import pytest
+
+from diffrepro.artifacts import dddm as dddm_artifacts
+from diffrepro.artifacts import ddgm as ddgm_artifacts
+from diffrepro.artifacts import gan as gan_artifacts
+from diffrepro.config import dddm_run, load_config, model_config, posthoc_splits
+from diffrepro.posthoc import split_of
+from diffrepro.training.dae import dae_fingerprint, dae_hyper
+from diffrepro.training.dddm import dddm_fingerprint
+from diffrepro.training.ddgm import training_fingerprint
+from diffrepro.training.gan import gan_fingerprint
+
+PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
+
+
+def _sha(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def fingerprints(path) -> dict[str, str]:
+    """Every fingerprint and recorded section of the parameter file ``path``, computed as the steps do."""
+    config = load_config(path)
+    seed, out = config["seed"], {}
+    for name in config["models"]:
+        mcfg = model_config(config, name)  # as train-ddgm passes it
+        out[f"train:{name}"] = training_fingerprint(mcfg, seed=seed, data_id=f"data-{name}")
+        meta = ddgm_artifacts.weights_metadata(name, mcfg, {"dataset": "d"}, 8, 1, 5, 7)
+        out[f"meta:{name}"] = _sha(meta["config"])
+    post = config["daed"]["posthoc"]  # as train-dae passes them
+    generator = model_config(config, post["generator"])
+    for label in posthoc_splits(config):
+        _, s = split_of(config, label, generator)
+        out[f"dae:{label}"] = dae_fingerprint(
+            generator, split_step=s, hyper=dae_hyper(post["train"]), seed=seed, data_id="data-dae", ddgm_hash="0" * 64
+        )
+    for name, gcfg in config["gans"].items():  # as train-gan passes it
+        out[f"gan:{name}"] = gan_fingerprint(gcfg, seed=seed, data_id=f"data-{name}", image_shape=(100, 3, 32, 32))
+        out[f"ganmeta:{name}"] = _sha(gan_artifacts.weights_metadata(name, gcfg, {}, 32, 3, 5, 7)["config"])
+    for run in config["dddm"]["runs"]:  # as train-dddm passes them
+        dddm, run_cfg = dddm_run(config, run)
+        out[f"dddm:{run}"] = dddm_fingerprint(dddm, run_cfg, seed=seed, data_id=f"data-{run}")
+        meta = dddm_artifacts.weights_metadata(run, dddm, run_cfg, {}, 32, 3, 5, 7, True, 9)
+        out[f"dddmmeta:{run}"] = _sha(meta["config"] + "|" + meta["train"] + "|" + meta["metric"])
+    dddm, main = dddm_run(config, config["dddm"]["main"])
+    out["dddm-unreportable"] = dddm_fingerprint(dddm, main, seed=seed, data_id="x", reportable=False)
+    return out
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_fingerprints_and_metadata_are_the_recorded_ones(repo, preset):
+    got = fingerprints(repo / preset)
+    expected = EXPECTED[preset]
+    assert sorted(got) == sorted(expected)  # every model, split point, GAN and run of the preset
+    assert {k: v for k, v in got.items() if v != expected[k]} == {}
+
+
+def test_a_dddm_unet_that_states_its_defaults_is_the_same_network(tiny_config):
+    """The DDDM's fingerprint and metadata take ``dddm.unet`` without the keys at their default: stating one
+    changes neither (and the weights check compares the filled-in settings)."""
+    import copy
+
+    from diffrepro.config import with_defaults
+
+    base = with_defaults(tiny_config)
+    stated = copy.deepcopy(tiny_config)
+    stated["dddm"]["unet"].update(block="resnet", time_conditioning="scale_shift", architecture=None)
+    stated = with_defaults(stated)
+    run = base["dddm"]["main"]
+    fp = [dddm_fingerprint(c["dddm"], c["dddm"]["runs"][run], seed=0, data_id="x") for c in (base, stated)]
+    assert fp[0] == fp[1]
+    assert dddm_artifacts.network_config(base["dddm"]) == dddm_artifacts.network_config(stated["dddm"])
+    other = copy.deepcopy(base)
+    other["dddm"]["unet"]["block"] = "mbconv"
+    assert dddm_fingerprint(other["dddm"], other["dddm"]["runs"][run], seed=0, data_id="x") != fp[0]
+
+
+EXPECTED = {
+    # params.yaml's joint DAEDs were re-recorded when the default preset set timestep_sampler.denoiser_share
+    # (issue 14): a changed parameter, so a new fingerprint; every other value is the one recorded at 126236a
+    "params.yaml": {
+        "dae:0.001": "e77d75c855aef9aa34edac2eebb6517635cac378d813d5abc987deb1aee84741",
+        "dae:0.025": "b8d9b94003b56aaa8fd8812e710e68f0aed753c11c91eb2be73f36993ab8ec06",
+        "dae:0.1": "415d3462b96bbe369114e2e5de2cdd931093c41a6b851a73e99ebf1cb08168ac",
+        "dae:0.2": "0fb5eb493ab810b8d2bef290022a85c6523f15cc505d213a26a9139fb9b2e86f",
+        "dae:0.3": "4f99c0470a58d89c70a21f53d119896d6b273f6503dd8c5347e7271fb92f34fd",
+        "dae:linear": "34e7845ee93f8df6c101c65946f7e6c1ffd2697ca768d51318ffa0db7ac2a054",
+        "dddm-unreportable": "c934ab3b72272ef0b05ff7ac1f1d8852a5d663e72a1a8a6710a2c5355a818ff7",
+        "dddm:dddm_l1": "bc6e440d81108cf4d9dfc787bab1d5ebc8fe10ac2923a678695e757c4dd206bf",
+        "dddm:dddm_phuber": "1b78837b1ddd2f413d158afb10f48396c3bb14e12b4c5cd8c0ceab5a0f1ba676",
+        "dddm:dddm_phuber_c1": "bbb8b958f10703a6a5df71fc71ddf742d0be8e054309471f408ddf90972e93b6",
+        "dddmmeta:dddm_l1": "e3815e3baaa83d86660e56abd8206da35bdcbb91071f3fa430433af69d1177bf",
+        "dddmmeta:dddm_phuber": "fda94025ecf60ea4276fe1d97352b388beb47521a9020c91332f4a76785717bd",
+        "dddmmeta:dddm_phuber_c1": "d7a97f20e6071db7d37b02424f88b323b6d9b4b0c745d76172f662075c7a7ee9",
+        "gan:sngan": "a09afcef991c87eebb658b9633b647142aebc7bd21b1363b3bf5cd1bcc5c9d71",
+        "ganmeta:sngan": "bc51689731788671b02f538432b22a4b35e16734b6327cdf4ba403d669777d28",
+        "meta:daed_simple": "b567f25ad1c84f2dc2c70242f0c23b5f776803ee1ec0433bd1173b78d6f93a22",
+        "meta:daed_vlb": "a5b01f719a7aba0474e3489e831898666925244086aa5c1c89b34352ca529924",
+        "meta:ddgm_half": "9dc6fffc8741e23e62841e5821338457e4cb43e1dd7c23e5bba955f79903b724",
+        "meta:ddgm_simple": "cf5648f4e3e203b3a4778ee5d0458cbfd3ffaa505d48349ebb8843eacd81c492",
+        "meta:ddgm_simple_deep": "b90addc9240c4f9f4348d0ed1632248e6858a2cd369127ee0503c0e5c617b0c8",
+        "meta:ddgm_simple_is": "dcfb53826d515f3443b39dbf2b0129f0a33817e5a9db5edafcb4608455cc76b6",
+        "meta:ddgm_simple_wide": "4c20e09844bf9ab26be45d1425094345f515c3a4e95c692ed5fb938f65ccd607",
+        "meta:ddgm_vlb": "7129d62b905471c199360d22bc1776bcd859ebd1f8b3900be17f42c3fee93bfe",
+        "train:daed_simple": "47626e5c6687105ba7833c909c0c6fc547c5cbe57f47629095cce456f82b8623",
+        "train:daed_vlb": "04348906bc6945f47231c6b0ce3e90680b83666e5ba3f22e60f857ba66d8d1c9",
+        "train:ddgm_half": "a8ea9abb719a16bb7c28f1ee1aa08699eb93821cb3f6ae0811d1645281bfb637",
+        "train:ddgm_simple": "ca2296925c34d3e9f0fb16e7043ac35e6c6bff3b90bf3450339b1a0462483946",
+        "train:ddgm_simple_deep": "716f2fcf107fb92492c01cdf9826effd38b184dcfb2b7263896598ecebd69ecb",
+        "train:ddgm_simple_is": "6d3e1204dd92640fbb16643e2e62a8fc5c0284e096b61aefb1381a312f95a04c",
+        "train:ddgm_simple_wide": "92e80b6aa394bac4494e77cf214f33385c94f0f61b5825107b50b4212d5f0e7b",
+        "train:ddgm_vlb": "3a0bb2955c1b6b0001b49bad45b1924d82e33fbd75caed9003e171422169693c",
+    },
+    "configs/tiny.yaml": {
+        "dae:0.1": "048fbc82ae183ac231981179f578655dd580631bc7528fdd091dcac41a30c340",
+        "dae:linear": "84b1f663db2b7a038416c6f68d7a24b9971c499b873b2cfa56f47c25eb449d52",
+        "dddm-unreportable": "d998d35d19610a5df311e7dd40449cb36e1f78354f5b7b3aae5ad91ac4400e20",
+        "dddm:dddm_l1": "a87328cec75f772d04e20e1dcf6909068815333e5adf73bb28456739b40bc1a7",
+        "dddm:dddm_phuber": "8abffe3de594fb8d1a38a3d960bbbe8b3eeb2ce72ffcafad5968eba7dd608e03",
+        "dddmmeta:dddm_l1": "93a4e0286b0649d47824e4c55a534b32af19c282c9a7923fd9c505011e7cb113",
+        "dddmmeta:dddm_phuber": "4e72a5f6bbbf798f5241785ab6e17f26a392488d2f9577b6ac0c537057486655",
+        "gan:sngan": "e3e425e2ab45c6a8b57a7d1593535158bd31b48c85a159d656db4bfecc14b6d1",
+        "ganmeta:sngan": "1d2cb4a22c40647918f1ada4f197396f6dfabf70ae912aaa17123c0ab9032d1a",
+        "meta:daed_combine": "544e1f4147f9522f5dbe727c2d63e38f9c2f5ea2c03c7a70c1b61d683e99c258",
+        "meta:ddgm_a": "7118f71b5b17cc1ba168370c0e27ac67c4cde71872dbc7ad061fff19d0991753",
+        "meta:ddgm_b": "90f5c058b658f52f04bcf8d34b9c6c4dfe695785b041832cee3b9b6609f20b90",
+        "meta:ddgm_half": "4299c8ff4e602bd28145d037d85c4e64c34b76dc8c3922a5644455f481362afb",
+        "meta:ddgm_hybrid": "15ec54c041e48163702d5ab15a16b523a322feecc465b0a9fb58c03ad672284c",
+        "meta:ddgm_iwdiff": "9f6d367483b19fe3c6d03c151f5dd7f424f45b0f38b4cb5fb1a131c9c7755966",
+        "meta:ddgm_mbconv": "a7367bb9f434766140778e05a8484460b51d930b661a66090239145a80eff23f",
+        "meta:ddgm_t100": "8448e2674cb557aab9608466f5477c838b3d3fb8a95b2a7cecc035236a2de635",
+        "meta:ddgm_vlb": "db306b20a2f9b21f4e3cfc6c4c6f6e404592966af14492674c595ab003cfd7a2",
+        "train:daed_combine": "89d5ab66061a8f0327f1a51bfa671b911eacab3c255decd7a01a46a8711dd9a6",
+        "train:ddgm_a": "b6597f6a0feee7c4d03cbfabc3dcd80ab5825178d5bccbb15b13439e72b5a369",
+        "train:ddgm_b": "c514547c6828e9277621316a94759fa56761b0d2dfeb1a1eae1f1685c5031b13",
+        "train:ddgm_half": "2759961cc3279a42f507fafff58da453e6c56289d5e4c16f54c7ad99c5a5b3f9",
+        "train:ddgm_hybrid": "91003eea71c9278ccbf84971aeed4cdc94ea99bd0924efce8650e0f5a7ae2a14",
+        "train:ddgm_iwdiff": "7081b35ffe3c223fb69f5baefdaac6e0ad549baa807cb94ff3780e9f1a9c8600",
+        "train:ddgm_mbconv": "d160abb20648b1e42f2eeb473024dc4bf9f980b99244562a96c3da0991dea771",
+        "train:ddgm_t100": "6a9d3d4603c380d76f8cd714deeabb409e0c0333b7c44e32f8738873ecf2e2f6",
+        "train:ddgm_vlb": "2272751159dd4b65fb7cedc8af5ef04fe3c50f399d2af538b0058a87618eaa4a",
+    },
+    "configs/paper.yaml": {
+        "dae:0.001": "fd46f8240c5286c5a8b2526b38611290dcb47fa54c84c276e694270faa9c2a80",
+        "dae:0.025": "7dbc39665d1eafe90d33cf4cdaf45218b42feb2ff4255699fca1169b5ed55917",
+        "dae:0.1": "6a5f036ebbd9c4d419078a21ff520f3d1298d2db5fd28e5efa2e78e5da445e92",
+        "dae:0.2": "46cdd507c9f62cb4075c4e7ff1e2649dcf06e54885b448ba5d51f4ea694a20b8",
+        "dae:0.3": "a6cb6d1dde71a3d18024f0e55ee6ecd509aed37c4c17fea7db99dfc2244626b2",
+        "dae:linear": "2cb9885ddb1ed101089cf5e490b0a6deffe0e118c85b06e9670ea07533002483",
+        "dddm-unreportable": "3a2af7aa98a25e3a305a13d8c3395c87adb79bd3c77dcbcfd1e9cb8dc327ba78",
+        "dddm:dddm_l1": "d84d27c72513c458e9d3782b58b64b752c569e286d16f533ac06250f08380a88",
+        "dddm:dddm_l2": "2c3fd4f14a0a45c10695b827f1e0cf8b7568c52d34dd51a035fdde34445c377a",
+        "dddm:dddm_lpips": "b803a334518df1dd2d358b693844f948614023ab23a5f43ad57f55bd784cf546",
+        "dddm:dddm_phuber": "478a07a936b0a29ca8c7362a323bfe15a5ce63e2e8871a073caa65abdc0bf957",
+        "dddm:dddm_pseudo_lpips": "fa2db3bf06b7d6dc21b36b706136e5e59aa2712bb61f51b02792c1ebda624e9b",
+        "dddmmeta:dddm_l1": "da2396501835556b678afaefd59eabb6fb51ac287b5ef20a767502585a48e391",
+        "dddmmeta:dddm_l2": "b656361672c7579aec07c47bdff8a8fdaa4e28dafd9a6a51924ef65510db7dec",
+        "dddmmeta:dddm_lpips": "aa03ab3323d8ca3f79a2fc57978b042aa751aeb4c623ec65064b1bb12297dc18",
+        "dddmmeta:dddm_phuber": "eb8eb278a92f38c83a6a19fa3ab305a79bcb7b3b9ee8117cfd46212d729790ad",
+        "dddmmeta:dddm_pseudo_lpips": "ba7a2ee2b2ffd1218027f33f676af91dbec7d3727c58744f2461c6408c9f71c2",
+        "gan:sngan": "c787b4cb8e632631912ee23cfa6f2d95347a9f83caa7ed150297fc4f063fc900",
+        "ganmeta:sngan": "4d8d18e17f443ceecb1a8cee7f8c01f34ee587d52f64de675c4bc7161a555f25",
+        "meta:c10_daed_simple_b0001": "55989db36bd7302cd0a3717fc7df9c5dc8bde95778f273935925bc1139d05c11",
+        "meta:c10_daed_simple_b0025": "658878d5893ea0956ef55a8d9ad349d386ebba7749d656b8f8dc47a3e44108fe",
+        "meta:c10_daed_simple_b01": "3764e55c2054254da71f03d85e79f025d5b5f7c840a61d8bdef679a6e9e8e08e",
+        "meta:c10_daed_simple_b02": "92ef2df63f0f4b9ea99cf0e052a2037b91dfc5346a27f91374a881c5f2e24ff5",
+        "meta:c10_daed_vlb_b0025": "121c9c3a50cd06c38346c0d39356b31d0b65c072e65fbc78ad8bc8d68568973d",
+        "meta:c10_daed_vlb_b01": "e32fef5620cff94194afdd5d8361aef3754815544e60db6a8cf697a496a76644",
+        "meta:c10_daed_vlb_linear": "ed925bfc1c5d17fa3887fe7b28241c38bf00bf2db50a20ebe6c8d991682ad57a",
+        "meta:c10_ddgm_simple": "eabced065d4c633536454c9ff3719cb3066a47d6acbd37bc6056d16e3b0c32bd",
+        "meta:c10_ddgm_vlb": "8b9b57785bf148cec7aa85f4d8c4a38be29b4417bad09420a3e55c3f50cd61ea",
+        "meta:celeba_daed_simple_b0001": "2a34afa2ad1a0df03ea8d319c8f36e2e0f6b2b9d3065a91784d7be2f1e9b5e86",
+        "meta:celeba_daed_simple_b0025": "eb9bf756559e0b30c1debf9ded1e2115cf4ef86fdeb766844a628373a1f77eda",
+        "meta:celeba_daed_simple_b01": "55f2b2f4b2b8e61cfc7898ed036b9ab23b0dca59a1c28731835ab4d682f2990a",
+        "meta:celeba_daed_simple_b02": "f9ae32fd097b6f3169395df84af078d4f3a6debc557eb1c2305f8110702b976d",
+        "meta:celeba_daed_vlb_b0025": "1ae57a579145d8dc8f976104ffbc051ac0ac573e944a0888cd71db257567ec27",
+        "meta:celeba_daed_vlb_b01": "057a2a3940dfef99e90f06c85c157c5de91765029589816820c200d72347272a",
+        "meta:celeba_daed_vlb_linear": "b9221e3766158d01d55c23a3f208b71f1637029ff6793a96f0ec35c2e05b88fe",
+        "meta:celeba_ddgm_simple": "d6cc1b636420392f22c6251473d5959181fe779bdadb537132385d71a3c1e75f",
+        "meta:celeba_ddgm_vlb": "3036bb0c40f1844556321d55bea18748087dbce9e2c36ecbf97c63665f4f25df",
+        "meta:cw_daed": "36ca2b33e008bd2f710f94b81736f1d021507dc834b703160c189becdbdf3da6",
+        "meta:cw_ddgm_half": "9940dd171785b07d45e3066f4f2e334914d26a1a1bcb7e14943c0891cd6a73e6",
+        "meta:cw_deepres1": "f56ea145bfa7fdbdcd8191702baa91f5cbb1fa09f669d4e0af72e1562994b03e",
+        "meta:cw_default": "8ef362993553dc3ebd7cd04a90282823825d1db961cbc8dc75f35f3c9cace640",
+        "meta:cw_is": "9f9c4159f50092f1a9152d7b1ba1264c1c5a0a40eacafae851686f3374f19bff",
+        "meta:cw_is2": "2f5debc57f41b2081f4ac978131bd8c7b93c36f07d71b0d1283668b60ddc29e1",
+        "meta:cw_iwdiff": "88a575e43e8402fa2dfd631d51548b6da8d8a83a252f6c485dd47566c55f0c19",
+        "meta:cw_iwdiff_is": "71c00849ff74d1f13e948b8dc583e30b08d627035ddfc5f4d2a41267617704fc",
+        "meta:cw_mbconv64": "ce88f1b9d48f1d4d4d22d29594d52aa5ffb142262bc227d8426b263c64c488d4",
+        "meta:cw_mbconv96": "6ff5463d966eb3475840d392d692d5b6cf552b56d42a2c4ba95bf69d0cb9ca23",
+        "meta:cw_shallowres1": "78bf273c7b59bd01b6cc5c97b83d9c477d42f82335feefc7e532000a113cb4e8",
+        "meta:cw_shallowres2": "3bcf9d3c62dd750920271ce1789e16256d0b879273b9df2c9a30f28d7aa0e472",
+        "meta:cw_t100": "538d44425ac706ebf3cb7b629a166c89bc9dc1c66a0d79be3d658e7e53f6a568",
+        "meta:daed_simple_b0001": "62c26dc5f0f48c3c058b1035a690eef02e66753994c404f14eff4927989d76f4",
+        "meta:daed_simple_b0025": "16bac16b87d4e13e7f7ad5e15dd6f30e207bfc0288fc710acd7c0b0919267389",
+        "meta:daed_simple_b01": "c1628a7b67d54118bddacf48c719d00fdc70ba68de3791fc7d65419237ad3d47",
+        "meta:daed_simple_b02": "26250d1cc5dc1c9f7a0bc00f577cb53072fd86ace4e5238c5a34817e16ef93a4",
+        "meta:daed_simple_b03": "add68e415c64f0ad30cdc116c1b196294a0e3678c56f5cf6a6bf95a566fd2601",
+        "meta:daed_vlb_b0025": "36f9e8675e95baa1dc74b59b0c9dfade4e3f3db30efc6cf98a17088c03e260cd",
+        "meta:daed_vlb_b01": "9c6813eaabe45b7ae790f89761dc08f51c10b7bece11c6c65ba29cbacdefff47",
+        "meta:daed_vlb_linear": "8c37dd987ef240f398878038e395f7d3cd59243aced88f86075d5641986d4c13",
+        "meta:ddgm_simple": "91d77104dac558b638aefd268eabd9d431bb59cc039672095a5e34e3c9182367",
+        "meta:ddgm_simple_deep": "608d2ee5c9df4a414e2dcf32baa2c22eb43a0b0997c787e92e910b1991459275",
+        "meta:ddgm_simple_wide": "92187006fbd2ef562834be7db6d42732d06a15ebeaff389e7cf3806ddd44ea42",
+        "meta:ddgm_vlb": "c0cdbce33912d5a6378b930e831220ef30a5f2c2cd11fc66d33c8e2975df480d",
+        "train:c10_daed_simple_b0001": "85d24bf41c5530217f10c2b3961c0b6ab68135ac83b207f3cb2902f631dd80e4",
+        "train:c10_daed_simple_b0025": "6c61e34c67e2fa2c03d5e8ed597ded9eab1aead2487dd703f0e7a48790cadfc7",
+        "train:c10_daed_simple_b01": "b26119ce0f9d47193dc4e34fdebe3ab92d1c5b5584b8771c48fe90ab468bad02",
+        "train:c10_daed_simple_b02": "0476f319a7c3c040353753f25934b516b19c321277148151d4c24f095485fd7e",
+        "train:c10_daed_vlb_b0025": "1683ad3c938821a739569785d0b8dd9b1b2ea0ec49d55603f749e7f021ad695c",
+        "train:c10_daed_vlb_b01": "962d3d44bb27705825082f3bbd09cc928aa5af46de19234716b56ea40d9da740",
+        "train:c10_daed_vlb_linear": "619d5a40403b7e1eb864ca73ecf776695113550921c6ee526e22c12edff75d8f",
+        "train:c10_ddgm_simple": "40432ecfe561b13d4ba5154993c913bd78a4f13fd3fe59416a7163bb7bd7612f",
+        "train:c10_ddgm_vlb": "f74c5c2663a716a898816f9ff8d2b47f1f242a7912dce0208d4f6cc04163791d",
+        "train:celeba_daed_simple_b0001": "f81acd64e897a77d14c2e6a036a2a6c6a8e844d3026107ec164cd0906ebc2990",
+        "train:celeba_daed_simple_b0025": "3f6b12034f078d86f567f4f84afc6325ff037855f7bc7f24c3eedf458ca8f318",
+        "train:celeba_daed_simple_b01": "6d4226778b34e51e5c64ddfe7f6ae0505e50d0b9343cf9f6ba33113add973c2e",
+        "train:celeba_daed_simple_b02": "8aa28f3998395857477d1e91fca2891bc4d0184b7195642e33b3afc039737ff4",
+        "train:celeba_daed_vlb_b0025": "385396021499d883f0da3479c991a6aed2b9a8e994a07f07eb5e6c66a92f5a74",
+        "train:celeba_daed_vlb_b01": "e8e242490917c0ac0282ac65399eb4fa40e0e7ac3de409ebb4d0ffb2c0f43bc8",
+        "train:celeba_daed_vlb_linear": "8a44e92cf3a80e7b510c92444bd4d06044121a65ccc5a2d6c7070c14ab78f298",
+        "train:celeba_ddgm_simple": "cedb698de7d5245b822819cd620ebd2f9bdf1bfb1f38cd5f6cd732175d5dd21a",
+        "train:celeba_ddgm_vlb": "a767c6f4cef967aa8b61c14f1db4965689063eee0387beb11ea29ebab982df81",
+        "train:cw_daed": "b8ff87656f6e80bcbd3407148ab32ec1812ca2140d36e92a5630a488f75c5e63",
+        "train:cw_ddgm_half": "d3a7acf7d35af358ef5856dccf677791d1b4d99c33c3b2db55c5d6ce09543c0c",
+        "train:cw_deepres1": "d18b0feb522fdb8826fb86592f36e43a09fa864a1bb21408b35e0db5be907148",
+        "train:cw_default": "d04f5249e4a60a848be600b09b449875d3321fbf93494dd6754b91ce8e67fe64",
+        "train:cw_is": "fa8e416ff11ef5a9c23cf9364764fc0ff6f352ea71e9c92861c619a6a3ff504f",
+        "train:cw_is2": "2d0c28aec742f64160e390a59799973fcf5c5effa19547ad1cdb2e36bec8149f",
+        "train:cw_iwdiff": "8ba3ca4e3c3720e67b5d5e38d9d24063b445a4dc042c09203ca9592d45991022",
+        "train:cw_iwdiff_is": "c8aea52940f4b8f08d4c80b3bc88c2d281c84a88f5f86c594649c76b0407dc2d",
+        "train:cw_mbconv64": "c55696517697050c39c32cfe618652a892f213b8f2ac683ed22a3b3183a7189a",
+        "train:cw_mbconv96": "cfea2d4f3071365a80191756fd616a325ab79458e313e31537ddc3a636084bbe",
+        "train:cw_shallowres1": "806aee5b836b23a503f743835bd39e485d9efaa2d2a126074e91d4470d930854",
+        "train:cw_shallowres2": "95af357ef58efd069a0585faa17e69612804a237e643c607b51ebf93471f2657",
+        "train:cw_t100": "49866ce9d61b68e3f10aac6cc7168b066a39330ea2231e3a5976719fe3eef4ab",
+        "train:daed_simple_b0001": "afa4a95315739ba38e7d74c521600ea785f875cda6539c3a1a1b7cf448db32df",
+        "train:daed_simple_b0025": "a7c0b85d0a5fb742351512c8a33b99a9cbabb53014e18b1c567101e16b0e326f",
+        "train:daed_simple_b01": "e61b5a38d7c525b15ed55b7798654cb0b210bf746c936e2f08634c6a3b71a219",
+        "train:daed_simple_b02": "3ac54f00ac6c4c207dc06acd8ce33ae90037938f58b8e9b1ed50ebf9250c313d",
+        "train:daed_simple_b03": "4f092fa60ec7c070f4280d93bf6014a3c167ddca98cb3eeea83e2f9c62ee833c",
+        "train:daed_vlb_b0025": "1da3302ccd8ab1949949368211b534d36cf3c1782a7e9191f7108e5ce9c6ba76",
+        "train:daed_vlb_b01": "aa4d1fb1147d0355908605c147c6e0dbd8a4e2a36b272bb8f26cb488be2a52cb",
+        "train:daed_vlb_linear": "6833c1da67ac8e98c497ffe2818e8c68713721541daa674af0e1d35ba5f09cf7",
+        "train:ddgm_simple": "e609a5cea4668d16930788cbe8515564b88d0db0b4bacf7a7716109ed75b1714",
+        "train:ddgm_simple_deep": "db86d585fea6090b9d8fb9395cdb7432682ade844fd1d622333e588a44ac1835",
+        "train:ddgm_simple_wide": "1eb5a9df8032be3767098554675bbfcef36a3634ee29955ae20413937a676b51",
+        "train:ddgm_vlb": "32565f6fa9c787b4477a5d3647a6d7c66fed0374d8852b5c647a18b1465b7ae3",
+    },
+    "configs/coursework.yaml": {
+        "dae:0.001": "40a984e05a59a6fc92b144fcaa42b0f23d6ea1081d9d9fa18ca37102a1843e48",
+        "dae:0.025": "125966a0b96cca9f9b8ecdfce23b0643dfd1c0421dcbcb759e619ce7a780a6cf",
+        "dae:0.1": "b3928513b57c2818fa4693daf8a5ef8e1615b6cd7e9b0a1b7b593c532d3aaa89",
+        "dae:linear": "617d08d6da57e2601b0604e63071a23bea822a707f6b3b2a7e4d093c337ef3cf",
+        "dddm-unreportable": "3a2af7aa98a25e3a305a13d8c3395c87adb79bd3c77dcbcfd1e9cb8dc327ba78",
+        "dddm:dddm_l1": "d84d27c72513c458e9d3782b58b64b752c569e286d16f533ac06250f08380a88",
+        "dddm:dddm_l2": "2c3fd4f14a0a45c10695b827f1e0cf8b7568c52d34dd51a035fdde34445c377a",
+        "dddm:dddm_lpips": "b803a334518df1dd2d358b693844f948614023ab23a5f43ad57f55bd784cf546",
+        "dddm:dddm_phuber": "478a07a936b0a29ca8c7362a323bfe15a5ce63e2e8871a073caa65abdc0bf957",
+        "dddm:dddm_pseudo_lpips": "fa2db3bf06b7d6dc21b36b706136e5e59aa2712bb61f51b02792c1ebda624e9b",
+        "dddmmeta:dddm_l1": "da2396501835556b678afaefd59eabb6fb51ac287b5ef20a767502585a48e391",
+        "dddmmeta:dddm_l2": "b656361672c7579aec07c47bdff8a8fdaa4e28dafd9a6a51924ef65510db7dec",
+        "dddmmeta:dddm_lpips": "aa03ab3323d8ca3f79a2fc57978b042aa751aeb4c623ec65064b1bb12297dc18",
+        "dddmmeta:dddm_phuber": "eb8eb278a92f38c83a6a19fa3ab305a79bcb7b3b9ee8117cfd46212d729790ad",
+        "dddmmeta:dddm_pseudo_lpips": "ba7a2ee2b2ffd1218027f33f676af91dbec7d3727c58744f2461c6408c9f71c2",
+        "gan:sngan": "c787b4cb8e632631912ee23cfa6f2d95347a9f83caa7ed150297fc4f063fc900",
+        "ganmeta:sngan": "4d8d18e17f443ceecb1a8cee7f8c01f34ee587d52f64de675c4bc7161a555f25",
+        "meta:cw_daed": "36ca2b33e008bd2f710f94b81736f1d021507dc834b703160c189becdbdf3da6",
+        "meta:cw_deepres1": "f56ea145bfa7fdbdcd8191702baa91f5cbb1fa09f669d4e0af72e1562994b03e",
+        "meta:cw_default": "8ef362993553dc3ebd7cd04a90282823825d1db961cbc8dc75f35f3c9cace640",
+        "meta:cw_is": "9f9c4159f50092f1a9152d7b1ba1264c1c5a0a40eacafae851686f3374f19bff",
+        "meta:cw_is2": "2f5debc57f41b2081f4ac978131bd8c7b93c36f07d71b0d1283668b60ddc29e1",
+        "meta:cw_iwdiff": "88a575e43e8402fa2dfd631d51548b6da8d8a83a252f6c485dd47566c55f0c19",
+        "meta:cw_iwdiff_is": "71c00849ff74d1f13e948b8dc583e30b08d627035ddfc5f4d2a41267617704fc",
+        "meta:cw_mbconv64": "ce88f1b9d48f1d4d4d22d29594d52aa5ffb142262bc227d8426b263c64c488d4",
+        "meta:cw_mbconv96": "6ff5463d966eb3475840d392d692d5b6cf552b56d42a2c4ba95bf69d0cb9ca23",
+        "meta:cw_shallowres1": "78bf273c7b59bd01b6cc5c97b83d9c477d42f82335feefc7e532000a113cb4e8",
+        "meta:cw_shallowres2": "3bcf9d3c62dd750920271ce1789e16256d0b879273b9df2c9a30f28d7aa0e472",
+        "meta:cw_t100": "538d44425ac706ebf3cb7b629a166c89bc9dc1c66a0d79be3d658e7e53f6a568",
+        "meta:ddgm_half": "9940dd171785b07d45e3066f4f2e334914d26a1a1bcb7e14943c0891cd6a73e6",
+        "train:cw_daed": "b8ff87656f6e80bcbd3407148ab32ec1812ca2140d36e92a5630a488f75c5e63",
+        "train:cw_deepres1": "d18b0feb522fdb8826fb86592f36e43a09fa864a1bb21408b35e0db5be907148",
+        "train:cw_default": "d04f5249e4a60a848be600b09b449875d3321fbf93494dd6754b91ce8e67fe64",
+        "train:cw_is": "fa8e416ff11ef5a9c23cf9364764fc0ff6f352ea71e9c92861c619a6a3ff504f",
+        "train:cw_is2": "2d0c28aec742f64160e390a59799973fcf5c5effa19547ad1cdb2e36bec8149f",
+        "train:cw_iwdiff": "8ba3ca4e3c3720e67b5d5e38d9d24063b445a4dc042c09203ca9592d45991022",
+        "train:cw_iwdiff_is": "c8aea52940f4b8f08d4c80b3bc88c2d281c84a88f5f86c594649c76b0407dc2d",
+        "train:cw_mbconv64": "c55696517697050c39c32cfe618652a892f213b8f2ac683ed22a3b3183a7189a",
+        "train:cw_mbconv96": "cfea2d4f3071365a80191756fd616a325ab79458e313e31537ddc3a636084bbe",
+        "train:cw_shallowres1": "806aee5b836b23a503f743835bd39e485d9efaa2d2a126074e91d4470d930854",
+        "train:cw_shallowres2": "95af357ef58efd069a0585faa17e69612804a237e643c607b51ebf93471f2657",
+        "train:cw_t100": "49866ce9d61b68e3f10aac6cc7168b066a39330ea2231e3a5976719fe3eef4ab",
+        "train:ddgm_half": "d6427bc6fe8aeb1562add3255628b7f23f8ce19c8b93ac78de667c97bf38a6c6",
+    },
+}
