@@ -87,8 +87,9 @@ def test_a_dddm_unet_that_states_its_defaults_is_the_same_network(tiny_config):
 
 
 EXPECTED = {
-    # params.yaml's joint DAEDs were re-recorded when the default preset set timestep_sampler.denoiser_share
-    # (issue 14): a changed parameter, so a new fingerprint; every other value is the one recorded at 126236a
+    # re-recorded for changed parameters (issue 14): the joint DAEDs' timestep_sampler.denoiser_share and the DDGM
+    # VLB models' timestep sampler (uniform, as Deja et al.; here and in the paper preset); every other value is the
+    # one recorded at 126236a
     "params.yaml": {
         "dae:0.001": "e77d75c855aef9aa34edac2eebb6517635cac378d813d5abc987deb1aee84741",
         "dae:0.025": "b8d9b94003b56aaa8fd8812e710e68f0aed753c11c91eb2be73f36993ab8ec06",
@@ -112,7 +113,7 @@ EXPECTED = {
         "meta:ddgm_simple_deep": "b90addc9240c4f9f4348d0ed1632248e6858a2cd369127ee0503c0e5c617b0c8",
         "meta:ddgm_simple_is": "dcfb53826d515f3443b39dbf2b0129f0a33817e5a9db5edafcb4608455cc76b6",
         "meta:ddgm_simple_wide": "4c20e09844bf9ab26be45d1425094345f515c3a4e95c692ed5fb938f65ccd607",
-        "meta:ddgm_vlb": "7129d62b905471c199360d22bc1776bcd859ebd1f8b3900be17f42c3fee93bfe",
+        "meta:ddgm_vlb": "6084d4e6f90580752952c6c2a043856b0e4e9079982cc31fbf2da639fea5b800",
         "train:daed_simple": "47626e5c6687105ba7833c909c0c6fc547c5cbe57f47629095cce456f82b8623",
         "train:daed_vlb": "04348906bc6945f47231c6b0ce3e90680b83666e5ba3f22e60f857ba66d8d1c9",
         "train:ddgm_half": "a8ea9abb719a16bb7c28f1ee1aa08699eb93821cb3f6ae0811d1645281bfb637",
@@ -120,7 +121,7 @@ EXPECTED = {
         "train:ddgm_simple_deep": "716f2fcf107fb92492c01cdf9826effd38b184dcfb2b7263896598ecebd69ecb",
         "train:ddgm_simple_is": "6d3e1204dd92640fbb16643e2e62a8fc5c0284e096b61aefb1381a312f95a04c",
         "train:ddgm_simple_wide": "92e80b6aa394bac4494e77cf214f33385c94f0f61b5825107b50b4212d5f0e7b",
-        "train:ddgm_vlb": "3a0bb2955c1b6b0001b49bad45b1924d82e33fbd75caed9003e171422169693c",
+        "train:ddgm_vlb": "d133c85319760ad11be3d134d453b57e3f5cea22b662afc4ddd240e6258f82e4",
     },
     "configs/tiny.yaml": {
         "dae:0.1": "048fbc82ae183ac231981179f578655dd580631bc7528fdd091dcac41a30c340",
@@ -179,7 +180,7 @@ EXPECTED = {
         "meta:c10_daed_vlb_b01": "e32fef5620cff94194afdd5d8361aef3754815544e60db6a8cf697a496a76644",
         "meta:c10_daed_vlb_linear": "ed925bfc1c5d17fa3887fe7b28241c38bf00bf2db50a20ebe6c8d991682ad57a",
         "meta:c10_ddgm_simple": "eabced065d4c633536454c9ff3719cb3066a47d6acbd37bc6056d16e3b0c32bd",
-        "meta:c10_ddgm_vlb": "8b9b57785bf148cec7aa85f4d8c4a38be29b4417bad09420a3e55c3f50cd61ea",
+        "meta:c10_ddgm_vlb": "6de04f1e82bc1d50254ba5f9425e477377276012d8cfac21964946e7e97aa721",
         "meta:celeba_daed_simple_b0001": "2a34afa2ad1a0df03ea8d319c8f36e2e0f6b2b9d3065a91784d7be2f1e9b5e86",
         "meta:celeba_daed_simple_b0025": "eb9bf756559e0b30c1debf9ded1e2115cf4ef86fdeb766844a628373a1f77eda",
         "meta:celeba_daed_simple_b01": "55f2b2f4b2b8e61cfc7898ed036b9ab23b0dca59a1c28731835ab4d682f2990a",
@@ -188,7 +189,7 @@ EXPECTED = {
         "meta:celeba_daed_vlb_b01": "057a2a3940dfef99e90f06c85c157c5de91765029589816820c200d72347272a",
         "meta:celeba_daed_vlb_linear": "b9221e3766158d01d55c23a3f208b71f1637029ff6793a96f0ec35c2e05b88fe",
         "meta:celeba_ddgm_simple": "d6cc1b636420392f22c6251473d5959181fe779bdadb537132385d71a3c1e75f",
-        "meta:celeba_ddgm_vlb": "3036bb0c40f1844556321d55bea18748087dbce9e2c36ecbf97c63665f4f25df",
+        "meta:celeba_ddgm_vlb": "3405a3978df0c83f5a6abcf742c4894973c839b897afecafc677b6da298bbf8d",
         "meta:cw_daed": "36ca2b33e008bd2f710f94b81736f1d021507dc834b703160c189becdbdf3da6",
         "meta:cw_ddgm_half": "9940dd171785b07d45e3066f4f2e334914d26a1a1bcb7e14943c0891cd6a73e6",
         "meta:cw_deepres1": "f56ea145bfa7fdbdcd8191702baa91f5cbb1fa09f669d4e0af72e1562994b03e",
@@ -213,7 +214,7 @@ EXPECTED = {
         "meta:ddgm_simple": "91d77104dac558b638aefd268eabd9d431bb59cc039672095a5e34e3c9182367",
         "meta:ddgm_simple_deep": "608d2ee5c9df4a414e2dcf32baa2c22eb43a0b0997c787e92e910b1991459275",
         "meta:ddgm_simple_wide": "92187006fbd2ef562834be7db6d42732d06a15ebeaff389e7cf3806ddd44ea42",
-        "meta:ddgm_vlb": "c0cdbce33912d5a6378b930e831220ef30a5f2c2cd11fc66d33c8e2975df480d",
+        "meta:ddgm_vlb": "132d2a2528e2bf14ff79a2c13a89efde383679c16defdba7abf8f04ef1bfb0bf",
         "train:c10_daed_simple_b0001": "85d24bf41c5530217f10c2b3961c0b6ab68135ac83b207f3cb2902f631dd80e4",
         "train:c10_daed_simple_b0025": "6c61e34c67e2fa2c03d5e8ed597ded9eab1aead2487dd703f0e7a48790cadfc7",
         "train:c10_daed_simple_b01": "b26119ce0f9d47193dc4e34fdebe3ab92d1c5b5584b8771c48fe90ab468bad02",
@@ -222,7 +223,7 @@ EXPECTED = {
         "train:c10_daed_vlb_b01": "962d3d44bb27705825082f3bbd09cc928aa5af46de19234716b56ea40d9da740",
         "train:c10_daed_vlb_linear": "619d5a40403b7e1eb864ca73ecf776695113550921c6ee526e22c12edff75d8f",
         "train:c10_ddgm_simple": "40432ecfe561b13d4ba5154993c913bd78a4f13fd3fe59416a7163bb7bd7612f",
-        "train:c10_ddgm_vlb": "f74c5c2663a716a898816f9ff8d2b47f1f242a7912dce0208d4f6cc04163791d",
+        "train:c10_ddgm_vlb": "641b9a0ac90bb730fdf95f498ebbc77aea79e205904e5e3020855af27be99708",
         "train:celeba_daed_simple_b0001": "f81acd64e897a77d14c2e6a036a2a6c6a8e844d3026107ec164cd0906ebc2990",
         "train:celeba_daed_simple_b0025": "3f6b12034f078d86f567f4f84afc6325ff037855f7bc7f24c3eedf458ca8f318",
         "train:celeba_daed_simple_b01": "6d4226778b34e51e5c64ddfe7f6ae0505e50d0b9343cf9f6ba33113add973c2e",
@@ -231,7 +232,7 @@ EXPECTED = {
         "train:celeba_daed_vlb_b01": "e8e242490917c0ac0282ac65399eb4fa40e0e7ac3de409ebb4d0ffb2c0f43bc8",
         "train:celeba_daed_vlb_linear": "8a44e92cf3a80e7b510c92444bd4d06044121a65ccc5a2d6c7070c14ab78f298",
         "train:celeba_ddgm_simple": "cedb698de7d5245b822819cd620ebd2f9bdf1bfb1f38cd5f6cd732175d5dd21a",
-        "train:celeba_ddgm_vlb": "a767c6f4cef967aa8b61c14f1db4965689063eee0387beb11ea29ebab982df81",
+        "train:celeba_ddgm_vlb": "ef63153b11e2da87796e6763e397ad35d5aaded45d99ec790ad079ffae16a868",
         "train:cw_daed": "b8ff87656f6e80bcbd3407148ab32ec1812ca2140d36e92a5630a488f75c5e63",
         "train:cw_ddgm_half": "d3a7acf7d35af358ef5856dccf677791d1b4d99c33c3b2db55c5d6ce09543c0c",
         "train:cw_deepres1": "d18b0feb522fdb8826fb86592f36e43a09fa864a1bb21408b35e0db5be907148",
@@ -256,7 +257,7 @@ EXPECTED = {
         "train:ddgm_simple": "e609a5cea4668d16930788cbe8515564b88d0db0b4bacf7a7716109ed75b1714",
         "train:ddgm_simple_deep": "db86d585fea6090b9d8fb9395cdb7432682ade844fd1d622333e588a44ac1835",
         "train:ddgm_simple_wide": "1eb5a9df8032be3767098554675bbfcef36a3634ee29955ae20413937a676b51",
-        "train:ddgm_vlb": "32565f6fa9c787b4477a5d3647a6d7c66fed0374d8852b5c647a18b1465b7ae3",
+        "train:ddgm_vlb": "1df923b46484b7b8f44d7a69b47745b0cb980e36b33e27dfccd2e3d3a26e2a23",
     },
     "configs/coursework.yaml": {
         "dae:0.001": "40a984e05a59a6fc92b144fcaa42b0f23d6ea1081d9d9fa18ca37102a1843e48",

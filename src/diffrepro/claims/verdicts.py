@@ -79,9 +79,8 @@ def difference(a: Estimate, b: Estimate, level: float = 0.95) -> Difference:
         tail = (1.0 - level) / 2.0
         lo, median, hi = np.quantile(diffs, [tail, 0.5, 1.0 - tail])
         # re-centred on the point difference (the resamples shift FID-like metrics; their spread is kept)
-        return Difference(
-            value, value - float(median - lo), value + float(hi - median), level, f"paired bootstrap ({diffs.size})"
-        )
+        method = f"paired bootstrap ({diffs.size} replicates)"
+        return Difference(value, value - float(median - lo), value + float(hi - median), level, method)
     sems = [s for s in (a.sem, b.sem) if s is not None]
     if not sems:
         return Difference(value, value, value, level, "exact")

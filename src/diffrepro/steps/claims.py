@@ -11,7 +11,7 @@ from ..claims.registry import load_registry
 from ..claims.sources import Record, Results
 from ..config import load_config
 from ..csvio import read_csv, write_csv
-from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, summary_rows
+from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
 from ..reporting.render import render_latex, render_markdown, tex_beside
 from ..runlog import get_logger
 
@@ -61,7 +61,9 @@ def run(args) -> None:
     details = detail_rows(assessed)
     title = "Findings of the studies: do they reproduce in this preset?"
     md = render_markdown(summary, summary_columns, title, [])
-    md += "\n" + render_markdown(details, DETAIL_COLUMNS, "Each comparison: the paper's numbers and ours", NOTES)
+    md += "\n" + render_markdown(
+        [significant(row) for row in details], DETAIL_COLUMNS, "Each comparison: the paper's numbers and ours", NOTES
+    )
     write_text(args.out_md, md)
     write_csv(args.out_csv, DETAIL_COLUMNS, [[row.get(c) for c in DETAIL_COLUMNS] for row in details])
     write_text(args.out_tex or tex_beside(args.out_md), render_latex(summary, summary_columns, title, NOTES))
