@@ -21,7 +21,7 @@ COMMANDS = [s.command for s in STEPS]
 def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
     modules = {m.name for m in pkgutil.iter_modules(diffrepro.steps.__path__)}
     assert modules == {s.name for s in STEPS}
-    assert len(set(COMMANDS)) == len(COMMANDS) == 26
+    assert len(set(COMMANDS)) == len(COMMANDS) == 27
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
