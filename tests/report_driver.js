@@ -39,7 +39,8 @@
     async function openList(study, list) {
         await click(navbar().querySelector("ol a"), "the home button");  // the breadcrumbs' first entry
         await click(await until(() => linkByText(study), "menu entry " + study), study);
-        if (list !== undefined) await click(await until(() => linkByText(list), study + " / " + list), list);
+        // a study with one list shows its results at once (no list to choose): its list is null
+        if (list !== undefined && list !== null) await click(await until(() => linkByText(list), study + " / " + list), list);
     }
 
     const rows = () => [...panel().querySelectorAll("table tbody tr")];
@@ -58,8 +59,9 @@
         seen.menu = linkTexts().filter((t) => !GENERAL.includes(t));
         for (const study of seen.menu) {
             await openList(study);
-            const lists = linkTexts();
-            seen.studies[study] = {};
+            await until(() => linkTexts().length || rows().length, study + "'s lists or results");
+            const lists = rows().length ? [null] : linkTexts();
+            seen.studies[study] = {};  // list (null: the study's only list, shown at once) -> its result labels
             for (const list of lists) {
                 await openList(study, list);
                 await until(() => rows().length, study + " / " + list + " rows");
