@@ -17,7 +17,8 @@ point's multiplicity in the resample and from quantities computed once (Gram mat
 
 * ``fid`` (``pool``), ``sfid`` (``spatial``): the Fréchet distance with the unbiased covariances (n - 1, as
   torch-fidelity), from the float64 Gram matrices ``F1 F1^T``, ``F2 F2^T``, ``F1 F2^T``: ``tr sqrt(S1 S2)`` is the
-  nuclear norm of ``X1 X2^T / sqrt((n1 - 1)(n2 - 1))`` (``X`` the centred resampled rows), no D x D square root;
+  nuclear norm of ``X1 X2^T / sqrt((n1 - 1)(n2 - 1))`` (``X`` the centred resampled rows; the square roots of
+  the eigenvalues of an at most ``n_gen x n_gen`` symmetric product), no D x D square root;
 * ``kid``: the unbiased MMD^2 with torch-fidelity's kernel ``(x.y / D + 1)^3`` on the whole resampled sets. Pairs of
   copies of one original point are left out of the within-set sums (as they are of the k-NN radii): they would add
   the kernel's diagonal and shift every replicate up by about ``(mean k(x, x) - mean k(x, y)) / n``, often more than
@@ -155,7 +156,15 @@ def _cross_nuclear_norm(k12: np.ndarray, w1: np.ndarray, w2: np.ndarray) -> floa
     g, a, b = k12[np.ix_(rows, cols)], w1[rows], w2[cols]
     gb, ag = g @ b / b.sum(), a @ g / a.sum()
     centred = g - gb[:, None] - ag[None, :] + (a @ gb) / a.sum()
-    return float(np.linalg.svd(np.sqrt(a)[:, None] * centred * np.sqrt(b)[None, :], compute_uv=False).sum())
+    m = np.sqrt(a)[:, None] * centred * np.sqrt(b)[None, :]
+    # the singular values of m are the square roots of the eigenvalues of the smaller of m m^T and m^T m: one
+    # symmetric eigensolve of (at most) n_gen x n_gen, several times cheaper than the SVD of the rectangular m.
+    # Eigenvalues at rounding level (below numpy's matrix_rank tolerance) are 0: their square roots would add
+    # about 1e-8 of the largest singular value each (the centring leaves at least one such direction)
+    gram = m @ m.T if m.shape[0] <= m.shape[1] else m.T @ m
+    eigenvalues = np.linalg.eigvalsh(gram)
+    tolerance = eigenvalues[-1] * max(m.shape) * np.finfo(np.float64).eps
+    return float(np.sqrt(eigenvalues[eigenvalues > tolerance]).sum())
 
 
 def _fid_replicates(grams: _Grams, w1: np.ndarray, w2: np.ndarray) -> np.ndarray:
@@ -164,7 +173,7 @@ def _fid_replicates(grams: _Grams, w1: np.ndarray, w2: np.ndarray) -> np.ndarray
     mean_term = sq1 + sq2 - 2 * _quadratic(grams.k12, w1, w2) / (n1 * n2)
     trace1 = (w1 @ np.diag(grams.k11) - n1 * sq1) / (n1 - 1)
     trace2 = (w2 @ np.diag(grams.k22) - n2 * sq2) / (n2 - 1)
-    # one LAPACK thread: on these small SVDs OpenBLAS's threads cost more than they give (x10-x20 on a busy machine)
+    # one LAPACK thread: on these small eigensolves OpenBLAS threads cost more than they give (x10-x20, busy machine)
     from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     with threadpool_limits(limits=1, user_api="blas"):
