@@ -28,16 +28,20 @@ __all__ = [
     "DAEDConfig",
     "DDDMConfig",
     "DDDMRunConfig",
+    "DDDMRunSection",
     "DDDMSampleConfig",
     "DDDMTrainConfig",
     "DynamicsConfig",
     "EvaluationConfig",
+    "DDDMSection",
     "GANConfig",
+    "GANSection",
     "GANTrainConfig",
     "InceptionConfig",
     "PRDConfig",
     "PosthocConfig",
     "PosthocTrainConfig",
+    "PosthocTrainSection",
     "ReconstructionConfig",
     "SNRConfig",
     "SurrogateConfig",
@@ -351,3 +355,11 @@ class DDDMConfig(Section):
     sample: DDDMSampleConfig
     runs: Mapping[str, DDDMRunConfig]
     main: str
+
+
+#: sections as the training and weights modules take them: typed, or as plain mappings (a parameter file's
+#: section, or a hand-written one in the tests); they read and hash them as plain data (``thawed``)
+GANSection = GANConfig | Mapping[str, Any]
+DDDMSection = DDDMConfig | Mapping[str, Any]
+DDDMRunSection = DDDMRunConfig | Mapping[str, Any]
+PosthocTrainSection = PosthocTrainConfig | Mapping[str, Any]
