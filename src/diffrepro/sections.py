@@ -8,7 +8,10 @@ are :class:`UNetConfig`, :class:`TrainConfig` and :class:`SampleConfig`; its nam
 Lists are stored as tuples and mappings as read-only mappings, so a section cannot change after it is built;
 ``dataclasses.replace`` makes a changed copy. ``as_dict()`` gives the section back as plain data, exactly the
 mapping the training fingerprints and the weights' metadata have always been made of (named choices spelled
-out as ``{"name": ..., **options}``, every default filled in).
+out as ``{"name": ..., **options}``, every default filled in). The other sections (``evaluation``, ``analysis``,
+``daed``, ``gans``, ``surrogate``, ``dddm``, ``classifier``) are typed the same way in
+:mod:`diffrepro.sections_pipeline`: a :class:`Section` lists its nested sections in :attr:`Section.SECTIONS` and
+its mappings of named sections in :attr:`Section.ENTRIES`.
 """
 
 from __future__ import annotations
