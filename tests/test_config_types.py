@@ -10,11 +10,37 @@ from pathlib import Path
 import pytest
 import yaml
 
-from diffrepro.config import load_config, model_config, normalize_model, validate_config, with_defaults
-from diffrepro.schema import apply_defaults, load_schema, property_defaults, schema_node
-from diffrepro.sections import Choice, ModelConfig, SampleConfig, TrainConfig, UNetConfig, as_model
+from diffrepro import sections_pipeline as sp
+from diffrepro.config import (
+    analysis_config,
+    classifier_config,
+    daed_config,
+    dddm_config,
+    dddm_run,
+    evaluation_config,
+    gan_config,
+    load_config,
+    model_config,
+    normalize_model,
+    surrogate_config,
+    validate_config,
+    with_defaults,
+)
+from diffrepro.schema import ConfigError, apply_defaults, load_schema, property_defaults, schema_node
+from diffrepro.sections import Choice, ModelConfig, SampleConfig, Section, TrainConfig, UNetConfig, as_model
 
-SECTIONS = [ModelConfig, UNetConfig, TrainConfig, SampleConfig]
+#: every section class of the models and of the other sections (diffrepro.sections_pipeline)
+PIPELINE_SECTIONS = [getattr(sp, name) for name in sp.__all__ if isinstance(getattr(sp, name), type)]
+SECTIONS = [ModelConfig, UNetConfig, TrainConfig, SampleConfig, *PIPELINE_SECTIONS]
+#: the top-level sections besides ``models`` and their accessors
+TOP_LEVEL = {
+    "classifier": classifier_config,
+    "evaluation": evaluation_config,
+    "analysis": analysis_config,
+    "daed": daed_config,
+    "surrogate": surrogate_config,
+    "dddm": dddm_config,
+}
 PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
 
 
@@ -26,6 +52,59 @@ def test_fields_are_the_schema_properties(cls):
     assert node.get("additionalProperties") is False  # a closed section: the fields are all its keys
     for f in dataclasses.fields(cls):
         assert f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING, f.name
+
+
+def test_every_pipeline_section_is_typed():
+    """Each closed mapping under the sections beside ``models`` has a class (its nested ones are fields)."""
+    assert all(issubclass(cls, Section) for cls in PIPELINE_SECTIONS) and len(PIPELINE_SECTIONS) == 22
+    schemas = {cls.SCHEMA for cls in PIPELINE_SECTIONS}
+
+    def closed(dotted):
+        node = schema_node(dotted)
+        if node.get("type") == "object" and isinstance(node.get("properties"), dict):
+            yield dotted
+            for key in node["properties"]:
+                yield from closed(f"{dotted}.{key}")
+        elif isinstance(node.get("additionalProperties"), dict):
+            yield from closed(f"{dotted}.*")
+
+    found = {d for top in [*TOP_LEVEL, "gans"] for d in closed(top) if not d.endswith(".unet")}
+    assert found == schemas
+    for cls in PIPELINE_SECTIONS:  # a nested section's field is of its class; a mapping of entries too
+        for name, sub in {**cls.SECTIONS, **cls.ENTRIES}.items():
+            assert sub.SCHEMA in (f"{cls.SCHEMA}.{name}", f"{cls.SCHEMA}.{name}.*", UNetConfig.SCHEMA), (cls, name)
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_pipeline_sections_give_back_the_loaded_mappings(repo, preset):
+    """``as_dict()`` of every typed section is the loaded parameter file's mapping (fingerprints hash it)."""
+    config = load_config(repo / preset)
+    for key, accessor in TOP_LEVEL.items():
+        section = accessor(config)
+        assert section.as_dict() == config[key], key
+        assert type(section).from_dict(section.as_dict()) == section
+    for name in config["gans"]:
+        assert gan_config(config, name).as_dict() == config["gans"][name]
+    dddm = dddm_config(config)
+    assert dict(dddm.runs) == {r: dddm_run(config, r)[1] for r in config["dddm"]["runs"]}
+    assert {r: run.as_dict() for r, run in dddm.runs.items()} == config["dddm"]["runs"]
+    assert isinstance(evaluation_config(config).prd, sp.PRDConfig)
+    assert analysis_config(config).transferability.models.as_dict() == config["analysis"]["transferability"]["models"]
+
+
+def test_pipeline_sections_are_frozen(tiny_config):
+    dddm, gan = dddm_config(tiny_config), gan_config(tiny_config, "sngan")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        dddm.main = "x"
+    with pytest.raises(TypeError):
+        dddm.runs["x"] = None
+    assert isinstance(gan.train.betas, tuple) and isinstance(dddm.sample.steps, tuple)
+    assert isinstance(dddm.unet, UNetConfig) and sp.GANConfig.of(gan) is gan and sp.GANConfig.of(gan.as_dict()) == gan
+    assert daed_config(tiny_config).posthoc.train.as_dict() == tiny_config["daed"]["posthoc"]["train"]
+    with pytest.raises(ConfigError, match="unknown GAN 'nope'"):
+        gan_config(tiny_config, "nope")
+    with pytest.raises(ConfigError, match="unknown DDDM run 'nope'"):
+        dddm_run(tiny_config, "nope")
 
 
 def test_the_dddm_unet_is_the_model_unet():

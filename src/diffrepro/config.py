@@ -7,7 +7,9 @@ dotted path (``models.ddgm_simple.train.lr``) and the file it came from.
 :func:`load_config` returns the validated parameters with every default of the schema filled in
 (:func:`with_defaults`; the schema's ``default`` keywords are the one place defaults live, see
 :mod:`diffrepro.schema`), and :func:`model_config` a model's section as a typed, frozen
-:class:`~diffrepro.sections.ModelConfig`.
+:class:`~diffrepro.sections.ModelConfig`; the other sections have accessors of their own
+(:func:`gan_config`, :func:`dddm_config`, :func:`evaluation_config`, ...; the dataclasses are in
+:mod:`diffrepro.sections_pipeline`).
 """
 
 from __future__ import annotations
@@ -23,14 +25,30 @@ import yaml
 from .reporting.catalogue import MODEL_TABLES
 from .schema import SCHEMA_RELPATH, ConfigError, apply_defaults, load_schema, schema_path
 from .sections import ModelConfig
+from .sections_pipeline import (
+    AnalysisConfig,
+    ClassifierConfig,
+    DAEDConfig,
+    DDDMConfig,
+    DDDMRunConfig,
+    EvaluationConfig,
+    GANConfig,
+    SurrogateConfig,
+)
 
 __all__ = [
     "SCHEMA_RELPATH",
     "ConfigError",
     "ModelConfig",
+    "analysis_config",
+    "classifier_config",
+    "daed_config",
     "data_of",
     "dataset_of",
+    "dddm_config",
     "dddm_run",
+    "evaluation_config",
+    "gan_config",
     "load_config",
     "load_schema",
     "model_config",
@@ -38,6 +56,7 @@ __all__ = [
     "posthoc_splits",
     "schema_path",
     "split_label",
+    "surrogate_config",
     "surrogate_kind",
     "validate_config",
     "with_defaults",
@@ -97,17 +116,19 @@ def split_label(point: float | str) -> str:
 
 def posthoc_splits(config: dict[str, Any]) -> dict[str, float | str]:
     """``label -> split point`` of the post-hoc DAEDs (empty without a ``daed`` section)."""
-    daed = config.get("daed")
-    return {} if not daed else {split_label(p): p for p in daed["posthoc"]["split_points"]}
+    if not config.get("daed"):
+        return {}
+    return {split_label(p): p for p in daed_config(config).posthoc.split_points}
 
 
 def data_of(config: dict[str, Any], name: str) -> str:
     """The data set (a key of ``datasets``) that model or GAN ``name`` is trained on; ``"dddm"`` names the DDDM's."""
     if name == "dddm":
-        return config["dddm"]["data"]
-    for section in ("models", "gans"):
-        if name in config.get(section, {}):
-            return config[section][name]["data"]
+        return dddm_config(config).data
+    if name in config["models"]:
+        return model_config(config, name).data
+    if name in config["gans"]:
+        return gan_config(config, name).data
     raise ConfigError(f"{name!r} is neither a model, a GAN nor dddm")
 
 
@@ -118,36 +139,27 @@ def dataset_of(config: dict[str, Any], name: str) -> dict[str, Any]:
 
 def data_refs(config: dict[str, Any]) -> dict[str, str]:
     """Every reference to a data set: dotted key -> data-set name."""
-    refs = {f"models.{n}.data": m["data"] for n, m in config["models"].items()}
-    refs.update({f"gans.{n}.data": g["data"] for n, g in config.get("gans", {}).items()})
-    if config.get("dddm"):
-        refs["dddm.data"] = config["dddm"]["data"]
+    refs = {f"models.{n}.data": model_config(config, n).data for n in config["models"]}
+    refs.update({f"gans.{n}.data": gan_config(config, n).data for n in config["gans"]})
+    refs["dddm.data"] = dddm_config(config).data
+    analysis = analysis_config(config)
     for key in ("snr", "reconstruction", "transferability"):
-        if key in config["analysis"]:
-            refs[f"analysis.{key}.data"] = config["analysis"][key]["data"]
-    if config.get("daed"):
-        refs["daed.posthoc.data"] = config["daed"]["posthoc"]["data"]
-    if config.get("surrogate"):
-        refs["surrogate.data"] = config["surrogate"]["data"]
+        refs[f"analysis.{key}.data"] = getattr(analysis, key).data
+    refs["daed.posthoc.data"] = daed_config(config).posthoc.data
+    refs["surrogate.data"] = surrogate_config(config).data
     return refs
 
 
 #: sections that name their model(s) and state the models' data set beside them (DVC cannot look it up)
 def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
-    analysis, out = config["analysis"], {}
-    if "reconstruction" in analysis:
-        out["analysis.reconstruction"] = (analysis["reconstruction"]["data"], [analysis["reconstruction"]["model"]])
-    if "transferability" in analysis:
-        out["analysis.transferability"] = (
-            analysis["transferability"]["data"],
-            list(analysis["transferability"]["models"].values()),
-        )
-    if config.get("daed"):
-        out["daed.posthoc"] = (config["daed"]["posthoc"]["data"], [config["daed"]["posthoc"]["generator"]])
-    if config.get("surrogate"):
-        sur = config["surrogate"]
-        out["surrogate"] = (sur["data"], [sur["base_model"], *sur["surrogates"]])
-    return out
+    analysis, post, sur = analysis_config(config), daed_config(config).posthoc, surrogate_config(config)
+    recon, transfer = analysis.reconstruction, analysis.transferability
+    return {
+        "analysis.reconstruction": (recon.data, [recon.model]),
+        "analysis.transferability": (transfer.data, list(transfer.models.as_dict().values())),
+        "daed.posthoc": (post.data, [post.generator]),
+        "surrogate": (sur.data, [sur.base_model, *sur.surrogates]),
+    }
 
 
 def _check_data_refs(config: dict[str, Any], source: str) -> None:
@@ -158,13 +170,14 @@ def _check_data_refs(config: dict[str, Any], source: str) -> None:
     # a section naming models states their data set too; it must be theirs
     for key, (stated, names) in _stated_data(config).items():
         for name in names:
-            if name in config["models"] or name in config.get("gans", {}):
+            if name in config["models"] or name in config["gans"]:
                 if data_of(config, name) != stated:
                     raise ConfigError(
                         f"{source}: {key}.data: {stated!r}, but {name!r} is trained on "
                         f"{data_of(config, name)!r}; the models of {key} and its data must agree"
                     )
-    dyn = {n: data_of(config, n) for n in config["analysis"].get("dynamics", {}).values() if n in config["models"]}
+    dynamics = analysis_config(config).dynamics.as_dict()
+    dyn = {n: data_of(config, n) for n in dynamics.values() if n in config["models"]}
     if len(set(dyn.values())) > 1:
         raise ConfigError(f"{source}: analysis.dynamics: the models are trained on different data sets ({dyn})")
 
@@ -178,87 +191,80 @@ def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, k
 
 
 def _check_daed(config: dict[str, Any], source: str) -> None:
-    daed, analysis = config.get("daed"), config["analysis"]
-    splits = []
-    if daed:
-        post = daed["posthoc"]
-        _check_model_ref(config, source, "daed.posthoc.generator", post["generator"])
-        splits = [p for p in post["split_points"] if p != "linear"]
-        labels = [split_label(p) for p in post["split_points"]]
-        if len(set(labels)) != len(labels):
-            raise ConfigError(f"{source}: daed.posthoc.split_points: {post['split_points']} repeat a split point")
-        t = post["train"]
-        if t["checkpoint_every"] % t["log_every"]:
-            raise ConfigError(
-                f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
-                f"(got {t['checkpoint_every']} and {t['log_every']})"
-            )
+    post, analysis = daed_config(config).posthoc, analysis_config(config)
+    _check_model_ref(config, source, "daed.posthoc.generator", post.generator)
+    splits = [p for p in post.split_points if p != "linear"]
+    labels = [split_label(p) for p in post.split_points]
+    if len(set(labels)) != len(labels):
+        raise ConfigError(f"{source}: daed.posthoc.split_points: {list(post.split_points)} repeat a split point")
+    t = post.train
+    if t.checkpoint_every % t.log_every:
+        raise ConfigError(
+            f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
+            f"(got {t.checkpoint_every} and {t.log_every})"
+        )
     for key in ("reconstruction", "toy_examples"):
-        if key in analysis:
-            _check_model_ref(config, source, f"analysis.{key}.model", analysis[key]["model"])
+        _check_model_ref(config, source, f"analysis.{key}.model", getattr(analysis, key).model)
     for key in ("transferability", "toy_examples"):
-        if key in analysis:
-            beta = analysis[key]["beta_1"]
-            if not daed or not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
-                raise ConfigError(
-                    f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
-                    f"{splits}; its DAE is the post-hoc DAE of that split point"
-                )
-    if "transferability" in analysis:
-        for key, name in analysis["transferability"]["models"].items():
-            _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
-    if "dynamics" in analysis:
-        _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis["dynamics"]["ddgm"])
-        _check_model_ref(config, source, "analysis.dynamics.daed", analysis["dynamics"]["daed"], kind="daed")
+        beta = getattr(analysis, key).beta_1
+        if not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
+            raise ConfigError(
+                f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
+                f"{splits}; its DAE is the post-hoc DAE of that split point"
+            )
+    for key, name in analysis.transferability.models.as_dict().items():
+        _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
+    _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis.dynamics.ddgm)
+    _check_model_ref(config, source, "analysis.dynamics.daed", analysis.dynamics.daed, kind="daed")
 
 
 def surrogate_kind(config: dict[str, Any], name: str) -> str:
     """``"gan"`` for a key of ``gans``, ``"lowres"`` for a model trained at a lower ``resolution``."""
-    if name in config.get("gans", {}):
+    if name in config["gans"]:
         return "gan"
-    if name in config["models"] and config["models"][name]["resolution"]:
+    if name in config["models"] and model_config(config, name).resolution:
         return "lowres"
     raise ConfigError(
-        f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config.get('gans', {}))) or 'none'}) "
+        f"surrogate {name!r} is neither a key of gans ({', '.join(sorted(config['gans'])) or 'none'}) "
         "nor a model with a lower `resolution`"
     )
 
 
 def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
-    both = sorted(set(config.get("gans", {})) & set(config["models"]))
+    both = sorted(set(config["gans"]) & set(config["models"]))
     if both:
         raise ConfigError(f"{source}: gans and models share the names {both}; each name is one folder under models/")
-    sur = config.get("surrogate")
-    lowres = {n for n, m in config["models"].items() if m["resolution"]}
-    if sur:
-        _check_model_ref(config, source, "surrogate.base_model", sur["base_model"])
-        if sur["base_model"] in lowres:
-            raise ConfigError(
-                f"{source}: surrogate.base_model: {sur['base_model']!r} is trained at a lower "
-                "resolution; the base DDGM runs at the data resolution"
-            )
-        for name in sur["surrogates"]:
-            if name in config.get("gans", {}) and name in config["models"]:
-                raise ConfigError(f"{source}: surrogate.surrogates: {name!r} names both a GAN and a model")
-            try:
-                surrogate_kind(config, name)
-            except ConfigError as exc:
-                raise ConfigError(f"{source}: surrogate.surrogates: {exc}") from None
+    sur = surrogate_config(config)
+    lowres = {n for n in config["models"] if model_config(config, n).resolution}
+    _check_model_ref(config, source, "surrogate.base_model", sur.base_model)
+    if sur.base_model in lowres:
+        raise ConfigError(
+            f"{source}: surrogate.base_model: {sur.base_model!r} is trained at a lower "
+            "resolution; the base DDGM runs at the data resolution"
+        )
+    for name in sur.surrogates:
+        if name in config["gans"] and name in config["models"]:
+            raise ConfigError(f"{source}: surrogate.surrogates: {name!r} names both a GAN and a model")
+        try:
+            surrogate_kind(config, name)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: surrogate.surrogates: {exc}") from None
     for name in sorted(lowres):
-        res, data = config["models"][name]["resolution"], config["models"][name]["data"]
+        model = model_config(config, name)
+        res, data = model.resolution, model.data
         data_res = config["datasets"][data]["resolution"]
         if data_res is not None and res >= data_res:
             raise ConfigError(
                 f"{source}: models.{name}.resolution: {res} is not below datasets.{data}.resolution {data_res}"
             )
     # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
-    analysis, daed = config["analysis"], config.get("daed") or {}
-    refs = {"daed.posthoc.generator": daed.get("posthoc", {}).get("generator")}
+    analysis = analysis_config(config)
+    refs = {"daed.posthoc.generator": daed_config(config).posthoc.generator}
     for key in ("reconstruction", "toy_examples"):
-        refs[f"analysis.{key}.model"] = analysis.get(key, {}).get("model")
-    for key, name in analysis.get("transferability", {}).get("models", {}).items():
+        refs[f"analysis.{key}.model"] = getattr(analysis, key).model
+    for key, name in analysis.transferability.models.as_dict().items():
         refs[f"analysis.transferability.models.{key}"] = name
-    for key, name in analysis.get("dynamics", {}).items():
+    for key, name in analysis.dynamics.as_dict().items():
         refs[f"analysis.dynamics.{key}"] = name
     for key, name in refs.items():
         if name in lowres:
@@ -266,27 +272,26 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
                 f"{source}: {key}: {name!r} is trained at a lower resolution (a surrogate); "
                 "this step needs a model at the data resolution"
             )
-    dddm = config.get("dddm")
-    if dddm:
-        if dddm["main"] not in dddm["runs"]:
-            raise ConfigError(
-                f"{source}: dddm.main: {dddm['main']!r} is not one of dddm.runs ({', '.join(sorted(dddm['runs']))})"
-            )
-        t = dddm["train"]
-        if t["checkpoint_every"] % t["log_every"]:
-            raise ConfigError(
-                f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
-                f"(got {t['checkpoint_every']} and {t['log_every']})"
-            )
-        levels = len(dddm["unet"]["channel_mult"])
-        data_res = config["datasets"][dddm["data"]]["resolution"]
-        if data_res is not None and data_res % (2 ** (levels - 1)):
-            raise ConfigError(
-                f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm['data']}"
-                f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
-            )
-        if dddm["schedule"] == "linear" and dddm["timesteps"] <= 20:
-            raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm['timesteps']}")
+    dddm = dddm_config(config)
+    if dddm.main not in dddm.runs:
+        raise ConfigError(
+            f"{source}: dddm.main: {dddm.main!r} is not one of dddm.runs ({', '.join(sorted(dddm.runs))})"
+        )
+    t = dddm.train
+    if t.checkpoint_every % t.log_every:
+        raise ConfigError(
+            f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
+            f"(got {t.checkpoint_every} and {t.log_every})"
+        )
+    levels = len(dddm.unet.channel_mult)
+    data_res = config["datasets"][dddm.data]["resolution"]
+    if data_res is not None and data_res % (2 ** (levels - 1)):
+        raise ConfigError(
+            f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm.data}"
+            f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
+        )
+    if dddm.schedule == "linear" and dddm.timesteps <= 20:
+        raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm.timesteps}")
 
 
 def _check_semantics(config: dict[str, Any], source: str) -> None:
@@ -374,11 +379,54 @@ def model_config(config: dict[str, Any], name: str) -> ModelConfig:
     return ModelConfig.from_dict(config["models"][name])
 
 
-def dddm_run(config: dict[str, Any], name: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(config["dddm"], config["dddm"]["runs"][name])``; a clear error naming the runs otherwise."""
-    dddm = config.get("dddm")
-    if not dddm:
-        raise ConfigError("the parameter file has no dddm section")
-    if name not in dddm["runs"]:
-        raise ConfigError(f"unknown DDDM run {name!r}: params define dddm.runs {', '.join(sorted(dddm['runs']))}")
-    return dddm, dddm["runs"][name]
+def _section(config: dict[str, Any], key: str) -> Any:
+    if not config.get(key):
+        raise ConfigError(f"the parameter file has no {key} section")
+    return config[key]
+
+
+def classifier_config(config: dict[str, Any]) -> ClassifierConfig:
+    """The ``classifier`` section as a :class:`~diffrepro.sections_pipeline.ClassifierConfig`."""
+    return ClassifierConfig.from_dict(_section(config, "classifier"))
+
+
+def evaluation_config(config: dict[str, Any]) -> EvaluationConfig:
+    """The ``evaluation`` section as an :class:`~diffrepro.sections_pipeline.EvaluationConfig`."""
+    return EvaluationConfig.from_dict(_section(config, "evaluation"))
+
+
+def analysis_config(config: dict[str, Any]) -> AnalysisConfig:
+    """The ``analysis`` section as an :class:`~diffrepro.sections_pipeline.AnalysisConfig`."""
+    return AnalysisConfig.from_dict(_section(config, "analysis"))
+
+
+def daed_config(config: dict[str, Any]) -> DAEDConfig:
+    """The ``daed`` section as a :class:`~diffrepro.sections_pipeline.DAEDConfig` (``.posthoc``: the post-hoc DAEs)."""
+    return DAEDConfig.from_dict(_section(config, "daed"))
+
+
+def surrogate_config(config: dict[str, Any]) -> SurrogateConfig:
+    """The ``surrogate`` section as a :class:`~diffrepro.sections_pipeline.SurrogateConfig`."""
+    return SurrogateConfig.from_dict(_section(config, "surrogate"))
+
+
+def gan_config(config: dict[str, Any], name: str) -> GANConfig:
+    """The section of GAN ``name`` (a key of ``gans``) as a :class:`~diffrepro.sections_pipeline.GANConfig`; a
+    clear error for an unknown name."""
+    gans = config.get("gans") or {}
+    if name not in gans:
+        raise ConfigError(f"unknown GAN {name!r}: params define gans {', '.join(sorted(gans)) or '(none)'}")
+    return GANConfig.from_dict(gans[name])
+
+
+def dddm_config(config: dict[str, Any]) -> DDDMConfig:
+    """The ``dddm`` section as a :class:`~diffrepro.sections_pipeline.DDDMConfig`."""
+    return DDDMConfig.from_dict(_section(config, "dddm"))
+
+
+def dddm_run(config: dict[str, Any], name: str) -> tuple[DDDMConfig, DDDMRunConfig]:
+    """``(dddm_config(config), its run name)``; a clear error naming the runs otherwise."""
+    dddm = dddm_config(config)
+    if name not in dddm.runs:
+        raise ConfigError(f"unknown DDDM run {name!r}: params define dddm.runs {', '.join(sorted(dddm.runs))}")
+    return dddm, dddm.runs[name]

@@ -8,7 +8,10 @@ are :class:`UNetConfig`, :class:`TrainConfig` and :class:`SampleConfig`; its nam
 Lists are stored as tuples and mappings as read-only mappings, so a section cannot change after it is built;
 ``dataclasses.replace`` makes a changed copy. ``as_dict()`` gives the section back as plain data, exactly the
 mapping the training fingerprints and the weights' metadata have always been made of (named choices spelled
-out as ``{"name": ..., **options}``, every default filled in).
+out as ``{"name": ..., **options}``, every default filled in). The other sections (``evaluation``, ``analysis``,
+``daed``, ``gans``, ``surrogate``, ``dddm``, ``classifier``) are typed the same way in
+:mod:`diffrepro.sections_pipeline`: a :class:`Section` lists its nested sections in :attr:`Section.SECTIONS` and
+its mappings of named sections in :attr:`Section.ENTRIES`.
 """
 
 from __future__ import annotations
@@ -89,8 +92,17 @@ class Section:
     """A mapping of the parameter file as a frozen dataclass: one field per property of its schema
     (:attr:`SCHEMA`, a dotted key of :func:`diffrepro.schema.schema_node`)."""
 
-    #: the schema of the section (``"$defs.ddgm.unet"``)
+    #: the schema of the section (``"$defs.ddgm.unet"``; ``"gans.*"``: a value of the mapping ``gans``)
     SCHEMA: ClassVar[str] = ""
+    #: fields that are sections of their own (a mapping with a fixed set of keys): field -> its class
+    SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({})
+    #: fields that map names to sections (``dddm.runs``): field -> the class of its values
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({})
+
+    @classmethod
+    def of(cls: type[S], section: S | Mapping[str, Any]) -> S:
+        """``section`` as it is where it is one of this class, else built from the mapping (:meth:`from_dict`)."""
+        return section if isinstance(section, cls) else cls.from_dict(section)
 
     @classmethod
     def from_dict(cls: type[S], data: Mapping[str, Any]) -> S:
@@ -106,6 +118,10 @@ class Section:
 
     @classmethod
     def _field_value(cls, name: str, value: Any) -> Any:
+        if name in cls.SECTIONS:
+            return cls.SECTIONS[name].from_dict(value)
+        if name in cls.ENTRIES:
+            return MappingProxyType({k: cls.ENTRIES[name].from_dict(v) for k, v in value.items()})
         return frozen(value)
 
     def as_dict(self) -> dict[str, Any]:
@@ -171,7 +187,9 @@ class ModelConfig(Section):
     SCHEMA: ClassVar[str] = "$defs.ddgm"
     #: the named choices of a model section
     CHOICES: ClassVar[tuple[str, ...]] = ("objective", "schedule", "timestep_sampler")
-    SECTIONS: ClassVar[dict[str, type[Section]]] = {"unet": UNetConfig, "train": TrainConfig, "sample": SampleConfig}
+    SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType(
+        {"unet": UNetConfig, "train": TrainConfig, "sample": SampleConfig}
+    )
 
     data: str
     kind: str
@@ -190,9 +208,7 @@ class ModelConfig(Section):
     def _field_value(cls, name: str, value: Any) -> Any:
         if name in cls.CHOICES:
             return Choice.parse(value, f"{cls.SCHEMA}.{name}")
-        if name in cls.SECTIONS:
-            return cls.SECTIONS[name].from_dict(value)
-        return frozen(value)
+        return super()._field_value(name, value)
 
     def as_dict(self) -> dict[str, Any]:
         """The model section as :func:`diffrepro.config.normalize_model` has always given it: every default filled

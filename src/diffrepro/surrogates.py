@@ -11,7 +11,7 @@ import time
 import torch
 
 from .artifacts.ddgm import build_model
-from .config import model_config, surrogate_kind
+from .config import gan_config, model_config, surrogate_kind
 from .imaging import to_data_resolution, to_uint8
 from .sampling import draw_samples
 from .seeding import generator
@@ -27,13 +27,13 @@ def draw_surrogate(
     if kind == "gan":
         from .training.gan import gan_sample, load_gan_generator
 
-        gcfg = config["gans"][name]
+        gcfg = gan_config(config, name)
         net, meta = load_gan_generator(weights, gcfg, device)
         t0 = time.perf_counter()
         x = gan_sample(
             net,
             n,
-            z_dim=gcfg["z_dim"],
+            z_dim=gcfg.z_dim,
             batch_size=batch_size,
             generator=generator(seed, "surrogate", name),
             device=device,

@@ -7,7 +7,6 @@ the network ready to sample."""
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import torch
 
@@ -15,6 +14,8 @@ from ..config import ConfigError
 from ..diffusion.dddm import build_dddm_unet
 from ..diffusion.dddm_losses import normalize_metric
 from ..schema import apply_defaults, without_defaults
+from ..sections import thawed
+from ..sections_pipeline import DDDMRunSection, DDDMSection
 
 __all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_config", "weights_metadata"]
 
@@ -22,16 +23,17 @@ __all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_con
 WEIGHTS_KEYS = ("timesteps", "schedule", "unet")
 
 
-def network_config(dddm: dict[str, Any]) -> dict[str, Any]:
+def network_config(dddm: DDDMSection) -> dict[str, object]:
     """What fixes the network and its time axis (checked again when sampling); ``unet`` less the keys at their
     default (as the presets write it, so the metadata of their weights stays as it was)."""
+    dddm = thawed(dddm)
     return {k: without_defaults(dddm[k], "dddm.unet") if k == "unet" else dddm[k] for k in WEIGHTS_KEYS}
 
 
 def weights_metadata(
     run: str,
-    dddm: dict[str, Any],
-    run_cfg: dict[str, Any],
+    dddm: DDDMSection,
+    run_cfg: DDDMRunSection,
     data_meta: dict[str, str],
     image_size: int,
     channels: int,
@@ -40,7 +42,8 @@ def weights_metadata(
     reportable: bool,
     images_used: int,
 ) -> dict[str, str]:
-    """The metadata of DDDM run ``run``'s weights after ``steps`` training steps."""
+    """The metadata of DDDM run ``run``'s weights after ``steps`` training steps (the sections as plain data)."""
+    dddm, run_cfg = thawed(dddm), thawed(run_cfg)
     return {
         "kind": "dddm",
         "run": run,
@@ -59,9 +62,10 @@ def weights_metadata(
 
 
 def load_dddm_weights(
-    path: str, run: str, dddm: dict[str, Any], run_cfg: dict[str, Any]
+    path: str, run: str, dddm: DDDMSection, run_cfg: DDDMRunSection
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """EMA weights of ``run`` (safetensors only), checked against the parameter file."""
+    run_cfg = thawed(run_cfg)
     from safetensors import safe_open
     from safetensors.torch import load_file
 
@@ -88,12 +92,12 @@ def load_dddm_weights(
 
 
 def build_dddm_model(
-    path: str, run: str, dddm: dict[str, Any], run_cfg: dict[str, Any], device: str
+    path: str, run: str, dddm: DDDMSection, run_cfg: DDDMRunSection, device: str
 ) -> tuple[torch.nn.Module, dict[str, str]]:
     """The network of run ``run``'s weights (checked by :func:`load_dddm_weights`) in eval mode on ``device``, and
     the weights' metadata."""
     state, meta = load_dddm_weights(path, run, dddm, run_cfg)
-    model = build_dddm_unet(dddm["unet"], image_size=int(meta["image_size"]), channels=int(meta["channels"]))
+    model = build_dddm_unet(thawed(dddm)["unet"], image_size=int(meta["image_size"]), channels=int(meta["channels"]))
     model.load_state_dict(state)
     model.to(device).eval()
     return model, meta

@@ -5,8 +5,9 @@ provenance (the ``gans`` entry, the data set, the steps and the parameter count)
 from __future__ import annotations
 
 import json
-from typing import Any
 
+from ..sections import thawed
+from ..sections_pipeline import GANSection
 from ..training.gan import WEIGHTS_KIND
 
 __all__ = ["weights_metadata"]
@@ -14,7 +15,7 @@ __all__ = ["weights_metadata"]
 
 def weights_metadata(
     name: str,
-    gcfg: dict[str, Any],
+    gcfg: GANSection,
     data_meta: dict[str, str],
     image_size: int,
     channels: int,
@@ -22,6 +23,7 @@ def weights_metadata(
     parameters: int,
 ) -> dict[str, str]:
     """safetensors metadata of the exported generator (what ``load_gan_generator`` checks, and provenance)."""
+    gcfg = thawed(gcfg)
     return {
         "kind": WEIGHTS_KIND,
         "gan": name,

@@ -9,7 +9,7 @@ from ..atomic import read_json, write_json, write_text
 from ..claims.assess import assess
 from ..claims.registry import load_registry
 from ..claims.sources import Record, Results
-from ..config import load_config
+from ..config import dddm_config, evaluation_config, load_config, surrogate_config
 from ..csvio import read_csv, write_csv
 from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
 from ..reporting.render import render_latex, render_markdown, tex_beside
@@ -49,13 +49,13 @@ def run(args) -> None:
         models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),
         snapshots=_records(args.snapshots_dir, config["models"], args.snapshots_bootstrap_dir),
         posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
-        surrogates=_records(args.surrogate_dir, config["surrogate"]["surrogates"], args.surrogate_bootstrap_dir),
-        dddm=_records(args.dddm_dir, config["dddm"]["runs"], args.dddm_bootstrap_dir),
+        surrogates=_records(args.surrogate_dir, surrogate_config(config).surrogates, args.surrogate_bootstrap_dir),
+        dddm=_records(args.dddm_dir, dddm_config(config).runs, args.dddm_bootstrap_dir),
         reconstruction=read_csv(args.reconstruction),
         transferability=read_csv(args.transferability),
         snr=snr,
     )
-    backends = config["evaluation"]["backends"]
+    backends = evaluation_config(config).backends
     assessed = assess(claims, results, backends)
     summary, summary_columns = summary_rows(assessed, backends)
     details = detail_rows(assessed)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 
 from ..atomic import save_safetensors, write_json
-from ..config import load_config
+from ..config import evaluation_config, load_config
 from ..hashing import file_sha256
 from ..runlog import get_logger
 
@@ -22,7 +22,7 @@ def run(args) -> None:
 
     log = get_logger()
     config = load_config(args.params)
-    source = args.source or config["evaluation"]["inception"]["source"]
+    source = args.source or evaluation_config(config).inception.source
     # downloading is allowed when the preset allows it for any of its data sets (connected machines)
     path = find_source(source, download=any(d["download"] for d in config["datasets"].values()))
     log.info("converting %s", path)

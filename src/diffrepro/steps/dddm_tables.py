@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config
+from ..config import dddm_config, load_config
 from ..csvio import write_csv
 from ..reporting.dddm_table import ABLATION_COLUMNS, ablation_cells, ablation_rows, dddm_table
 from ..reporting.figure_io import save_figure
@@ -63,12 +63,13 @@ def ablation_figure(rows: list[dict], path: str, svg_path: str | None = None) ->
 def run(args) -> None:
     config = load_config(args.params)
     records = []
-    for run_name in sorted(config["dddm"]["runs"]):
+    dddm = dddm_config(config)
+    for run_name in sorted(dddm.runs):
         path = Path(args.metrics_dir) / f"{run_name}.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no metrics for DDDM run {run_name!r}; run evaluate-dddm for it first")
         records.append(read_json(path))
-    main = next(r for r in records if r["run"] == config["dddm"]["main"])
+    main = next(r for r in records if r["run"] == dddm.main)
     rows, columns, title, notes = dddm_table(main)
     write_table(
         rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..config import load_config
+from ..config import dddm_config, evaluation_config, load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.intervals import write_metrics
@@ -16,7 +16,8 @@ from ..runlog import get_logger
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    runs = config["dddm"]["runs"]
+    dddm = dddm_config(config)
+    runs = dddm.runs
     if args.run not in runs:
         raise ValueError(f"--run {args.run!r} is not one of dddm.runs ({', '.join(sorted(runs))})")
     tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm")
@@ -41,16 +42,16 @@ def run(args) -> None:
         args.out_bootstrap,
         {
             "run": args.run,
-            "metric": runs[args.run]["metric"],
+            "metric": runs[args.run].as_dict()["metric"],
             "reportable": reportable,
-            "main": args.run == config["dddm"]["main"],
-            "timesteps": config["dddm"]["timesteps"],
+            "main": args.run == dddm.main,
+            "timesteps": dddm.timesteps,
             "num_samples": int(meta["num_samples"]),
             "dataset": dmeta.get("dataset"),
             "resolution": dmeta.get("resolution"),
-            "reference_split": config["evaluation"]["reference_split"],
+            "reference_split": evaluation_config(config).reference_split,
             "rows": rows,
-            "metric_spec": json.dumps(runs[args.run]["metric"], sort_keys=True),
+            "metric_spec": json.dumps(runs[args.run].as_dict()["metric"], sort_keys=True),
         },
     )
     log.info("wrote %s", args.out)

@@ -8,7 +8,7 @@ import math
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config, model_config, posthoc_splits
+from ..config import daed_config, load_config, model_config, posthoc_splits
 from ..csvio import write_csv
 from ..devices import resolve_device
 from ..diffusion.schedules import alphas_cumprod, log_snr
@@ -45,7 +45,7 @@ def _fmt(v) -> str:
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    gen_name = config["daed"]["posthoc"]["generator"]
+    gen_name = daed_config(config).posthoc.generator
     mcfg = model_config(config, gen_name)
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)

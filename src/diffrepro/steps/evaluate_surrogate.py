@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import load_config
+from ..config import evaluation_config, load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.intervals import write_metrics
@@ -53,7 +53,7 @@ def run(args) -> None:
             "device": meta["device"],
             "dataset": dmeta.get("dataset"),
             "resolution": dmeta.get("resolution"),
-            "reference_split": config["evaluation"]["reference_split"],
+            "reference_split": evaluation_config(config).reference_split,
             "rows": rows,
         },
     )

@@ -8,7 +8,7 @@ import torch
 
 from ..artifacts.ddgm import build_model
 from ..atomic import write_json
-from ..config import load_config, model_config
+from ..config import evaluation_config, load_config, model_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
@@ -23,13 +23,13 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
-    ecfg = config["evaluation"]
+    ecfg = evaluation_config(config)
     device = resolve_device(args.device)
     model, _, _, _ = build_model(args.weights, mcfg, device)
     diffusion = build_diffusion(mcfg)
     T = diffusion.num_timesteps
     tensors, dmeta = load_processed(args.data)
-    images = tensors["test_images"][: ecfg["nll_images"]]
+    images = tensors["test_images"][: ecfg.nll_images]
     if mcfg.resolution:  # a model trained at a lower resolution is scored on test images at its resolution
         images = torch.from_numpy(resize_images(images.numpy(), mcfg.resolution))
     n = images.shape[0]
@@ -38,7 +38,7 @@ def run(args) -> None:
         model,
         images,
         mcfg.variance,
-        batch_size=ecfg["batch_size"],
+        batch_size=ecfg.batch_size,
         generator=generator(config["seed"], "nll", args.model),
         device=device,
         desc=f"nll {args.model}",

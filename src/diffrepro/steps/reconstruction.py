@@ -16,7 +16,7 @@ import math
 from ..analysis.loading import AnalysisInputError, load_ddgm
 from ..analysis.reconstruction import first_fraction_steps, reconstruction_error
 from ..atomic import write_json
-from ..config import dataset_of, load_config
+from ..config import analysis_config, dataset_of, load_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_sets
@@ -42,14 +42,14 @@ def _finite(v: float) -> float | None:
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    rcfg = config["analysis"]["reconstruction"]
+    rcfg = analysis_config(config).reconstruction
     device = resolve_device(args.device)
     tensors, meta = load_processed(args.data)
-    dcfg = dataset_of(config, rcfg["model"])
+    dcfg = dataset_of(config, rcfg.model)
     source = dcfg["dataset"]
     if meta["dataset"] != source:
         raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the model's data set is {source!r}")
-    net = load_ddgm(args.weights, config, rcfg["model"], device)
+    net = load_ddgm(args.weights, config, rcfg.model, device)
     test = tensors["test_images"]
     if (net.channels, net.image_size) != (int(test.shape[1]), int(test.shape[2])):
         raise AnalysisInputError(
@@ -57,14 +57,14 @@ def run(args) -> None:
             f"but {args.data} holds {tuple(test.shape[1:])} images"
         )
     T = net.diffusion.num_timesteps
-    steps = first_fraction_steps(T, rcfg["fraction"], rcfg["points"])
+    steps = first_fraction_steps(T, rcfg.fraction, rcfg.points)
     batch_size = net.mcfg.sample.batch_size
-    log.info("%s (T=%d): steps %s on %s", rcfg["model"], T, steps, ", ".join(rcfg["targets"]))
+    log.info("%s (T=%d): steps %s on %s", rcfg.model, T, steps, ", ".join(rcfg.targets))
 
     results = {}
     for name, target in load_target_sets(
-        rcfg["targets"],
-        rcfg["images"],
+        rcfg.targets,
+        rcfg.images,
         seed=config["seed"],
         source_dataset=source,
         source_test_images=test,
@@ -117,12 +117,12 @@ def run(args) -> None:
 
     in_domain = next((rows for target, rows in results.values() if target.in_domain), None)
     summary = {
-        "model": rcfg["model"],
+        "model": rcfg.model,
         "dataset": source,
         "resolution": net.image_size,
         "channels": net.channels,
         "timesteps": T,
-        "fraction": rcfg["fraction"],
+        "fraction": rcfg.fraction,
         "steps": steps,
         "t_fraction": [(t + 1) / T for t in steps],
         "metrics_range": "[0, 1] images",
@@ -143,7 +143,7 @@ def run(args) -> None:
             entry["ms_ssim_minus_in_domain"] = [_finite(r["ms_ssim"] - q["ms_ssim"]) for r, q in zip(rows, in_domain)]
         summary["targets"][name] = entry
     write_json(args.out_json, summary)
-    _figure(results, T, rcfg["model"], source, args.out_png, args.out_svg)
+    _figure(results, T, rcfg.model, source, args.out_png, args.out_svg)
 
 
 def _figure(results: dict, T: int, model: str, source: str, path: str, svg_path: str | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from ..config import load_config
+from ..config import evaluation_config, load_config
 from ..data import load_processed
 from ..devices import resolve_device
 from ..evaluation.backends import BACKENDS, load_backend
@@ -16,11 +16,11 @@ from ..runlog import get_logger
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    ecfg = config["evaluation"]
+    ecfg = evaluation_config(config)
     tensors, dmeta = load_processed(args.data)
-    split = ecfg["reference_split"]
+    split = ecfg.reference_split
     images = tensors[f"{split}_images"]
-    limit = ecfg["reference_images"]
+    limit = ecfg.reference_images
     if limit is not None:
         if limit > images.shape[0]:
             raise ValueError(
@@ -30,7 +30,7 @@ def run(args) -> None:
     weights = {"inception": args.inception, "classifier": args.classifier}
     device = resolve_device(args.device)
     for name in BACKENDS:
-        backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
+        backend = load_backend(name, weights[name], device=device, batch_size=ecfg.batch_size)
         features = backend.features(images, desc=f"{name} reference {split}", log=log.info)
         out = os.path.join(args.out_dir, f"{name}.safetensors")
         save_reference(

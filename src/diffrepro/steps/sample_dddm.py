@@ -25,16 +25,16 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     dddm, run_cfg = dddm_run(config, args.run)
-    scfg = dddm["sample"]
-    method = scfg["method"]
+    scfg = dddm.sample
+    method = scfg.method
     device = resolve_device(args.device)
     model, meta = build_dddm_model(args.weights, args.run, dddm, run_cfg, device)
     image_size, channels = int(meta["image_size"]), int(meta["channels"])
     network = speed_network(model, config["speed"])
     ab = alphas_cumprod(dddm_betas(dddm))
-    T = dddm["timesteps"]
-    n, bs = scfg["num_samples"], scfg["batch_size"]
-    nfes = [int(k) for k in scfg["steps"]]
+    T = dddm.timesteps
+    n, bs = scfg.num_samples, scfg.batch_size
+    nfes = [int(k) for k in scfg.steps]
     batches = -(-n // bs)
     out: dict[str, torch.Tensor] = {}
     metadata = {
@@ -46,7 +46,7 @@ def run(args) -> None:
         "method": method,
         "timesteps": str(T),
         "batch_size": str(bs),
-        "precision": scfg["precision"],
+        "precision": scfg.precision,
         "device": device,
         "train_steps": meta.get("steps", ""),
     }
@@ -66,7 +66,7 @@ def run(args) -> None:
                     device=device,
                     method=method,
                     alphas_cumprod=ab,
-                    precision=scfg["precision"],
+                    precision=scfg.precision,
                 )
                 chunks.append(to_uint8(x.cpu()))
                 bar.update(k)

@@ -19,7 +19,7 @@ import torch
 
 from ..artifacts.ddgm import build_model
 from ..atomic import save_safetensors, write_json
-from ..config import load_config, model_config, posthoc_splits
+from ..config import daed_config, load_config, model_config, posthoc_splits
 from ..devices import resolve_device
 from ..diffusion.daed import dae_predict, daed_model_calls
 from ..factory import build_diffusion
@@ -35,7 +35,7 @@ from ..training.speed import speed_network
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    gen_name = config["daed"]["posthoc"]["generator"]
+    gen_name = daed_config(config).posthoc.generator
     mcfg = model_config(config, gen_name)
     if mcfg.sample.method != "ancestral":
         raise ValueError(

@@ -16,7 +16,7 @@ import torch
 
 from ..artifacts.ddgm import build_model
 from ..atomic import save_safetensors
-from ..config import ConfigError, load_config, model_config
+from ..config import ConfigError, load_config, model_config, surrogate_config
 from ..devices import resolve_device
 from ..diffusion.surrogate import surrogate_reverse, t_mid_steps
 from ..factory import build_diffusion
@@ -32,17 +32,17 @@ from ..training.speed import speed_network
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    scfg = config["surrogate"]
-    if args.surrogate not in scfg["surrogates"]:
+    scfg = surrogate_config(config)
+    if args.surrogate not in scfg.surrogates:
         raise ConfigError(
-            f"--surrogate {args.surrogate!r} is not in surrogate.surrogates ({', '.join(scfg['surrogates']) or 'none'})"
+            f"--surrogate {args.surrogate!r} is not in surrogate.surrogates ({', '.join(scfg.surrogates) or 'none'})"
         )
     device = resolve_device(args.device)
-    n, bs, seed = scfg["num_samples"], scfg["batch_size"], config["seed"]
+    n, bs, seed = scfg.num_samples, scfg.batch_size, config["seed"]
     x0_u8, sur_seconds, sur_meta = draw_surrogate(
         config, args.surrogate, args.surrogate_weights, n, bs, seed=seed, device=device
     )
-    base_name = scfg["base_model"]
+    base_name = scfg.base_model
     mcfg = model_config(config, base_name)
     model, image_size, channels, _ = build_model(args.base_weights, mcfg, device)
     if tuple(x0_u8.shape[1:]) != (channels, image_size, image_size):
@@ -53,7 +53,7 @@ def run(args) -> None:
     diffusion = build_diffusion(mcfg)
     network = with_precision(speed_network(model, config["speed"]), mcfg.sample.precision, device)
     T = diffusion.num_timesteps
-    t_mids = t_mid_steps(scfg["t_mid"], T)
+    t_mids = t_mid_steps(scfg.t_mid, T)
     tensors = {"surrogate_images": x0_u8}
     meta = {
         "surrogate": args.surrogate,

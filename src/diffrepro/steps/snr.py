@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from ..analysis.snr import snr_curve
 from ..atomic import write_json
-from ..config import load_config
+from ..config import analysis_config, load_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..diffusion.schedules import alphas_cumprod, get_beta_schedule
@@ -18,11 +18,11 @@ from ..runlog import get_logger
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    acfg = config["analysis"]["snr"]
+    acfg = analysis_config(config).snr
     tensors, meta = load_processed(args.data)
     images = to_model_range(tensors["train_images"])
-    T = acfg["timesteps"]
-    curves = {name: snr_curve(alphas_cumprod(get_beta_schedule(name, T)), images) for name in acfg["schedules"]}
+    T = acfg.timesteps
+    curves = {name: snr_curve(alphas_cumprod(get_beta_schedule(name, T)), images) for name in acfg.schedules}
     rows = []
     for name, c in curves.items():
         for t in range(T):

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config, model_config
+from ..config import load_config, model_config, surrogate_config
 from ..reporting.render import tex_beside, write_table
 from ..reporting.surrogate_table import surrogate_table
 from ..runlog import get_logger
@@ -14,17 +14,17 @@ from ..runlog import get_logger
 
 def run(args) -> None:
     config = load_config(args.params)
+    sur = surrogate_config(config)
     records = []
-    for name in config["surrogate"]["surrogates"]:
+    for name in sur.surrogates:
         path = Path(args.surrogate_metrics) / f"{name}.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no metrics for surrogate {name!r}; run evaluate-surrogate for it first")
         records.append(read_json(path))
     base = read_json(args.base_metrics)
-    if base.get("model") != config["surrogate"]["base_model"]:
+    if base.get("model") != sur.base_model:
         raise ValueError(
-            f"{args.base_metrics} holds model {base.get('model')!r}, but surrogate.base_model is "
-            f"{config['surrogate']['base_model']!r}"
+            f"{args.base_metrics} holds model {base.get('model')!r}, but surrogate.base_model is {sur.base_model!r}"
         )
     base = {**base, "timesteps": model_config(config, base["model"]).timesteps}
     rows, columns, title, notes = surrogate_table(records, base)

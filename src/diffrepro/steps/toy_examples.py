@@ -14,7 +14,7 @@ import torch
 
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
 from ..analysis.transferability import Denoiser, compare_denoisers
-from ..config import load_config
+from ..config import analysis_config, load_config
 from ..csvio import write_csv
 from ..data.targets import photo_images
 from ..devices import resolve_device
@@ -31,8 +31,8 @@ DAED_ROW = "DAED"
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    tcfg = config["analysis"]["toy_examples"]
-    seed, beta_1, name = config["seed"], float(tcfg["beta_1"]), tcfg["model"]
+    tcfg = analysis_config(config).toy_examples
+    seed, beta_1, name = config["seed"], float(tcfg.beta_1), tcfg.model
     device = resolve_device(args.device)
     ddgm = load_ddgm(args.weights, config, name, device)
     dae = load_posthoc_dae(args.dae, config, device, beta_1=beta_1)
@@ -41,7 +41,7 @@ def run(args) -> None:
             f"{args.dae} is a {dae.channels}x{dae.image_size}x{dae.image_size} model, "
             f"{args.weights} a {ddgm.channels}x{ddgm.image_size}x{ddgm.image_size} one"
         )
-    photos = list(tcfg["photos"])
+    photos = list(tcfg.photos)
     x0 = to_model_range(photo_images(photos, ddgm.channels, ddgm.image_size))
     noise = torch.randn(x0.shape, generator=generator(seed, "toy-examples", "noise"))
     s = ddgm_split_step(ddgm.mcfg, beta_1)

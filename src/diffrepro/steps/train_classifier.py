@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..atomic import write_json
-from ..config import load_config
+from ..config import classifier_config, load_config
 from ..data import UNLABELLED, load_processed
 from ..errors import DiffreproError
 from ..runlog import get_logger
@@ -13,7 +13,7 @@ from ..training.classifier import save_classifier, train_classifier
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    cfg = config["classifier"]
+    cfg = classifier_config(config)
     tensors, meta = load_processed(args.data)
     for split in ("train", "test"):
         if bool((tensors[f"{split}_labels"] < 0).any()):
@@ -29,11 +29,11 @@ def run(args) -> None:
         tensors["train_labels"],
         tensors["test_images"],
         tensors["test_labels"],
-        width=cfg["width"],
-        feature_dim=cfg["feature_dim"],
-        epochs=cfg["epochs"],
-        batch_size=cfg["batch_size"],
-        lr=cfg["lr"],
+        width=cfg.width,
+        feature_dim=cfg.feature_dim,
+        epochs=cfg.epochs,
+        batch_size=cfg.batch_size,
+        lr=cfg.lr,
         seed=config["seed"],
         log=log.info,
     )

@@ -7,7 +7,7 @@ import json
 
 from ..artifacts.ddgm import denoiser_test_error, load_weights, weights_metadata
 from ..atomic import save_safetensors, write_json
-from ..config import load_config, model_config
+from ..config import daed_config, load_config, model_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..posthoc import split_metadata, split_of
@@ -19,13 +19,13 @@ from ..training.launch import train_in_step
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    post = config["daed"]["posthoc"]
-    gen_name = post["generator"]
+    post = daed_config(config).posthoc
+    gen_name = post.generator
     mcfg = model_config(config, gen_name)
     point, s = split_of(config, args.split, mcfg)
     ddgm_state, gmeta = load_weights(args.generator, mcfg)
     tensors, meta = load_processed(args.data)
-    t = post["train"]
+    t = post.train
     trained = train_in_step(
         args, config, train_dae, tensors["train_images"], mcfg, t, ddgm_state=ddgm_state, split_step=s
     )
@@ -42,7 +42,7 @@ def run(args) -> None:
                 f"{gen_name}/dae@{args.split}", mcfg, meta, image_size, channels, result.steps, result.parameters
             ),
             **smeta,
-            "posthoc_train": json.dumps(t, sort_keys=True),
+            "posthoc_train": json.dumps(t.as_dict(), sort_keys=True),
         },
     )
     write_csv(args.loss_csv, ["step", "loss"], [[h["step"], f"{h['loss']:.6f}"] for h in result.history])

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from ..artifacts.gan import weights_metadata
 from ..atomic import save_safetensors, write_json
-from ..config import ConfigError, load_config
+from ..config import ConfigError, gan_config, load_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..imaging import to_uint8
@@ -24,7 +24,7 @@ def run(args) -> None:
     gans = config["gans"]
     if args.gan not in gans:
         raise ConfigError(f"--gan {args.gan!r} is not a key of gans ({', '.join(sorted(gans)) or 'none'})")
-    gcfg = gans[args.gan]
+    gcfg = gan_config(config, args.gan)
     tensors, meta = load_processed(args.data)
     images = tensors["train_images"]
     trained = train_in_step(args, config, train_gan, images, gcfg)
@@ -48,7 +48,7 @@ def run(args) -> None:
         gan_sample(
             net,
             100,
-            z_dim=gcfg["z_dim"],
+            z_dim=gcfg.z_dim,
             batch_size=100,
             generator=generator(config["seed"], "gan-grid", args.gan),
             device=device,
@@ -62,11 +62,11 @@ def run(args) -> None:
             "gan": args.gan,
             "parameters_generator": result.parameters_g,
             "parameters_discriminator": result.parameters_d,
-            "z_dim": gcfg["z_dim"],
-            "width": gcfg["channels"],
+            "z_dim": gcfg.z_dim,
+            "width": gcfg.channels,
             "image_size": image_size,
             "steps": result.steps,
-            "n_dis": gcfg["train"]["n_dis"],
+            "n_dis": gcfg.train.n_dis,
             "resumed_from_step": result.resumed_from,
             "train_seconds_this_run": round(result.seconds, 3),
             "train_seconds_total": round(result.seconds_total, 3),

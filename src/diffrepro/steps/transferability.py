@@ -18,7 +18,7 @@ import torch
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
 from ..analysis.transferability import Denoiser, compare_denoisers, table2_latex, table2_markdown
 from ..atomic import write_text
-from ..config import dataset_of, load_config
+from ..config import analysis_config, dataset_of, load_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_sets
@@ -83,13 +83,13 @@ def _g(v: float) -> str:
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    tcfg = config["analysis"]["transferability"]
-    seed, beta_1 = config["seed"], float(tcfg["beta_1"])
+    tcfg = analysis_config(config).transferability
+    seed, beta_1 = config["seed"], float(tcfg.beta_1)
     device = resolve_device(args.device)
-    roles = dict(transfer_models(tcfg["models"]))
+    roles = dict(transfer_models(tcfg.models.as_dict()))
     paths = parse_ddgm_args(args.ddgm, list(roles))
     tensors, meta = load_processed(args.data)
-    dcfg = dataset_of(config, next(iter(tcfg["models"].values())))
+    dcfg = dataset_of(config, next(iter(roles)))  # the models' data set (config checks they share it)
     source = dcfg["dataset"]
     if meta["dataset"] != source:
         raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the model's data set is {source!r}")
@@ -111,8 +111,8 @@ def run(args) -> None:
 
     rows, examples = [], []
     for target_name, target in load_target_sets(
-        tcfg["targets"],
-        tcfg["images"],
+        tcfg.targets,
+        tcfg.images,
         seed=seed,
         source_dataset=source,
         source_test_images=test,
@@ -185,7 +185,7 @@ def run(args) -> None:
         for name, net in ddgms.items()
     }
     labels[DAED_ROW] = f"DAED (post-hoc DAE of {dae.name}, beta_1={beta_1:g}, s={dae.split_step})"
-    counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(tcfg["targets"], examples))
+    counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(tcfg.targets, examples))
     title = f"Transferability (Deja et al. 2022, Table 2), source {source}"
     description = (
         f"Each test image is noised once to x_s ~ q(x_s | x_0) with beta_1 = {beta_1:g} (s = the split step of "
@@ -198,7 +198,7 @@ def run(args) -> None:
     write_text(
         args.out_md,
         table2_markdown(
-            rows, source=source, targets=list(tcfg["targets"]), models=models, labels=labels, preamble=preamble
+            rows, source=source, targets=list(tcfg.targets), models=models, labels=labels, preamble=preamble
         ),
     )
     write_text(
@@ -206,7 +206,7 @@ def run(args) -> None:
         table2_latex(
             rows,
             source=source,
-            targets=list(tcfg["targets"]),
+            targets=list(tcfg.targets),
             models=models,
             labels=labels,
             title=title,

@@ -37,7 +37,8 @@ from ..diffusion.daed import dae_loss
 from ..factory import build_diffusion, build_unet
 from ..hashing import json_sha256, tensors_sha256
 from ..models.unet import UNet, count_parameters
-from ..sections import ModelSection, as_model
+from ..sections import ModelSection, as_model, thawed
+from ..sections_pipeline import PosthocTrainSection
 from ..seeding import derive_seed, generator
 from .ddgm import training_fingerprint
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
@@ -71,9 +72,10 @@ def build_dae(
     return model
 
 
-def dae_hyper(train_cfg: Mapping[str, Any]) -> dict[str, Any]:
+def dae_hyper(train_cfg: PosthocTrainSection) -> dict[str, Any]:
     """The fine-tuning settings of ``daed.posthoc.train`` that change the weights at a given step, as the DAE's
     fingerprint records them."""
+    train_cfg = thawed(train_cfg)
     return {
         "batch_size": int(train_cfg["batch_size"]),
         "lr": float(train_cfg["lr"]),
@@ -109,7 +111,7 @@ class DAETask(TrainTask):
         self,
         images_u8: torch.Tensor,
         model_cfg: ModelSection,
-        train_cfg: Mapping[str, Any],
+        train_cfg: PosthocTrainSection,
         run: RunContext,
         *,
         ddgm_state: Mapping[str, torch.Tensor],
@@ -117,6 +119,7 @@ class DAETask(TrainTask):
     ) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
         self.model_cfg = model_cfg = as_model(model_cfg)
+        train_cfg = thawed(train_cfg)  # plain data (tests give partial mappings)
         for name in ("steps", "batch_size", "checkpoint_every", "log_every"):
             value = train_cfg[name]
             if isinstance(value, bool) or int(value) != value or value < 1:
@@ -182,7 +185,7 @@ class DAETask(TrainTask):
 def train_dae(
     images_u8: torch.Tensor,
     model_cfg: ModelSection,
-    train_cfg: Mapping[str, Any],
+    train_cfg: PosthocTrainSection,
     *,
     ddgm_state: Mapping[str, torch.Tensor],
     split_step: int,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 
@@ -44,6 +44,8 @@ from ..models.precision import with_precision
 from ..models.unet import UNet, count_parameters
 from ..runlog import get_logger
 from ..schema import without_defaults
+from ..sections import thawed
+from ..sections_pipeline import DDDMRunSection, DDDMSection
 from ..seeding import derive_seed, generator
 from .checkpoint import Checkpoint
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
@@ -90,8 +92,9 @@ class DDDMTrainResult(LoopResult):
     store: XBarStore | None
 
 
-def dddm_betas(dddm_cfg: dict[str, Any]) -> torch.Tensor:
+def dddm_betas(dddm_cfg: DDDMSection) -> torch.Tensor:
     """The beta schedule of ``dddm.schedule`` (a name or ``{name, **options}``) over ``dddm.timesteps``."""
+    dddm_cfg = thawed(dddm_cfg)
     sched = dddm_cfg["schedule"]
     sched = {"name": sched} if isinstance(sched, str) else dict(sched)
     return get_beta_schedule(sched.pop("name"), dddm_cfg["timesteps"], **sched)
@@ -113,12 +116,14 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 def dddm_fingerprint(
-    dddm_cfg: dict[str, Any], run_cfg: dict[str, Any], *, seed: int, data_id: str, reportable: bool = True
+    dddm_cfg: DDDMSection, run_cfg: DDDMRunSection, *, seed: int, data_id: str, reportable: bool = True
 ) -> str:
     """Hash of everything that determines the weights and the store at a given step (a test-only,
     non-reportable metric never shares checkpoints with the real one). ``dddm.unet`` enters it as written
     by one who leaves its defaults out (:func:`~diffrepro.schema.without_defaults`; the fingerprint of a section
-    without those keys, as every preset writes it, is the one it had before they were filled in)."""
+    without those keys, as every preset writes it, is the one it had before they were filled in). The sections
+    are hashed as plain data (``as_dict()`` of typed ones)."""
+    dddm_cfg, run_cfg = thawed(dddm_cfg), thawed(run_cfg)
     train = {k: v for k, v in dddm_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
     unet = {k: v for k, v in without_defaults(dddm_cfg["unet"], "dddm.unet").items() if k != "architecture"}
     return json_sha256(
@@ -144,15 +149,16 @@ class DDDMTask(TrainTask):
     def __init__(
         self,
         images_u8: torch.Tensor,
-        dddm_cfg: dict[str, Any],
+        dddm_cfg: DDDMSection,
         run: RunContext,
         *,
-        run_cfg: dict[str, Any],
+        run_cfg: DDDMRunSection,
         store_dir: str | Path,
         metric: Metric | None = None,
     ) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
-        self.dddm_cfg, self.run_cfg = dddm_cfg, run_cfg
+        # the sections as plain data (tests give partial mappings)
+        self.dddm_cfg, self.run_cfg = dddm_cfg, run_cfg = thawed(dddm_cfg), thawed(run_cfg)
         self.tcfg = tcfg = dddm_cfg["train"]
         n_all = images_u8.shape[0]
         n = images_used(n_all, tcfg["subset"])
@@ -269,8 +275,8 @@ class DDDMTask(TrainTask):
 
 def train_dddm(
     images_u8: torch.Tensor,
-    dddm_cfg: dict[str, Any],
-    run_cfg: dict[str, Any],
+    dddm_cfg: DDDMSection,
+    run_cfg: DDDMRunSection,
     *,
     metric: Metric | None = None,
     **options: Unpack[TrainOptions],

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -36,6 +36,8 @@ from ..errors import DiffreproError
 from ..hashing import json_sha256
 from ..models.sngan import SNGANDiscriminator, SNGANGenerator
 from ..models.unet import count_parameters
+from ..sections import thawed
+from ..sections_pipeline import GANSection
 from ..seeding import derive_seed, generator
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
 from .speed import make_adam, prepare_model
@@ -79,18 +81,20 @@ def g_hinge_loss(fake_logits: torch.Tensor) -> torch.Tensor:
     return -fake_logits.mean()
 
 
-def build_generator(gan_cfg: dict[str, Any], image_size: int, channels: int) -> SNGANGenerator:
+def build_generator(gan_cfg: GANSection, image_size: int, channels: int) -> SNGANGenerator:
     """The generator of ``gan_cfg`` (``z_dim``, width ``channels``) for ``channels`` x ``image_size``^2 images."""
+    gan_cfg = thawed(gan_cfg)
     return SNGANGenerator(gan_cfg["z_dim"], gan_cfg["channels"], image_size, channels)
 
 
-def build_discriminator(gan_cfg: dict[str, Any], image_size: int, channels: int) -> SNGANDiscriminator:
+def build_discriminator(gan_cfg: GANSection, image_size: int, channels: int) -> SNGANDiscriminator:
     """The spectrally normalised discriminator of ``gan_cfg`` (width ``channels``)."""
-    return SNGANDiscriminator(gan_cfg["channels"], image_size, channels)
+    return SNGANDiscriminator(thawed(gan_cfg)["channels"], image_size, channels)
 
 
-def gan_fingerprint(gan_cfg: dict[str, Any], *, seed: int, data_id: str, image_shape: tuple[int, ...]) -> str:
-    """Hash of everything that determines the weights at a given generator step."""
+def gan_fingerprint(gan_cfg: GANSection, *, seed: int, data_id: str, image_shape: tuple[int, ...]) -> str:
+    """Hash of everything that determines the weights at a given generator step (of the section as plain data)."""
+    gan_cfg = thawed(gan_cfg)
     cfg = {
         **{k: v for k, v in gan_cfg.items() if k != "data"},  # the data set's name; its content is data_id
         "train": {k: v for k, v in gan_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS},
@@ -114,9 +118,10 @@ class GanTask(TrainTask):
 
     ema_module = "g"
 
-    def __init__(self, images_u8: torch.Tensor, gan_cfg: dict[str, Any], run: RunContext) -> None:
+    def __init__(self, images_u8: torch.Tensor, gan_cfg: GANSection, run: RunContext) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
-        self.gan_cfg, t = gan_cfg, gan_cfg["train"]
+        self.gan_cfg = gan_cfg = thawed(gan_cfg)  # the section as plain data (tests give partial mappings)
+        t = gan_cfg["train"]
         self.batch, self.n_dis = batch, n_dis = t["batch_size"], t["n_dis"]
         self.images = images = TrainingImages(
             images_u8, batch, key=f"{KEYS}batch_size", seed=run.seed, purpose="gan-epoch", device=run.device
@@ -181,7 +186,7 @@ class GanTask(TrainTask):
         return StepResult(values, postfix={"d_loss": values["d_loss"], "g_loss": values["g_loss"]})
 
 
-def train_gan(images_u8: torch.Tensor, gan_cfg: dict[str, Any], **options: Unpack[TrainOptions]) -> GanTrainResult:
+def train_gan(images_u8: torch.Tensor, gan_cfg: GANSection, **options: Unpack[TrainOptions]) -> GanTrainResult:
     """Train (or resume) one SNGAN on uint8 images [N, C, H, W]. ``options``: :class:`~.engine.TrainOptions`
     (``stop_at_step`` simulates a kill; neither the speed switches nor the process group enter the
     fingerprint, see the module docstring)."""
@@ -201,7 +206,7 @@ class GanWeightsError(DiffreproError, ValueError):
 
 def load_gan_generator(
     path: str | Path,
-    gan_cfg: dict[str, Any],
+    gan_cfg: GANSection,
     device: str,
     *,
     image_size: int | None = None,
@@ -229,6 +234,7 @@ def load_gan_generator(
         found = {k: int(meta[k]) for k in ("image_size", "channels", "z_dim", "width")}
     except ValueError as exc:
         raise GanWeightsError(f"{path} has malformed metadata: {exc}") from exc
+    gan_cfg = thawed(gan_cfg)
     expected = {
         "z_dim": (gan_cfg["z_dim"], "gans.*.z_dim"),
         "width": (gan_cfg["channels"], "gans.*.channels"),
