@@ -13,9 +13,9 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..atomic import write_text
 from ..config import load_config
 from ..errors import DiffreproError
-from ..atomic import write_text
 from .dvc import dvc_yaml, pipeline_of
 from .steps import STEPS, step
 
