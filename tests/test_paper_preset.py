@@ -88,10 +88,11 @@ def test_snakemake_plans_every_table_of_the_paper_preset_within_10_s(tmp_path):
     seconds = time.perf_counter() - start
     # ... and --configfile replaces it (not merged into it): the steps read configs/paper.yaml
     assert "--params configs/paper.yaml" in out and "--params params.yaml" not in out
+    # ... and writes under presets/paper/, beside the default preset's results
     for table in ALL_TABLES:
-        assert f"results/tables/{table}.md" in out, table
+        assert f"presets/paper/results/tables/{table}.md" in out, table
     for data in ("fashion_mnist", "cifar10", "celeba64"):
-        assert f"--dataset {data} --out data/processed/{data}.safetensors" in out
+        assert f"--dataset {data} --out presets/paper/data/processed/{data}.safetensors" in out
     counts = dict(re.findall(r"(?m)^(\w+)\s+(\d+)$", out))
     paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
     assert int(counts["train_ddgm"]) == int(counts["evaluate"]) == len(paper["models"])

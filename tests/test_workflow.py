@@ -83,11 +83,19 @@ def dags(tmp_path_factory):
     """preset -> (workspace, Snakemake jobs, DVC stages), planned once per preset."""
 
     def plan(preset: str):
+        """``preset``: a parameter file the workspace makes its params.yaml, or ``FILE@own``: FILE run beside the
+        default preset (``--configfile FILE``, and its own DVC pipeline presets/NAME/dvc.yaml)."""
         if preset not in _DAGS:
-            ws = make_workspace(tmp_path_factory.mktemp("dags") / "ws", preset=preset)
+            own = preset.endswith("@own")
+            ws = make_workspace(tmp_path_factory.mktemp("dags") / "ws", preset="params.yaml" if own else preset)
             (ws / ".dvc").mkdir()  # what `dvc init --no-scm` writes that resolving dvc.yaml needs, in no time
             (ws / ".dvc" / "config").write_text("[core]\n    no_scm = True\n    analytics = false\n")
-            _DAGS[preset] = (ws, *both_dags(ws))
+            if own:
+                preset_file = preset.removesuffix("@own")
+                sh([tool("diffrepro"), "dag", "dvc-yaml", "--params", preset_file, "--write"], ws)
+                _DAGS[preset] = (ws, *both_dags(ws, preset_file))
+            else:
+                _DAGS[preset] = (ws, *both_dags(ws))
         return _DAGS[preset]
 
     return plan
@@ -103,6 +111,7 @@ def loader_files() -> set[str]:
     [
         "params.yaml",
         "configs/tiny.yaml",
+        "configs/tiny.yaml@own",
         pytest.param("configs/paper.yaml", marks=e2e),
         pytest.param("configs/coursework.yaml", marks=e2e),
     ],
@@ -133,6 +142,39 @@ def test_snakemake_and_dvc_hold_the_same_steps(dags, preset):
         dvc_code = {d for d in stage["deps"] if d.startswith("src/")}
         assert sm_code <= dvc_code, name
         assert dvc_code - sm_code <= (loader_files() if job["rule"] in loads else set()), name
+
+
+def test_a_preset_writes_only_in_its_own_folder_in_both_tools(dags):
+    """Presets never overwrite each other's results: the tiny preset run beside the default one (Snakemake's
+    --configfile, DVC's presets/tiny/dvc.yaml) writes every output, log and checkpoint under presets/tiny/, and the
+    default preset nothing there."""
+    _, sm_default, dv_default = dags("params.yaml")
+    _, sm_tiny, dv_tiny = dags("configs/tiny.yaml@own")
+    tiny_outputs = {p for j in sm_tiny for p in j["output"]} | {p for s in dv_tiny for p in s["outs"]}
+    default_outputs = {p for j in sm_default for p in j["output"]} | {p for s in dv_default for p in s["outs"]}
+    assert tiny_outputs and all(p.startswith("presets/tiny/") for p in tiny_outputs)
+    assert default_outputs and not [p for p in default_outputs if p.startswith("presets/")]
+    for cmd in [j["cmd"] for j in sm_tiny] + [s["cmd"] for s in dv_tiny]:
+        words = cmd.split()
+        # option values that are paths (an input given as NAME=PATH: its path)
+        paths = [w.split("=")[-1] for flag, w in zip(words, words[1:]) if flag.startswith("--") and "/" in w]
+        outside = [p for p in paths if not p.startswith(("presets/tiny/", "configs/tiny.yaml", "workflow/"))]
+        assert not outside, f"{cmd}: {outside}"
+
+
+def test_a_step_refuses_to_write_outside_its_presets_folder(tmp_path):
+    """The root dvc.yaml (the default preset's paths) run with another preset in params.yaml fails before any
+    output is written, naming the option and the preset's folder."""
+    ws = make_workspace(tmp_path / "ws")
+    out = "data/processed/digits.safetensors"
+    cmd = [tool("diffrepro"), "prepare-data", "--params", "configs/tiny.yaml", "--dataset", "digits", "--out", out]
+    proc = sh(cmd, ws, check=False)
+    assert proc.returncode != 0 and not (ws / out).exists()
+    assert f"--out {out} lies outside the folders of the preset of configs/tiny.yaml (presets/tiny/)" in proc.stderr
+    proc = sh([*cmd[:-1], "presets/tiny/" + out], ws, check=False)
+    assert proc.returncode == 0 and (ws / "presets/tiny" / out).is_file(), proc.stderr
+    proc = sh([*cmd[:3], "params.yaml", *cmd[4:-1], "presets/tiny/" + out], ws, check=False)  # the default preset
+    assert proc.returncode != 0 and "lies outside the folders of the preset of params.yaml" in proc.stderr
 
 
 def test_editing_the_imagenet_loader_reruns_nothing_of_the_fashion_mnist_dag(dags):

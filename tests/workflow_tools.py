@@ -43,7 +43,10 @@ def make_workspace(dest: Path, preset: str = "configs/tiny.yaml", dvc: bool = Fa
         shutil.copy2(REPO / name, dest / name)
     for folder in ("workflow", "configs", "src"):
         shutil.copytree(REPO / folder, dest / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    shutil.copy2(REPO / preset, dest / "params.yaml")
+    # the workspace runs the preset as its own default preset: artifacts at the workspace's top, DVC's root
+    # dvc.yaml (tests/test_presets.py checks where each preset writes in the repository)
+    text = (REPO / preset).read_text(encoding="utf-8")
+    (dest / "params.yaml").write_text(re.sub(r"^preset: \w+$", "preset: default", text, count=1, flags=re.M))
     if dvc:
         sh([tool("dvc"), "init", "--no-scm", "-q"], dest)
         sh([tool("dvc"), "config", "core.analytics", "false"], dest)
@@ -146,8 +149,10 @@ def dvc_stages(workspace: Path) -> list[dict]:
     return json.loads(sh([sys.executable, "-c", DVC_STAGES, str(workspace)], workspace).stdout)
 
 
-def both_dags(workspace: Path) -> tuple[list[dict], list[dict]]:
-    """The Snakemake jobs (without ``all``) and the DVC stages of a workspace, planned side by side."""
+def both_dags(workspace: Path, preset: str | None = None) -> tuple[list[dict], list[dict]]:
+    """The Snakemake jobs (without ``all``) and the DVC stages of a workspace, planned side by side: of its
+    params.yaml and root dvc.yaml, or (``preset``: a preset's file) of ``--configfile preset`` and the preset's own
+    pipeline ``presets/NAME/dvc.yaml`` (stage names without the file's path)."""
     dvc = subprocess.Popen(
         [sys.executable, "-c", DVC_STAGES, str(workspace)],
         cwd=workspace,
@@ -157,12 +162,17 @@ def both_dags(workspace: Path) -> tuple[list[dict], list[dict]]:
         text=True,
     )
     try:
-        jobs = [j for j in snakemake_plan(workspace) if j["rule"] != "all"]
+        jobs = [j for j in snakemake_plan(workspace, *([preset] if preset else [])) if j["rule"] != "all"]
     finally:
         out, err = dvc.communicate(timeout=600)
     if dvc.returncode != 0:
         raise AssertionError(f"resolving dvc.yaml failed:\n{err[-4000:]}")
-    return jobs, json.loads(out)
+    stages = json.loads(out)
+    if preset is None:
+        return jobs, [s for s in stages if ":" not in s["name"]]
+    name = yaml.safe_load((workspace / preset).read_text())["preset"]
+    prefix = f"presets/{name}/dvc.yaml:"
+    return jobs, [dict(s, name=s["name"][len(prefix) :]) for s in stages if s["name"].startswith(prefix)]
 
 
 def dvc_repro_ran(output: str) -> set[str]:

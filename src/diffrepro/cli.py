@@ -21,7 +21,7 @@ from . import __version__
 from .config import load_config
 from .dag import STEPS, Step
 from .dag import step as declared_step
-from .dag.spec import In, Option, Out, Value
+from .dag.spec import In, Option, Out, Value, belongs_to_preset, preset_root
 from .errors import DiffreproError
 from .gpu_slots import pin_gpus
 from .runlog import get_logger, setup_logging
@@ -222,9 +222,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+def check_preset_folders(step: Step, args: argparse.Namespace) -> None:
+    """Refuse a job that would write outside its preset's folders (presets never overwrite each other's
+    results): for example the root dvc.yaml (the default preset's) run with another preset in params.yaml."""
+    root = preset_root(load_config(args.params))
+    flags = ["--log"] + [a.flag for a in step.outputs]
+    for flag in flags:
+        value = getattr(args, flag.lstrip("-").replace("-", "_"), None)
+        if value is not None and not belongs_to_preset(value, root):
+            where = f"presets/{root.split('/')[1]}/" if root else "the top of the repository"
+            raise DiffreproError(
+                f"{step.name}: {flag} {value} lies outside the folders of the preset of {args.params} ({where}); "
+                "run that preset with `snakemake --configfile FILE` or its own DVC pipeline "
+                "(`diffrepro dag dvc-yaml --params FILE`, see README, Presets)"
+            )
+
+
 def run_step(step: Step, args: argparse.Namespace, argv: list[str]) -> int:
     """Run ``step``: relaunched under torchrun when it trains data-parallel, else pinned to a GPU of
     ``$DIFFREPRO_GPUS`` (for a CUDA ``--device``) and run in this process. Returns the exit status."""
+    check_preset_folders(step, args)
     if step.distributed and not inside_launcher():
         nproc = nproc_per_node(args.params)
         if nproc > 1:

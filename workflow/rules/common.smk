@@ -49,8 +49,9 @@ def element(step, wildcards):
 
 
 def pattern(step, template):
-    """A path template as a Snakemake pattern: the foreach element is the wildcard, params values filled in."""
-    return step.resolve(template, config, f"{{{step.foreach.wildcard}}}" if step.foreach else None)
+    """A path template as a Snakemake pattern: the foreach element is the wildcard, params values filled in, in
+    the folders of the preset (presets/NAME/ unless it is the default)."""
+    return step.path(template, config, f"{{{step.foreach.wildcard}}}" if step.foreach else None)
 
 
 def step_inputs(step):

@@ -12,6 +12,11 @@ Paths, values and parameter keys are *templates* with three kinds of placeholder
 
 :meth:`Step.resolve` gives a template's value for one job of a parameter file (what Snakemake runs);
 :func:`to_dvc` writes it in DVC's interpolation syntax (what ``dvc.yaml`` holds).
+
+**Where a preset writes.** A path under one of :data:`ARTIFACT_DIRS` is an artifact of the parameter file's preset
+(its top-level ``preset`` key): the default preset (``params.yaml``) writes them where the declaration says,
+every other preset ``NAME`` under ``presets/NAME/`` (:func:`preset_root`, :func:`rooted`), so that presets never
+overwrite each other's results. Other paths (``workflow/claims.yaml``) are source files, the same for every preset.
 """
 
 from __future__ import annotations
@@ -35,8 +40,13 @@ __all__ = [
     "Report",
     "Step",
     "Value",
+    "ARTIFACT_DIRS",
+    "DEFAULT_PRESET",
+    "belongs_to_preset",
     "lookup",
     "placeholders",
+    "preset_root",
+    "rooted",
     "to_dvc",
 ]
 
@@ -44,6 +54,32 @@ __all__ = [
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][\w.]*)\}")
 #: in the command-line value of an input (:attr:`In.value`): the input's path
 PATH = "{path}"
+
+
+#: the folders that hold what the steps write (data, weights, results, logs, benchmarks, resumable checkpoints),
+#: per preset
+ARTIFACT_DIRS = ("benchmarks/", "checkpoints/", "data/", "logs/", "models/", "results/")
+#: the preset whose artifacts lie at the top of the repository (params.yaml)
+DEFAULT_PRESET = "default"
+
+
+def preset_root(config: Mapping[str, Any]) -> str:
+    """Where the artifacts of the parameter file ``config`` lie: ``""`` for the default preset, else
+    ``presets/NAME/``."""
+    name = lookup(config, "preset")
+    return "" if name == DEFAULT_PRESET else f"presets/{name}/"
+
+
+def rooted(path: str, root: str) -> str:
+    """``path`` of a preset whose artifacts lie under ``root``: artifact paths moved there, source paths as they are."""
+    return root + path if root and path.startswith(ARTIFACT_DIRS) else path
+
+
+def belongs_to_preset(path: str, root: str) -> bool:
+    """Whether a job of the preset rooted at ``root`` may write ``path``: not into another preset's folders."""
+    if path.startswith("presets/"):
+        return bool(root) and path.startswith(root)
+    return not (root and path.startswith(ARTIFACT_DIRS))
 
 
 def placeholders(template: str) -> list[str]:
@@ -311,34 +347,38 @@ class Step:
 
         return PLACEHOLDER.sub(sub, template)
 
+    def path(self, template: str, config: Mapping[str, Any], key: str | None = None) -> str:
+        """A path template for the job of element ``key`` of ``config``, in the folders of its preset."""
+        return rooted(self.resolve(template, config, key), preset_root(config))
+
     def input_files(self, arg: In, config: Mapping[str, Any], key: str | None = None) -> list[str]:
-        path = self.resolve(arg.path, config, key)
+        path = self.path(arg.path, config, key)
         return arg.members.files(path, config) if arg.members else [path]
 
     def output_files(self, arg: Out, config: Mapping[str, Any], key: str | None = None) -> list[str]:
-        path = self.resolve(arg.path, config, key)
+        path = self.path(arg.path, config, key)
         return arg.members.files(path, config) if arg.members else [path]
 
     def param_keys(self, config: Mapping[str, Any], key: str | None = None) -> list[str]:
         return [self.resolve(p, config, key) for p in self.params]
 
-    def options(self, params_file: str, render: Callable[[str], str]) -> list[tuple[str, str]]:
+    def options(self, params_file: str, render: Callable[[str], str], root: str = "") -> list[tuple[str, str]]:
         """The options of the command line in order, ``(flag, value)``: ``--params``, ``--log``, then the
         inputs, outputs and values, each value template given to ``render`` (options the DAG leaves at their
-        default are not on it)."""
-        pairs = [("--params", params_file), ("--log", render(self.log))]
+        default are not on it); paths in the folders of the preset rooted at ``root`` (:func:`rooted`)."""
+        pairs = [("--params", params_file), ("--log", render(rooted(self.log, root)))]
         for a in self.args:
             if isinstance(a, In):
-                pairs.append((a.flag, render(a.value.replace(PATH, a.path))))
+                pairs.append((a.flag, render(a.value.replace(PATH, rooted(a.path, root)))))
             elif isinstance(a, Out):
-                pairs.append((a.flag, render(a.path)))
-            elif isinstance(a, Value):
-                pairs.append((a.flag, render(a.value)))
+                pairs.append((a.flag, render(rooted(a.path, root))))
+            elif isinstance(a, Value):  # a folder value (checkpoints) is the preset's too
+                pairs.append((a.flag, render(rooted(a.value, root))))
         return pairs
 
     def argv(self, config: Mapping[str, Any], key: str | None, params_file: str) -> list[str]:
         """The command line of one job of the parameter file ``params_file`` (holding ``config``), as words."""
-        pairs = self.options(params_file, lambda template: self.resolve(template, config, key))
+        pairs = self.options(params_file, lambda template: self.resolve(template, config, key), preset_root(config))
         return ["diffrepro", self.command, *(word for pair in pairs for word in pair)]
 
     def code(self, config: Mapping[str, Any] | None = None, key: str | None = None) -> list[str]:

@@ -1,6 +1,7 @@
 """``diffrepro dag``: the step declaration (src/diffrepro/dag/steps.py) as files and lists.
 
-``diffrepro dag dvc-yaml > dvc.yaml`` writes the DVC pipeline (``--check``: exit 1 when dvc.yaml differs);
+``diffrepro dag dvc-yaml > dvc.yaml`` writes the DVC pipeline (``--check``: exit 1 when dvc.yaml differs; with
+``--params configs/NAME.yaml --write``: the preset's own pipeline, presets/NAME/dvc.yaml);
 ``diffrepro dag steps`` lists the steps; ``diffrepro dag code STEP`` prints the source files a step depends on
 (with ``--params FILE --key KEY``: for that job of a parameter file, loaders included); ``diffrepro dag command
 STEP --key KEY`` prints the command line of one job, as both tools run it.
@@ -12,9 +13,10 @@ import shlex
 import sys
 from pathlib import Path
 
+from ..atomic import write_text
 from ..config import load_config
 from ..errors import DiffreproError
-from .dvc import dvc_yaml
+from .dvc import dvc_yaml, pipeline_of
 from .steps import STEPS, step
 
 __all__ = ["add_arguments", "main"]
@@ -24,6 +26,13 @@ def add_arguments(p) -> None:
     sub = p.add_subparsers(dest="what", required=True, metavar="WHAT")
     q = sub.add_parser("dvc-yaml", help="print dvc.yaml (generated from the declaration)")
     q.add_argument("--check", metavar="FILE", help="instead: exit 1 unless FILE holds exactly this text")
+    q.add_argument(
+        "--params",
+        default="params.yaml",
+        help="the preset's parameter file (default: params.yaml, the default preset's root dvc.yaml); another "
+        "preset NAME gets presets/NAME/dvc.yaml",
+    )
+    q.add_argument("--write", action="store_true", help="write the file (dvc.yaml or presets/NAME/dvc.yaml)")
     sub.add_parser("steps", help="list the steps: name, command and foreach")
     q = sub.add_parser("code", help="the source files a step depends on")
     q.add_argument("step", help="a step (train_ddgm or train-ddgm)")
@@ -37,8 +46,17 @@ def add_arguments(p) -> None:
 
 def main(args) -> None:
     if args.what == "dvc-yaml":
-        text = dvc_yaml()
-        if args.check is None:
+        config = load_config(args.params)
+        try:
+            pipeline = pipeline_of(config, args.params)
+        except ValueError as exc:
+            raise DiffreproError(str(exc)) from None
+        text = dvc_yaml(pipeline, config["preset"])
+        if args.write:
+            Path(pipeline.folder).mkdir(parents=True, exist_ok=True)
+            write_text(pipeline.path, text)
+            print(f"wrote {pipeline.path}")
+        elif args.check is None:
             sys.stdout.write(text)
         elif Path(args.check).read_text(encoding="utf-8") != text:
             raise DiffreproError(
