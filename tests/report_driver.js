@@ -1,8 +1,9 @@
 // Browses a Snakemake HTML report the way a reader does, in headless Chromium (tests/test_workflow.py appends
-// this script to a copy of the report): from the menu into every study (category), each of its Tables /
-// Figures / Samples lists (subcategories), every result's information button (the caption) and view button
-// (an image is shown; a table is a download link holding the file), and finally shows a figure (the first of the
-// study with the most) for the screenshot.  What it saw is written as JSON into a hidden pre element (id report-check) for `chromium --dump-dom`.
+// this script to a copy of the report): first the landing page (the claims table drawn in it), then from the
+// menu into every study (category), each of its Tables / Figures / Samples lists (subcategories), every result's
+// information button (the caption) and view button (a figure is shown as an image, a table as its HTML page in
+// the content area), and finally shows a figure (the first of the study with the most) for the screenshot.
+// What it saw is written as JSON into a hidden pre element (id report-check) for `chromium --dump-dom`.
 "use strict";
 (async function () {
     const seen = { menu: [], studies: {}, results: {}, shown: null, errors: [], done: false };
@@ -54,8 +55,39 @@
                  width: img.naturalWidth, height: img.naturalHeight };
     }
 
+    // the view a result's button opened in the content area (not the navbar): an image or an HTML page (iframe)
+    const contentView = () => [...document.querySelectorAll("#app img, #app iframe")].find((el) => !el.closest("nav"));
+
+    function tableCells(root) {  // the tables of a page: header cells, row count, the first row's cells
+        return [...root.querySelectorAll("table")].map((table) => ({
+            header: [...table.querySelectorAll("thead th")].map(text),
+            rows: table.querySelectorAll("tbody tr").length,
+            first: [...(table.querySelector("tbody tr") || document.createElement("tr")).querySelectorAll("td")].map(text),
+        }));
+    }
+
+    async function shownPage(before) {  // the HTML page a view button opened (a table): what it holds
+        const frame = await until(() => { const el = contentView(); return el && el.tagName === "IFRAME" && el !== before
+                                           && el.getAttribute("src") !== (before && before.getAttribute("src")) && el; },
+                                  "an HTML view");
+        const src = frame.getAttribute("src");
+        const bytes = Uint8Array.from(atob(src.slice(src.indexOf(",") + 1)), (c) => c.charCodeAt(0));
+        const doc = new DOMParser().parseFromString(new TextDecoder("utf-8").decode(bytes), "text/html");
+        const box = frame.getBoundingClientRect();
+        return { file: (src.match(/filename=([^;]+);/) || [])[1], mime: src.slice(5, src.indexOf(";")), src,
+                 title: doc.title, tables: tableCells(doc), width: Math.round(box.width), height: Math.round(box.height),
+                 scripts: doc.querySelectorAll("script").length };
+    }
+
     try {
         await until(() => linkByText("Workflow"), "the report's menu");
+        // the landing page: its title, then the claims table drawn inline
+        const landing = await until(() => document.querySelector("#app .prose"), "the landing page");
+        await until(() => landing.querySelector("table") || landing.textContent.includes("not in this report"), "the landing text");
+        const first = landing.querySelector("h1, table");
+        seen.landing = { title: first && first.tagName === "H1" ? text(first) : null, tables: tableCells(landing),
+                         firstAfterTitle: (() => { const t = landing.querySelector("table"); return t ? [...landing.querySelectorAll("h1, h2, table")].indexOf(t) : -1; })() };
+        save();
         seen.menu = linkTexts().filter((t) => !GENERAL.includes(t));
         for (const study of seen.menu) {
             await openList(study);
@@ -72,9 +104,12 @@
                     const [view, info] = await until(() => rows()[i] && rows()[i].querySelectorAll("td:last-child a"),
                                                      "the buttons of " + labels[i]);
                     const result = { study, list, href: view.getAttribute("href"), download: view.getAttribute("download") };
-                    if (result.href === "#") {  // an image: the view button shows it
+                    if (result.href === "#") {  // the view button shows the result in the content area
+                        const before = contentView();
                         await click(view, "view " + labels[i]);
-                        result.image = await shownImage();
+                        const shown = await until(contentView, "the view of " + labels[i]);
+                        if (shown.tagName === "IFRAME") result.page = await shownPage(before);
+                        else result.image = await shownImage();
                     }
                     await click(info, "information on " + labels[i]);
                     result.info = await until(() => panel().textContent.includes("Description") && navbar().innerText,

@@ -513,6 +513,11 @@ def test_transferability_step_end_to_end(workspace):
     assert r"\caption{Transferability (Deja et al. 2022, Table 2), source digits}" in tex
     assert r"digits MAE $\downarrow$ & digits MS-SSIM $\uparrow$" in tex and f"{daed_mae:.3f} $\\pm$" in tex
     assert r"CIFAR10 & DDGM VLB & 0.091 & 0.94" in tex
+    page = (out / "t.html").read_text()  # --out-html defaults to beside --out-md: ours, then the published rows
+    assert page.count("<table>") == 2
+    assert "<title>Transferability (Deja et al. 2022, Table 2), source digits</title>" in page
+    assert '<th scope="col">digits MAE ↓</th>' in page and f"<td>{daed_mae:.3f} ± " in page
+    assert "<td>CIFAR10</td><td>DDGM VLB</td><td>0.091</td><td>0.94</td>" in page and "not comparable" in page
     width, height = _png(out / "t.png")
     assert width > height > 50  # 2 rows x 5 columns
     assert (out / "t.svg").read_text().count("<svg") == 1  # the figure as SVG beside the PNG

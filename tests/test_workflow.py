@@ -12,6 +12,7 @@ import csv
 import inspect
 import json
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -376,11 +377,20 @@ ALL_TABLES = TABLES + ["deja_table2", "coursework_4_5", "dddm_table1"]
 
 
 def run_outputs(ws: Path) -> tuple[dict[str, Path], dict[str, Path]]:
-    """The tables (Markdown, by name) and figures (PNG, by file name) the run wrote: all belong in the report."""
-    tables = {p.stem: p for p in (ws / "results/tables").glob("*.md")}
+    """The tables (HTML, by name) and figures (PNG, by file name) the run wrote: all belong in the report. Every
+    table has its HTML page beside its Markdown."""
+    tables = {p.stem: p for p in (ws / "results/tables").glob("*.html")}
     figures = {p.name: p for p in (ws / "results/figures").glob("*.png")}
     assert set(ALL_TABLES) <= set(tables) and len(figures) >= 15
+    assert set(tables) == {p.stem for p in (ws / "results/tables").glob("*.md")}
     return tables, figures
+
+
+def claims_summary(ws: Path) -> tuple[list[str], int]:
+    """The claims table's summary columns and its number of findings (rows), from its Markdown."""
+    lines = (ws / "results/tables/claims.md").read_text(encoding="utf-8").split("\n\n\n")[0].splitlines()
+    table = [line for line in lines if line.startswith("|")]
+    return [c.strip() for c in table[0].strip("|").split("|")], len(table) - 2
 
 
 @e2e
@@ -395,23 +405,32 @@ def test_snakemake_report_holds_every_table_and_figure(tiny_run):
     categories = embedded(report, "categories")
     assert set(categories) == STUDIES
     tables, figures = run_outputs(ws)
-    assert set(results) == {f"{t}.md" for t in tables} | set(figures)
-    for name, md in tables.items():
-        r = results[f"{name}.md"]
-        assert f"results/tables/{name}.md" in categories[study_of(name)]["Tables"], name
+    assert set(results) == {f"{t}.html" for t in tables} | set(figures)
+    for name, page in tables.items():
+        r = results[f"{name}.html"]
+        assert f"results/tables/{name}.html" in categories[study_of(name)]["Tables"], name
         assert r["labels"]["table"].startswith(name), name
         assert ("reproduce" if name == "claims" else "Metric backends") in r["caption"], name
         if name in TABLE_BUILDERS:  # the caption shows what the table holds: its builder's docstring
             assert " ".join(inspect.getdoc(TABLE_BUILDERS[name]).split()[:6]) in " ".join(r["caption"].split()), name
-        assert decode_data_uri(r["data_uri"]) == md.read_bytes(), name
+        # an HTML page, drawn by the view button: the table file as written
+        assert r["mime_type"] == "text/html" and decode_data_uri(r["data_uri"]) == page.read_bytes(), name
+        assert not remote_references(page.read_text(encoding="utf-8")), name
     for name in figures:
         assert results[name]["mime_type"] == "image/png" and results[name]["caption"], name
+    # the landing page starts (after its title) with the claims summary, the fragment the claims step wrote
+    landing = embedded(report, "workflow-desc")
+    fragment = (ws / "results/report/claims_summary.html").read_text(encoding="utf-8")
+    assert "<table>" in fragment and fragment.strip() in landing
+    start = landing.index(fragment.strip())
+    assert landing.index("</h1>") < start < landing.index("One Snakemake DAG") and "<table" not in landing[:start]
 
 
 @e2e
 def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
-    """The report as a reader sees it, offline: the driver opens every study, list and result; each figure
-    renders as an image, each table's button holds its Markdown; then a screenshot of a shown figure."""
+    """The report as a reader sees it, offline: the landing page starts with the claims table; the driver opens
+    every study, list and result; each figure renders as an image, each table as its HTML page (a table with
+    intervals) in the content area; then a screenshot of a shown figure."""
     if chromium() is None:
         pytest.skip("headless check needs Debian's chromium (setup.sh installs it where apt-get can be used)")
     ws, path, proc = tiny_run
@@ -422,19 +441,31 @@ def test_snakemake_report_renders_in_headless_chromium(tiny_run, tmp_path):
     rows = seen["results"]  # row label (as rendered) -> what the driver saw there
     assert all("description" in r["info"].lower() for r in rows.values()), "a result without its caption"
     tables, figures = run_outputs(ws)
-    for name, md in tables.items():
+    # the landing page: right after its title, the claims summary drawn as a table
+    columns, findings = claims_summary(ws)
+    landing = seen["landing"]
+    assert landing["title"].startswith("diffrepro") and landing["firstAfterTitle"] == 1
+    assert landing["tables"][0]["header"] == columns and landing["tables"][0]["rows"] == findings > 0
+    for name, html_page in tables.items():
         found = [r for label, r in rows.items() if label.split()[0] == name]
         assert found, f"no row of {name} among {sorted(rows)}"
         r = found[0]
         # a study whose results are all tables shows them at once, without a list to choose (the driver: null)
         lists = set(seen["studies"][study_of(name)])
-        assert (r["study"], r["list"], r["download"]) == (
-            study_of(name),
-            None if lists == {"null"} else "Tables",
-            f"{name}.md",
-        )
-        assert decode_data_uri(r["href"]) == md.read_bytes(), name
+        assert (r["study"], r["list"], r["href"]) == (study_of(name), None if lists == {"null"} else "Tables", "#")
+        # the view button shows the table's HTML page in the content area: a table with rows, no script
+        page = r["page"]
+        assert (page["file"], page["mime"], page["scripts"]) == (f"{name}.html", "text/html", 0), name
+        assert decode_data_uri(page["src"]) == html_page.read_bytes(), name
+        assert page["width"] > 300 and page["height"] > 300, name
+        assert page["tables"] and all(t["header"] and t["rows"] > 0 for t in page["tables"]), name
         assert ("reproduce" if name == "claims" else "Metric backends") in r["info"], name
+    # a metric with its interval reads `value [lo, hi]` in the drawn table, as in the Markdown
+    deja1 = next(r["page"] for label, r in rows.items() if label.split()[0] == "deja_table1")
+    header, first = deja1["tables"][0]["header"], deja1["tables"][0]["first"]
+    fid = first[header.index("FID [Inception]")]
+    assert re.fullmatch(r"-?[\d.]+ \[-?[\d.]+, -?[\d.]+\]", fid), fid
+    assert f"| {fid} |" in (ws / "results/tables/deja_table1.md").read_text(encoding="utf-8")
     images = {r["image"]["file"]: r["image"] for r in rows.values() if "image" in r}
     assert set(images) == set(figures)
     assert all(img["mime"] == "image/png" and img["width"] > 0 and img["height"] > 0 for img in images.values())

@@ -35,7 +35,7 @@ import torch
 from torch import Tensor
 
 from ..diffusion.daed import dae_input, dae_predict
-from ..reporting.render import render_latex
+from ..reporting.render import html_document, html_section, render_latex
 from .image_quality import mae, ms_ssim, ms_ssim_settings, to_unit_range
 from .reconstruction import _mean_sem
 
@@ -48,6 +48,7 @@ __all__ = [
     "denoise",
     "reverse_from",
     "TABLE2_CAVEAT",
+    "table2_html",
     "table2_latex",
     "table2_markdown",
 ]
@@ -291,20 +292,16 @@ def table2_markdown(
     return "\n".join(lines)
 
 
-def table2_latex(
+def _table2_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
     source: str,
     targets: Sequence[str],
     models: Sequence[str],
-    labels: Mapping[str, str] | None = None,
-    title: str,
-    notes: Sequence[str] = (),
-    reference_source: str = "CIFAR10",
-) -> str:
-    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
-    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
-    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
+    labels: Mapping[str, str] | None,
+    reference_source: str,
+) -> tuple[list[dict], list[str], list[dict], list[str]]:
+    """Table 2 as rows of cells: ours (and their columns), then the paper's rows for ``reference_source``."""
     labels = dict(labels or {})
     cell = {(r["model"], r["target"]): r for r in rows}
     columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
@@ -323,6 +320,26 @@ def table2_latex(
         for t in DEJA_TABLE2_TARGETS:
             row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
         paper.append(row)
+    return ours, columns, paper, paper_columns
+
+
+def table2_latex(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    targets: Sequence[str],
+    models: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    title: str,
+    notes: Sequence[str] = (),
+    reference_source: str = "CIFAR10",
+) -> str:
+    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
+    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
+    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
+    ours, columns, paper, paper_columns = _table2_rows(
+        rows, source=source, targets=targets, models=models, labels=labels, reference_source=reference_source
+    )
     return (
         render_latex(ours, columns, title, notes)
         + "\n"
@@ -333,6 +350,33 @@ def table2_latex(
             ["Note: " + TABLE2_CAVEAT],
         )
     )
+
+
+def table2_html(
+    rows: Sequence[Mapping[str, Any]],
+    *,
+    source: str,
+    targets: Sequence[str],
+    models: Sequence[str],
+    labels: Mapping[str, str] | None = None,
+    title: str,
+    description: str = "",
+    reference_source: str = "CIFAR10",
+) -> str:
+    """:func:`table2_markdown` as an HTML document: the title, the ``description``, our rows, then the paper's
+    rows for ``reference_source`` with the caveat (:data:`TABLE2_CAVEAT`)."""
+    ours, columns, paper, paper_columns = _table2_rows(
+        rows, source=source, targets=targets, models=models, labels=labels, reference_source=reference_source
+    )
+    body = html_section(ours, columns, title, [], preamble=[description] if description else [])
+    body += html_section(
+        paper,
+        paper_columns,
+        f"Published values (Deja et al. 2022, Table 2, source {reference_source}), for reference",
+        ["Note: " + TABLE2_CAVEAT],
+        level=2,
+    )
+    return html_document(title, body)
 
 
 TABLE2_CAVEAT = (

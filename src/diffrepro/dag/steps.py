@@ -15,13 +15,15 @@ from ..config import load_schema
 from ..reporting.tables import TABLES
 from .spec import PATH, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
 
-__all__ = ["INCEPTION", "METRIC_BACKENDS", "STEPS", "TABLE_NAMES", "step"]
+__all__ = ["CLAIMS_SUMMARY_HTML", "INCEPTION", "METRIC_BACKENDS", "STEPS", "TABLE_NAMES", "step"]
 
 #: the tables of the ``table`` step (one job each), as :data:`diffrepro.reporting.tables.TABLES` defines them
 TABLE_NAMES = tuple(TABLES)
 #: every metric backend (``evaluation.backends`` chooses among them): each data set's reference features
 #: are computed on all of them
 METRIC_BACKENDS = tuple(load_schema()["properties"]["evaluation"]["properties"]["backends"]["items"]["enum"])
+#: the claims' summary table as an HTML fragment: the report's landing page (workflow/report/workflow.rst) embeds it
+CLAIMS_SUMMARY_HTML = "results/report/claims_summary.html"
 #: the converted FID Inception weights
 INCEPTION = "models/inception/inception-2015-12-05.safetensors"
 
@@ -94,13 +96,18 @@ def figure(flag: str, path: str, help: str, report: Report) -> tuple[Out, Out]:
 
 
 def table_files(path: str, report: Report, md_help: str | None = None, csv: bool = True) -> tuple[Out, ...]:
-    """A table as Markdown (``--out-md``, shown in the report), CSV (``--out-csv``) and LaTeX (``--out-tex``),
-    written beside each other from ``path`` without suffix; none stored in DVC's cache."""
-    files = [Out(flag="--out-md", path=f"{path}.md", help=md_help, report=report, cache=False)]
+    """A table as Markdown (``--out-md``), CSV (``--out-csv``), LaTeX (``--out-tex``) and HTML (``--out-html``,
+    drawn inline in the report), written beside each other from ``path`` without suffix; none stored in DVC's
+    cache."""
+    files = [Out(flag="--out-md", path=f"{path}.md", help=md_help, cache=False)]
     if csv:
         files.append(Out(flag="--out-csv", path=f"{path}.csv", cache=False))
     tex_help = "output: the table as LaTeX (default: beside --out-md, suffix .tex)"
     files.append(Out(flag="--out-tex", path=f"{path}.tex", help=tex_help, cache=False, required=False))
+    html_help = "output: the table as a self-contained HTML document (default: beside --out-md, suffix .html)"
+    files.append(
+        Out(flag="--out-html", path=f"{path}.html", help=html_help, report=report, cache=False, required=False)
+    )
     return tuple(files)
 
 
@@ -946,6 +953,13 @@ STEPS: tuple[Step, ...] = (
             In(flag="--transferability", path="results/analysis/transferability.csv", help="transferability output"),
             In(flag="--snr", path="results/analysis/snr.json", help="snr output (.json)"),
             *table_files("results/tables/claims", Report("claims", "table", "claims")),
+            Out(
+                flag="--out-summary-html",
+                path=CLAIMS_SUMMARY_HTML,
+                cache=False,
+                help="output: the summary table alone (its styles and table element), embedded in the report's "
+                "landing page (workflow/report/workflow.rst)",
+            ),
             Out(
                 flag="--out",
                 path="results/metrics/claims.json",

@@ -1,5 +1,6 @@
 """Step: the verdict on each finding of the registry (``workflow/claims.yaml``) from this preset's metrics,
-bootstrap replicates and analyses: the claims table (Markdown, CSV, LaTeX) and ``results/metrics/claims.json``."""
+bootstrap replicates and analyses: the claims table (Markdown, CSV, LaTeX, HTML), its summary as an HTML fragment
+for the report's landing page and ``results/metrics/claims.json``."""
 
 from __future__ import annotations
 
@@ -12,7 +13,15 @@ from ..claims.sources import Record, Results
 from ..config import dddm_config, evaluation_config, load_config, surrogate_config
 from ..csvio import read_csv, write_csv
 from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
-from ..reporting.render import render_latex, render_markdown, tex_beside
+from ..reporting.render import (
+    html_beside,
+    html_document,
+    html_fragment,
+    html_section,
+    render_latex,
+    render_markdown,
+    tex_beside,
+)
 from ..runlog import get_logger
 
 NOTES = [
@@ -67,6 +76,15 @@ def run(args) -> None:
     write_text(args.out_md, md)
     write_csv(args.out_csv, DETAIL_COLUMNS, [[row.get(c) for c in DETAIL_COLUMNS] for row in details])
     write_text(args.out_tex or tex_beside(args.out_md), render_latex(summary, summary_columns, title, NOTES))
+    body = html_section(summary, summary_columns, title, []) + html_section(
+        [significant(row) for row in details],
+        DETAIL_COLUMNS,
+        "Each comparison: the paper's numbers and ours",
+        NOTES,
+        level=2,
+    )
+    write_text(args.out_html or html_beside(args.out_md), html_document(title, body))
+    write_text(args.out_summary_html, html_fragment(summary, summary_columns))
     record = claims_record(assessed, backends)
     write_json(args.out, record)
     log.info(

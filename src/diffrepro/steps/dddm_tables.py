@@ -72,7 +72,14 @@ def run(args) -> None:
     main = next(r for r in records if r["run"] == dddm.main)
     rows, columns, title, notes = dddm_table(main)
     write_table(
-        rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes
+        rows,
+        columns,
+        md_path=args.out_md,
+        csv_path=args.out_csv,
+        tex_path=args.out_tex,
+        html_path=args.out_html,
+        title=title,
+        notes=notes,
     )
     abl = ablation_rows(records)
     write_csv(args.ablation_csv, ABLATION_COLUMNS, ablation_cells(abl))

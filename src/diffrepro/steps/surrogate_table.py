@@ -29,7 +29,14 @@ def run(args) -> None:
     base = {**base, "timesteps": model_config(config, base["model"]).timesteps}
     rows, columns, title, notes = surrogate_table(records, base)
     write_table(
-        rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes
+        rows,
+        columns,
+        md_path=args.out_md,
+        csv_path=args.out_csv,
+        tex_path=args.out_tex,
+        html_path=args.out_html,
+        title=title,
+        notes=notes,
     )
     get_logger().info(
         "wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv, args.out_tex or tex_beside(args.out_md), len(rows)

@@ -41,7 +41,14 @@ def run(args) -> None:
         args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys]
     )
     write_table(
-        rows, columns, md_path=args.out_md, csv_path=args.out_csv, tex_path=args.out_tex, title=title, notes=notes
+        rows,
+        columns,
+        md_path=args.out_md,
+        csv_path=args.out_csv,
+        tex_path=args.out_tex,
+        html_path=args.out_html,
+        title=title,
+        notes=notes,
     )
     get_logger().info(
         "wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv, args.out_tex or tex_beside(args.out_md), len(rows)

@@ -8,7 +8,7 @@ denoise the same noised test images of each set in ``analysis.transferability.ta
 split step of ``beta_1`` on each model's own schedule; a DDGM runs its reverse process from ``s``
 down to 0, the DAE (the "DAED" row) removes the noise in one pass
 (:mod:`diffrepro.analysis.transferability`). Outputs: a CSV (one row per model and target), the
-Markdown and LaTeX table in the paper's layout with the published CIFAR-10-source rows beside it, and a
+Markdown, LaTeX and HTML table in the paper's layout with the published CIFAR-10-source rows beside it, and a
 PNG and SVG figure with one example per target (clean, noisy, each model's reconstruction)."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
-from ..analysis.transferability import Denoiser, compare_denoisers, table2_latex, table2_markdown
+from ..analysis.transferability import Denoiser, compare_denoisers, table2_html, table2_latex, table2_markdown
 from ..atomic import write_text
 from ..config import analysis_config, dataset_of, load_config
 from ..csvio import write_csv
@@ -26,7 +26,7 @@ from ..devices import resolve_device
 from ..imaging import to_model_range
 from ..posthoc import ddgm_split_step
 from ..reporting.image_panels import save_image_panel
-from ..reporting.render import tex_beside
+from ..reporting.render import html_beside, tex_beside
 from ..runlog import get_logger
 from ..seeding import generator
 
@@ -211,6 +211,18 @@ def run(args) -> None:
             labels=labels,
             title=title,
             notes=[description],
+        ),
+    )
+    write_text(
+        args.out_html or html_beside(args.out_md),
+        table2_html(
+            rows,
+            source=source,
+            targets=list(tcfg["targets"]),
+            models=models,
+            labels=labels,
+            title=title,
+            description=description,
         ),
     )
 
