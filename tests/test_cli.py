@@ -64,6 +64,7 @@ def test_the_parser_of_a_step_is_its_declaration(step):
             assert action.__class__.__name__ == "_AppendAction"
     # the DAG's command line of a job parses, and every declared argument lands where the step reads it
     config = {
+        "preset": "default",
         "datasets": {"d": {"dataset": "digits"}},
         "models": {"m": {"data": "d"}},
         "gans": {"g": {"data": "d"}},
