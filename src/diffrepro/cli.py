@@ -224,7 +224,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
 def check_preset_folders(step: Step, args: argparse.Namespace) -> None:
     """Refuse a job that would write outside its preset's folders (presets never overwrite each other's
-    results): for example the root dvc.yaml (the default preset's) run with another preset in params.yaml."""
+    results): for example the root dvc.yaml (the default preset's) run with another preset in params.yaml. A
+    missing parameter file is left to the step, whose error names it."""
+    if not os.path.isfile(args.params):
+        return
     root = preset_root(load_config(args.params))
     flags = ["--log"] + [a.flag for a in step.outputs]
     for flag in flags:

@@ -13,7 +13,6 @@ from ..training.classifier import save_classifier, train_classifier
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    cfg = classifier_config(config)
     tensors, meta = load_processed(args.data)
     for split in ("train", "test"):
         if bool((tensors[f"{split}_labels"] < 0).any()):
@@ -24,6 +23,7 @@ def run(args) -> None:
                 "them; preparing the data, training, sampling, NLL and the Inception metrics do not. For the "
                 "whole DAG use a labelled copy (for ImageNet: the Chrabaszcz et al. npz files)."
             )
+    cfg = classifier_config(config)
     model, metrics = train_classifier(
         tensors["train_images"],
         tensors["train_labels"],

@@ -218,7 +218,7 @@ def run(args) -> None:
         table2_html(
             rows,
             source=source,
-            targets=list(tcfg["targets"]),
+            targets=list(tcfg.targets),
             models=models,
             labels=labels,
             title=title,
