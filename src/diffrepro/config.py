@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import copy
 import os
-from pathlib import Path
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import jsonschema
