@@ -20,8 +20,14 @@ COMMANDS = [s.command for s in STEPS]
 
 def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
     modules = {m.name for m in pkgutil.iter_modules(diffrepro.steps.__path__)}
-    assert modules == {s.name for s in STEPS}
-    assert len(set(COMMANDS)) == len(COMMANDS) == 27
+    assert modules == {s.module.rsplit(".", 1)[1] for s in STEPS}
+    # a step that runs another step's module runs it over another params section (a model's seed replicates)
+    assert {s.name: s.module_name for s in STEPS if s.module_name not in (None, s.name)} == {
+        "train_replicate": "train_ddgm",
+        "sample_replicate": "sample",
+        "evaluate_replicate": "evaluate",
+    }
+    assert len(set(COMMANDS)) == len(COMMANDS) == 30
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
@@ -65,6 +71,8 @@ def test_the_parser_of_a_step_is_its_declaration(step):
     # the DAG's command line of a job parses, and every declared argument lands where the step reads it
     config = {
         "preset": "default",
+        "seed": 0,
+        "replicates": {"m_s1": {"model": "m", "seed": 1, "data": "d"}},
         "datasets": {"d": {"dataset": "digits"}},
         "models": {"m": {"data": "d"}},
         "gans": {"g": {"data": "d"}},
@@ -91,7 +99,7 @@ def test_the_parser_of_a_step_is_its_declaration(step):
 
 
 def test_distributed_commands_are_the_declared_ones():
-    assert set(DISTRIBUTED_COMMANDS) == {"train-ddgm", "train-dae", "train-gan", "train-dddm"}
+    assert set(DISTRIBUTED_COMMANDS) == {"train-ddgm", "train-replicate", "train-dae", "train-gan", "train-dddm"}
 
 
 @pytest.mark.parametrize("n, c", [(7, 1), (100, 1), (5, 3)])

@@ -209,13 +209,14 @@ def test_no_step_depends_on_the_command_line_plumbing():
     }
     for step in STEPS:
         code = set(step.code())
+        module = step.module.rsplit(".", 1)[1]  # a replicate step runs its model step's module
         assert not code & plumbing, step.name
         assert not [f for f in code if f.startswith("src/diffrepro/dag/")], step.name
-        assert f"src/diffrepro/steps/{step.name}.py" in code
+        assert f"src/diffrepro/steps/{module}.py" in code
         assert not [
             f
             for f in code
-            if f.startswith("src/diffrepro/steps/") and not f.endswith((f"/{step.name}.py", "/__init__.py"))
+            if f.startswith("src/diffrepro/steps/") and not f.endswith((f"/{module}.py", "/__init__.py"))
         ], f"{step.name} imports another step"
         if not step.loads:
             assert not code & (loader_files() - set(codedeps.closure("diffrepro.data"))), step.name
@@ -223,6 +224,9 @@ def test_no_step_depends_on_the_command_line_plumbing():
 
 TABLES = list(TABLE_NAMES)
 PER_MODEL_RULES = ["train_ddgm", "sample", "nll", "evaluate", "evaluate_snapshots"]
+# the tiny preset's training-seed replicate: ddgm_a with seed 1, trained, sampled and evaluated by its own jobs
+REPLICATE = "ddgm_a_s1"
+REPLICATE_RULES = ["train_replicate", "sample_replicate", "evaluate_replicate"]
 # the DAED steps that hang off the post-hoc generator (ddgm_a in the tiny preset) and the analyses
 POSTHOC_SPLITS = ["0.1", "linear"]
 ANALYSES = ["reconstruction", "transferability", "toy_examples", "dynamics"]
@@ -305,6 +309,23 @@ def assert_surrogate_dddm_outputs(ws: Path):
         assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
 
 
+def assert_seed_replicate_pooled(ws: Path):
+    """ddgm_a's replicate trained with its own seed (other weights, other metrics), and Table 1 shows ddgm_a as the
+    mean of its two runs with the t-interval of the mean (closed form for n = 2: mean -/+ 12.706 * |a - b| / 2)."""
+    summary = json.loads((ws / f"results/train/{REPLICATE}/summary.json").read_text())
+    assert summary["seed"] == 1 and summary["model"] == "ddgm_a"
+    own = json.loads((ws / "results/metrics/ddgm/ddgm_a.json").read_text())["backends"]["inception"]["fid"]
+    rep = json.loads((ws / f"results/metrics/ddgm/{REPLICATE}.json").read_text())["backends"]["inception"]["fid"]
+    assert own != rep
+    row = next(r for r in read_table(ws / "results/tables/deja_table1.csv") if r["Model"] == "ddgm_a")
+    mean, half = (own + rep) / 2, 12.706204736174698 * abs(own - rep) / 2
+    assert float(row["FID [Inception]"]) == pytest.approx(mean, rel=1e-3)
+    assert float(row["FID [Inception]_lo"]) == pytest.approx(mean - half, rel=1e-3, abs=1e-3)
+    assert float(row["FID [Inception]_hi"]) == pytest.approx(mean + half, rel=1e-3, abs=1e-3)
+    md = (ws / "results/tables/deja_table1.md").read_text()
+    assert "ddgm_a: 2 runs, seeds 0, 1" in md and "t-interval" in md
+
+
 def chain(model: str) -> dict[str, int]:
     """The jobs a change to one model's training reruns: its own chain, the tables and the claims (which read every
     model's metrics)."""
@@ -343,6 +364,7 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
     assert (ws / "results/figures/snr.png").stat().st_size > 0
     log = (ws / "logs/train_ddgm/ddgm_a.log").read_text()
     assert "step/s" in log and "loss=" in log  # progress (steps, loss, rate) is logged
+    assert_seed_replicate_pooled(ws)
     # nothing to do the second time
     assert [j for j in snakemake_jobs(ws) if j["rule"] != "all"] == []
     # one hyperparameter of one model reruns exactly that model's chain
@@ -361,6 +383,8 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
         "sample": 1,
         "evaluate": 1,
         "evaluate_snapshots": 1,
+        "sample_replicate": 1,  # ddgm_a's seed replicate samples with ddgm_a's sampling parameters
+        "evaluate_replicate": 1,
         "table": len(TABLES),
         "sample_posthoc": 1,
         "evaluate_posthoc": 1,
@@ -491,7 +515,15 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     # prepare_data, train_classifier, snr, convert_inception and reference_features (one data set), five stages
     # per model, one per table, the DAED steps, the claims
     assert len(dvc_repro_ran(out)) == (
-        5 + 4 * len(PER_MODEL_RULES) + len(TABLES) + len(POSTHOC_SPLITS) + 2 + len(ANALYSES) + SURROGATE_DDDM_JOBS + 1
+        5
+        + 4 * len(PER_MODEL_RULES)
+        + len(REPLICATE_RULES)
+        + len(TABLES)
+        + len(POSTHOC_SPLITS)
+        + 2
+        + len(ANALYSES)
+        + SURROGATE_DDDM_JOBS
+        + 1
     )
     assert_tables_finite(ws, {"ddgm_a", "ddgm_vlb", "daed_combine"})
     assert_daed_outputs(ws)
@@ -518,6 +550,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
     assert ran == (
         {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES}
+        | {f"{rule}@{REPLICATE}" for rule in REPLICATE_RULES}
         | {f"table@{t}" for t in TABLES}
         | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
         | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}

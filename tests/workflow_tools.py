@@ -69,6 +69,7 @@ def keep_models(workspace: Path, names: set[str]) -> None:
     path = workspace / "params.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["models"] = {k: v for k, v in cfg["models"].items() if k in names}
+    cfg["replicates"] = {k: v for k, v in cfg["replicates"].items() if v["model"] in names}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 

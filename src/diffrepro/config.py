@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,8 @@ __all__ = [
     "model_config",
     "normalize_model",
     "posthoc_splits",
+    "replicate_runs",
+    "run_seed",
     "schema_path",
     "split_label",
     "surrogate_config",
@@ -354,6 +357,38 @@ def _check_semantics(config: dict[str, Any], source: str) -> None:
                 f"{where}.train.snapshots: {snapshots} of {t.steps} steps gives repeated steps {snap_steps}"
             )
     _check_surrogate_dddm(config, source)
+    _check_replicates(config, source)
+
+
+def _check_replicates(config: dict[str, Any], source: str) -> None:
+    """A replicate names an existing model and its data set, a seed none of the model's runs has, and a name
+    no model has (runs share the paths of models)."""
+    seen: dict[tuple[str, int], str] = {}
+    for name, rep in config["replicates"].items():
+        where = f"{source}: replicates.{name}"
+        if name in config["models"]:
+            raise ConfigError(f"{where}: the name is a model's; a replicate needs its own (it names its files)")
+        if rep["model"] not in config["models"]:
+            raise ConfigError(f"{where}.model: {rep['model']!r} is not a key of models")
+        data = config["models"][rep["model"]]["data"]
+        if rep["data"] != data:
+            raise ConfigError(f"{where}.data: {rep['data']!r}, but models.{rep['model']}.data is {data!r}")
+        if rep["seed"] == config["seed"]:
+            raise ConfigError(f"{where}.seed: {rep['seed']} is the seed of the model's own run (params seed)")
+        other = seen.setdefault((rep["model"], rep["seed"]), name)
+        if other != name:
+            raise ConfigError(f"{where}.seed: replicates.{other} already runs {rep['model']} with seed {rep['seed']}")
+
+
+def run_seed(config: Mapping[str, Any], seed: str | int | None) -> int:
+    """The seed of a run: a step's ``--seed`` (a replicate's, params.replicates) or the params seed."""
+    return int(config["seed"]) if seed is None else int(seed)
+
+
+def replicate_runs(config: Mapping[str, Any], model: str) -> list[tuple[str, int]]:
+    """The runs of ``model``: its own (name, params seed) first, then its replicates' (name, seed) by seed."""
+    reps = sorted((rep["seed"], name) for name, rep in config["replicates"].items() if rep["model"] == model)
+    return [(model, int(config["seed"]))] + [(name, seed) for seed, name in reps]
 
 
 def load_config(path: str | os.PathLike) -> dict[str, Any]:

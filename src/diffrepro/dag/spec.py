@@ -145,15 +145,20 @@ class Foreach:
 
 @dataclass(frozen=True)
 class Members:
-    """The files inside a directory argument, one per element of a params section or of fixed ``names``:
+    """The files inside a directory argument, one per element of params sections or of fixed ``names``:
     ``pattern`` with ``{}`` standing for the element (``"{}.json"``, ``"{}/summary.json"``)."""
 
     pattern: str
-    over: str | None = None
+    over: str | tuple[str, ...] | None = None
     names: tuple[str, ...] | None = None
 
     def files(self, directory: str, config: Mapping[str, Any]) -> list[str]:
-        return [f"{directory}/{self.pattern.format(e)}" for e in elements(config, self.over, self.names)]
+        """The files of the elements of ``over`` (a section, or several one after the other) or of ``names``."""
+        if isinstance(self.over, tuple):
+            found = [e for section in self.over for e in elements(config, section, None)]
+        else:
+            found = elements(config, self.over, self.names)
+        return [f"{directory}/{self.pattern.format(e)}" for e in found]
 
 
 @dataclass(frozen=True)
@@ -248,7 +253,8 @@ Loads = Callable[[Mapping[str, Any], "str | None"], Iterable[str]]
 @dataclass(frozen=True, kw_only=True)
 class Step:
     """One DAG step: the rule and the stage ``name``, the command ``diffrepro <command>`` and the module
-    ``diffrepro.steps.<name>`` that runs it.
+    ``diffrepro.steps.<name>`` that runs it (``module_name``: another step's module, for a step that runs the same
+    code over another params section, such as a model's training-seed replicates).
 
     ``params``: the parameter keys it reads (templates); ``threads``: a number, ``"model"`` (the cores
     shared by the models' jobs), ``"half"`` or ``"all"`` of the cores; ``mem_mb`` and ``gpu`` the resources it
@@ -267,6 +273,7 @@ class Step:
     device: bool = False
     distributed: bool = False
     loads: Loads | None = None
+    module_name: str | None = None
 
     def __post_init__(self) -> None:
         where = f"step {self.name}"
@@ -292,7 +299,7 @@ class Step:
 
     @property
     def module(self) -> str:
-        return f"diffrepro.steps.{self.name}"
+        return f"diffrepro.steps.{self.module_name or self.name}"
 
     @property
     def inputs(self) -> list[In]:

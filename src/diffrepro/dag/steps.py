@@ -13,7 +13,7 @@ from typing import Any
 
 from ..config import load_schema
 from ..reporting.tables import TABLES
-from .spec import PATH, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
+from .spec import PATH, Arg, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
 
 __all__ = ["CLAIMS_SUMMARY_HTML", "INCEPTION", "METRIC_BACKENDS", "STEPS", "TABLE_NAMES", "step"]
 
@@ -29,6 +29,8 @@ INCEPTION = "models/inception/inception-2015-12-05.safetensors"
 
 DATASETS = Foreach("dataset", section="datasets")
 MODELS = Foreach("model", section="models")
+#: a model's training-seed replicates: each trains, samples and evaluates as its own run (params.replicates)
+REPLICATES = Foreach("replicate", section="replicates")
 SPLITS = Foreach("split", section="daed.posthoc.split_points", keyed=False)
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
@@ -131,6 +133,7 @@ def target_sets(analysis: str):
 MODEL = Value(flag="--model", value="{key}", help="model name (a key of params.models)")
 RUN = Value(flag="--run", value="{key}", help="run name (a key of params.dddm.runs)")
 CHECKPOINTS_HELP = "resumable checkpoints (kept across failed runs)"
+SEED_HELP = "the run's training and sampling seed (default: params seed; a replicate's own, params.replicates)"
 WEIGHTS_HELP = "EMA weights written by train-ddgm"
 DATA_HELP = "processed data set (.safetensors)"
 IN_DOMAIN_HELP = "processed data set (.safetensors); its test split is in-domain"
@@ -143,6 +146,119 @@ DOWNLOAD_DIR = Option(
 
 def loss_plot(title: str, y: str = "loss") -> Plot:
     return Plot("step", y, title)
+
+
+def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: str) -> tuple[Step, Step, Step]:
+    """Training, sampling and evaluating one run of a model (``{key}``: the run's name in the paths): the
+    models' own runs (foreach ``models``, the params seed) and their training-seed replicates (foreach
+    ``replicates``, each with its seed and the name of its model, ``model``) run the same step modules."""
+    suffix = "" if name == "model" else f"_{name}"
+    data = "{item.data}"
+    train = Step(
+        name="train_ddgm" if not suffix else f"train{suffix}",
+        help=f"train {noun} (resumes from --checkpoint-dir)",
+        foreach=foreach,
+        module_name="train_ddgm",
+        args=(
+            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            seed,
+            In(flag="--data", path=processed(data), help=DATA_HELP),
+            Value(flag="--checkpoint-dir", value="checkpoints/{key}", help=CHECKPOINTS_HELP),
+            Out(flag="--weights", path="models/{key}/ema.safetensors", help="output: EMA weights (.safetensors)"),
+            Out(
+                flag="--snapshots",
+                path="models/{key}/snapshots",
+                directory=True,
+                help="output folder: EMA weights at the train.snapshots fractions, plus the final ones",
+            ),
+            Out(
+                flag="--loss-csv",
+                path="results/train/{key}/loss.csv",
+                plot=loss_plot("training loss, {key}"),
+                help="output: training loss curve (.csv)",
+            ),
+            Out(
+                flag="--loss-by-t-csv",
+                path="results/train/{key}/loss_by_t.csv",
+                plot=loss_plot("training loss per timestep bucket, {key}"),
+                help="output: training loss per timestep bucket over time (.csv)",
+            ),
+            Out(
+                flag="--summary",
+                path="results/train/{key}/summary.json",
+                metric=True,
+                help="output: training summary (.json)",
+            ),
+        ),
+        params=("seed", *run_keys(suffix), *model_keys(model, TRAIN_KEYS)),
+        threads="model",
+        mem_mb=6000,
+        gpu=1,
+        device=True,
+        distributed=True,
+    )
+    sample = Step(
+        name=f"sample{suffix}",
+        help=f"sample {noun} (uint8 samples + a PNG grid)",
+        foreach=foreach,
+        module_name="sample",
+        args=(
+            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            seed,
+            In(flag="--weights", path="models/{key}/ema.safetensors", help=WEIGHTS_HELP),
+            Out(flag="--out", path="results/samples/{key}.safetensors", help="output: uint8 samples (.safetensors)"),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_{key}.png",
+                report=Report("samples", "samples", "{key}") if not suffix else None,
+                help="output: PNG grid of the first 100 samples",
+            ),
+        ),
+        params=("seed", *run_keys(suffix), *model_keys(model, SAMPLE_KEYS)),
+        threads="model",
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    )
+    evaluate = Step(
+        name=f"evaluate{suffix}",
+        help=f"compute sample-quality metrics of {noun} against the reference split",
+        foreach=foreach,
+        module_name="evaluate",
+        args=(
+            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            In(
+                flag="--samples",
+                path="results/samples/{key}.safetensors",
+                help="uint8 samples written by the sample step",
+            ),
+            *metric_inputs(data),
+            Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
+            replicates_out("results/metrics/ddgm/{key}.json"),
+        ),
+        params=("evaluation", *run_keys(suffix), *model_keys(model, SAMPLE_KEYS)),
+        threads="all",
+        mem_mb=4000,
+        device=True,
+    )
+    return train, sample, evaluate
+
+
+def run_keys(suffix: str) -> tuple[str, ...]:
+    """The parameter keys of a replicate run: its own entry (its seed and model)."""
+    return ("replicates.{key}",) if suffix else ()
+
+
+MODEL_RUNS = model_run_steps(
+    "model", MODELS, "{key}", Option(flag="--seed", default=None, help=SEED_HELP), "one DDGM of params.models"
+)
+REPLICATE_RUNS = model_run_steps(
+    "replicate",
+    REPLICATES,
+    "{item.model}",
+    Value(flag="--seed", value="{item.seed}", help=SEED_HELP),
+    "one training-seed replicate of a model (params.replicates)",
+)
 
 
 STEPS: tuple[Step, ...] = (
@@ -219,68 +335,8 @@ STEPS: tuple[Step, ...] = (
         mem_mb=4000,
     ),
     # ------------------------------------------------------------------ DDGMs and joint DAEDs
-    Step(
-        name="train_ddgm",
-        help="train one DDGM of params.models (resumes from --checkpoint-dir)",
-        foreach=MODELS,
-        args=(
-            MODEL,
-            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
-            Value(flag="--checkpoint-dir", value="checkpoints/{key}", help=CHECKPOINTS_HELP),
-            Out(flag="--weights", path="models/{key}/ema.safetensors", help="output: EMA weights (.safetensors)"),
-            Out(
-                flag="--snapshots",
-                path="models/{key}/snapshots",
-                directory=True,
-                help="output folder: EMA weights at the train.snapshots fractions, plus the final ones",
-            ),
-            Out(
-                flag="--loss-csv",
-                path="results/train/{key}/loss.csv",
-                plot=loss_plot("training loss, {key}"),
-                help="output: training loss curve (.csv)",
-            ),
-            Out(
-                flag="--loss-by-t-csv",
-                path="results/train/{key}/loss_by_t.csv",
-                plot=loss_plot("training loss per timestep bucket, {key}"),
-                help="output: training loss per timestep bucket over time (.csv)",
-            ),
-            Out(
-                flag="--summary",
-                path="results/train/{key}/summary.json",
-                metric=True,
-                help="output: training summary (.json)",
-            ),
-        ),
-        params=("seed", *model_keys("{key}", TRAIN_KEYS)),
-        threads="model",
-        mem_mb=6000,
-        gpu=1,
-        device=True,
-        distributed=True,
-    ),
-    Step(
-        name="sample",
-        help="sample a trained DDGM (uint8 samples + a PNG grid)",
-        foreach=MODELS,
-        args=(
-            MODEL,
-            In(flag="--weights", path="models/{key}/ema.safetensors", help=WEIGHTS_HELP),
-            Out(flag="--out", path="results/samples/{key}.safetensors", help="output: uint8 samples (.safetensors)"),
-            Out(
-                flag="--grid",
-                path="results/figures/samples_{key}.png",
-                report=Report("samples", "samples", "{key}"),
-                help="output: PNG grid of the first 100 samples",
-            ),
-        ),
-        params=("seed", *model_keys("{key}", SAMPLE_KEYS)),
-        threads="model",
-        mem_mb=4000,
-        gpu=1,
-        device=True,
-    ),
+    MODEL_RUNS[0],
+    MODEL_RUNS[1],
     Step(
         name="nll",
         help="bits/dim (exact VLB over all T steps) on the test split, and the per-step NLL terms",
@@ -308,26 +364,7 @@ STEPS: tuple[Step, ...] = (
         gpu=1,
         device=True,
     ),
-    Step(
-        name="evaluate",
-        help="compute sample-quality metrics of one model against the reference split",
-        foreach=MODELS,
-        args=(
-            MODEL,
-            In(
-                flag="--samples",
-                path="results/samples/{key}.safetensors",
-                help="uint8 samples written by the sample step",
-            ),
-            *metric_inputs("{item.data}"),
-            Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
-            replicates_out("results/metrics/ddgm/{key}.json"),
-        ),
-        params=("evaluation", *model_keys("{key}", SAMPLE_KEYS)),
-        threads="all",
-        mem_mb=4000,
-        device=True,
-    ),
+    MODEL_RUNS[2],
     Step(
         name="evaluate_snapshots",
         help="sample and evaluate a model's intermediate EMA snapshots (training-steps study)",
@@ -350,6 +387,8 @@ STEPS: tuple[Step, ...] = (
         gpu=1,
         device=True,
     ),
+    # ------------------------------------------------------------------ training-seed replicates of models
+    *REPLICATE_RUNS,
     Step(
         name="table",
         help="assemble one table (Markdown, CSV, LaTeX) from the per-model metrics",
@@ -359,8 +398,8 @@ STEPS: tuple[Step, ...] = (
             In(
                 flag="--metrics-dir",
                 path="results/metrics/ddgm",
-                members=Members("{}.json", "models"),
-                help="folder of <model>.json written by evaluate",
+                members=Members("{}.json", ("models", "replicates")),
+                help="folder of <model>.json written by evaluate (and <replicate>.json by evaluate-replicate)",
             ),
             In(
                 flag="--nll-dir",
@@ -382,7 +421,7 @@ STEPS: tuple[Step, ...] = (
             ),
             *table_files("results/tables/{key}", Report("table", "table", "{key}")),
         ),
-        params=("datasets", "models"),
+        params=("datasets", "models", "replicates"),
         mem_mb=500,
     ),
     # ------------------------------------------------------------------ analyses (Deja et al.)
@@ -898,8 +937,8 @@ STEPS: tuple[Step, ...] = (
             In(
                 flag="--metrics-dir",
                 path="results/metrics/ddgm",
-                members=Members("{}.json", "models"),
-                help="folder of <model>.json written by evaluate",
+                members=Members("{}.json", ("models", "replicates")),
+                help="folder of <model>.json written by evaluate (and <replicate>.json by evaluate-replicate)",
             ),
             In(
                 flag="--bootstrap-dir",

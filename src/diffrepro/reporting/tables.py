@@ -14,7 +14,7 @@ row shown beside it, or null).  The records of one model are:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .catalogue import MODEL_TABLES
@@ -154,6 +154,19 @@ def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
         + backend_notes(records)
         + denoiser_share_notes(records)
     )
+
+
+def seed_notes(pooled: Mapping[str, Sequence[int]]) -> list[str]:
+    """The note on the rows of models trained with several seeds (model -> its runs' seeds): what the value
+    and the interval of such a row are; the other rows are one run each with its evaluation's bootstrap interval."""
+    if not pooled:
+        return []
+    runs = "; ".join(f"{m}: {len(s)} runs, seeds {', '.join(map(str, s))}" for m, s in sorted(pooled.items()))
+    return [
+        f"Rows of models trained with several seeds ({runs}): the mean over the runs, interval the 95% t-interval "
+        "of the mean over runs (training-seed and sampling spread together); every other row is one run, "
+        "interval the 95% bootstrap interval of its evaluation."
+    ]
 
 
 def denoiser_share_notes(records: Sequence[Record]) -> list[str]:

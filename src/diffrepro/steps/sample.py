@@ -4,7 +4,7 @@ steps, respaced ancestral or DDIM on K steps); record samples per second."""
 from __future__ import annotations
 
 from ..atomic import save_safetensors
-from ..config import load_config, model_config
+from ..config import load_config, model_config, run_seed
 from ..devices import resolve_device
 from ..diffusion.samplers import check_steps
 from ..reporting.figures import save_sample_grid
@@ -21,7 +21,7 @@ def run(args) -> None:
     samples, seconds, image_size = sample_weights(
         args.weights,
         mcfg,
-        seed=config["seed"],
+        seed=run_seed(config, args.seed),
         stream=args.model,
         device=device,
         desc=f"sample {args.model}",

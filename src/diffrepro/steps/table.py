@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config, model_config
+from ..config import load_config, model_config, replicate_runs
+from ..evaluation.seeds import pool_runs
 from ..reporting.render import tex_beside, write_table
-from ..reporting.tables import table_over_datasets
+from ..reporting.tables import seed_notes, table_over_datasets
 from ..runlog import get_logger
 
 
@@ -20,15 +21,20 @@ def _read(path: Path, model: str, step: str) -> dict:
 def run(args) -> None:
     config = load_config(args.params)
     groups: dict[str, list[dict]] = {}
+    pooled: dict[str, list[int]] = {}  # model -> the seeds of its runs, for models with replicates
     for name in sorted(config["models"]):
         model = model_config(config, name)
         tables = dict(model.tables)
         if args.name not in tables:
             continue
+        runs = replicate_runs(config, name)
+        metrics = [_read(Path(args.metrics_dir) / f"{run}.json", run, "evaluate") for run, _ in runs]
+        if len(runs) > 1:
+            pooled[name] = [seed for _, seed in runs]
         groups.setdefault(model.data, []).append(
             {
                 "tables": tables,
-                "metrics": _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate"),
+                "metrics": metrics[0] if len(runs) == 1 else pool_runs(metrics, pooled[name]),
                 "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
                 "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
                 "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
@@ -40,6 +46,7 @@ def run(args) -> None:
     rows, columns, title, notes = table_over_datasets(
         args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys]
     )
+    notes = [*notes, *seed_notes(pooled)]
     write_table(
         rows,
         columns,

@@ -9,7 +9,7 @@ import torch
 
 from ..artifacts.ddgm import denoiser_test_error, snapshot_name, weights_metadata
 from ..atomic import save_safetensors, write_json
-from ..config import load_config, model_config
+from ..config import load_config, model_config, run_seed
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
@@ -36,7 +36,8 @@ def run(args) -> None:
             data_size,
             data_size,
         )
-    trained = train_in_step(args, config, train_ddgm, images, mcfg)
+    seed = run_seed(config, args.seed)
+    trained = train_in_step(args, config, train_ddgm, images, mcfg, seed=seed)
     if trained is None:  # rank 0 writes the outputs
         return
     result, device = trained
@@ -97,6 +98,7 @@ def run(args) -> None:
             "timestep_sampler": mcfg.timestep_sampler.name,
             "snapshot_steps": sorted(result.snapshots) + ([] if result.steps in result.snapshots else [result.steps]),
             "device": device,
+            **({} if args.seed is None else {"seed": seed}),
             **daed_summary(mcfg, result, tensors, config["seed"]),
         },
     )

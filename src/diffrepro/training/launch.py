@@ -19,19 +19,25 @@ Out = TypeVar("Out")
 
 
 def train_in_step(
-    args: Any, config: dict[str, Any], train_fn: Callable[..., Out], *inputs: Any, **keywords: Any
+    args: Any,
+    config: dict[str, Any],
+    train_fn: Callable[..., Out],
+    *inputs: Any,
+    seed: int | None = None,
+    **keywords: Any,
 ) -> tuple[Out, str] | None:
     """A training step's run of ``train_fn(*inputs, **keywords, **options)`` (a kind's training function): the
-    :class:`~.engine.TrainOptions` come from the step's parsed arguments ``args`` (``device``, ``checkpoint_dir``, the
-    processed ``data`` file whose hash is the data id) and the parameter file ``config`` (``seed``, ``speed``,
-    ``distributed``). The process is one of ``torchrun``'s (see the CLI: one of ``distributed.nproc_per_node``,
-    on cuda:LOCAL_RANK or the CPU) or the only one; the group is left after training. Returns ``(result,
-    device)`` on rank 0 and None on the other ranks: rank 0 alone writes a step's outputs."""
+    :class:`~.engine.TrainOptions` come from the step's parsed arguments ``args`` (``device``, ``checkpoint_dir``,
+    the processed ``data`` file whose hash is the data id) and the parameter file ``config`` (``seed`` unless
+    ``seed`` is given (a replicate's), ``speed``, ``distributed``). The process is one of ``torchrun``'s (see the
+    CLI: one of ``distributed.nproc_per_node``, on cuda:LOCAL_RANK or the CPU) or the only one; the group is left
+    after training. Returns ``(result, device)`` on rank 0 and None on the other ranks: rank 0 alone writes a
+    step's outputs."""
     dist = init_from_env(resolve_device(args.device), distributed_settings(config)["backend"])
     result = train_fn(
         *inputs,
         **keywords,
-        seed=config["seed"],
+        seed=config["seed"] if seed is None else seed,
         checkpoint_dir=args.checkpoint_dir,
         data_id=file_sha256(args.data),
         device=dist.device,
