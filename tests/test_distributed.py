@@ -576,7 +576,7 @@ def test_torchrun_argv_reruns_the_same_command():
     parsed = get_args_parser().parse_args(torchrun_argv(2, [*argv, "--log", "x.log", "--run", "r"])[3:])
     assert (parsed.nproc_per_node, parsed.module, parsed.training_script) == ("2", True, "diffrepro")
     assert parsed.training_script_args == [*argv, "--log", "x.log", "--run", "r"]  # untouched by torchrun
-    assert set(DISTRIBUTED_COMMANDS) == {"train-ddgm", "train-dae", "train-gan", "train-dddm"}
+    assert set(DISTRIBUTED_COMMANDS) == {"train-ddgm", "train-replicate", "train-dae", "train-gan", "train-dddm"}
 
 
 def _write_params(tmp_path: Path, nproc: int) -> Path:
