@@ -3,6 +3,8 @@ exact), the registry's validation, and a whole assessment on constructed results
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import yaml
@@ -164,3 +166,70 @@ def test_intervals_are_recentred_on_the_point_estimate():
     assert lo < 85.7 < hi and hi - lo == pytest.approx(2 * 1.96 * 2.5, rel=0.1)
     diff = difference(Estimate(85.7, replicates=shifted), Estimate(80.0, replicates=shifted - 10.0))
     assert diff.value == pytest.approx(5.7) and diff.lo == pytest.approx(5.7) and diff.hi == pytest.approx(5.7)
+
+
+# --- models trained with several seeds ------------------------------------------------------------------------------
+
+
+def test_difference_of_two_means_over_runs_is_welchs_t_interval():
+    """a: runs 1, 2, 3; b: runs 4, 5, 6: variances of the means 1/3 each, Welch-Satterthwaite df 4 (closed form),
+    t_{0.975, 4} = 2.7764451051977987."""
+    a, b = Estimate.over_runs([1.0, 2.0, 3.0]), Estimate.over_runs([4.0, 5.0, 6.0])
+    diff = difference(a, b)
+    half = 2.7764451051977987 * math.sqrt(2 / 3)
+    assert (diff.value, diff.lo, diff.hi) == pytest.approx((-3.0, -3.0 - half, -3.0 + half))
+    assert "Welch t over training runs (3 runs vs 3 runs, df 4.0)" == diff.method
+    assert verdict(diff, "less") == "reproduced"
+
+
+def test_runs_against_a_single_run_use_its_bootstrap_variance_with_infinite_df():
+    reps = np.array([-1.0, 1.0] * 100) + 20.0  # variance (ddof 1) 200 / 199
+    a, b = Estimate.over_runs([10.0, 12.0]), Estimate(20.0, replicates=reps)
+    va, vb = 2.0 / 2, 200 / 199
+    df = (va + vb) ** 2 / (va**2 / 1)
+    from scipy.stats import t
+
+    half = float(t.ppf(0.975, df)) * math.sqrt(va + vb)
+    diff = difference(a, b)
+    assert (diff.value, diff.lo, diff.hi) == pytest.approx((-9.0, -9.0 - half, -9.0 + half))
+    assert "2 runs vs 1 run" in diff.method
+    # the mirror image: the same interval, negated
+    back = difference(b, a)
+    assert (back.lo, back.hi) == pytest.approx((9.0 - half, 9.0 + half))
+
+
+def test_a_mean_over_runs_needs_two_runs():
+    with pytest.raises(ValueError, match="at least 2 training runs"):
+        Estimate(1.0, runs=np.array([1.0]))
+
+
+def test_a_model_with_seed_replicates_is_judged_on_the_mean_over_its_runs():
+    """daed_vlb beats ddgm_vlb in its own run, but over three seeds its FID spreads so widely that the finding is
+    inconclusive: the estimate is the mean over runs and the interval Welch's."""
+    config = {
+        "models": {
+            "ddgm_vlb": {"tables": {"deja_table1": "ddgm_vlb"}},
+            "daed_vlb": {"tables": {"deja_table1": "daed_vlb_linear"}},
+        },
+        "analysis": {},
+        "surrogate": {"base_model": "ddgm_vlb", "surrogates": []},
+        "dddm": {"main": "x", "runs": {}},
+    }
+    shared = RNG.normal(0, 0.5, 200)
+    own = {"ddgm_vlb": _model_record(80.0, 80.0 + shared), "daed_vlb": _model_record(70.0, 70.0 + shared)}
+    common = dict(snapshots={}, posthoc=None, surrogates={}, dddm={}, reconstruction=[], transferability=[], snr=None)
+    single = Results(config=config, models=own, **common)
+    ref = {"model": "deja_table1/daed_vlb_linear"}
+    assert estimate(single, ref, "fid", "inception").runs is None
+    seeded = Results(
+        config=config,
+        models=own,
+        replicates={"daed_vlb": [Record({"backends": {"inception": {"fid": f}}}) for f in (95.0, 60.0)]},
+        **common,
+    )
+    est = estimate(seeded, ref, "fid", "inception")
+    assert est.value == pytest.approx(75.0) and list(est.runs) == [70.0, 95.0, 60.0]
+    claims = load_registry("workflow/claims.yaml")
+    single_verdict = {c["id"]: c for c in assess(claims, single, ["inception"])}["deja_t1_vlb_daed_beats_ddgm"]
+    seeded_verdict = {c["id"]: c for c in assess(claims, seeded, ["inception"])}["deja_t1_vlb_daed_beats_ddgm"]
+    assert single_verdict["verdict"] == "reproduced" and seeded_verdict["verdict"] == "inconclusive"

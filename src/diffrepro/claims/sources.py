@@ -57,6 +57,8 @@ class Results:
     reconstruction: list[dict[str, str]]
     transferability: list[dict[str, str]]
     snr: dict[str, Any] | None
+    #: model -> the records of its training-seed replicates (params.replicates), by seed
+    replicates: dict[str, list[Record]] = field(default_factory=dict)
 
 
 def _backend_metric(record: Record, prefix: str, metric: str, backend: str) -> Estimate:
@@ -74,6 +76,20 @@ def _backend_metric(record: Record, prefix: str, metric: str, backend: str) -> E
     if reps is None:
         raise ValueError(f"the record has {metric} [{backend}] but no bootstrap replicates under {key!r}")
     return Estimate(float(value), replicates=reps)
+
+
+def _over_runs(own: Estimate, replicates: list[Record], metric: str, backend: str) -> Estimate:
+    """A model's metric: its own run's with its bootstrap replicates, or with training-seed replicates the mean
+    over all its runs (the own run's bootstrap kept beside)."""
+    if not replicates:
+        return own
+    values = [own.value]
+    for rec in replicates:
+        value = rec.data.get("backends", {}).get(backend, {}).get(metric)
+        if value is None:
+            raise Missing(f"a seed replicate of the model has no {metric} [{backend}]")
+        values.append(float(value))
+    return Estimate.over_runs(values, replicates=own.replicates)
 
 
 def _row_model(config: Mapping[str, Any], ref: str) -> str:
@@ -106,7 +122,11 @@ def estimate(results: Results, ref: Mapping[str, Any], metric: str, backend: str
     if kind == "model":
         name = _row_model(config, spec)
         record = results.models[name]
-        return _backend_metric(record, "", metric, backend) if quality else _only(record, metric, record.data[metric])
+        if not quality:
+            return _only(record, metric, record.data[metric])
+        return _over_runs(
+            _backend_metric(record, "", metric, backend), results.replicates.get(name, []), metric, backend
+        )
     if kind == "snapshot":
         record = results.snapshots[_row_model(config, spec)]
         snaps = record.data["snapshots"]
@@ -126,10 +146,15 @@ def estimate(results: Results, ref: Mapping[str, Any], metric: str, backend: str
             return _backend_metric(record, f"splits.{i}", metric, backend)
         return _only(record, metric, splits[i].get(metric))
     if kind == "base":
-        record = results.models[config["surrogate"]["base_model"]]
+        base = config["surrogate"]["base_model"]
+        record = results.models[base]
         if metric == "speedup":
             return Estimate(1.0)
-        return _backend_metric(record, "", metric, backend) if quality else _only(record, metric, record.data[metric])
+        if not quality:
+            return _only(record, metric, record.data[metric])
+        return _over_runs(
+            _backend_metric(record, "", metric, backend), results.replicates.get(base, []), metric, backend
+        )
     if kind == "surrogate":
         name = _surrogate(config, spec)
         record = results.surrogates[name]

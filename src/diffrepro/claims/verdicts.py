@@ -16,6 +16,11 @@ error, or neither when it is computed exactly (a closed form, a count). The inte
 replicates when both sides have them (the percentile interval of the paired differences, re-centred on the
 point difference: see :mod:`diffrepro.evaluation.bootstrap`, "Location"), else a normal interval from the
 standard errors (a side without one counts as exact).
+
+A quantity measured on a model trained with several seeds (``runs``: one value per training run) is the mean
+over its runs, and the difference takes the training-seed spread into account: Welch's t-interval when both sides
+have runs; when one side has runs and the other a single run, the other side's variance is that of its
+bootstrap replicates (or its standard error squared), with infinite degrees of freedom in Welch-Satterthwaite.
 """
 
 from __future__ import annotations
@@ -48,10 +53,30 @@ class Estimate:
     value: float
     replicates: np.ndarray | None = None
     sem: float | None = None
+    runs: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if not np.isfinite(self.value):
             raise ValueError(f"an estimate must be finite, got {self.value}")
+        if self.runs is not None and len(self.runs) < 2:
+            raise ValueError(f"runs are the values of at least 2 training runs, got {len(self.runs)}")
+
+    @classmethod
+    def over_runs(cls, runs, replicates: np.ndarray | None = None) -> Estimate:
+        """The mean over a model's training runs (``runs``: one value each), keeping its own run's replicates."""
+        values = np.asarray(runs, dtype=float)
+        return cls(float(values.mean()), replicates=replicates, runs=values)
+
+    def variance(self) -> tuple[float, float]:
+        """The variance of the estimate and its degrees of freedom: over runs (s^2 / n, n - 1), else of the
+        bootstrap replicates or the standard error (infinite), else exact (0)."""
+        if self.runs is not None:
+            return float(np.var(self.runs, ddof=1)) / len(self.runs), float(len(self.runs) - 1)
+        if self.replicates is not None:
+            return float(np.var(np.asarray(self.replicates, dtype=float), ddof=1)), float("inf")
+        if self.sem is not None:
+            return float(self.sem) ** 2, float("inf")
+        return 0.0, float("inf")
 
 
 @dataclass(frozen=True)
@@ -71,6 +96,8 @@ def difference(a: Estimate, b: Estimate, level: float = 0.95) -> Difference:
     if not 0.0 < level < 1.0:
         raise ValueError(f"level must be in (0, 1), got {level}")
     value = a.value - b.value
+    if a.runs is not None or b.runs is not None:
+        return _over_runs(a, b, level)
     if a.replicates is not None and b.replicates is not None:
         ra, rb = np.asarray(a.replicates, dtype=float), np.asarray(b.replicates, dtype=float)
         if ra.shape != rb.shape:
@@ -86,6 +113,22 @@ def difference(a: Estimate, b: Estimate, level: float = 0.95) -> Difference:
         return Difference(value, value, value, level, "exact")
     half = NormalDist().inv_cdf(0.5 + level / 2.0) * float(np.sqrt(sum(s * s for s in sems)))
     return Difference(value, value - half, value + half, level, "normal (standard errors)")
+
+
+def _over_runs(a: Estimate, b: Estimate, level: float) -> Difference:
+    """Welch's t-interval of ``a - b`` when a side is a mean over training runs (see the module docstring)."""
+    from scipy.stats import t
+
+    (va, da), (vb, db) = a.variance(), b.variance()
+    total = va + vb
+    value = a.value - b.value
+    # Welch-Satterthwaite: a side with infinite degrees of freedom adds nothing to the denominator
+    denominator = sum(v * v / d for v, d in ((va, da), (vb, db)) if np.isfinite(d) and v > 0)
+    df = total * total / denominator if denominator > 0 else float("inf")
+    quantile = NormalDist().inv_cdf(0.5 + level / 2.0) if not np.isfinite(df) else float(t.ppf(0.5 + level / 2, df))
+    half = quantile * float(np.sqrt(total))
+    counts = " vs ".join(f"{len(e.runs)} runs" if e.runs is not None else "1 run" for e in (a, b))
+    return Difference(value, value - half, value + half, level, f"Welch t over training runs ({counts}, df {df:.1f})")
 
 
 def verdict(diff: Difference, expect: str, margin: float = 0.0) -> str:

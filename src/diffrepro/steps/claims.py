@@ -10,7 +10,7 @@ from ..atomic import read_json, write_json, write_text
 from ..claims.assess import assess
 from ..claims.registry import load_registry
 from ..claims.sources import Record, Results
-from ..config import dddm_config, evaluation_config, load_config, surrogate_config
+from ..config import dddm_config, evaluation_config, load_config, replicate_runs, surrogate_config
 from ..csvio import read_csv, write_csv
 from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
 from ..reporting.render import (
@@ -31,7 +31,9 @@ NOTES = [
     "not produced).",
     "Intervals of sample-quality metrics are paired bootstrap intervals: the generated and reference features "
     "of both evaluations resampled with the same seed, the reference alike in each replicate (sampling "
-    "uncertainty of the evaluation; not training-seed uncertainty). Analyses use their standard errors (normal "
+    "uncertainty of the evaluation; not training-seed uncertainty), except for models trained with several seeds "
+    "(params.replicates): their mean over runs, with Welch's t-interval over training runs. Analyses use their "
+    "standard errors (normal "
     "interval); counts and closed forms (network calls, the log-SNR crossing) are exact, and timings are single "
     "measurements (taken as exact).",
     "The verdict of a finding is that of the primary metric backend (the first of evaluation.backends); the "
@@ -56,6 +58,14 @@ def run(args) -> None:
     results = Results(
         config=config,
         models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),
+        replicates={
+            name: [
+                Record.load(os.path.join(args.metrics_dir, f"{run}.json"))
+                for run, _ in replicate_runs(config, name)[1:]
+            ]
+            for name in config["models"]
+            if len(replicate_runs(config, name)) > 1
+        },
         snapshots=_records(args.snapshots_dir, config["models"], args.snapshots_bootstrap_dir),
         posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
         surrogates=_records(args.surrogate_dir, surrogate_config(config).surrogates, args.surrogate_bootstrap_dir),
