@@ -23,6 +23,7 @@ from diffrepro.analysis.transferability import (
     compare_denoisers,
     reverse_from,
     table2_markdown,
+    table2_rows,
 )
 from diffrepro.artifacts.ddgm import weights_metadata
 from diffrepro.atomic import save_safetensors
@@ -240,7 +241,9 @@ def test_table2_markdown_layout():
         for t in ["digits", "lfw_subset"]
     ]
     md = table2_markdown(
-        rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"], labels={"a": "DDGM a"}
+        table2_rows(
+            rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"], labels={"a": "DDGM a"}
+        )
     )
     lines = md.splitlines()
     assert lines[0].startswith("| Source | Model | digits MAE") and lines[0].count("|") == 7

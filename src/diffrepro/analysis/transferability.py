@@ -48,9 +48,11 @@ __all__ = [
     "denoise",
     "reverse_from",
     "TABLE2_CAVEAT",
+    "Table2Rows",
     "table2_html",
     "table2_latex",
     "table2_markdown",
+    "table2_rows",
 ]
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
@@ -243,65 +245,47 @@ def _fmt(mean: float, sem: float | None, digits: int) -> str:
     return f"{mean:.{digits}f} ± {sem:.{digits}f}"
 
 
-def table2_markdown(
+def table2_markdown(table: Table2Rows, *, preamble: str = "") -> str:
+    """Table 2 layout: one row per model, ``MAE | MS-SSIM`` columns per target (:func:`table2_rows`), after
+    ``preamble``; below it the paper's rows for its reference source from :data:`DEJA_TABLE2`, with a note that
+    absolute values do not compare across data sets and resolutions."""
+
+    def lines(rows: list[dict], columns: list[str]) -> list[str]:
+        head = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+        return head + ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
+
+    out = ([preamble.rstrip(), ""] if preamble else []) + lines(table.ours, table.columns)
+    out += ["", table.paper_title + ":", "", *lines(table.paper, table.paper_columns)]
+    return "\n".join([*out, "", "Note: " + TABLE2_CAVEAT, ""])
+
+
+@dataclass(frozen=True)
+class Table2Rows:
+    """Table 2 as rows of cells: ours and their columns, then the paper's rows for ``reference_source``."""
+
+    ours: list[dict]
+    columns: list[str]
+    paper: list[dict]
+    paper_columns: list[str]
+    reference_source: str
+
+    @property
+    def paper_title(self) -> str:
+        return f"Published values (Deja et al. 2022, Table 2, source {self.reference_source}), for reference"
+
+
+def table2_rows(
     rows: Sequence[Mapping[str, Any]],
     *,
     source: str,
     targets: Sequence[str],
     models: Sequence[str],
     labels: Mapping[str, str] | None = None,
-    preamble: str = "",
     reference_source: str = "CIFAR10",
-) -> str:
-    """Table 2 layout: one row per model, ``MAE | MS-SSIM`` columns per target.
-
-    ``rows``: dicts with ``model``, ``target``, ``mae_mean``, ``mae_sem``, ``ms_ssim_mean``,
-    ``ms_ssim_sem`` (the CSV rows); ``models`` gives the row order and ``labels`` the text shown
-    for each. Below it the paper's rows for ``reference_source`` from :data:`DEJA_TABLE2`, with
-    a note that absolute values do not compare across data sets and resolutions.
-    """
-    labels = dict(labels or {})
-    cell = {(r["model"], r["target"]): r for r in rows}
-    head = "| Source | Model | " + " | ".join(f"{t} MAE ↓ | {t} MS-SSIM ↑" for t in targets) + " |"
-    rule = "|---|---|" + "---|---|" * len(targets)
-    lines = ([preamble.rstrip(), ""] if preamble else []) + [head, rule]
-    for i, model in enumerate(models):
-        cells = []
-        for t in targets:
-            r = cell.get((model, t))
-            if r is None:
-                cells += ["n/a", "n/a"]
-            else:
-                cells += [_fmt(r["mae_mean"], r["mae_sem"], 3), _fmt(r["ms_ssim_mean"], r["ms_ssim_sem"], 3)]
-        lines.append(f"| {source if i == 0 else ''} | {labels.get(model, model)} | " + " | ".join(cells) + " |")
-    ref = DEJA_TABLE2[reference_source]
-    lines += [
-        "",
-        f"Published values (Deja et al. 2022, Table 2, source {reference_source}), for reference:",
-        "",
-        "| Source | Model | " + " | ".join(f"{t} MAE | {t} MS-SSIM" for t in DEJA_TABLE2_TARGETS) + " |",
-        "|---|---|" + "---|---|" * len(DEJA_TABLE2_TARGETS),
-    ]
-    for i, (model, vals) in enumerate(ref.items()):
-        cells = []
-        for t in DEJA_TABLE2_TARGETS:
-            m, s = vals[t]
-            cells += [f"{m:.3f}", f"{s:.2f}"]
-        lines.append(f"| {reference_source if i == 0 else ''} | {model} | " + " | ".join(cells) + " |")
-    lines += ["", "Note: " + TABLE2_CAVEAT, ""]
-    return "\n".join(lines)
-
-
-def _table2_rows(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    source: str,
-    targets: Sequence[str],
-    models: Sequence[str],
-    labels: Mapping[str, str] | None,
-    reference_source: str,
-) -> tuple[list[dict], list[str], list[dict], list[str]]:
-    """Table 2 as rows of cells: ours (and their columns), then the paper's rows for ``reference_source``."""
+) -> Table2Rows:
+    """Table 2's cells: ``rows`` are dicts with ``model``, ``target``, ``mae_mean``, ``mae_sem``,
+    ``ms_ssim_mean``, ``ms_ssim_sem`` (the CSV rows); ``models`` gives the row order and ``labels`` the text
+    shown for each; the paper's rows are those of ``reference_source`` (:data:`DEJA_TABLE2`)."""
     labels = dict(labels or {})
     cell = {(r["model"], r["target"]): r for r in rows}
     columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
@@ -320,62 +304,22 @@ def _table2_rows(
         for t in DEJA_TABLE2_TARGETS:
             row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
         paper.append(row)
-    return ours, columns, paper, paper_columns
+    return Table2Rows(ours, columns, paper, paper_columns, reference_source)
 
 
-def table2_latex(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    source: str,
-    targets: Sequence[str],
-    models: Sequence[str],
-    labels: Mapping[str, str] | None = None,
-    title: str,
-    notes: Sequence[str] = (),
-    reference_source: str = "CIFAR10",
-) -> str:
-    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows
-    for ``reference_source`` as a second table. No difference columns: the paper's source, targets and
-    models differ from ours (see :data:`TABLE2_CAVEAT`)."""
-    ours, columns, paper, paper_columns = _table2_rows(
-        rows, source=source, targets=targets, models=models, labels=labels, reference_source=reference_source
-    )
-    return (
-        render_latex(ours, columns, title, notes)
-        + "\n"
-        + render_latex(
-            paper,
-            paper_columns,
-            f"Published values (Deja et al. 2022, Table 2, source {reference_source}), for reference",
-            ["Note: " + TABLE2_CAVEAT],
-        )
-    )
+def table2_latex(table: Table2Rows, *, title: str, notes: Sequence[str] = ()) -> str:
+    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows as
+    a second table. No difference columns: the paper's source, targets and models differ from ours (see
+    :data:`TABLE2_CAVEAT`)."""
+    paper = render_latex(table.paper, table.paper_columns, table.paper_title, ["Note: " + TABLE2_CAVEAT])
+    return render_latex(table.ours, table.columns, title, notes) + "\n" + paper
 
 
-def table2_html(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    source: str,
-    targets: Sequence[str],
-    models: Sequence[str],
-    labels: Mapping[str, str] | None = None,
-    title: str,
-    description: str = "",
-    reference_source: str = "CIFAR10",
-) -> str:
+def table2_html(table: Table2Rows, *, title: str, description: str = "") -> str:
     """:func:`table2_markdown` as an HTML document: the title, the ``description``, our rows, then the paper's
-    rows for ``reference_source`` with the caveat (:data:`TABLE2_CAVEAT`)."""
-    ours, columns, paper, paper_columns = _table2_rows(
-        rows, source=source, targets=targets, models=models, labels=labels, reference_source=reference_source
-    )
-    body = html_section(ours, columns, title, [], preamble=[description] if description else [])
-    body += html_section(
-        paper,
-        paper_columns,
-        f"Published values (Deja et al. 2022, Table 2, source {reference_source}), for reference",
-        ["Note: " + TABLE2_CAVEAT],
-        level=2,
-    )
+    rows with the caveat (:data:`TABLE2_CAVEAT`)."""
+    body = html_section(table.ours, table.columns, title, [], preamble=[description] if description else [])
+    body += html_section(table.paper, table.paper_columns, table.paper_title, ["Note: " + TABLE2_CAVEAT], level=2)
     return html_document(title, body)
 
 

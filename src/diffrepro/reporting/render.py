@@ -311,3 +311,16 @@ def write_table(
     write_csv(csv_path, with_interval_columns(rows, columns), rows)
     write_text(tex_beside(md_path) if tex_path is None else tex_path, render_latex(rows, columns, title, notes))
     write_text(html_beside(md_path) if html_path is None else html_path, render_html(rows, columns, title, notes))
+
+
+def write_step_table(args: Any, rows, columns, title: str, notes: Sequence[str]) -> list[str]:
+    """:func:`write_table` to a table step's outputs (its parsed ``--out-md``, ``--out-csv`` and the optional
+    ``--out-tex`` and ``--out-html``, beside the Markdown by default); returns the paths written."""
+    paths = {"md_path": args.out_md, "csv_path": args.out_csv, "tex_path": args.out_tex, "html_path": args.out_html}
+    write_table(rows, columns, title=title, notes=notes, **paths)
+    return [
+        args.out_md,
+        args.out_csv,
+        args.out_tex or tex_beside(args.out_md),
+        args.out_html or html_beside(args.out_md),
+    ]

@@ -11,7 +11,7 @@ from ..config import dddm_config, load_config
 from ..csvio import write_csv
 from ..reporting.dddm_table import ABLATION_COLUMNS, ablation_cells, ablation_rows, dddm_table
 from ..reporting.figure_io import save_figure
-from ..reporting.render import tex_beside, write_table
+from ..reporting.render import write_step_table
 from ..runlog import get_logger
 
 
@@ -71,24 +71,13 @@ def run(args) -> None:
         records.append(read_json(path))
     main = next(r for r in records if r["run"] == dddm.main)
     rows, columns, title, notes = dddm_table(main)
-    write_table(
-        rows,
-        columns,
-        md_path=args.out_md,
-        csv_path=args.out_csv,
-        tex_path=args.out_tex,
-        html_path=args.out_html,
-        title=title,
-        notes=notes,
-    )
+    written = write_step_table(args, rows, columns, title, notes)
     abl = ablation_rows(records)
     write_csv(args.ablation_csv, ABLATION_COLUMNS, ablation_cells(abl))
     ablation_figure(abl, args.ablation_png, args.ablation_svg)
     get_logger().info(
-        "wrote %s, %s, %s, %s and %s (%s)",
-        args.out_md,
-        args.out_csv,
-        args.out_tex or tex_beside(args.out_md),
+        "wrote %s, %s and %s (%s)",
+        ", ".join(written),
         args.ablation_csv,
         args.ablation_png,
         json.dumps({r["run"]: [x["fid"] for x in r["rows"]] for r in records}),

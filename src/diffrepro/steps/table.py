@@ -7,7 +7,7 @@ from pathlib import Path
 from ..atomic import read_json
 from ..config import load_config, model_config, replicate_runs
 from ..evaluation.seeds import pool_runs
-from ..reporting.render import tex_beside, write_table
+from ..reporting.render import write_step_table
 from ..reporting.tables import seed_notes, table_over_datasets
 from ..runlog import get_logger
 
@@ -47,16 +47,5 @@ def run(args) -> None:
         args.name, [(key, config["datasets"][key]["dataset"], groups.get(key, [])) for key in keys]
     )
     notes = [*notes, *seed_notes(pooled)]
-    write_table(
-        rows,
-        columns,
-        md_path=args.out_md,
-        csv_path=args.out_csv,
-        tex_path=args.out_tex,
-        html_path=args.out_html,
-        title=title,
-        notes=notes,
-    )
-    get_logger().info(
-        "wrote %s, %s and %s (%d rows)", args.out_md, args.out_csv, args.out_tex or tex_beside(args.out_md), len(rows)
-    )
+    written = write_step_table(args, rows, columns, title, notes)
+    get_logger().info("wrote %s (%d rows)", ", ".join(written), len(rows))

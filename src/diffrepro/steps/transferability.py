@@ -16,7 +16,14 @@ from __future__ import annotations
 import torch
 
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
-from ..analysis.transferability import Denoiser, compare_denoisers, table2_html, table2_latex, table2_markdown
+from ..analysis.transferability import (
+    Denoiser,
+    compare_denoisers,
+    table2_html,
+    table2_latex,
+    table2_markdown,
+    table2_rows,
+)
 from ..atomic import write_text
 from ..config import analysis_config, dataset_of, load_config
 from ..csvio import write_csv
@@ -195,36 +202,10 @@ def run(args) -> None:
         f"{fmt[0]}x{fmt[1]}x{fmt[1]}."
     )
     preamble = "\n".join([f"# {title}", "", description])
-    write_text(
-        args.out_md,
-        table2_markdown(
-            rows, source=source, targets=list(tcfg.targets), models=models, labels=labels, preamble=preamble
-        ),
-    )
-    write_text(
-        args.out_tex or tex_beside(args.out_md),
-        table2_latex(
-            rows,
-            source=source,
-            targets=list(tcfg.targets),
-            models=models,
-            labels=labels,
-            title=title,
-            notes=[description],
-        ),
-    )
-    write_text(
-        args.out_html or html_beside(args.out_md),
-        table2_html(
-            rows,
-            source=source,
-            targets=list(tcfg.targets),
-            models=models,
-            labels=labels,
-            title=title,
-            description=description,
-        ),
-    )
+    cells = table2_rows(rows, source=source, targets=list(tcfg.targets), models=models, labels=labels)
+    write_text(args.out_md, table2_markdown(cells, preamble=preamble))
+    write_text(args.out_tex or tex_beside(args.out_md), table2_latex(cells, title=title, notes=[description]))
+    write_text(args.out_html or html_beside(args.out_md), table2_html(cells, title=title, description=description))
 
     col_labels = ["clean", f"noisy (s={dae.split_step})", *[f"{m} (s={steps[m]})" for m in ddgms], DAED_ROW]
     save_image_panel(
