@@ -537,7 +537,14 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     shutil.copy2(ws / "params.yaml", fresh / "params.yaml")
     shutil.copy2(ws / "dvc.lock", fresh / "dvc.lock")
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], fresh)
-    for rel in ["results/metrics", "results/tables", "results/train", "results/nll", "results/analysis"]:
+    for rel in [
+        "results/metrics",
+        "results/tables",
+        "results/train",
+        "results/nll",
+        "results/analysis",
+        "results/report",
+    ]:
         shutil.copytree(ws / rel, fresh / rel)
     sh([tool("dvc"), "pull"], fresh)
     assert sh([tool("dvc"), "status", "--json"], fresh).stdout.strip() in ("{}", "")

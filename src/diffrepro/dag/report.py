@@ -41,7 +41,10 @@ def table_label(table: str) -> str:
 
 def model_study(config: Mapping[str, Any], model: str) -> str:
     """The category of a model's sample grid: the study of the first table it is a row of; a surrogate without
-    tables (DDPM-16) belongs to the coursework, any other model to :data:`DATA_AND_MODELS`."""
+    tables (DDPM-16) belongs to the coursework, any other model to :data:`DATA_AND_MODELS`. A training-seed
+    replicate's grid goes where its model's does."""
+    if model not in config["models"] and model in config["replicates"]:
+        model = config["replicates"][model]["model"]
     tables = config["models"][model]["tables"]
     if tables:
         return table_study(next(iter(tables)))
