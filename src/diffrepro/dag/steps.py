@@ -210,7 +210,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             Out(
                 flag="--grid",
                 path="results/figures/samples_{key}.png",
-                report=Report("samples", "samples", "{key}"),
+                report=Report("samples_replicate" if suffix else "samples", "samples", "{key}"),
                 help="output: PNG grid of the first 100 samples",
             ),
         ),
