@@ -154,13 +154,15 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
     ``replicates``, each with its seed and the name of its model, ``model``) run the same step modules."""
     suffix = "" if name == "model" else f"_{name}"
     data = "{item.data}"
+    model_arg = Value(flag="--model", value=model, help="model name (a key of params.models)")
+    own_keys = ("replicates.{key}",) if suffix else ()  # a replicate's own entry: its seed and model
     train = Step(
         name="train_ddgm" if not suffix else f"train{suffix}",
         help=f"train {noun} (resumes from --checkpoint-dir)",
         foreach=foreach,
         module_name="train_ddgm",
         args=(
-            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            model_arg,
             seed,
             In(flag="--data", path=processed(data), help=DATA_HELP),
             Value(flag="--checkpoint-dir", value="checkpoints/{key}", help=CHECKPOINTS_HELP),
@@ -190,7 +192,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
                 help="output: training summary (.json)",
             ),
         ),
-        params=("seed", *run_keys(suffix), *model_keys(model, TRAIN_KEYS)),
+        params=("seed", *own_keys, *model_keys(model, TRAIN_KEYS)),
         threads="model",
         mem_mb=6000,
         gpu=1,
@@ -203,7 +205,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
         foreach=foreach,
         module_name="sample",
         args=(
-            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            model_arg,
             seed,
             In(flag="--weights", path="models/{key}/ema.safetensors", help=WEIGHTS_HELP),
             Out(flag="--out", path="results/samples/{key}.safetensors", help="output: uint8 samples (.safetensors)"),
@@ -214,7 +216,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
                 help="output: PNG grid of the first 100 samples",
             ),
         ),
-        params=("seed", *run_keys(suffix), *model_keys(model, SAMPLE_KEYS)),
+        params=("seed", *own_keys, *model_keys(model, SAMPLE_KEYS)),
         threads="model",
         mem_mb=4000,
         gpu=1,
@@ -226,7 +228,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
         foreach=foreach,
         module_name="evaluate",
         args=(
-            Value(flag="--model", value=model, help="model name (a key of params.models)"),
+            model_arg,
             In(
                 flag="--samples",
                 path="results/samples/{key}.safetensors",
@@ -236,17 +238,12 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
             replicates_out("results/metrics/ddgm/{key}.json"),
         ),
-        params=("evaluation", *run_keys(suffix), *model_keys(model, SAMPLE_KEYS)),
+        params=("evaluation", *own_keys, *model_keys(model, SAMPLE_KEYS)),
         threads="all",
         mem_mb=4000,
         device=True,
     )
     return train, sample, evaluate
-
-
-def run_keys(suffix: str) -> tuple[str, ...]:
-    """The parameter keys of a replicate run: its own entry (its seed and model)."""
-    return ("replicates.{key}",) if suffix else ()
 
 
 MODEL_RUNS = model_run_steps(

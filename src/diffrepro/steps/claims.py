@@ -59,12 +59,9 @@ def run(args) -> None:
         config=config,
         models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),
         replicates={
-            name: [
-                Record.load(os.path.join(args.metrics_dir, f"{run}.json"))
-                for run, _ in replicate_runs(config, name)[1:]
-            ]
+            name: [Record.load(os.path.join(args.metrics_dir, f"{run}.json")) for run, _ in runs]
             for name in config["models"]
-            if len(replicate_runs(config, name)) > 1
+            if (runs := replicate_runs(config, name)[1:])
         },
         snapshots=_records(args.snapshots_dir, config["models"], args.snapshots_bootstrap_dir),
         posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
