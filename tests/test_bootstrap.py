@@ -25,6 +25,7 @@ from diffrepro.evaluation.bootstrap import (
     bootstrap_indices,
     bootstrap_metrics,
     bootstrap_statistic,
+    frechet_distance,
     metrics_at_indices,
     paired_difference,
     percentile_interval,
@@ -59,6 +60,25 @@ def tf_fid(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 # --- FID ----------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n_gen", "n_ref", "dim"), [(40, 60, 96), (300, 200, 12), (250, 1000, 2048)])
+def test_frechet_distance_is_torch_fidelitys(n_gen, n_ref, dim):
+    # the point FID of every evaluation: torch-fidelity's statistics and scipy sqrtm as the oracle
+    gen, ref = features(n_gen, dim, seed=5), features(n_ref, dim, seed=6, shift=0.1, scale=1.2)
+    assert frechet_distance(gen, ref) == pytest.approx(tf_fid(gen, ref), rel=1e-6)
+
+
+def test_frechet_distance_closed_form():
+    # two point sets whose sample means and unbiased covariances are known exactly: (+-1, 0), (0, +-1) has
+    # mean 0 and covariance (2/3) I; shifted by (3, 4) and scaled by 2: mean (3, 4), covariance (8/3) I.
+    # FID = |mu1 - mu2|^2 + tr(S1 + S2 - 2 (S1 S2)^1/2) = 25 + (2/3 + 8/3 - 2 * 4/3) * 2 = 25 + 4/3
+    a = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0], [0.0, -1.0]])
+    b = 2 * a + torch.tensor([3.0, 4.0])
+    assert frechet_distance(a, b) == pytest.approx(25 + 4 / 3, rel=1e-12)
+    assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="one width"):
+        frechet_distance(a, torch.zeros(4, 3))
 
 
 @pytest.mark.parametrize(("n_gen", "n_ref", "dim"), [(40, 60, 96), (300, 200, 12)])  # n < D and n > D

@@ -9,7 +9,9 @@ import yaml
 from diffrepro.config import ConfigError, load_config, validate_config, with_defaults
 
 
-@pytest.mark.parametrize("name", ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"])
+@pytest.mark.parametrize(
+    "name", ["params.yaml", "configs/tiny.yaml", "configs/small.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
+)
 def test_presets_are_valid(repo, name):
     cfg = load_config(repo / name)
     assert cfg["models"]

@@ -41,7 +41,7 @@ TOP_LEVEL = {
     "surrogate": surrogate_config,
     "dddm": dddm_config,
 }
-PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
+PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/small.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
 
 
 @pytest.mark.parametrize("cls", SECTIONS, ids=lambda c: c.__name__)

@@ -22,7 +22,7 @@ from diffrepro.training.dddm import dddm_fingerprint
 from diffrepro.training.ddgm import training_fingerprint
 from diffrepro.training.gan import gan_fingerprint
 
-PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
+PRESETS = ["params.yaml", "configs/tiny.yaml", "configs/small.yaml", "configs/paper.yaml", "configs/coursework.yaml"]
 
 
 def _sha(text: str) -> str:
@@ -258,6 +258,33 @@ EXPECTED = {
         "train:ddgm_simple_deep": "db86d585fea6090b9d8fb9395cdb7432682ade844fd1d622333e588a44ac1835",
         "train:ddgm_simple_wide": "1eb5a9df8032be3767098554675bbfcef36a3634ee29955ae20413937a676b51",
         "train:ddgm_vlb": "1df923b46484b7b8f44d7a69b47745b0cb980e36b33e27dfccd2e3d3a26e2a23",
+    },
+    "configs/small.yaml": {
+        "train:ddgm_simple": "ca2296925c34d3e9f0fb16e7043ac35e6c6bff3b90bf3450339b1a0462483946",
+        "meta:ddgm_simple": "f8ba4a87c21b7b41f210d0d8cd2306c7dfa3244d303f5ee8565c0199bd2e5bf9",
+        "train:ddgm_vlb": "d133c85319760ad11be3d134d453b57e3f5cea22b662afc4ddd240e6258f82e4",
+        "meta:ddgm_vlb": "6b0774c3c6727c33b482d5af7ac2afcb9c74270a010e02833d8b3944edbea7a7",
+        "train:ddgm_simple_is": "6d3e1204dd92640fbb16643e2e62a8fc5c0284e096b61aefb1381a312f95a04c",
+        "meta:ddgm_simple_is": "5119a50ddd45f0cd2d69df1de5871099ac469c4c0a21cde035ca8858d839302d",
+        "train:daed_simple": "afd7b627a6b77322a09fce6ad2bbdabb5ee7d92dedfb44e8aea98f294bcf7a4a",
+        "meta:daed_simple": "1348810bd0d882a2d291a5bd5e2a40064f048b53c994e5d9623aa1a5bd52e87c",
+        "train:daed_vlb": "01924c9a03c7aeda7d3c06d9bf36ef1385b79e28f3dd332be2a46d47a6305b16",
+        "meta:daed_vlb": "745717e7badcc79df74bb060c263663d5a00fafd9c2aef6ac4f4a86bad35a350",
+        "dae:0.001": "e77d75c855aef9aa34edac2eebb6517635cac378d813d5abc987deb1aee84741",
+        "dae:0.025": "b8d9b94003b56aaa8fd8812e710e68f0aed753c11c91eb2be73f36993ab8ec06",
+        "dae:0.1": "415d3462b96bbe369114e2e5de2cdd931093c41a6b851a73e99ebf1cb08168ac",
+        "dae:0.2": "0fb5eb493ab810b8d2bef290022a85c6523f15cc505d213a26a9139fb9b2e86f",
+        "dae:0.3": "4f99c0470a58d89c70a21f53d119896d6b273f6503dd8c5347e7271fb92f34fd",
+        "dae:linear": "34e7845ee93f8df6c101c65946f7e6c1ffd2697ca768d51318ffa0db7ac2a054",
+        "gan:sngan": "a09afcef991c87eebb658b9633b647142aebc7bd21b1363b3bf5cd1bcc5c9d71",
+        "ganmeta:sngan": "7391ade117b29db04318b3b60a30d9b1edb9b2d32aeb54381d950a180eacb98e",
+        "dddm:dddm_phuber": "1b78837b1ddd2f413d158afb10f48396c3bb14e12b4c5cd8c0ceab5a0f1ba676",
+        "dddmmeta:dddm_phuber": "fda94025ecf60ea4276fe1d97352b388beb47521a9020c91332f4a76785717bd",
+        "dddm:dddm_l1": "bc6e440d81108cf4d9dfc787bab1d5ebc8fe10ac2923a678695e757c4dd206bf",
+        "dddmmeta:dddm_l1": "e3815e3baaa83d86660e56abd8206da35bdcbb91071f3fa430433af69d1177bf",
+        "dddm:dddm_l2": "0c3da94fb63e6532587e4fb9cd4e34445e921c15919af6c46d91ffb2afe08a34",
+        "dddmmeta:dddm_l2": "644a45cf0fd3fe2d4761e7462ff66e7802739821f622f7204043912a9fbd52a4",
+        "dddm-unreportable": "c934ab3b72272ef0b05ff7ac1f1d8852a5d663e72a1a8a6710a2c5355a818ff7",
     },
     "configs/coursework.yaml": {
         "dae:0.001": "40a984e05a59a6fc92b144fcaa42b0f23d6ea1081d9d9fa18ca37102a1843e48",

@@ -65,6 +65,7 @@ __all__ = [
     "PrdLabels",
     "centred_interval",
     "bootstrap_indices",
+    "frechet_distance",
     "bootstrap_metrics",
     "bootstrap_statistic",
     "metrics_at_indices",
@@ -179,6 +180,18 @@ def _fid_replicates(grams: _Grams, w1: np.ndarray, w2: np.ndarray) -> np.ndarray
     with threadpool_limits(limits=1, user_api="blas"):
         nuclear = np.array([_cross_nuclear_norm(grams.k12, a, b) for a, b in zip(w1, w2)])
     return mean_term + trace1 + trace2 - 2 * nuclear / np.sqrt((n1 - 1) * (n2 - 1))
+
+
+def frechet_distance(a: torch.Tensor, b: torch.Tensor) -> float:
+    """The Fréchet distance between the Gaussians of the rows of ``a`` [n1, D] and ``b`` [n2, D] (means and
+    unbiased covariances, as torch-fidelity's ``fid_features_to_statistics``), computed exactly in float64 through
+    the Gram matrices (the identity resample of :func:`_fid_replicates`): no D x D matrix square root, so on
+    2048-D features it is about 10-30x faster than scipy's ``sqrtm`` and has no ``sqrtm`` rounding to correct."""
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[1]:
+        raise ValueError(f"frechet_distance: need [n, D] features of one width, got {tuple(a.shape)}, {tuple(b.shape)}")
+    if len(a) < 2 or len(b) < 2:
+        raise ValueError(f"frechet_distance: need at least 2 rows per set, got {len(a)} and {len(b)}")
+    return float(_fid_replicates(_grams(a, b), np.ones((1, len(a))), np.ones((1, len(b))))[0])
 
 
 def _within_mean(kernel: np.ndarray, w: np.ndarray) -> np.ndarray:

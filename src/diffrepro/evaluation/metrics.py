@@ -1,8 +1,10 @@
 """Sample-quality metrics from features (:func:`metrics_from_features`), the computation every evaluation runs on
-each metric backend's features (:class:`~diffrepro.evaluation.evaluator.Evaluator`): FID, KID and k-NN
-precision/recall through torch-fidelity 0.4.0's functions on features, the distribution precision/recall of
-Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`), sFID on the spatial features and the Inception-style
-score on the logits. KID subsets, the score's splits and the PRD subsampling are seeded with ``rng_seed``.
+each metric backend's features (:class:`~diffrepro.evaluation.evaluator.Evaluator`): FID and sFID (the Fréchet
+distance of torch-fidelity's statistics, computed exactly through Gram matrices:
+:func:`~diffrepro.evaluation.bootstrap.frechet_distance`), KID and k-NN precision/recall through torch-fidelity
+0.4.0's functions on features, the distribution precision/recall of Sajjadi et al. 2018
+(:mod:`diffrepro.evaluation.prd`) and the Inception-style score on the logits. KID subsets, the score's splits and
+the PRD subsampling are seeded with ``rng_seed``.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ def metrics_from_features(
 ) -> dict[str, Any]:
     """Every metric from features by role (``pool`` [N, D] required; ``spatial`` and ``logits`` optional).
 
-    FID (torch-fidelity's statistics and Fréchet distance), KID (torch-fidelity, polynomial kernel),
-    k-NN precision/recall (torch-fidelity, ``generated`` is its input1) and the distribution
-    precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is subsampled
+    FID (the Fréchet distance of torch-fidelity's statistics, :func:`.bootstrap.frechet_distance`), KID
+    (torch-fidelity, polynomial kernel), k-NN precision/recall (torch-fidelity, ``generated`` is its input1) and
+    the distribution precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is subsampled
     with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
     the score (torch-fidelity's Inception Score formula) on the generated ``logits``.  Missing roles give
     ``None``.  ``kid_subset_size`` is clipped to the set sizes.
@@ -47,11 +49,11 @@ def metrics_from_features(
     of its point estimate), from the same features.
     """
     import torch_fidelity
-    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
     from torch_fidelity.metric_isc import isc_features_to_metric
     from torch_fidelity.metric_kid import kid_features_to_metric
     from torch_fidelity.metric_prc import prc_features_to_metric
 
+    from .bootstrap import frechet_distance
     from .prd import cluster_labels, histogram, mean_prd_curve, prd_summary
 
     gen, ref = generated["pool"].float(), reference["pool"].float()
@@ -66,13 +68,6 @@ def metrics_from_features(
             f"prc_neighborhood ({prc_neighborhood}) must be smaller than both set sizes ({n_gen}, {n_ref})"
         )
     kid_size = min(_positive_int("kid_subset_size", kid_subset_size), n_gen, n_ref)
-
-    def fid_of(a: torch.Tensor, b: torch.Tensor) -> float:
-        return float(
-            fid_statistics_to_metric(
-                fid_features_to_statistics(a.double()), fid_features_to_statistics(b.double()), verbose=False
-            )[torch_fidelity.KEY_METRIC_FID]
-        )
 
     kid = kid_features_to_metric(
         gen,
@@ -97,14 +92,14 @@ def metrics_from_features(
     pairs = [(histogram(e, clusters), histogram(r, clusters)) for e, r in zip(gen_labels, ref_labels)]
     prd_values = prd_summary(*mean_prd_curve(pairs, angles=int(prd["angles"])))
     out: dict[str, Any] = {
-        "fid": fid_of(gen, ref),
+        "fid": frechet_distance(gen, ref),
         "kid_mean": float(kid[torch_fidelity.KEY_METRIC_KID_MEAN]),
         "kid_std": float(kid[torch_fidelity.KEY_METRIC_KID_STD]),
         "precision": float(prc[torch_fidelity.KEY_METRIC_PRECISION]),
         "recall": float(prc[torch_fidelity.KEY_METRIC_RECALL]),
         "f_score": float(prc[torch_fidelity.KEY_METRIC_F_SCORE]),
         **prd_values,
-        "sfid": fid_of(generated["spatial"], reference["spatial"])
+        "sfid": frechet_distance(generated["spatial"], reference["spatial"])
         if "spatial" in generated and "spatial" in reference
         else None,
         "score_mean": None,
