@@ -39,8 +39,8 @@ def metrics_from_features(
 
     FID (the Fréchet distance of torch-fidelity's statistics, :func:`.bootstrap.frechet_distance`), KID
     (torch-fidelity, polynomial kernel), k-NN precision/recall (torch-fidelity, ``generated`` is its input1) and
-    the distribution precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is subsampled
-    with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
+    the distribution precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is
+    subsampled with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
     the score (torch-fidelity's Inception Score formula) on the generated ``logits``.  Missing roles give
     ``None``.  ``kid_subset_size`` is clipped to the set sizes.
 
