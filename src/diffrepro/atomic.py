@@ -56,8 +56,8 @@ def read_json(path: str | os.PathLike) -> Any:
 
 
 def save_safetensors(tensors: dict, target: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    from safetensors.torch import save_file
+    """Write ``tensors`` with ``metadata`` as a canonical safetensors file (:func:`diffrepro.tensorfile.write`:
+    the same content gives the same bytes, and the file records its content hash)."""
+    from .tensorfile import write
 
-    contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-    with atomic_path(target, suffix=".safetensors") as tmp:
-        save_file(contiguous, str(tmp), metadata=metadata)
+    write(target, tensors, metadata)

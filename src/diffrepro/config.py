@@ -15,14 +15,15 @@ dotted path (``models.ddgm_simple.train.lr``) and the file it came from.
 from __future__ import annotations
 
 import copy
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 
+from .paramfile import read_params
 from .reporting.catalogue import MODEL_TABLES
 from .schema import SCHEMA_RELPATH, ConfigError, apply_defaults, load_schema, schema_path
 from .sections import ModelConfig
@@ -71,12 +72,43 @@ def dotted(path) -> str:
     return ".".join(parts) if parts else "<top level>"
 
 
+def _is_integer(_checker: Any, value: Any) -> bool:
+    """JSON Schema's integers without floats: ``steps: 20.0`` is refused (jsonschema would accept it)."""
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(_checker: Any, value: Any) -> bool:
+    """Finite numbers only (``.nan`` and ``.inf`` are refused; :func:`_check_finite` names them first)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+#: Draft 2020-12 with strict integers and finite numbers
+_StrictValidator = jsonschema.validators.extend(
+    jsonschema.Draft202012Validator,
+    type_checker=jsonschema.Draft202012Validator.TYPE_CHECKER.redefine_many(
+        {"integer": _is_integer, "number": _is_number}
+    ),
+)
+
+
+def _check_finite(node: Any, path: tuple[str, ...], source: str) -> None:
+    if isinstance(node, float) and not math.isfinite(node):
+        raise ConfigError(f"{source} is invalid:\n  {dotted(path)}: {node} is not a finite number")
+    if isinstance(node, dict):
+        for key, value in node.items():
+            _check_finite(value, (*path, str(key)), source)
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            _check_finite(value, (*path, str(i)), source)
+
+
 def validate_config(config: dict[str, Any], source: str = "params") -> dict[str, Any]:
     """Validate ``config`` against the schema; raise ConfigError naming key path and file. ``config`` is left as
     it is (Snakemake's rules track its values as written) and returned."""
     if not isinstance(config, dict):
         raise ConfigError(f"{source}: the top level must be a mapping, got {type(config).__name__}")
-    validator = jsonschema.Draft202012Validator(load_schema())
+    _check_finite(config, (), source)
+    validator = _StrictValidator(load_schema())
     errors = sorted(
         validator.iter_errors(config), key=lambda e: (len(e.absolute_path), list(map(str, e.absolute_path)))
     )
@@ -297,9 +329,57 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
         raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm.timesteps}")
 
 
+def _check_sizes(config: dict[str, Any], source: str) -> None:
+    """Sizes the named data sets cannot supply (:data:`~diffrepro.data.registry.SPLIT_SIZES`), and explicit data
+    folders that do not exist, refused with the dotted key."""
+    from .data.registry import SPLIT_SIZES
+
+    def split_size(data: str, split: str) -> int | None:
+        return SPLIT_SIZES.get(config["datasets"][data]["dataset"], {}).get(split)
+
+    def at_most(key: str, value: int | None, data: str, split: str, what: str) -> None:
+        n = split_size(data, split)
+        if value is not None and n is not None and value > n:
+            raise ConfigError(f"{source}: {key}: {value} is more than the {n} {split} images of {data} ({what})")
+
+    for name, ds in config["datasets"].items():
+        root = ds.get("root")
+        if root not in (None, "") and not Path(root).is_dir():
+            raise ConfigError(
+                f"{source}: datasets.{name}.root: the folder {root!r} does not exist (set root: null to use the "
+                "other sources: the Debian package or a download)"
+            )
+    for name, model in config["models"].items():
+        at_most(f"models.{name}.train.batch_size", model["train"]["batch_size"], model["data"], "train", "a batch")
+    for name, gan in config["gans"].items():
+        at_most(f"gans.{name}.train.batch_size", gan["train"]["batch_size"], gan["data"], "train", "a batch")
+    post = config["daed"]["posthoc"]
+    at_most("daed.posthoc.train.batch_size", post["train"]["batch_size"], post["data"], "train", "a batch")
+    train = config["dddm"]["train"]
+    data = config["dddm"]["data"]
+    at_most("dddm.train.subset", train.get("subset"), data, "train", "the training subset")
+    at_most("dddm.train.batch_size", train["batch_size"], data, "train", "a batch")
+    if train.get("subset") is not None and train["batch_size"] > train["subset"]:
+        raise ConfigError(
+            f"{source}: dddm.train.batch_size: {train['batch_size']} is more than dddm.train.subset "
+            f"({train['subset']} images)"
+        )
+    for name in config["datasets"]:
+        at_most("classifier.batch_size", config["classifier"]["batch_size"], name, "train", "a batch")
+    ev = config["evaluation"]
+    split = ev["reference_split"]
+    evaluated = {m["data"] for m in config["models"].values()} | {config["dddm"]["data"]}
+    for data in sorted(evaluated):
+        at_most("evaluation.reference_images", ev["reference_images"], data, split, "the reference set")
+    for key in ("reconstruction", "transferability"):
+        section = config["analysis"][key]
+        at_most(f"analysis.{key}.images", section["images"], section["data"], "test", "the analysis images")
+
+
 def _check_semantics(config: dict[str, Any], source: str) -> None:
     """Cross-field rules the schema cannot express."""
     _check_data_refs(config, source)
+    _check_sizes(config, source)
     _check_daed(config, source)
     for name in config["models"]:
         model = model_config(config, name)
@@ -395,14 +475,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     """Read and validate a parameter file; the parameters with every default of the schema filled in
     (:func:`with_defaults`)."""
     path = Path(path)
-    try:
-        with open(path, encoding="utf-8") as fh:
-            config = yaml.safe_load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"parameter file {path} does not exist") from None
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"parameter file {path} is not valid YAML: {exc}") from None
-    return with_defaults(validate_config(config, source=str(path)))
+    return with_defaults(validate_config(read_params(path), source=str(path)))
 
 
 def model_config(config: dict[str, Any], name: str) -> ModelConfig:

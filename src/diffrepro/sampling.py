@@ -77,12 +77,14 @@ def sample_weights(
     device: str,
     desc: str,
     speed: dict | None = None,
+    expect: dict[str, str] | None = None,
 ) -> tuple[torch.Tensor, float, int]:
     """:func:`draw_samples` from the DDGM weights file ``weights`` (built by
     :func:`~diffrepro.artifacts.ddgm.build_model`), brought to the data's resolution (a model trained at a
     lower one is upsampled, :func:`~diffrepro.imaging.to_data_resolution`; not part of ``seconds``);
-    returns (samples, seconds, the model's own image size)."""
-    model, image_size, channels, meta = build_model(weights, mcfg, device)
+    returns (samples, seconds, the model's own image size). ``expect``: metadata the weights must hold (the
+    model and seed of the run they are sampled as)."""
+    model, image_size, channels, meta = build_model(weights, mcfg, device, expect)
     samples, seconds = draw_samples(
         model, mcfg, image_size, channels, seed=seed, stream=stream, device=device, desc=desc, speed=speed
     )

@@ -164,6 +164,7 @@ class TrainConfig(Section):
     loss_buckets: int
     snapshots: tuple[float, ...]
     precision: str
+    resume_with_new_optimizer: bool
 
 
 @dataclass(frozen=True)
@@ -214,16 +215,17 @@ class ModelConfig(Section):
         """The model section as :func:`diffrepro.config.normalize_model` has always given it: every default filled
         in, the named choices as ``{"name": ..., **options}``. Training fingerprints and weights' metadata are
         made of this mapping, so it must not change for an unchanged parameter file: an option added after
-        artifacts were first recorded (:data:`LATE_OPTIONS`) is left out while it is at its null default."""
+        artifacts were first recorded (:data:`LATE_OPTIONS`) is left out while it is at its default."""
         out = super().as_dict()
         for section, options in LATE_OPTIONS.items():
-            out[section] = {k: v for k, v in out[section].items() if not (k in options and v is None)}
+            out[section] = {k: v for k, v in out[section].items() if not (k in options and v == options[k])}
         return out
 
 
-#: options a model section gained after artifacts were recorded: left out of :meth:`ModelConfig.as_dict` (so of
-#: fingerprints and weights' metadata) while null, so that the artifacts of a parameter file without them stay valid
-LATE_OPTIONS = {"timestep_sampler": ("denoiser_share",)}
+#: options a model section gained after artifacts were recorded, with their defaults: left out of
+#: :meth:`ModelConfig.as_dict` (so of fingerprints and weights' metadata) while at that default, so that the
+#: artifacts of a parameter file without them stay valid
+LATE_OPTIONS = {"timestep_sampler": {"denoiser_share": None}, "train": {"resume_with_new_optimizer": False}}
 
 
 #: a model section: typed, or as written in a parameter file (see :func:`as_model`)

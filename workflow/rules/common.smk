@@ -4,8 +4,8 @@ import inspect
 import os
 import re
 
-import yaml
 from diffrepro.config import ConfigError, validate_config
+from diffrepro.paramfile import read_params
 from diffrepro.dag import STEPS
 from diffrepro.reporting.tables import TABLES
 from diffrepro.dag.report import STUDIES, SUBCATEGORIES, model_study, table_label, table_study
@@ -18,8 +18,10 @@ _cli_files = [os.path.relpath(str(f)) for f in (workflow.overwrite_configfiles o
 if len(_cli_files) > 1:
     raise WorkflowError(f"give one parameter file with --configfile, got {', '.join(_cli_files)}")
 PARAMS_FILE = _cli_files[0] if _cli_files else "params.yaml"
-with open(PARAMS_FILE, encoding="utf-8") as _fh:
-    _file_config = yaml.safe_load(_fh)
+try:  # strictly: a duplicate key or a YAML error stops the plan, naming the file and line
+    _file_config = read_params(PARAMS_FILE)
+except ConfigError as err:
+    raise WorkflowError(str(err))
 if (workflow.config_settings.overwrite_config or {}) != (_file_config if _cli_files else {}):
     raise WorkflowError(
         "--config overrides are not supported: the diffrepro steps (and DVC) read the parameter file, so edit it, "

@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from safetensors import SafetensorError, safe_open
 
+from .. import tensorfile
 from ..artifacts.ddgm import build_model
 from ..config import model_config
 from ..diffusion.gaussian_diffusion import GaussianDiffusion
@@ -56,12 +56,11 @@ class LoadedModel:
 
 def read_metadata(path: str) -> dict[str, str]:
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            return dict(fh.metadata() or {})
+        return tensorfile.read_metadata(path)
     except FileNotFoundError:
         raise AnalysisInputError(f"weights file {path} does not exist") from None
-    except SafetensorError as exc:
-        raise AnalysisInputError(f"{path}: not a valid safetensors file ({exc})") from None
+    except ValueError as exc:
+        raise AnalysisInputError(str(exc)) from None
 
 
 def _build(path: str, mcfg: ModelConfig, device: str):

@@ -66,11 +66,9 @@ def load_dddm_weights(
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """EMA weights of ``run`` (safetensors only), checked against the parameter file."""
     run_cfg = thawed(run_cfg)
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from ..tensorfile import read
 
-    with safe_open(path, framework="pt") as fh:
-        meta = dict(fh.metadata() or {})
+    state, meta = read(path)  # content hash checked
     if meta.get("kind") != "dddm":
         raise ConfigError(f"{path} is not a train-dddm weights file (metadata kind={meta.get('kind')!r})")
     if meta.get("run") != run:
@@ -88,7 +86,7 @@ def load_dddm_weights(
             b = {k: v for k, v in apply_defaults(dict(b or {}), "dddm.unet").items() if k != "architecture"}
         if a != b:
             raise ConfigError(f"{path} was trained with dddm.{key}={a!r} but params say {b!r}; rerun train-dddm")
-    return load_file(path), meta
+    return state, meta
 
 
 def build_dddm_model(

@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import safe_open
 
 from ..factory import build_unet
 from ..sections import ModelSection, as_model
+from ..tensorfile import read
 
 __all__ = [
     "DENOISER_TEST_IMAGES",
@@ -52,12 +52,12 @@ def weights_metadata(
     }
 
 
-def load_weights(path: str, mcfg: ModelSection) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Load EMA weights and check they were trained with this model configuration."""
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata() or {}
+def load_weights(
+    path: str, mcfg: ModelSection, expect: dict[str, str] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Load EMA weights (content hash checked, metadata holding ``expect``) and check they were trained with this
+    model configuration."""
+    state, meta = read(path, expect)
     for key in ("config", "image_size", "channels"):
         if key not in meta:
             raise ValueError(f"{path}: metadata key '{key}' missing; not a train-ddgm weights file")
@@ -71,13 +71,15 @@ def load_weights(path: str, mcfg: ModelSection) -> tuple[dict[str, torch.Tensor]
             theirs = {k: v for k, v in (theirs or {}).items() if k != "architecture"}
         if theirs != ours:
             raise ValueError(f"{path} was trained with {key}={theirs!r} but params say {ours!r}; rerun train-ddgm")
-    return load_file(path), meta
+    return state, meta
 
 
-def build_model(weights: str, mcfg: ModelSection, device: str) -> tuple[torch.nn.Module, int, int, dict[str, str]]:
+def build_model(
+    weights: str, mcfg: ModelSection, device: str, expect: dict[str, str] | None = None
+) -> tuple[torch.nn.Module, int, int, dict[str, str]]:
     """The network of ``weights`` (checked by :func:`load_weights`) in eval mode on ``device``, with its image size,
     channels and metadata."""
-    state, meta = load_weights(weights, mcfg)
+    state, meta = load_weights(weights, mcfg, expect)
     image_size, channels = int(meta["image_size"]), int(meta["channels"])
     model = build_unet(mcfg, image_size=image_size, channels=channels)
     model.load_state_dict(state)

@@ -229,6 +229,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
         module_name="evaluate",
         args=(
             model_arg,
+            seed,  # the samples must be this run's: the evaluation checks their model and seed
             In(
                 flag="--samples",
                 path="results/samples/{key}.safetensors",
@@ -238,7 +239,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
             replicates_out("results/metrics/ddgm/{key}.json"),
         ),
-        params=("evaluation", *own_keys, *model_keys(model, SAMPLE_KEYS)),
+        params=("seed", "evaluation", *own_keys, *model_keys(model, SAMPLE_KEYS)),
         threads="all",
         mem_mb=4000,
         device=True,

@@ -11,15 +11,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
 
+from ..tensorfile import read, write
 from .dataset import LoadedDataset
 
 FORMAT_VERSION = "1"
@@ -53,8 +51,8 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 def save_processed(path: str | os.PathLike[str], dataset: LoadedDataset, resolution: int | None) -> Path:
     """Write ``dataset`` (resized to ``resolution`` when given) as one safetensors file, atomically.
 
-    The file is written to a temporary name in the target folder, fsynced, then
-    renamed over ``path`` with :func:`os.replace`; readers never see a partial file.
+    Canonical and atomic (:func:`diffrepro.tensorfile.write`): the same data set gives the same bytes, and
+    readers never see a partial file.
     """
     path = Path(path)
     tensors: dict[str, torch.Tensor] = {}
@@ -72,27 +70,7 @@ def save_processed(path: str | os.PathLike[str], dataset: LoadedDataset, resolut
         "checksums": json.dumps(dataset.checksums, sort_keys=True),
         "format_version": FORMAT_VERSION,
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-    except OSError:
-        return path
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    write(path, tensors, metadata)
     return path
 
 
@@ -100,19 +78,10 @@ def load_processed(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor
     """Read and validate an artifact written by :func:`save_processed`.
 
     Returns ``(tensors, metadata)``. Raises ``FileNotFoundError`` when absent and
-    ``ValueError`` naming the file and the missing or bad key otherwise.
+    ``ValueError`` naming the file and the missing or bad key otherwise (``ArtifactError`` when its tensors
+    do not match the recorded content hash).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"processed data artifact {path} does not exist")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = dict(f.metadata() or {})
-            keys = set(f.keys())
-            tensors = {k: f.get_tensor(k) for k in keys}
-    except SafetensorError as e:
-        raise ValueError(f"{path}: not a valid safetensors file ({e})") from e
-
+    tensors, metadata = read(path)  # content hash checked: a changed pixel is an error naming the file
     for key in METADATA_KEYS:
         if key not in metadata:
             raise ValueError(f"{path}: metadata key {key!r} is missing (has {sorted(metadata)})")

@@ -34,6 +34,21 @@ DATASETS: dict[str, str] = {
 }
 
 
+#: examples per split of each data set as its loader returns it (the parameter file's sizes are checked against
+#: these before any job runs: a batch larger than the training set, more reference images than the split holds)
+SPLIT_SIZES: dict[str, dict[str, int]] = {
+    "fashion_mnist": {"train": 60000, "test": 10000},
+    "mnist": {"train": 60000, "test": 10000},
+    "cifar10": {"train": 50000, "test": 10000},
+    "cifar100": {"train": 50000, "test": 10000},
+    "celeba64": {"train": 162770, "test": 19962},  # the official partitions 0 and 2
+    "imagenet32": {"train": 1281167, "test": 50000},  # test: the validation set
+    "imagenet64": {"train": 1281167, "test": 50000},
+    "digits": {"train": 1438, "test": 359},
+    "lfw_subset": {"train": 160, "test": 40},
+}
+
+
 def loader(name: str) -> Loader:
     """The loader of data set ``name``, its module imported now; ``ValueError`` naming the known data sets."""
     try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from ..hashing import file_sha256
+from ..tensorfile import read_metadata, recorded_content_sha256
 
 __all__ = ["BACKENDS", "Backend", "load_backend"]
 
@@ -103,12 +103,9 @@ def load_backend(name: str, weights: str | os.PathLike[str], *, device: str = "c
         hint = " (run the convert-inception step)" if name == "inception" else " (run the train-classifier step)"
         raise FileNotFoundError(f"{name} backend: weights file not found: {path!r}{hint}")
     if name == "inception":
-        from safetensors import safe_open
-
         from .inception import EXTRACTOR_NAME, LOGITS, POOL, SPATIAL, InceptionFID
 
-        with safe_open(path, framework="pt") as fh:
-            has_logits = "fc.weight" in fh.keys()
+        has_logits = read_metadata(path).get("has_logits") == "true"
         layers = {"pool": POOL, "spatial": SPATIAL, **({"logits": LOGITS} if has_logits else {})}
         extractor = InceptionFID(EXTRACTOR_NAME, list(layers.values()), feature_extractor_weights_path=path)
         description = "FID Inception (TF inception-2015-12-05) via torch-fidelity"
@@ -126,7 +123,7 @@ def load_backend(name: str, weights: str | os.PathLike[str], *, device: str = "c
         extractor=extractor,
         layers=layers,
         weights=path,
-        weights_sha256=file_sha256(path),
+        weights_sha256=recorded_content_sha256(path),
         device=device,
         batch_size=int(batch_size),
         description=description,

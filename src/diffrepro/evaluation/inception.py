@@ -29,11 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file
 from torch import nn
 from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
 
 from ..hashing import file_sha256
+from ..tensorfile import read as read_tensors
 
 __all__ = [
     "FID_HELPER_SHA256",
@@ -207,7 +207,7 @@ class InceptionFID(FeatureExtractorInceptionV3):
         path = os.fspath(feature_extractor_weights_path)
         if not os.path.isfile(path):
             raise InceptionWeightsError(f"Inception weights file not found: {path!r} (run the convert-inception step)")
-        state = load_file(path)
+        state, _ = read_tensors(path)  # content hash checked
         missing, unexpected = nn.Module.load_state_dict(self, state, strict=False)
         missing = [k for k in missing if not k.endswith("num_batches_tracked")]
         self.has_logits = "fc.weight" in state

@@ -44,6 +44,8 @@ REPLICATE_FIELDS = {
 }
 #: the key under which a backend's metrics carry their replicates until they are written
 REPLICATES_KEY = "bootstrap"
+#: the ``format`` metadata of a replicates file
+REPLICATES_FORMAT = "diffrepro bootstrap replicates v1"
 
 
 def interval_fields(metric: str) -> tuple[str, str]:
@@ -95,19 +97,16 @@ def write_metrics(json_path: str | os.PathLike, replicates_path: str | os.PathLi
     ``replicates_path`` (safetensors, one float64 vector per metric path, canonical key order)."""
     clean, found = split_replicates(record)
     tensors = {key: torch.from_numpy(found[key].copy()) for key in sorted(found)}  # none: a record without sets
-    save_safetensors(tensors, replicates_path, metadata={"format": "diffrepro bootstrap replicates v1"})
+    save_safetensors(tensors, replicates_path, metadata={"format": REPLICATES_FORMAT})
     write_json(json_path, clean)
 
 
 def load_replicates(path: str | os.PathLike) -> dict[str, np.ndarray]:
     """The replicates of a record, by dotted path; errors name the file."""
-    from safetensors import SafetensorError
-    from safetensors.numpy import load_file
+    from ..tensorfile import read
 
-    try:
-        arrays = load_file(str(path))
-    except (OSError, SafetensorError) as exc:
-        raise ValueError(f"cannot read bootstrap replicates {path}: {exc}") from None
+    tensors, _ = read(path, {"format": REPLICATES_FORMAT})  # content hash checked; errors name the file
+    arrays = {k: v.numpy() for k, v in tensors.items()}
     lengths = {a.shape for a in arrays.values()}
     if len(lengths) > 1 or any(len(s) != 1 for s in lengths):
         raise ValueError(f"{path}: bootstrap replicates must be vectors of one length, got shapes {sorted(lengths)}")

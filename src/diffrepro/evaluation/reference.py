@@ -30,12 +30,10 @@ def save_reference(path: str, features: dict[str, torch.Tensor], meta: dict[str,
 
 def load_reference(path: str, *, backend: str, weights_sha256: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The features and metadata of a reference file; errors name the file and the mismatch."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
+    from ..tensorfile import read
 
     try:
-        with safe_open(path, framework="pt") as fh:
-            meta = fh.metadata() or {}
+        features, meta = read(path)  # content hash checked
     except FileNotFoundError:
         raise FileNotFoundError(f"reference features not found: {path!r} (run the reference-features step)") from None
     missing = [k for k in REFERENCE_KEYS if k not in meta]
@@ -48,7 +46,6 @@ def load_reference(path: str, *, backend: str, weights_sha256: str) -> tuple[dic
             f"{path}: made with {backend} weights {meta['weights_sha256'][:16]}..., but the weights "
             f"now are {weights_sha256[:16]}...; rerun reference-features"
         )
-    features = load_file(path)
     if "pool" not in features or features["pool"].ndim != 2:
         raise ValueError(f"{path}: no [N, D] 'pool' features")
     return features, meta

@@ -4,10 +4,11 @@ the evaluations of those keep per set."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 
+from ..tensorfile import read
 from .intervals import REPLICATE_FIELDS, interval_fields
 
 #: the fields of a metrics record that evaluate-surrogate and evaluate-dddm keep for each sample set: the
@@ -37,31 +38,23 @@ KEPT_METRICS = (
 )
 
 
-def load_samples(path: str) -> tuple[torch.Tensor, dict[str, str]]:
-    """The uint8 tensor ``images`` [N, C, H, W] of a sample file and its metadata; a clear error naming the file
-    otherwise."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata() or {}
-    images = load_file(path).get("images")
+def load_samples(path: str, expect: Mapping[str, str] | None = None) -> tuple[torch.Tensor, dict[str, str]]:
+    """The uint8 tensor ``images`` [N, C, H, W] of a sample file and its metadata, its content hash checked and its
+    metadata holding ``expect`` (for example the model and seed it is evaluated as); errors name the file."""
+    tensors, meta = read(path, expect)
+    images = tensors.get("images")
     if images is None or images.dtype != torch.uint8 or images.ndim != 4:
         raise ValueError(f"{path}: expected a uint8 tensor 'images' [N, C, H, W] written by the sample step")
     return images, meta
 
 
 def load_sample_file(
-    path: str, required: Sequence[str], producer: str
+    path: str, required: Sequence[str], producer: str, expect: Mapping[str, str] | None = None
 ) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Every tensor of a safetensors sample file and its metadata (never unpickled); a clear error naming the
-    file and ``producer`` when a ``required`` metadata key is missing."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
-    with safe_open(path, framework="pt") as fh:
-        meta = fh.metadata() or {}
+    """Every tensor of a safetensors sample file and its metadata (never unpickled, content hash checked); a clear
+    error naming the file and ``producer`` when a ``required`` metadata key is missing or ``expect`` differs."""
+    tensors, meta = read(path, expect)
     for key in required:
         if key not in meta:
             raise ValueError(f"{path}: metadata key {key!r} missing; not a {producer} output")
-    return load_file(path), meta
+    return tensors, meta

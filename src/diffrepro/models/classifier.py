@@ -159,17 +159,12 @@ def load_classifier(path: str | os.PathLike[str], map_location: str | torch.devi
     lacks a valid ``config`` or the tensors do not match the configured architecture.
     The model is returned in eval mode with gradients disabled.
     """
-    from safetensors import safe_open
+    from ..tensorfile import read
 
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"classifier weights file not found: {path!r}")
-    try:
-        with safe_open(path, framework="pt", device="cpu") as fh:
-            metadata = fh.metadata() or {}
-            state = {key: fh.get_tensor(key) for key in fh.keys()}
-    except Exception as exc:  # safetensors raises its own error types
-        raise ValueError(f"classifier weights file {path!r} is not a readable safetensors file: {exc}") from exc
+    state, metadata = read(path)  # content hash checked
     cfg = _parse_config(metadata.get("config"), path)
     try:
         model = SmallClassifier(**cfg)

@@ -13,8 +13,8 @@ import time
 
 from ..atomic import save_safetensors, write_json
 from ..config import evaluation_config, load_config
-from ..hashing import file_sha256
 from ..runlog import get_logger
+from ..tensorfile import content_sha256
 
 
 def run(args) -> None:
@@ -34,6 +34,7 @@ def run(args) -> None:
         metadata={
             "format": "torch-fidelity FeatureExtractorInceptionV3 state dict",
             "source_sha256": info["source_sha256"],
+            "has_logits": "true" if info["has_logits"] else "false",
         },
     )
     diff = self_check(str(path), args.out)
@@ -44,7 +45,7 @@ def run(args) -> None:
         {
             **info,
             "weights": args.out,
-            "weights_sha256": file_sha256(args.out),
+            "weights_sha256": content_sha256(state),
             "tensors": len(state),
             "self_check_max_abs_diff": diff,
             "inception_score_available": info["has_logits"],

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..config import load_config, model_config
+from ..config import load_config, model_config, run_seed
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.intervals import write_metrics
@@ -15,7 +15,8 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
-    samples, smeta = load_samples(args.samples)
+    # the samples of this run: a file of another model or seed is refused, naming the file and the key
+    samples, smeta = load_samples(args.samples, {"model": args.model, "seed": str(run_seed(config, args.seed))})
     evaluator = Evaluator.from_step_args(config, args, resolve_device(args.device), log.info)
     metrics, dmeta = metrics_for(samples, evaluator, desc=args.model)
     record = {

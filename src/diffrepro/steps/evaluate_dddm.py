@@ -20,9 +20,7 @@ def run(args) -> None:
     runs = dddm.runs
     if args.run not in runs:
         raise ValueError(f"--run {args.run!r} is not one of dddm.runs ({', '.join(sorted(runs))})")
-    tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm")
-    if meta["run"] != args.run:
-        raise ValueError(f"{args.samples} holds samples of run {meta['run']!r}, not {args.run!r}")
+    tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm", {"run": args.run})
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
     rows = []

@@ -18,14 +18,16 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     scfg = mcfg.sample
     device = resolve_device(args.device)
+    seed = run_seed(config, args.seed)
     samples, seconds, image_size = sample_weights(
         args.weights,
         mcfg,
-        seed=run_seed(config, args.seed),
+        seed=seed,
         stream=args.model,
         device=device,
         desc=f"sample {args.model}",
         speed=config["speed"],
+        expect={"model": args.model, "seed": str(seed)},  # the weights of this run, not another model's or seed's
     )
     n = samples.shape[0]
     rate = n / seconds
@@ -35,6 +37,7 @@ def run(args) -> None:
         args.out,
         {
             "model": args.model,
+            "seed": str(seed),
             "num_samples": str(n),
             "seconds": f"{seconds:.3f}",
             "samples_per_second": f"{rate:.4f}",

@@ -15,6 +15,7 @@ from ..data import load_processed
 from ..data.processed import resize_images
 from ..runlog import get_logger
 from ..sections import ModelConfig
+from ..tensorfile import read as read_tensors
 from ..training.ddgm import train_ddgm
 from ..training.launch import train_in_step
 
@@ -45,6 +46,7 @@ def run(args) -> None:
 
     def metadata(step: int) -> dict[str, str]:
         md = weights_metadata(args.model, mcfg, meta, image_size, channels, step, result.parameters)
+        md["seed"] = str(seed)  # the run's: sampling checks it (a replicate's weights are not its model's)
         if image_size != data_size:
             md["data_image_size"] = str(data_size)
         return md
@@ -57,10 +59,8 @@ def run(args) -> None:
     tmp = out.with_name(out.name + ".incomplete")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from safetensors.torch import load_file
-
     for step, path in sorted(result.snapshots.items()):
-        save_safetensors(load_file(str(path)), tmp / snapshot_name(step), metadata(step))
+        save_safetensors(read_tensors(path)[0], tmp / snapshot_name(step), metadata(step))
     save_safetensors(result.ema_state, tmp / snapshot_name(result.steps), metadata(result.steps))
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)

@@ -10,7 +10,8 @@ Layout of a checkpoint directory::
     <dir>/latest.json                          {"step": 500, "dir": "step_00000500", "fingerprint": ...}
 
 A checkpoint is first written to a hidden temporary directory, which is renamed into place only
-when complete; ``latest.json`` is then replaced atomically.  A killed job therefore leaves either
+when complete; ``latest.json`` is then replaced atomically. ``state.json`` records each tensor file's content hash,
+checked on loading: a damaged checkpoint is skipped for the previous one.  A killed job therefore leaves either
 the previous checkpoint or the new one, never a partial one.  Nothing is ever unpickled: optimizer
 state is stored as named tensors plus JSON.  The fingerprint (a hash of everything that makes the
 run what it is) guards against resuming a run whose configuration has since changed.
@@ -20,14 +21,17 @@ from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
 
 from ..atomic import read_json, write_json
+from ..errors import DiffreproError
+from ..tensorfile import CONTENT_KEY, ArtifactError, read, recorded_content_sha256, verify, write
 
 TENSOR_FILES = ("model", "ema", "optimizer", "sampler")
 
@@ -74,21 +78,72 @@ def optimizer_from_tensors(
                 pstate[key] = torch.empty_like(p, dtype=value.dtype).copy_(value)
 
 
+class CheckpointLockedError(DiffreproError, RuntimeError):
+    """Another process is training into the same checkpoint folder."""
+
+
+@contextmanager
+def directory_lock(directory: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``directory`` (``.lock`` inside it, ``fcntl.flock``: released by the kernel when
+    the process ends, so a killed run leaves no stale lock); :class:`CheckpointLockedError` when another process
+    holds it."""
+    import fcntl
+    import os
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "unknown"
+            raise CheckpointLockedError(
+                f"another training process (pid {holder}) is writing checkpoints to {directory}; wait for it to end "
+                "(two runs on one checkpoint folder would overwrite each other's checkpoints)"
+            ) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
 @dataclass
 class Checkpoint:
     step: int
     tensors: dict[str, dict[str, torch.Tensor]]
     state: dict[str, Any]
     path: Path
+    #: written by a run with other optimiser settings (resumed because the run allows it)
+    changed_optimizer: bool = False
 
 
 class CheckpointStore:
-    """Save and find the latest checkpoint of one training run."""
+    """Save and find the latest intact checkpoint of one training run.
 
-    def __init__(self, directory: str | Path, run_fingerprint: str, keep: int = 1):
+    Each checkpoint's ``state.json`` records the content hash of each of its tensor files; loading checks every file
+    against it (:func:`diffrepro.tensorfile.read`). A damaged latest checkpoint is skipped with a warning for the
+    previous one (``keep`` checkpoints are kept, 2 by default, so there is one to fall back to)."""
+
+    def __init__(
+        self,
+        directory: str | Path,
+        run_fingerprint: str,
+        keep: int = 2,
+        warn=None,
+        resume_fingerprint: str | None = None,
+        allow_new_optimizer: bool = False,
+    ):
         self.directory = Path(directory)
         self.fingerprint = run_fingerprint
-        self.keep = keep
+        self.keep = max(1, int(keep))
+        self.warn = warn or (lambda message: None)
+        # the run's fingerprint without its optimiser settings: a checkpoint that differs in those only is resumed
+        # when the run allows it (train.resume_with_new_optimizer), and otherwise named as such
+        self.resume_fingerprint = resume_fingerprint
+        self.allow_new_optimizer = allow_new_optimizer
 
     @property
     def latest_file(self) -> Path:
@@ -99,18 +154,20 @@ class CheckpointStore:
         final = self.directory / f"step_{step:08d}"
         tmp = Path(tempfile.mkdtemp(prefix=".incomplete-", dir=self.directory))
         try:
+            files = {}
             for name, group in tensors.items():
-                save_file(
-                    {k: v.detach().contiguous().cpu() for k, v in group.items()}, str(tmp / f"{name}.safetensors")
-                )
-            write_json(tmp / "state.json", {**state, "step": step, "fingerprint": self.fingerprint})
+                target = tmp / f"{name}.safetensors"
+                write(target, group)
+                files[name] = recorded_content_sha256(target)
+            record = {"fingerprint": self.fingerprint, "resume_fingerprint": self.resume_fingerprint}
+            write_json(tmp / "state.json", {**state, "step": step, **record, "files": files})
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp)
-        write_json(self.latest_file, {"step": step, "dir": final.name, "fingerprint": self.fingerprint})
+        write_json(self.latest_file, {"step": step, "dir": final.name, **record})
         self._prune(keep_names={final.name})
         return final
 
@@ -122,23 +179,67 @@ class CheckpointStore:
         for stale in self.directory.glob(".incomplete-*"):
             shutil.rmtree(stale, ignore_errors=True)
 
+    def _load(self, path: Path, fingerprint: str) -> Checkpoint:
+        """The checkpoint in ``path`` of the run ``fingerprint``, every file checked (``ValueError``/``OSError``
+        naming the file otherwise)."""
+        state = read_json(path / "state.json")
+        if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+            raise ValueError(f"{path / 'state.json'}: not a checkpoint of this run (fingerprint differs)")
+        files = state.get("files")
+        if not isinstance(files, dict):
+            raise ValueError(f"{path / 'state.json'}: no 'files' record of the checkpoint's tensor files")
+        tensors = {}
+        for name, recorded in files.items():
+            file = path / f"{name}.safetensors"
+            if name in TENSOR_FILES:
+                tensors[name], meta = read(file)
+            else:  # a task's own group (the DDDM's x_bar store), read lazily by the task: checked here
+                meta = verify(file)
+            if meta[CONTENT_KEY] != recorded:
+                raise ArtifactError(
+                    f"{path / name}.safetensors: content hash {meta[CONTENT_KEY]} is not the one state.json records "
+                    f"({recorded})"
+                )
+        changed = fingerprint != self.fingerprint
+        return Checkpoint(step=int(state["step"]), tensors=tensors, state=state, path=path, changed_optimizer=changed)
+
     def load_latest(self) -> tuple[Checkpoint | None, str]:
         """Return (checkpoint, reason).  checkpoint is None when there is nothing usable to resume."""
         if not self.latest_file.exists():
             return None, f"no checkpoint in {self.directory}"
         latest = read_json(self.latest_file)
-        if latest.get("fingerprint") != self.fingerprint:
+        found = latest.get("fingerprint")
+        optimizer_only = (
+            self.resume_fingerprint is not None and latest.get("resume_fingerprint") == self.resume_fingerprint
+        )
+        if found != self.fingerprint and not (optimizer_only and self.allow_new_optimizer):
+            if optimizer_only:
+                return None, (
+                    f"the checkpoint in {self.directory} (step {latest.get('step')}) differs from this run in its "
+                    "optimiser settings only; training again from step 0, which replaces it (set "
+                    "train.resume_with_new_optimizer: true to resume from it with the new settings instead)"
+                )
             return None, (
                 f"checkpoint in {self.directory} belongs to a different configuration "
                 "(fingerprint mismatch); starting from scratch"
             )
-        path = self.directory / str(latest["dir"])
-        if path.parent != self.directory or not path.is_dir():
-            return None, f"{self.latest_file} points to a missing checkpoint {path}; starting from scratch"
-        state = read_json(path / "state.json")
-        tensors = {
-            name: load_file(str(path / f"{name}.safetensors"))
-            for name in TENSOR_FILES
-            if (path / f"{name}.safetensors").exists()
-        }
-        return Checkpoint(step=int(state["step"]), tensors=tensors, state=state, path=path), f"resuming from {path}"
+        # the latest first, then the older ones kept beside it, newest first
+        first = self.directory / str(latest.get("dir"))
+        older = sorted((p for p in self.directory.glob("step_*") if p.is_dir() and p != first), reverse=True)
+        candidates = ([first] if first.parent == self.directory and first.is_dir() else []) + older
+        if not candidates:
+            return None, f"{self.latest_file} points to a missing checkpoint {first}; starting from scratch"
+        for path in candidates:
+            try:
+                ckpt = self._load(path, found)
+            except (ValueError, OSError) as exc:
+                self.warn(f"WARNING: checkpoint {path} is unusable ({exc}); trying the previous one")
+                continue
+            note = "" if path == first else f" (the latest, {first.name}, is damaged or missing)"
+            if ckpt.changed_optimizer:
+                note += (
+                    " with this run's optimiser settings (train.resume_with_new_optimizer: the checkpoint was "
+                    "written with others; the result differs from an uninterrupted run with either)"
+                )
+            return ckpt, f"resuming from {path}{note}"
+        return None, f"no intact checkpoint in {self.directory}; starting from scratch"

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
@@ -23,6 +22,9 @@ import torch.nn.functional as F
 
 from ..models.classifier import CLASSIFIER_FORMAT, SmallClassifier
 from .engine import EpochOrder, LoopSettings, RunContext, StepResult, TrainLoop, TrainTask
+
+#: metrics of a training run that measure time, not the model: logged, not written into the weights file
+TIMING_KEYS = ("seconds",)
 
 __all__ = ["ClassifierTask", "train_classifier", "save_classifier", "evaluate_accuracy", "uint8_to_unit_range"]
 
@@ -223,28 +225,19 @@ def train_classifier(
 def save_classifier(model: SmallClassifier, path: str | os.PathLike[str], metrics: dict[str, Any]) -> None:
     """Write ``model`` to ``path`` as safetensors (weights + metadata ``config``/``metrics`` JSON).
 
-    Atomic: written to a temporary file in the same directory, then ``os.replace``d.
+    Atomic and canonical (:func:`diffrepro.atomic.save_safetensors`); the metrics without their timings.
     """
-    from safetensors.torch import save_file
+    from ..atomic import save_safetensors
 
     if not isinstance(model, SmallClassifier):
         raise TypeError(f"save_classifier expects a SmallClassifier, got {type(model).__name__}")
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    # timings stay out of the file: the reference features record this file's content hash, which must move
+    # only when the weights do (the seconds are in the step's metrics JSON)
+    recorded = {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
     metadata = {
         "format": CLASSIFIER_FORMAT,
         "config": json.dumps(model.config(), sort_keys=True),
-        "metrics": json.dumps(metrics, sort_keys=True, default=str),
+        "metrics": json.dumps(recorded, sort_keys=True, default=str),
     }
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=directory)
-    os.close(fd)
-    try:
-        save_file(tensors, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    save_safetensors(tensors, path, metadata)

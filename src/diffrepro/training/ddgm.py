@@ -82,7 +82,17 @@ __all__ = [
 # Keys of a model's section that do not change what training computes.
 # (``data`` names the data set; its content enters the fingerprint as ``data_id``)
 NON_TRAINING_KEYS = ("sample", "tables", "data")
-NON_TRAINING_TRAIN_KEYS = ("steps", "checkpoint_every", "log_every", "snapshots", "loss_buckets")
+NON_TRAINING_TRAIN_KEYS = (
+    "steps",
+    "checkpoint_every",
+    "log_every",
+    "snapshots",
+    "loss_buckets",
+    "resume_with_new_optimizer",
+)
+#: train keys that set the optimiser, not the network or the data: with ``train.resume_with_new_optimizer`` a run
+#: whose settings differ from its checkpoint's in these only resumes from it (:func:`resume_fingerprint`)
+OPTIMIZER_TRAIN_KEYS = ("lr", "weight_decay", "warmup_steps", "grad_clip")
 NON_TRAINING_UNET_KEYS = ("architecture",)
 
 
@@ -106,13 +116,24 @@ def training_fingerprint(model_cfg: ModelSection, *, seed: int, data_id: str) ->
     resumes a DDGM's checkpoint (or the other way round), and a DDGM's fingerprint is the same as
     before model sections had a kind, so existing DDGM checkpoints stay valid.
     """
+    return json_sha256(_fingerprinted(model_cfg, seed=seed, data_id=data_id))
+
+
+def _fingerprinted(model_cfg: ModelSection, *, seed: int, data_id: str, leave_out: tuple[str, ...] = ()) -> dict:
     model = as_model(model_cfg)
     cfg = {k: v for k, v in model.as_dict().items() if k not in NON_TRAINING_KEYS}
     if model_kind(model) == "ddgm":
         cfg.pop("kind", None)
-    cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
+    cfg["train"] = {k: v for k, v in cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS + leave_out}
     cfg["unet"] = {k: v for k, v in cfg["unet"].items() if k not in NON_TRAINING_UNET_KEYS}
-    return json_sha256({"model": cfg, "seed": seed, "data": data_id})
+    return {"model": cfg, "seed": seed, "data": data_id}
+
+
+def resume_fingerprint(model_cfg: ModelSection, *, seed: int, data_id: str) -> str:
+    """:func:`training_fingerprint` without the optimiser's settings (:data:`OPTIMIZER_TRAIN_KEYS`): equal for two
+    runs of one network on one data set that differ in their optimiser only."""
+    payload = _fingerprinted(model_cfg, seed=seed, data_id=data_id, leave_out=OPTIMIZER_TRAIN_KEYS)
+    return json_sha256({"resume": payload})
 
 
 def snapshot_steps(train_cfg: TrainConfig) -> list[int]:
@@ -189,6 +210,12 @@ class DDGMTask(TrainTask):
 
     def fingerprint(self) -> str:
         return training_fingerprint(self.model_cfg, seed=self.seed, data_id=self.run.data_id)
+
+    def resume_fingerprint(self) -> str | None:
+        return resume_fingerprint(self.model_cfg, seed=self.seed, data_id=self.run.data_id)
+
+    def allows_new_optimizer(self) -> bool:
+        return as_model(self.model_cfg).train.resume_with_new_optimizer
 
     def describe(self) -> str:
         m = self.model_cfg

@@ -62,7 +62,7 @@ from ..errors import DiffreproError
 from ..imaging import to_model_range
 from ..runlog import Progress, get_logger
 from ..seeding import generator
-from .checkpoint import Checkpoint, CheckpointStore, optimizer_from_tensors, optimizer_to_tensors
+from .checkpoint import Checkpoint, CheckpointStore, directory_lock, optimizer_from_tensors, optimizer_to_tensors
 from .distributed import Distributed
 from .ema import EMA
 
@@ -288,6 +288,14 @@ class TrainTask(ABC):
         """Hash of everything that determines the weights at a given step (keys the checkpoints)."""
         raise TypeError(f"{type(self).__name__} keeps no checkpoints (it has no fingerprint)")
 
+    def resume_fingerprint(self) -> str | None:
+        """:meth:`fingerprint` without the optimiser's settings (None: the task never resumes with other ones)."""
+        return None
+
+    def allows_new_optimizer(self) -> bool:
+        """Whether a checkpoint that differs in its optimiser settings only is resumed (with this run's)."""
+        return False
+
     def describe(self) -> str:
         """One line for the log when training starts."""
         return f"training {type(self).__name__}"
@@ -375,7 +383,13 @@ class TrainLoop:
             if s.checkpoint_every is None:
                 raise ValueError(f"{type(task).__name__} keeps no checkpoints, but a checkpoint folder was given")
             run_fp = task.fingerprint()
-            self.store = CheckpointStore(checkpoint_dir, run_fp)
+            self.store = CheckpointStore(
+                checkpoint_dir,
+                run_fp,
+                warn=self.log,
+                resume_fingerprint=task.resume_fingerprint(),
+                allow_new_optimizer=task.allows_new_optimizer(),
+            )
             self.snap_dir = Path(checkpoint_dir) / f"snapshots-{run_fp[:16]}"
         elif s.snapshots:
             raise ValueError("EMA snapshots are kept beside the checkpoints: give a checkpoint folder")
@@ -433,9 +447,13 @@ class TrainLoop:
             self.ema.load_state_dict(ckpt.tensors["ema"])
         opt_tensors = ckpt.tensors.get("optimizer", {})
         for name, optimizer in task.optimizers.items():
+            ours = [{k: g[k] for k in ("lr", "weight_decay") if k in g} for g in optimizer.param_groups]
             optimizer_from_tensors(
                 optimizer, _unprefixed(_prefix(name, "/"), opt_tensors), ckpt.state[_optimizer_key(name)]
             )
+            if ckpt.changed_optimizer:  # this run's settings, the moments (Adam's state) from the checkpoint
+                for group, settings in zip(optimizer.param_groups, ours):
+                    group.update(settings)
         task.load_extra(ckpt)
         self.history = list(ckpt.state["history"])
         self.seconds_before = float(ckpt.state.get("seconds", 0.0))
@@ -505,16 +523,30 @@ class TrainLoop:
         head = f"{what} became {value} at {s.step_name} {self.current + 1}; training stopped without saving"
         if self.store is None:
             return f"{head}; {s.hint}"
+        if self.last_saved and self.task.resume_fingerprint() is not None:
+            return (
+                f"{head}. The last good checkpoint (step {self.last_saved}) in {self.store.directory} is intact. "
+                f"To continue from it, {s.hint} and set {s.keys}resume_with_new_optimizer: true, then rerun: "
+                f"training resumes at step {self.last_saved} with the new settings (the log records it). "
+                "Without that setting the changed run trains again from step 0 and replaces the checkpoint"
+            )
         if self.last_saved:
             return (
-                f"{head}. The last good checkpoint (step {self.last_saved}) in {self.store.directory} is "
-                f"intact; {s.hint} and rerun to resume from it"
+                f"{head}. The last good checkpoint (step {self.last_saved}) in {self.store.directory} is intact, "
+                f"but a changed setting makes another run: after you {s.hint}, training starts again from step 0"
             )
         return f"{head}. No checkpoint had been written yet; {s.hint}"
 
     # ------------------------------------------------------------------ the run
     def run(self) -> LoopResult:
-        """Train from the latest usable checkpoint to ``settings.steps`` (or ``stop_at_step``)."""
+        """Train from the latest usable checkpoint to ``settings.steps`` (or ``stop_at_step``), holding the
+        checkpoint folder's lock: a second process training into the same folder is refused."""
+        if self.store is None or not self.dist.is_main:
+            return self._run()
+        with directory_lock(self.store.directory):
+            return self._run()
+
+    def _run(self) -> LoopResult:
         s, dist = self.settings, self.dist
         start = self.begin()
         self.log(self.task.describe())

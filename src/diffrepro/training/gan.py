@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load_file
 
 from ..errors import DiffreproError
 from ..hashing import json_sha256
@@ -39,6 +37,7 @@ from ..models.unet import count_parameters
 from ..sections import thawed
 from ..sections_pipeline import GANSection
 from ..seeding import derive_seed, generator
+from ..tensorfile import read as read_tensors
 from .engine import LoopResult, LoopSettings, StepResult, TrainingImages, TrainTask, train
 from .speed import make_adam, prepare_model
 
@@ -218,9 +217,8 @@ def load_gan_generator(
     ``image_size``/``channels`` the given ones (when given). Only safetensors are read; nothing is unpickled.
     """
     try:
-        with safe_open(str(path), framework="pt") as fh:
-            meta = fh.metadata() or {}
-    except (OSError, SafetensorError) as exc:
+        state, meta = read_tensors(path)  # content hash checked
+    except (OSError, ValueError) as exc:
         raise GanWeightsError(f"cannot read the generator weights {path}: {exc}") from exc
     if meta.get("kind") != WEIGHTS_KIND:
         raise GanWeightsError(
@@ -248,7 +246,7 @@ def load_gan_generator(
             )
     try:
         G = build_generator(gan_cfg, found["image_size"], found["channels"])
-        G.load_state_dict(load_file(str(path)))
+        G.load_state_dict(state)
     except (ValueError, RuntimeError) as exc:
         raise GanWeightsError(f"{path} does not hold the generator its metadata describes: {exc}") from exc
     return G.to(device).eval(), meta

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..devices import resolve_device
-from ..hashing import file_sha256
+from ..tensorfile import recorded_content_sha256
 from .distributed import distributed_settings, init_from_env
 
 __all__ = ["train_in_step"]
@@ -28,7 +28,7 @@ def train_in_step(
 ) -> tuple[Out, str] | None:
     """A training step's run of ``train_fn(*inputs, **keywords, **options)`` (a kind's training function): the
     :class:`~.engine.TrainOptions` come from the step's parsed arguments ``args`` (``device``, ``checkpoint_dir``,
-    the processed ``data`` file whose hash is the data id) and the parameter file ``config`` (``seed`` unless
+    the processed ``data`` file whose content hash is the data id) and the parameter file ``config`` (``seed`` unless
     ``seed`` is given (a replicate's), ``speed``, ``distributed``). The process is one of ``torchrun``'s (see the
     CLI: one of ``distributed.nproc_per_node``, on cuda:LOCAL_RANK or the CPU) or the only one; the group is left
     after training. Returns ``(result, device)`` on rank 0 and None on the other ranks: rank 0 alone writes a
@@ -39,7 +39,7 @@ def train_in_step(
         **keywords,
         seed=config["seed"] if seed is None else seed,
         checkpoint_dir=args.checkpoint_dir,
-        data_id=file_sha256(args.data),
+        data_id=recorded_content_sha256(args.data),  # the tensors' hash, checked when the data is loaded
         device=dist.device,
         speed=config["speed"],
         distributed=dist,

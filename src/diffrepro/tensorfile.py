@@ -1,0 +1,231 @@
+"""safetensors artifacts written canonically and read with their integrity checked.
+
+**Canonical bytes.** safetensors keeps a file's metadata in a hash map whose order changes from process to process,
+so two runs that compute identical tensors wrote files with different bytes (and different DVC hashes). :func:`encode`
+writes the header as canonical JSON (sorted keys, no spaces, padded with spaces to 8 bytes as the format allows):
+the same tensors and metadata give the same bytes in every process.
+
+**Content hash.** Every file carries ``content_sha256`` in its metadata: the SHA-256 of its tensor section (the
+canonical JSON of the tensors' names, dtypes, shapes and offsets, then the data bytes), which depends on the tensors
+only. Fingerprints of runs use it (:func:`content_sha256`) rather than the file's bytes, so a rewritten file with the
+same tensors keeps its fingerprint.
+
+**Reading.** :func:`read` checks the file before any tensor is used: a readable header, a tensor section whose hash
+is the recorded one (a flipped byte anywhere in the data is found), and the provenance the caller expects (for
+example the model a samples file was drawn from). Every failure is a :class:`ArtifactError` naming the file, the
+key, the expected and the found value; I/O errors name the path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "CONTENT_KEY",
+    "ArtifactError",
+    "content_sha256",
+    "encode",
+    "read",
+    "read_metadata",
+    "recorded_content_sha256",
+    "verify",
+    "write",
+]
+
+#: the metadata key of the tensor section's SHA-256
+CONTENT_KEY = "content_sha256"
+#: safetensors refuses headers above 100 MB; a larger length field means a damaged file
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+class ArtifactError(ValueError):
+    """An artifact that is unreadable, damaged, or not the one the reader expects (the message names the file)."""
+
+
+def _canonical(obj: Any) -> bytes:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
+
+
+def _tensor_section(tensors: Mapping[str, torch.Tensor]) -> tuple[dict[str, Any], bytes]:
+    """The tensors' header entries and data bytes as safetensors lays them out (its own serialiser)."""
+    from safetensors.torch import save
+
+    for name, value in tensors.items():
+        if not isinstance(name, str) or not torch.is_tensor(value):
+            raise TypeError(f"tensor file entries must map names to tensors, got {name!r}: {type(value).__name__}")
+    blob = save({k: v.detach().contiguous().cpu() for k, v in tensors.items()})
+    (n,) = struct.unpack("<Q", blob[:8])
+    header = json.loads(blob[8 : 8 + n])
+    header.pop("__metadata__", None)
+    return header, blob[8 + n :]
+
+
+def _section_sha256(entries: Mapping[str, Any], data: bytes | memoryview) -> str:
+    digest = hashlib.sha256(_canonical(dict(entries)))
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def content_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    """The content hash a file of these tensors records (names, dtypes, shapes and bytes; not the metadata)."""
+    return _section_sha256(*_tensor_section(tensors))
+
+
+def encode(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None) -> bytes:
+    """The canonical safetensors bytes of ``tensors`` with ``metadata`` (string values) and its content hash."""
+    entries, data = _tensor_section(tensors)
+    meta = dict(metadata or {})
+    for key, value in meta.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise TypeError(f"metadata must map strings to strings, got {key!r}: {type(value).__name__}")
+    meta[CONTENT_KEY] = _section_sha256(entries, data)
+    header = _canonical({"__metadata__": meta, **entries})
+    header += b" " * (-len(header) % 8)
+    return struct.pack("<Q", len(header)) + header + data
+
+
+def write(
+    target: str | os.PathLike[str], tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str] | None = None
+) -> Path:
+    """Write the canonical file atomically (:func:`~diffrepro.atomic.atomic_path`); returns ``target``."""
+    from .atomic import atomic_path
+
+    blob = encode(tensors, metadata)
+    with atomic_path(target, suffix=".safetensors") as tmp:
+        try:
+            tmp.write_bytes(blob)
+        except OSError as exc:
+            raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from exc
+    return Path(target)
+
+
+def _parse(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str, Any], int]:
+    if len(blob) < 8:
+        raise ArtifactError(f"{path}: not a safetensors file ({len(blob)} bytes; truncated?)")
+    (n,) = struct.unpack("<Q", blob[:8])
+    if n > _MAX_HEADER or 8 + n > len(blob):
+        raise ArtifactError(
+            f"{path}: damaged safetensors header (length field {n}, file {len(blob)} bytes; truncated?)"
+        )
+    try:
+        header = json.loads(blob[8 : 8 + n])
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ArtifactError(f"{path}: damaged safetensors header ({exc})") from None
+    if not isinstance(header, dict):
+        raise ArtifactError(f"{path}: damaged safetensors header (not a JSON object)")
+    meta = header.pop("__metadata__", None) or {}
+    if not isinstance(meta, dict):
+        raise ArtifactError(f"{path}: damaged safetensors metadata (not a JSON object)")
+    return meta, header, 8 + n
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (run the step that writes it)") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _check_expected(path: Path, meta: Mapping[str, str], expect: Mapping[str, str] | None) -> None:
+    for key, wanted in (expect or {}).items():
+        found = meta.get(key)
+        if found != wanted:
+            raise ArtifactError(f"{path}: metadata {key!r} is {found!r}, expected {wanted!r}")
+
+
+def read_metadata(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The metadata of the file at ``path`` (header only: the tensor section is not checked; use :func:`read`
+    for anything whose tensors are used), checked against ``expect``."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if len(head) == 8:
+                (n,) = struct.unpack("<Q", head)
+                head += fh.read(min(n, _MAX_HEADER + 1))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: no such file (run the step that writes it)") from None
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
+    meta, _, _ = _parse(path, head)
+    _check_expected(path, meta, expect)
+    return dict(meta)
+
+
+def read(
+    path: str | os.PathLike[str], expect: Mapping[str, str] | None = None
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of the file at ``path``, after checking its tensor section against the recorded
+    ``content_sha256`` and its metadata against ``expect`` (key -> value it must hold)."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load
+
+    path = Path(path)
+    blob = _read_bytes(path)
+    meta, entries, start = _parse(path, blob)
+    recorded = meta.get(CONTENT_KEY)
+    if recorded is None:
+        raise ArtifactError(
+            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
+        )
+    found = _section_sha256(entries, memoryview(blob)[start:])
+    if found != recorded:
+        raise ArtifactError(
+            f"{path}: content hash {found} does not match the recorded {recorded}: the file is damaged or was "
+            "altered; delete it and rerun its step (or `dvc pull` it again)"
+        )
+    _check_expected(path, meta, expect)
+    try:
+        tensors = load(blob)
+    except SafetensorError as exc:
+        raise ArtifactError(f"{path}: unreadable safetensors file ({exc})") from None
+    return tensors, dict(meta)
+
+
+def recorded_content_sha256(path: str | os.PathLike[str]) -> str:
+    """The content hash the file at ``path`` records (its header only; :func:`read` checks it against the
+    tensors): what fingerprints and provenance records use for a file, unchanged by a rewrite of equal tensors."""
+    meta = read_metadata(path)
+    if CONTENT_KEY not in meta:
+        raise ArtifactError(
+            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
+        )
+    return meta[CONTENT_KEY]
+
+
+def verify(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Check the file at ``path`` as :func:`read` does, streaming (for files read lazily afterwards, such as a
+    large memory-mapped store's snapshot); returns its metadata."""
+    path = Path(path)
+    meta = read_metadata(path, expect)
+    recorded = meta.get(CONTENT_KEY)
+    if recorded is None:
+        raise ArtifactError(
+            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
+        )
+    try:
+        with open(path, "rb") as fh:
+            (n,) = struct.unpack("<Q", fh.read(8))
+            header = json.loads(fh.read(n))
+            header.pop("__metadata__", None)
+            digest = hashlib.sha256(_canonical(header))
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(chunk)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
+    if digest.hexdigest() != recorded:
+        raise ArtifactError(
+            f"{path}: content hash {digest.hexdigest()} does not match the recorded {recorded}: the file is damaged "
+            "or was altered; delete it and rerun its step (or `dvc pull` it again)"
+        )
+    return meta
