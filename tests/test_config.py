@@ -50,7 +50,7 @@ def test_resolution_must_fit_unet_depth(tiny_config):
 def test_unreadable_file_named(tmp_path):
     p = tmp_path / "p.yaml"
     p.write_text("seed: [1,\n")
-    with pytest.raises(ConfigError, match="p.yaml is not valid YAML"):
+    with pytest.raises(ConfigError, match=r"p\.yaml:2:1: not valid YAML"):  # the file, line and column
         load_config(p)
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "missing.yaml")
@@ -250,4 +250,59 @@ def test_stated_data_must_be_the_models_data(tiny_config):
     # a model moved to the other data set with every section that names it: valid
     ok = copy.deepcopy(two)
     ok["models"]["ddgm_b"]["data"] = "faces"
+    with pytest.raises(ConfigError, match="evaluation.reference_images: 48 is more than the 40 test images of faces"):
+        validate_config(copy.deepcopy(ok))  # the faces' test split is smaller than the reference set
+    ok["evaluation"]["reference_images"] = 40
     validate_config(ok)
+
+
+# --- a strict parameter file (issue 15): each malformed file refused before any job, naming the key --------------
+
+
+def _written(tmp_path, text: str):
+    path = tmp_path / "p.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_duplicate_keys_are_refused_with_their_dotted_path_and_lines(tmp_path):
+    from diffrepro.paramfile import read_params
+
+    path = _written(tmp_path, "seed: 0\nmodels:\n  a:\n    lr: 1\n    steps: 2\n  a:\n    lr: 3\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml:6: models\.a is given twice \(first on line 3\)"):
+        read_params(path)
+    path = _written(tmp_path, "x: {a: 1, b: 2, a: 3}\n")
+    with pytest.raises(ConfigError, match=r"p\.yaml:1: x\.a is given twice"):
+        read_params(path)
+    # a merge key's value may be overridden by an explicit key: not a duplicate
+    assert read_params(_written(tmp_path, "base: &b {lr: 1, steps: 2}\nrun: {<<: *b, lr: 3}\n"))["run"] == {
+        "lr": 3,
+        "steps": 2,
+    }
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("models.ddgm_a.train.steps", 20.0, r"models\.ddgm_a\.train\.steps: 20\.0 is not of type 'integer'"),
+        ("models.ddgm_a.timesteps", 8.0, r"models\.ddgm_a\.timesteps: 8\.0 is not of type 'integer'"),
+        ("models.ddgm_a.train.lr", float("nan"), r"models\.ddgm_a\.train\.lr: nan is not a finite number"),
+        ("models.ddgm_a.train.lr", float("inf"), r"models\.ddgm_a\.train\.lr: inf is not a finite number"),
+        ("models.ddgm_a.train.ema_decay", 1.0, r"models\.ddgm_a\.train\.ema_decay: 1\.0 is greater than or equal"),
+        ("gans.sngan.train.ema_decay", 0.0, r"gans\.sngan\.train\.ema_decay: 0\.0 is less than or equal"),
+        ("models.ddgm_a.train.batch_size", 5000, r"models\.ddgm_a\.train\.batch_size: 5000 is more than the 1438 train"),
+        ("evaluation.reference_images", 400, r"evaluation\.reference_images: 400 is more than the 359 test images"),
+        ("dddm.train.subset", 2000, r"dddm\.train\.subset: 2000 is more than the 1438 train images"),
+        ("datasets.digits.root", "/nonexistent/folder", r"datasets\.digits\.root: the folder '/nonexistent/folder'"),
+        ("models.ddgm_a.train.bogus", 1, r"models\.ddgm_a\.train: Additional properties are not allowed \('bogus'"),
+    ],
+)
+def test_malformed_values_are_refused_naming_the_key(tiny_config, key, value, message):
+    bad = copy.deepcopy(tiny_config)
+    *parents, last = key.split(".")
+    node = bad
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    with pytest.raises(ConfigError, match=message):
+        validate_config(bad)

@@ -137,7 +137,16 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     for step in (3, 6):
         assert resumed.snapshots[step].read_bytes() == full.snapshots[step].read_bytes()
     state = json.loads((tmp_path / "b" / "step_00000010" / "state.json").read_text())
-    assert set(state) == {"optimizer", "history", "seconds", "loss_sum", "step", "fingerprint"}
+    assert set(state) == {
+        "optimizer",
+        "history",
+        "seconds",
+        "loss_sum",
+        "step",
+        "fingerprint",
+        "resume_fingerprint",
+        "files",
+    }
     assert sorted(p.name for p in (tmp_path / "b" / "step_00000010").iterdir()) == [
         "ema.safetensors",
         "model.safetensors",
@@ -189,7 +198,8 @@ def test_nan_guard_stops_before_the_update_and_keeps_the_last_checkpoint(tmp_pat
     with pytest.raises(
         TrainingDivergedError,
         match=r"loss became nan at step 7; training stopped without saving\. "
-        r"The last good checkpoint \(step 4\) .* intact; lower the rate",
+        r"The last good checkpoint \(step 4\) .* is intact, but a changed setting makes another run: after you lower "
+        r"the rate, training starts again from step 0",
     ):
         TrainLoop(task, checkpoint_dir=tmp_path, progress=False).run()
     assert {p.name: p.read_bytes() for p in (tmp_path / "step_00000004").iterdir()} == before
@@ -307,3 +317,76 @@ def test_loop_result_extends_to_a_kinds_result(tmp_path: Path):
     model = nn.Linear(1, 1)
     out = res.extend(DAETrainResult, model=model, parameters=2)
     assert out.history == res.history and out.steps == 10 and out.model is model and out.steps_this_run == 10
+
+
+class Resumable(Quadratic):
+    """Quadratic whose fingerprint holds its learning rate, and whose checkpoints a run with another learning rate
+    may resume (``allow``), as a DDGM with ``train.resume_with_new_optimizer``."""
+
+    def __init__(self, settings: LoopSettings, *, allow: bool, nan_at: int | None = None) -> None:
+        super().__init__(settings, nan_at=nan_at)
+        self.allow = allow
+
+    def fingerprint(self) -> str:
+        return f"quadratic lr={self.settings.lr}"
+
+    def resume_fingerprint(self) -> str:
+        return "quadratic"
+
+    def allows_new_optimizer(self) -> bool:
+        return self.allow
+
+
+def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
+    s = settings(lr=0.1)
+    full_task = Quadratic(s)
+    TrainLoop(full_task, checkpoint_dir=tmp_path / "full", progress=False).run()
+    TrainLoop(Quadratic(s), checkpoint_dir=tmp_path / "b", stop_at_step=9, progress=False).run()
+    assert sorted(p.name for p in (tmp_path / "b").glob("step_*")) == ["step_00000004", "step_00000008"]
+    damaged = tmp_path / "b" / "step_00000008" / "model.safetensors"
+    blob = bytearray(damaged.read_bytes())
+    blob[-1] ^= 0x40
+    damaged.write_bytes(bytes(blob))
+    said: list[str] = []
+    task = Quadratic(s)
+    resumed = TrainLoop(task, checkpoint_dir=tmp_path / "b", progress=False, log=said.append).run()
+    assert resumed.resumed_from == 4 and torch.equal(task.net.w, full_task.net.w)
+    assert any("step_00000008 is unusable" in m and "does not match the recorded" in m for m in said)
+    assert any("resuming from" in m and "(the latest, step_00000008, is damaged or missing)" in m for m in said)
+
+
+def test_two_processes_cannot_train_into_one_checkpoint_folder(tmp_path):
+    from diffrepro.training.checkpoint import CheckpointLockedError, directory_lock
+
+    with (
+        directory_lock(tmp_path),
+        pytest.raises(CheckpointLockedError, match=rf"pid \d+\) is writing checkpoints to {tmp_path}"),
+    ):
+        TrainLoop(Quadratic(settings()), checkpoint_dir=tmp_path, progress=False).run()
+    TrainLoop(Quadratic(settings()), checkpoint_dir=tmp_path, progress=False).run()  # released: trains
+
+
+def test_after_a_divergence_a_lower_learning_rate_resumes_only_when_asked(tmp_path):
+    first = settings(lr=0.4)
+    with pytest.raises(
+        TrainingDivergedError,
+        match=r"set resume_with_new_optimizer: true, then rerun: training "
+        r"resumes at step 4 with the new settings",
+    ):
+        TrainLoop(Resumable(first, allow=False, nan_at=6), checkpoint_dir=tmp_path, progress=False).run()
+    lower = settings(lr=0.1)
+    said: list[str] = []
+    task = Resumable(lower, allow=True)
+    resumed = TrainLoop(task, checkpoint_dir=tmp_path, progress=False, log=said.append).run()
+    w = 0.0  # closed form: 4 steps with lr 0.4, then 6 with lr 0.1
+    for k in range(10):
+        w = C + (1 - 2 * (0.4 if k < 4 else 0.1)) * (w - C)
+    assert resumed.resumed_from == 4 and float(task.net.w.detach()) == pytest.approx(w, rel=1e-12)
+    assert any("with this run's optimiser settings" in m for m in said)
+    # without the setting, a changed learning rate trains from step 0, and says why
+    said.clear()
+    again = TrainLoop(
+        Resumable(settings(lr=0.2), allow=False), checkpoint_dir=tmp_path, progress=False, log=said.append
+    )
+    assert again.run().resumed_from == 0
+    assert any("differs from this run in its optimiser settings only" in m for m in said)
