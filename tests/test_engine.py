@@ -226,7 +226,7 @@ def test_snapshots_are_the_ema_at_their_steps(tmp_path):
     for step in (3, 7):
         upto = TrainLoop(Quadratic(settings(checkpoint_every=None)), stop_at_step=step, progress=False).run()
         with safe_open(str(res.snapshots[step]), framework="pt") as fh:
-            assert fh.metadata() == {"step": str(step)}
+            assert {k: v for k, v in fh.metadata().items() if k != "content_sha256"} == {"step": str(step)}
             assert torch.equal(fh.get_tensor("w"), upto.ema_state["w"])
     with pytest.raises(ValueError, match="snapshots are kept beside the checkpoints"):
         TrainLoop(Quadratic(settings(checkpoint_every=None, snapshots=(3,))), progress=False)
