@@ -112,3 +112,24 @@ def test_bad_entries_are_refused():
         encode(TENSORS, {"n": 3})
     with pytest.raises(TypeError, match="tensor file entries"):
         encode({"x": [1, 2]})
+
+
+def test_a_killed_write_leaves_nothing_after_the_next_and_io_errors_name_the_target(tmp_path, monkeypatch):
+    target = tmp_path / "w.safetensors"
+    stale = tmp_path / ".w.safetensors.abc123.safetensors.tmp"  # as a killed write leaves it
+    stale.write_bytes(b"partial")
+    write(target, TENSORS, META)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+    import errno
+    from pathlib import Path
+
+    def full_disk(self, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+
+    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    with pytest.raises(OSError, match=rf"cannot write {tmp_path}/w\.safetensors: No space left on device"):
+        write(target, TENSORS, {"model": "other"})
+    monkeypatch.undo()
+    assert read(target)[1]["model"] == "ddgm"  # the previous file is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]

@@ -99,11 +99,8 @@ def write(
     from .atomic import atomic_path
 
     blob = encode(tensors, metadata)
-    with atomic_path(target, suffix=".safetensors") as tmp:
-        try:
-            tmp.write_bytes(blob)
-        except OSError as exc:
-            raise OSError(exc.errno, f"cannot write {target}: {exc.strerror}") from exc
+    with atomic_path(target, suffix=".safetensors") as tmp:  # an I/O error names target
+        tmp.write_bytes(blob)
     return Path(target)
 
 
