@@ -6,8 +6,8 @@ from snakemake.utils import min_version
 
 min_version("9.10")
 
-
-configfile: "params.yaml"
+# the parameter file (params.yaml, or --configfile FILE) is read strictly in workflow/rules/common.smk: a YAML error
+# or a duplicate key stops the plan naming the file and line
 
 
 # `snakemake --report results/report.html`: the landing page of the HTML report (see README, Report)

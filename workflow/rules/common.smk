@@ -27,9 +27,8 @@ if (workflow.config_settings.overwrite_config or {}) != (_file_config if _cli_fi
         "--config overrides are not supported: the diffrepro steps (and DVC) read the parameter file, so edit it, "
         "use `dvc exp run -S KEY=VALUE`, or switch presets with `diffrepro preset NAME` / `--configfile FILE`"
     )
-if _cli_files:
-    config.clear()
-    config.update(_file_config)
+config.clear()  # the file as read strictly (Snakemake's own loader lets a duplicate key's last value win)
+config.update(_file_config)
 
 try:
     validate_config(config, source=PARAMS_FILE)
