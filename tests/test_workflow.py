@@ -76,6 +76,22 @@ def test_dvc_yaml_is_generated_from_the_declaration():
     )
 
 
+def test_committed_preset_pipelines_are_generated_from_the_declaration():
+    """A preset's own committed pipeline (presets/NAME/dvc.yaml, with its dvc.lock and pushed artifacts: the small
+    preset's published run) is the one the declaration makes for configs/NAME.yaml, so `dvc status` holds."""
+    from diffrepro.config import load_config
+    from diffrepro.dag.dvc import pipeline_of
+
+    for path in sorted(REPO.glob("presets/*/dvc.yaml")):
+        params = f"configs/{path.parent.name}.yaml"
+        assert (REPO / params).is_file(), f"{path.relative_to(REPO)}: a preset pipeline without its {params}"
+        config = load_config(REPO / params)
+        expected = dvc_yaml(pipeline_of(config, params), config["preset"])
+        assert path.read_text(encoding="utf-8") == expected, (
+            f"{path.relative_to(REPO)} is out of date: run `diffrepro dag dvc-yaml --params {params} --write`"
+        )
+
+
 _DAGS: dict[str, tuple[Path, list[dict], list[dict]]] = {}
 
 
@@ -113,6 +129,7 @@ def loader_files() -> set[str]:
         "params.yaml",
         "configs/tiny.yaml",
         "configs/tiny.yaml@own",
+        pytest.param("configs/small.yaml@own", marks=e2e),
         pytest.param("configs/paper.yaml", marks=e2e),
         pytest.param("configs/coursework.yaml", marks=e2e),
     ],
