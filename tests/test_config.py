@@ -290,7 +290,11 @@ def test_duplicate_keys_are_refused_with_their_dotted_path_and_lines(tmp_path):
         ("models.ddgm_a.train.lr", float("inf"), r"models\.ddgm_a\.train\.lr: inf is not a finite number"),
         ("models.ddgm_a.train.ema_decay", 1.0, r"models\.ddgm_a\.train\.ema_decay: 1\.0 is greater than or equal"),
         ("gans.sngan.train.ema_decay", 0.0, r"gans\.sngan\.train\.ema_decay: 0\.0 is less than or equal"),
-        ("models.ddgm_a.train.batch_size", 5000, r"models\.ddgm_a\.train\.batch_size: 5000 is more than the 1438 train"),
+        (
+            "models.ddgm_a.train.batch_size",
+            5000,
+            r"models\.ddgm_a\.train\.batch_size: 5000 is more than the 1438 train",
+        ),
         ("evaluation.reference_images", 400, r"evaluation\.reference_images: 400 is more than the 359 test images"),
         ("dddm.train.subset", 2000, r"dddm\.train\.subset: 2000 is more than the 1438 train images"),
         ("datasets.digits.root", "/nonexistent/folder", r"datasets\.digits\.root: the folder '/nonexistent/folder'"),

@@ -26,7 +26,6 @@ from diffrepro.analysis.transferability import (
     table2_rows,
 )
 from diffrepro.artifacts.ddgm import weights_metadata
-from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main
 from diffrepro.config import load_config, model_config
 from diffrepro.data import load_dataset, save_processed
@@ -43,6 +42,7 @@ from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, split_step
 from diffrepro.factory import build_unet
 from diffrepro.posthoc import ddgm_split_step
+from diffrepro.tensorfile import save_safetensors
 
 
 # ----------------------------------------------------------------------------- target sets

@@ -13,7 +13,6 @@ import yaml
 
 from diffrepro.analysis.dynamics import contributions, read_terms
 from diffrepro.artifacts.ddgm import weights_metadata
-from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main as cli_main
 from diffrepro.config import ConfigError, model_config, posthoc_splits, split_label, validate_config
 from diffrepro.diffusion.daed import daed_sample
@@ -21,6 +20,7 @@ from diffrepro.diffusion.schedules import alphas_cumprod, split_step
 from diffrepro.factory import build_betas, build_diffusion, build_unet
 from diffrepro.models.precision import with_precision
 from diffrepro.reporting.tables import TABLES
+from diffrepro.tensorfile import save_safetensors
 
 REPO = Path(__file__).resolve().parents[1]
 

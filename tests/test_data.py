@@ -34,6 +34,7 @@ from diffrepro.data import (
 from diffrepro.data.errors import DatasetFormatError
 from diffrepro.data.idx import IdxFormatError, encode_idx, parse_idx, read_idx, write_idx
 from diffrepro.data.safe_pickle import restricted_loads
+from diffrepro.tensorfile import save_safetensors
 
 IDX_NAMES = {
     ("train", "images"): "train-images-idx3-ubyte",
@@ -581,20 +582,24 @@ def test_load_processed_rejects_bad_artifacts(tmp_path):
         "test_labels": torch.from_numpy(ds.splits["test"].labels),
     }
     missing = tmp_path / "missing.safetensors"
-    save_file({k: v for k, v in good.items() if k != "test_labels"}, str(missing), metadata=meta)
+    save_safetensors({k: v for k, v in good.items() if k != "test_labels"}, missing, meta)
     with pytest.raises(ValueError, match=rf"{missing}: tensor 'test_labels' is missing"):
         load_processed(missing)
     bad_dtype = tmp_path / "bad_dtype.safetensors"
-    save_file({**good, "train_labels": good["train_labels"].to(torch.int32)}, str(bad_dtype), metadata=meta)
+    save_safetensors({**good, "train_labels": good["train_labels"].to(torch.int32)}, bad_dtype, meta)
     with pytest.raises(ValueError, match="'train_labels' must be int64"):
         load_processed(bad_dtype)
     no_meta = tmp_path / "no_meta.safetensors"
-    save_file(good, str(no_meta))
+    save_safetensors(good, no_meta)
     with pytest.raises(ValueError, match="metadata key 'dataset' is missing"):
         load_processed(no_meta)
+    unhashed = tmp_path / "unhashed.safetensors"  # written by plain safetensors: no content hash recorded
+    save_file(good, str(unhashed), metadata=meta)
+    with pytest.raises(ValueError, match=rf"{unhashed}: no 'content_sha256' in its metadata"):
+        load_processed(unhashed)
     garbage = tmp_path / "garbage.safetensors"
     garbage.write_bytes(pickle.dumps({"a": 1}))
-    with pytest.raises(ValueError, match="not a valid safetensors file"):
+    with pytest.raises(ValueError, match=rf"{garbage}: damaged safetensors header"):
         load_processed(garbage)
     with pytest.raises(FileNotFoundError):
         load_processed(tmp_path / "nope.safetensors")

@@ -15,7 +15,6 @@ import torch
 import yaml
 from safetensors import safe_open
 
-from diffrepro.atomic import save_safetensors
 from diffrepro.cli import main as cli_main
 from diffrepro.config import ConfigError, load_schema, validate_config
 from diffrepro.diffusion.dddm import dddm_loss, dddm_sample, loss_weight, sample_times
@@ -30,6 +29,7 @@ from diffrepro.diffusion.schedules import alphas_cumprod
 from diffrepro.errors import DiffreproError
 from diffrepro.imaging import to_model_range
 from diffrepro.models import unet as unet_module
+from diffrepro.tensorfile import save_safetensors
 from diffrepro.training.dddm import dddm_betas, epoch_order, train_dddm
 from diffrepro.training.engine import TrainingDivergedError
 from diffrepro.training.xbar_store import XBarStore

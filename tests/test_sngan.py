@@ -145,7 +145,7 @@ def test_nan_stops_without_overwriting_the_last_good_checkpoint(images, tmp_path
 
 def test_loading_a_mismatched_generator_names_the_file(images, tmp_path):
     from diffrepro.artifacts.gan import weights_metadata
-    from diffrepro.atomic import save_safetensors
+    from diffrepro.tensorfile import save_safetensors
 
     res = run(images, CFG, tmp_path / "a")
     path = tmp_path / "g.safetensors"

@@ -65,11 +65,3 @@ def read_json(path: str | os.PathLike) -> Any:
             return json.load(fh)
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path} is not valid JSON: {exc}") from None
-
-
-def save_safetensors(tensors: dict, target: str | os.PathLike, metadata: dict[str, str] | None = None) -> None:
-    """Write ``tensors`` with ``metadata`` as a canonical safetensors file (:func:`diffrepro.tensorfile.write`:
-    the same content gives the same bytes, and the file records its content hash)."""
-    from .tensorfile import write
-
-    write(target, tensors, metadata)

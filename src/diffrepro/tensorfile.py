@@ -104,6 +104,13 @@ def write(
     return Path(target)
 
 
+def save_safetensors(
+    tensors: Mapping[str, torch.Tensor], target: str | os.PathLike[str], metadata: Mapping[str, str] | None = None
+) -> None:
+    """:func:`write` with the argument order of ``safetensors.torch.save_file`` (tensors first)."""
+    write(target, tensors, metadata)
+
+
 def _parse(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str, Any], int]:
     if len(blob) < 8:
         raise ArtifactError(f"{path}: not a safetensors file ({len(blob)} bytes; truncated?)")

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
+from ..tensorfile import save_safetensors
 
 __all__ = [
     "REPLICATE_FIELDS",

@@ -12,7 +12,7 @@ from typing import Any
 
 import torch
 
-from ..atomic import save_safetensors
+from ..tensorfile import save_safetensors
 
 __all__ = ["save_reference", "load_reference", "REFERENCE_KEYS"]
 

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import time
 
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import evaluation_config, load_config
 from ..runlog import get_logger
-from ..tensorfile import content_sha256
+from ..tensorfile import content_sha256, save_safetensors
 
 
 def run(args) -> None:

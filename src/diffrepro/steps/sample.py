@@ -3,13 +3,13 @@ steps, respaced ancestral or DDIM on K steps); record samples per second."""
 
 from __future__ import annotations
 
-from ..atomic import save_safetensors
 from ..config import load_config, model_config, run_seed
 from ..devices import resolve_device
 from ..diffusion.samplers import check_steps
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..sampling import sample_weights
+from ..tensorfile import save_safetensors
 
 
 def run(args) -> None:

@@ -8,7 +8,6 @@ import time
 import torch
 
 from ..artifacts.dddm import build_dddm_model
-from ..atomic import save_safetensors
 from ..config import dddm_run, load_config
 from ..devices import resolve_device
 from ..diffusion.dddm import dddm_sample
@@ -17,6 +16,7 @@ from ..imaging import to_uint8
 from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
+from ..tensorfile import save_safetensors
 from ..training.dddm import dddm_betas
 from ..training.speed import speed_network
 

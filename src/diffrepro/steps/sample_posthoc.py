@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts.ddgm import build_model
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import daed_config, load_config, model_config, posthoc_splits
 from ..devices import resolve_device
 from ..diffusion.daed import dae_predict, daed_model_calls
@@ -29,6 +29,7 @@ from ..posthoc import split_of
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..sampling import draw_samples
+from ..tensorfile import save_safetensors
 from ..training.speed import speed_network
 
 

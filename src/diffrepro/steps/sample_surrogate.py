@@ -15,7 +15,6 @@ import time
 import torch
 
 from ..artifacts.ddgm import build_model
-from ..atomic import save_safetensors
 from ..config import ConfigError, load_config, model_config, surrogate_config
 from ..devices import resolve_device
 from ..diffusion.surrogate import surrogate_reverse, t_mid_steps
@@ -26,6 +25,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import Progress, get_logger
 from ..seeding import generator
 from ..surrogates import draw_surrogate
+from ..tensorfile import save_safetensors
 from ..training.speed import speed_network
 
 

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 
 from ..artifacts.ddgm import denoiser_test_error, load_weights, weights_metadata
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import daed_config, load_config, model_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..posthoc import split_metadata, split_of
 from ..runlog import get_logger
+from ..tensorfile import save_safetensors
 from ..training.dae import train_dae
 from ..training.launch import train_in_step
 

@@ -4,12 +4,13 @@ loss curve and summary."""
 from __future__ import annotations
 
 from ..artifacts.dddm import weights_metadata
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import dddm_run, load_config
 from ..csvio import write_csv
 from ..data import load_processed
 from ..diffusion.dddm_losses import normalize_metric
 from ..runlog import get_logger
+from ..tensorfile import save_safetensors
 from ..training.dddm import train_dddm
 from ..training.launch import train_in_step
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts.ddgm import denoiser_test_error, snapshot_name, weights_metadata
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import load_config, model_config, run_seed
 from ..csvio import write_csv
 from ..data import load_processed
@@ -16,6 +16,7 @@ from ..data.processed import resize_images
 from ..runlog import get_logger
 from ..sections import ModelConfig
 from ..tensorfile import read as read_tensors
+from ..tensorfile import save_safetensors
 from ..training.ddgm import train_ddgm
 from ..training.launch import train_in_step
 

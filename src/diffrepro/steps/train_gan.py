@@ -4,7 +4,7 @@ and a sample grid."""
 from __future__ import annotations
 
 from ..artifacts.gan import weights_metadata
-from ..atomic import save_safetensors, write_json
+from ..atomic import write_json
 from ..config import ConfigError, gan_config, load_config
 from ..csvio import write_csv
 from ..data import load_processed
@@ -12,6 +12,7 @@ from ..imaging import to_uint8
 from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..seeding import generator
+from ..tensorfile import save_safetensors
 from ..training.gan import gan_sample, load_gan_generator, train_gan
 from ..training.launch import train_in_step
 

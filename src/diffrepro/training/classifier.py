@@ -227,7 +227,7 @@ def save_classifier(model: SmallClassifier, path: str | os.PathLike[str], metric
 
     Atomic and canonical (:func:`diffrepro.atomic.save_safetensors`); the metrics without their timings.
     """
-    from ..atomic import save_safetensors
+    from ..tensorfile import save_safetensors
 
     if not isinstance(model, SmallClassifier):
         raise TypeError(f"save_classifier expects a SmallClassifier, got {type(model).__name__}")

@@ -57,11 +57,11 @@ from typing import Any, TypedDict, TypeVar
 import torch
 from torch import Tensor, nn
 
-from ..atomic import save_safetensors
 from ..errors import DiffreproError
 from ..imaging import to_model_range
 from ..runlog import Progress, get_logger
 from ..seeding import generator
+from ..tensorfile import save_safetensors
 from .checkpoint import Checkpoint, CheckpointStore, directory_lock, optimizer_from_tensors, optimizer_to_tensors
 from .distributed import Distributed
 from .ema import EMA
