@@ -297,7 +297,11 @@ def test_duplicate_keys_are_refused_with_their_dotted_path_and_lines(tmp_path):
         ),
         ("evaluation.reference_images", 400, r"evaluation\.reference_images: 400 is more than the 359 test images"),
         ("dddm.train.subset", 2000, r"dddm\.train\.subset: 2000 is more than the 1438 train images"),
-        ("datasets.digits.root", "/nonexistent/folder", r"datasets\.digits\.root: the folder '/nonexistent/folder'"),
+        (
+            "datasets.digits.root",
+            "/nonexistent/folder",
+            r"datasets\.digits\.root: '/nonexistent/folder' does not exist",
+        ),
         ("models.ddgm_a.train.bogus", 1, r"models\.ddgm_a\.train: Additional properties are not allowed \('bogus'"),
     ],
 )

@@ -529,10 +529,10 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
-    # prepare_data, train_classifier, snr, convert_inception and reference_features (one data set), five stages
-    # per model, one per table, the DAED steps, the claims
+    # check_params, prepare_data, train_classifier, snr, convert_inception and reference_features (one data set),
+    # five stages per model, one per table, the DAED steps, the claims
     assert len(dvc_repro_ran(out)) == (
-        5
+        6
         + 4 * len(PER_MODEL_RULES)
         + len(REPLICATE_RULES)
         + len(TABLES)
@@ -547,6 +547,24 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     assert_surrogate_dddm_outputs(ws)
     assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
+    # the same inputs give the same bytes: prepare_data forced to run again reruns nothing downstream
+    ran = dvc_repro_ran(sh([tool("dvc"), "repro", "--force", "--single-item", "prepare_data@digits"], ws).stdout)
+    assert ran == {"prepare_data@digits"}
+    assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
+    assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) == set()
+    # a malformed parameter file is refused by the first stage, before any other stage runs or loses its outputs
+    good = (ws / "params.yaml").read_text()
+    weights = (ws / "models/ddgm_a/ema.safetensors").read_bytes()
+    set_param(ws, "models.ddgm_a.train.ema_decay", 1.0)
+    proc = sh([tool("dvc"), "repro"], ws, check=False)
+    assert proc.returncode != 0 and dvc_repro_ran(proc.stdout) == {"check_params"}, proc.stdout[-2000:]
+    assert (
+        "models.ddgm_a.train.ema_decay: 1.0 is greater than or equal to the maximum of 1" in proc.stdout + proc.stderr
+    )
+    assert (ws / "models/ddgm_a/ema.safetensors").read_bytes() == weights
+    (ws / "params.yaml").write_text(good)
+    assert dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout) <= {"check_params"}
+    assert sh([tool("dvc"), "status", "--json"], ws).stdout.strip() in ("{}", "")
     sh([tool("dvc"), "push"], ws)
 
     # a fresh copy: code, params and dvc.lock (and the git-tracked metrics/tables) but no artifacts
@@ -555,6 +573,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     shutil.copy2(ws / "dvc.lock", fresh / "dvc.lock")
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], fresh)
     for rel in [
+        "results/checks",
         "results/metrics",
         "results/tables",
         "results/train",
@@ -573,7 +592,8 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     set_param(ws, "models.ddgm_a.train.steps", 10)
     ran = dvc_repro_ran(sh([tool("dvc"), "repro"], ws).stdout)
     assert ran == (
-        {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES}
+        {"check_params"}  # the parameter file changed: checked first
+        | {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES}
         | {f"{rule}@{REPLICATE}" for rule in REPLICATE_RULES}
         | {f"table@{t}" for t in TABLES}
         | {f"train_dae@{s}" for s in POSTHOC_SPLITS}

@@ -150,6 +150,15 @@ def dvc_stages(workspace: Path) -> list[dict]:
     return json.loads(sh([sys.executable, "-c", DVC_STAGES, str(workspace)], workspace).stdout)
 
 
+def without_gate(stages: list[dict]) -> list[dict]:
+    """DVC's stages less its parameter-file check (diffrepro.dag.dvc.GATE, which Snakemake does while planning):
+    the stage itself, and the dependency of every other stage on its record."""
+    from diffrepro.dag.dvc import GATE, GATE_RECORD
+
+    kept = [s for s in stages if s["name"].rsplit(":", 1)[-1] != GATE]
+    return [dict(s, deps=[d for d in s["deps"] if not d.endswith(GATE_RECORD)]) for s in kept]
+
+
 def both_dags(workspace: Path, preset: str | None = None) -> tuple[list[dict], list[dict]]:
     """The Snakemake jobs (without ``all``) and the DVC stages of a workspace, planned side by side: of its
     params.yaml and root dvc.yaml, or (``preset``: a preset's file) of ``--configfile preset`` and the preset's own
@@ -168,7 +177,7 @@ def both_dags(workspace: Path, preset: str | None = None) -> tuple[list[dict], l
         out, err = dvc.communicate(timeout=600)
     if dvc.returncode != 0:
         raise AssertionError(f"resolving dvc.yaml failed:\n{err[-4000:]}")
-    stages = json.loads(out)
+    stages = without_gate(json.loads(out))
     if preset is None:
         return jobs, [s for s in stages if ":" not in s["name"]]
     name = yaml.safe_load((workspace / preset).read_text())["preset"]

@@ -345,9 +345,10 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     for name, ds in config["datasets"].items():
         root = ds.get("root")
         if root not in (None, "") and not Path(root).is_dir():
+            what = "is not a folder" if Path(root).exists() else "does not exist"
             raise ConfigError(
-                f"{source}: datasets.{name}.root: the folder {root!r} does not exist (set root: null to use the "
-                "other sources: the Debian package or a download)"
+                f"{source}: datasets.{name}.root: {root!r} {what} (set root: null to use the other sources: the "
+                "Debian package or a download)"
             )
     for name, model in config["models"].items():
         at_most(f"models.{name}.train.batch_size", model["train"]["batch_size"], model["data"], "train", "a batch")
@@ -371,6 +372,8 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     evaluated = {m["data"] for m in config["models"].values()} | {config["dddm"]["data"]}
     for data in sorted(evaluated):
         at_most("evaluation.reference_images", ev["reference_images"], data, split, "the reference set")
+    for data in sorted({m["data"] for m in config["models"].values()}):
+        at_most("evaluation.nll_images", ev["nll_images"], data, "test", "the exact-NLL images")
     for key in ("reconstruction", "transferability"):
         section = config["analysis"][key]
         at_most(f"analysis.{key}.images", section["images"], section["data"], "test", "the analysis images")

@@ -66,7 +66,10 @@ def read_params(path: str | os.PathLike[str]) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(path)
-        problem = " ".join(p for p in (exc.context, exc.problem) if p)
+        context = exc.context or ""
+        if context and exc.context_mark is not None and exc.context_mark.line != getattr(mark, "line", None):
+            context += f" (line {exc.context_mark.line + 1}, column {exc.context_mark.column + 1})"
+        problem = " ".join(p for p in (context, exc.problem) if p)
         raise ConfigError(f"{where}: not valid YAML: {problem}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: not valid YAML: {exc}") from None
