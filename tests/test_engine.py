@@ -351,7 +351,7 @@ def test_a_damaged_latest_checkpoint_falls_back_to_the_previous_one(tmp_path):
     task = Quadratic(s)
     resumed = TrainLoop(task, checkpoint_dir=tmp_path / "b", progress=False, log=said.append).run()
     assert resumed.resumed_from == 4 and torch.equal(task.net.w, full_task.net.w)
-    assert any("step_00000008 is unusable" in m and "does not match the recorded" in m for m in said)
+    assert any("step_00000008 is unusable" in m and "content hash mismatch" in m for m in said)
     assert any("resuming from" in m and "(the latest, step_00000008, is damaged or missing)" in m for m in said)
 
 

@@ -111,7 +111,9 @@ def save_safetensors(
     write(target, tensors, metadata)
 
 
-def _parse(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str, Any], int]:
+def _parse(path: Path, blob: bytes, size: int | None = None) -> tuple[dict[str, str], dict[str, Any], int]:
+    """Metadata, tensor entries and data offset of the file at ``path``, from its first bytes ``blob`` (the whole
+    file unless its ``size`` is given)."""
     if len(blob) < 8:
         raise ArtifactError(f"{path}: not a safetensors file ({len(blob)} bytes; truncated?)")
     (n,) = struct.unpack("<Q", blob[:8])
@@ -128,7 +130,22 @@ def _parse(path: Path, blob: bytes) -> tuple[dict[str, str], dict[str, Any], int
     meta = header.pop("__metadata__", None) or {}
     if not isinstance(meta, dict):
         raise ArtifactError(f"{path}: damaged safetensors metadata (not a JSON object)")
+    _check_size(path, header, (len(blob) if size is None else size) - 8 - n)
     return meta, header, 8 + n
+
+
+def _check_size(path: Path, entries: Mapping[str, Any], data_bytes: int) -> None:
+    """The tensor section holds exactly the bytes the header describes (a truncated copy is named as such)."""
+    try:
+        end = max((int(e["data_offsets"][1]) for e in entries.values()), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
+        raise ArtifactError(f"{path}: damaged safetensors header (bad data_offsets)") from None
+    if data_bytes < end:
+        raise ArtifactError(
+            f"{path}: truncated: its header describes {end} bytes of tensor data, the file holds {data_bytes}"
+        )
+    if data_bytes > end:
+        raise ArtifactError(f"{path}: {data_bytes - end} bytes after the tensor data: damaged or not one file")
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -157,11 +174,12 @@ def read_metadata(path: str | os.PathLike[str], expect: Mapping[str, str] | None
             if len(head) == 8:
                 (n,) = struct.unpack("<Q", head)
                 head += fh.read(min(n, _MAX_HEADER + 1))
+            size = os.fstat(fh.fileno()).st_size
     except FileNotFoundError:
         raise FileNotFoundError(f"{path}: no such file (run the step that writes it)") from None
     except OSError as exc:
         raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
-    meta, _, _ = _parse(path, head)
+    meta, _, _ = _parse(path, head, size)
     _check_expected(path, meta, expect)
     return dict(meta)
 
@@ -185,8 +203,8 @@ def read(
     found = _section_sha256(entries, memoryview(blob)[start:])
     if found != recorded:
         raise ArtifactError(
-            f"{path}: content hash {found} does not match the recorded {recorded}: the file is damaged or was "
-            "altered; delete it and rerun its step (or `dvc pull` it again)"
+            f"{path}: content hash mismatch: recorded content_sha256 {recorded}, found {found}: the file is damaged "
+            "or was altered; delete it and rerun its step (or `dvc pull` it again)"
         )
     _check_expected(path, meta, expect)
     try:
@@ -222,6 +240,7 @@ def verify(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None
             (n,) = struct.unpack("<Q", fh.read(8))
             header = json.loads(fh.read(n))
             header.pop("__metadata__", None)
+            _check_size(path, header, os.fstat(fh.fileno()).st_size - 8 - n)
             digest = hashlib.sha256(_canonical(header))
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(chunk)
@@ -229,7 +248,7 @@ def verify(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None
         raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
     if digest.hexdigest() != recorded:
         raise ArtifactError(
-            f"{path}: content hash {digest.hexdigest()} does not match the recorded {recorded}: the file is damaged "
-            "or was altered; delete it and rerun its step (or `dvc pull` it again)"
+            f"{path}: content hash mismatch: recorded content_sha256 {recorded}, found {digest.hexdigest()}: the "
+            "file is damaged or was altered; delete it and rerun its step (or `dvc pull` it again)"
         )
     return meta
