@@ -36,6 +36,7 @@ TIMING_KEYS = {
 CARRY_TIMINGS = {
     "results/samples/ddgm_a.safetensors",
     "results/reference/digits/inception.safetensors",
+    "results/reference/digits/classifier.safetensors",
     "results/metrics/ddgm/ddgm_a.json",
     "results/metrics/inception.json",
     "results/metrics/classifier/digits.json",
