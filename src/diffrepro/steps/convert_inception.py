@@ -49,7 +49,13 @@ def run(args) -> None:
             "tensors": len(state),
             "self_check_max_abs_diff": diff,
             "inception_score_available": info["has_logits"],
-            "seconds": time.perf_counter() - start,
         },
     )
-    log.info("wrote %s (%d tensors, logits %s, self-check max diff %s)", args.out, len(state), info["has_logits"], diff)
+    log.info(
+        "wrote %s (%d tensors, logits %s, self-check max diff %s) in %.1f s",
+        args.out,
+        len(state),
+        info["has_logits"],
+        diff,
+        time.perf_counter() - start,
+    )
