@@ -207,7 +207,7 @@ def test_metrics_of_a_set_against_itself(trained, data, tmp_path):
     assert out["backend"] == "classifier" and set(out["backends"]) == {"classifier"}
     assert out["precision_recall_definition"] == "k-NN (Kynkaanniemi et al. 2019, k=3)"
     assert out["score_definition"] == "classifier-logit Inception-style score (not the Inception Score)"
-    assert out["images_per_second"] > 0
+    assert "images_per_second" not in out  # a metrics record holds no timing (diffrepro.timing)
     assert ref == {"dataset": "patterns", "resolution": SIZE, "reference_split": "test"}
 
 

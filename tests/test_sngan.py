@@ -11,6 +11,7 @@ import yaml
 
 from diffrepro.cli import main as cli_main
 from diffrepro.models.sngan import SNGANDiscriminator, SNGANGenerator, upsampling_plan
+from diffrepro.timing import read_timing
 from diffrepro.training.ddgm import TrainingDivergedError
 from diffrepro.training.gan import (
     GanWeightsError,
@@ -198,6 +199,8 @@ def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
         str(out / "loss.csv"),
         "--summary",
         str(out / "summary.json"),
+        "--timing",
+        str(out / "timing.json"),
         "--grid",
         str(out / "grid.png"),
         "--params",
@@ -212,7 +215,8 @@ def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
     summary = json.loads((out / "summary.json").read_text())
     assert summary["steps"] == gcfg["train"]["steps"] and summary["resumed_from_step"] == 0
     assert summary["parameters_generator"] > 0 and summary["parameters_discriminator"] > 0
-    assert {"final_d_loss", "final_g_loss", "train_seconds_total", "device"} <= set(summary)
+    assert {"final_d_loss", "final_g_loss", "device"} <= set(summary) and "train_seconds_total" not in summary
+    assert read_timing(out / "timing.json", "train-gan sngan")["train_seconds_total"] > 0
     rows = (out / "loss.csv").read_text().splitlines()
     assert rows[0] == "step,d_loss,g_loss,d_real,d_fake"
     assert [int(r.split(",")[0]) for r in rows[1:]] == list(range(3, gcfg["train"]["steps"] + 1, 3))

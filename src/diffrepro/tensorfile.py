@@ -157,6 +157,24 @@ def _read_bytes(path: Path) -> bytes:
         raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _recorded(path: Path, meta: Mapping[str, str]) -> str:
+    """The content hash ``meta`` records, or an error naming the file that lacks one."""
+    recorded = meta.get(CONTENT_KEY)
+    if recorded is None:
+        raise ArtifactError(
+            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
+        )
+    return recorded
+
+
+def _check_hash(path: Path, recorded: str, found: str) -> None:
+    if found != recorded:
+        raise ArtifactError(
+            f"{path}: content hash mismatch: recorded content_sha256 {recorded}, found {found}: the file is damaged "
+            "or was altered; delete it and rerun its step (or `dvc pull` it again)"
+        )
+
+
 def _check_expected(path: Path, meta: Mapping[str, str], expect: Mapping[str, str] | None) -> None:
     for key, wanted in (expect or {}).items():
         found = meta.get(key)
@@ -195,17 +213,9 @@ def read(
     path = Path(path)
     blob = _read_bytes(path)
     meta, entries, start = _parse(path, blob)
-    recorded = meta.get(CONTENT_KEY)
-    if recorded is None:
-        raise ArtifactError(
-            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
-        )
+    recorded = _recorded(path, meta)
     found = _section_sha256(entries, memoryview(blob)[start:])
-    if found != recorded:
-        raise ArtifactError(
-            f"{path}: content hash mismatch: recorded content_sha256 {recorded}, found {found}: the file is damaged "
-            "or was altered; delete it and rerun its step (or `dvc pull` it again)"
-        )
+    _check_hash(path, recorded, found)
     _check_expected(path, meta, expect)
     try:
         tensors = load(blob)
@@ -217,12 +227,7 @@ def read(
 def recorded_content_sha256(path: str | os.PathLike[str]) -> str:
     """The content hash the file at ``path`` records (its header only; :func:`read` checks it against the
     tensors): what fingerprints and provenance records use for a file, unchanged by a rewrite of equal tensors."""
-    meta = read_metadata(path)
-    if CONTENT_KEY not in meta:
-        raise ArtifactError(
-            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
-        )
-    return meta[CONTENT_KEY]
+    return _recorded(path, read_metadata(path))
 
 
 def verify(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -230,25 +235,16 @@ def verify(path: str | os.PathLike[str], expect: Mapping[str, str] | None = None
     large memory-mapped store's snapshot); returns its metadata."""
     path = Path(path)
     meta = read_metadata(path, expect)
-    recorded = meta.get(CONTENT_KEY)
-    if recorded is None:
-        raise ArtifactError(
-            f"{path}: no {CONTENT_KEY!r} in its metadata: not written by this version of diffrepro; rerun its step"
-        )
+    recorded = _recorded(path, meta)
     try:
         with open(path, "rb") as fh:
             (n,) = struct.unpack("<Q", fh.read(8))
             header = json.loads(fh.read(n))
             header.pop("__metadata__", None)
-            _check_size(path, header, os.fstat(fh.fileno()).st_size - 8 - n)
             digest = hashlib.sha256(_canonical(header))
             for chunk in iter(lambda: fh.read(1 << 22), b""):
                 digest.update(chunk)
     except OSError as exc:
         raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
-    if digest.hexdigest() != recorded:
-        raise ArtifactError(
-            f"{path}: content hash mismatch: recorded content_sha256 {recorded}, found {digest.hexdigest()}: the "
-            "file is damaged or was altered; delete it and rerun its step (or `dvc pull` it again)"
-        )
+    _check_hash(path, recorded, digest.hexdigest())
     return meta

@@ -59,6 +59,10 @@ class Results:
     snr: dict[str, Any] | None
     #: model -> the records of its training-seed replicates (params.replicates), by seed
     replicates: dict[str, list[Record]] = field(default_factory=dict)
+    #: model -> its sample step's timings, surrogate -> its sample-surrogate step's (diffrepro.timing: wall-clock
+    #: speeds live apart from the metrics)
+    sample_timing: dict[str, dict[str, Any]] = field(default_factory=dict)
+    surrogate_timing: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _backend_metric(record: Record, prefix: str, metric: str, backend: str) -> Estimate:
@@ -123,7 +127,7 @@ def estimate(results: Results, ref: Mapping[str, Any], metric: str, backend: str
         name = _row_model(config, spec)
         record = results.models[name]
         if not quality:
-            return _only(record, metric, record.data[metric])
+            return _only(record, metric, {**results.sample_timing.get(name, {}), **record.data}.get(metric))
         return _over_runs(
             _backend_metric(record, "", metric, backend), results.replicates.get(name, []), metric, backend
         )
@@ -151,7 +155,7 @@ def estimate(results: Results, ref: Mapping[str, Any], metric: str, backend: str
         if metric == "speedup":
             return Estimate(1.0)
         if not quality:
-            return _only(record, metric, record.data[metric])
+            return _only(record, metric, {**results.sample_timing.get(base, {}), **record.data}.get(metric))
         return _over_runs(
             _backend_metric(record, "", metric, backend), results.replicates.get(base, []), metric, backend
         )
@@ -165,8 +169,11 @@ def estimate(results: Results, ref: Mapping[str, Any], metric: str, backend: str
         if abs(int(rows[i]["t_mid"]) / T - fraction) > 1.0 / T:
             raise Missing(f"{name} has no hand-over at t_mid = {fraction} T")
         if metric == "speedup":
-            base = results.models[config["surrogate"]["base_model"]].data["samples_per_second"]
-            return Estimate(float(rows[i]["samples_per_second"]) / float(base))
+            base = results.sample_timing.get(config["surrogate"]["base_model"], {}).get("samples_per_second")
+            rate = results.surrogate_timing.get(name, {}).get(f"samples_per_second_tmid{rows[i]['t_mid']}")
+            if not base or rate is None:
+                raise Missing(f"no timings of {name} at t_mid {rows[i]['t_mid']} or of the base model")
+            return Estimate(float(rate) / float(base))
         return _backend_metric(record, f"rows.{i}", metric, backend)
     if kind == "dddm":
         run = _dddm_run(config, spec)

@@ -58,6 +58,39 @@ def model_keys(model: str, keys: Iterable[str]) -> tuple[str, ...]:
     return tuple(f"models.{model}.{k}" for k in keys)
 
 
+def timing_out(path: str) -> Out:
+    """The timing file of a step that measures its own speed (:mod:`diffrepro.timing`): wall-clock numbers only,
+    apart from the step's artifacts, read only by the steps that report them."""
+    return Out(
+        flag="--timing",
+        path=path,
+        metric=True,
+        required=False,
+        help="output: this step's wall-clock timings (.json; timing only, read by the reports; left out: logged only)",
+    )
+
+
+def timing_in(flag: str, path: str, members: Members | None = None, what: str = "") -> In:
+    """A timing file (or folder of them, ``members``) that a reporting step reads: see :func:`timing_out`."""
+    return In(flag=flag, path=path, members=members, help=f"timings (.json) of {what} (diffrepro.timing)")
+
+
+SAMPLE_TIMING = timing_in(
+    "--sample-timing-dir",
+    "results/timing/sample/ddgm",
+    Members("{}.json", ("models", "replicates")),
+    "each DDGM run's sample step, <run>.json",
+)
+
+
+SURROGATE_TIMING = timing_in(
+    "--surrogate-timing-dir",
+    "results/timing/sample/surrogate",
+    Members("{}.json", "surrogate.surrogates"),
+    "each surrogate's sample-surrogate step, <surrogate>.json",
+)
+
+
 def processed(data: str) -> str:
     return f"data/processed/{data}.safetensors"
 
@@ -191,6 +224,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
                 metric=True,
                 help="output: training summary (.json)",
             ),
+            timing_out("results/timing/train/ddgm/{key}.json"),
         ),
         params=("seed", *own_keys, *model_keys(model, TRAIN_KEYS)),
         threads="model",
@@ -215,6 +249,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
                 report=Report("samples_replicate" if suffix else "samples", "samples", "{key}"),
                 help="output: PNG grid of the first 100 samples",
             ),
+            timing_out("results/timing/sample/ddgm/{key}.json"),
         ),
         params=("seed", *own_keys, *model_keys(model, SAMPLE_KEYS)),
         threads="model",
@@ -417,6 +452,13 @@ STEPS: tuple[Step, ...] = (
                 members=Members("{}/summary.json", "models"),
                 help="folder of <model>/summary.json written by train-ddgm",
             ),
+            SAMPLE_TIMING,
+            timing_in(
+                "--train-timing-dir",
+                "results/timing/train/ddgm",
+                Members("{}.json", ("models", "replicates")),
+                "each DDGM run's training, <run>.json",
+            ),
             *table_files("results/tables/{key}", Report("table", "table", "{key}")),
         ),
         params=("datasets", "models", "replicates"),
@@ -480,6 +522,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: summary (.json)",
             ),
+            timing_out("results/timing/train/dae/{key}.json"),
         ),
         params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", TRAIN_KEYS)),
         threads="model",
@@ -507,8 +550,9 @@ STEPS: tuple[Step, ...] = (
                 flag="--out",
                 path="results/samples/daed_posthoc",
                 directory=True,
-                help="output folder: <split>.safetensors (uint8 samples), <split>.png (grid), timing.json",
+                help="output folder: <split>.safetensors (uint8 samples), <split>.png (grid)",
             ),
+            timing_out("results/timing/sample/daed_posthoc.json"),
         ),
         params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", SAMPLE_KEYS)),
         threads="half",
@@ -723,6 +767,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: summary (.json)",
             ),
+            timing_out("results/timing/train/gan/{key}.json"),
             Out(
                 flag="--grid",
                 path="results/figures/samples_gan_{key}.png",
@@ -766,6 +811,7 @@ STEPS: tuple[Step, ...] = (
                 ),
                 help="output: PNG grid of the surrogate's samples and each t_mid's",
             ),
+            timing_out("results/timing/sample/surrogate/{key}.json"),
         ),
         params=("seed", "surrogate", *model_keys("{surrogate.base_model}", SAMPLE_KEYS)),
         threads="model",
@@ -812,6 +858,8 @@ STEPS: tuple[Step, ...] = (
                 path="results/metrics/ddgm/{surrogate.base_model}.json",
                 help="the base DDGM's evaluate output (.json)",
             ),
+            SURROGATE_TIMING,
+            SAMPLE_TIMING,
             *table_files("results/tables/coursework_4_5", Report("coursework_4_5", "table", "coursework_4_5")),
         ),
         params=("surrogate",),
@@ -842,6 +890,7 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: training summary (.json)",
             ),
+            timing_out("results/timing/train/dddm/{key}.json"),
         ),
         params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.train", "dddm.runs.{key}"),
         threads="model",
@@ -868,6 +917,7 @@ STEPS: tuple[Step, ...] = (
                 report=Report("samples_dddm", "samples", "{key}", "dddm"),
                 help="output: PNG grid of the first 100 samples at the largest NFE",
             ),
+            timing_out("results/timing/sample/dddm/{key}.json"),
         ),
         params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.sample", "dddm.runs.{key}"),
         threads="model",
@@ -909,6 +959,12 @@ STEPS: tuple[Step, ...] = (
                 path="results/metrics/dddm",
                 members=Members("{}.json", "dddm.runs"),
                 help="folder of <run>.json written by evaluate-dddm (every dddm.runs)",
+            ),
+            timing_in(
+                "--timing-dir",
+                "results/timing/sample/dddm",
+                Members("{}.json", "dddm.runs"),
+                "each DDDM run's sample-dddm step, <run>.json",
             ),
             *table_files("results/tables/dddm_table1", Report("dddm_table1", "table", "dddm_table1")),
             Out(
@@ -974,6 +1030,8 @@ STEPS: tuple[Step, ...] = (
                 members=Members("{}.safetensors", "surrogate.surrogates"),
                 help="folder of <surrogate>.safetensors written by evaluate-surrogate",
             ),
+            SURROGATE_TIMING,
+            SAMPLE_TIMING,
             In(
                 flag="--dddm-dir",
                 path="results/metrics/dddm",

@@ -2,8 +2,9 @@
 
 * ``inception``: the standard FID Inception (TF inception-2015-12-05) through torch-fidelity, from the
   weights the ``convert-inception`` step wrote (:mod:`diffrepro.evaluation.inception`): pool3 features
-  for FID, KID and precision/recall, ``mixed_6/conv`` features for sFID, logits (Inception Score) only
-  when the weights hold the classifier layer;
+  for FID, KID and precision/recall, ``mixed_6/conv`` features for sFID, ``logits_unbiased`` (the Inception
+  Score) only when the weights hold the classifier layer; its description names the weights and whether they
+  hold it;
 * ``classifier``: the in-pipeline classifier (:mod:`diffrepro.evaluation.feature_extractors`): its
   penultimate features, and its logits for a classifier-logit Inception-style score (not the IS).
 
@@ -29,7 +30,7 @@ __all__ = ["BACKENDS", "Backend", "load_backend"]
 BACKENDS = ("inception", "classifier")
 #: what each backend's score is, when it has one
 SCORE_DEFINITIONS = {
-    "inception": "Inception Score (torch-fidelity, logits_unbiased)",
+    "inception": "Inception Score (torch-fidelity's definition on the Inception's logits_unbiased)",
     "classifier": "classifier-logit Inception-style score (not the Inception Score)",
 }
 LABELS = {"inception": "Inception", "classifier": "classifier"}
@@ -103,12 +104,13 @@ def load_backend(name: str, weights: str | os.PathLike[str], *, device: str = "c
         hint = " (run the convert-inception step)" if name == "inception" else " (run the train-classifier step)"
         raise FileNotFoundError(f"{name} backend: weights file not found: {path!r}{hint}")
     if name == "inception":
-        from .inception import EXTRACTOR_NAME, LOGITS, POOL, SPATIAL, InceptionFID
+        from .inception import EXTRACTOR_NAME, LOGITS, POOL, SPATIAL, InceptionFID, weights_description
 
-        has_logits = read_metadata(path).get("has_logits") == "true"
+        metadata = read_metadata(path)
+        has_logits = metadata.get("has_logits") == "true"
         layers = {"pool": POOL, "spatial": SPATIAL, **({"logits": LOGITS} if has_logits else {})}
         extractor = InceptionFID(EXTRACTOR_NAME, list(layers.values()), feature_extractor_weights_path=path)
-        description = "FID Inception (TF inception-2015-12-05) via torch-fidelity"
+        description = weights_description(metadata)
     else:
         from .feature_extractors import FEATURE_LAYER, LOGITS_LAYER, ClassifierFeatureExtractor
 

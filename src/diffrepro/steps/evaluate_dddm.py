@@ -30,7 +30,6 @@ def run(args) -> None:
             {
                 "nfe": nfe,
                 **kept,
-                "samples_per_second": float(meta[f"samples_per_second_nfe{nfe}"]),
             }
         )
         log.info("%s NFE=%d: FID %.3f", args.run, nfe, metrics["fid"])

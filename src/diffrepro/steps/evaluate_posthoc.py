@@ -1,6 +1,8 @@
 """Step: quality of the post-hoc DAEDs against their split points (Deja et al. Fig 4): FID, KID and
 precision/recall of each split point's samples, with the split step, its share of the steps and the
-log-SNR of the forward marginal there, beside the generator DDGM's own metrics."""
+log-SNR of the forward marginal there, beside the generator DDGM's own metrics.  The cost of each split is its
+count of network calls (exact); the wall-clock seconds per sample lie in sample-posthoc's timing file
+(:mod:`diffrepro.timing`), so that this step's outputs are the same bytes on every run."""
 
 from __future__ import annotations
 
@@ -32,7 +34,6 @@ COLUMNS = [
     "precision",
     "recall",
     "generator_calls",
-    "seconds_per_sample",
 ]
 
 
@@ -69,7 +70,6 @@ def run(args) -> None:
                 "t_fraction": (s + 1) / T,
                 "log_snr": float(lsnr[s]),
                 "generator_calls": int(meta["generator_calls"]),
-                "seconds_per_sample": float(meta["seconds_per_sample"]),
                 **metrics,
             }
         )
@@ -88,7 +88,6 @@ def run(args) -> None:
                 "prd_precision",
                 "prd_recall",
                 "sfid",
-                "samples_per_second",
                 "backend",
                 "backends",
             )
@@ -101,7 +100,6 @@ def run(args) -> None:
         "backend": ddgm.get("backend"),
     }
     write_metrics(args.out, args.out_bootstrap, record)
-    seconds_per_sample = 1.0 / ddgm["samples_per_second"] if ddgm.get("samples_per_second") else None
     ddgm_row = [
         "ddgm",
         "",
@@ -113,7 +111,6 @@ def run(args) -> None:
         ddgm.get("precision"),
         ddgm.get("recall"),
         T,
-        seconds_per_sample,
     ]
     write_csv(args.out_csv, COLUMNS, [[_fmt(v) for v in ddgm_row]] + [[_fmt(r[c]) for c in COLUMNS] for r in rows])
     _figure(rows, ddgm.get("fid"), gen_name, args.out_png, args.out_svg)

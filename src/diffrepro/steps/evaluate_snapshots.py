@@ -25,7 +25,7 @@ def run(args) -> None:
     for step, path in files.items():
         if step == final:
             continue  # the final weights are the model's own row (sample + evaluate)
-        samples, seconds, _ = sample_weights(
+        samples, _seconds, _ = sample_weights(
             str(path),
             mcfg,
             seed=config["seed"],
@@ -35,7 +35,7 @@ def run(args) -> None:
             speed=config["speed"],
         )
         metrics, dmeta = metrics_for(samples, evaluator, desc=f"{args.model}@{step}")
-        rows.append({"step": step, **metrics, "samples_per_second": samples.shape[0] / seconds})
+        rows.append({"step": step, **metrics})
         log.info("%s at step %d: FID %.3f", args.model, step, metrics["fid"])
     write_metrics(
         args.out, args.out_bootstrap, {**model_record(args.model, mcfg), "final_step": final, "snapshots": rows}

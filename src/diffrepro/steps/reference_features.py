@@ -43,7 +43,6 @@ def run(args) -> None:
                 "split": split,
                 "resolution": images.shape[-1],
                 "images": images.shape[0],
-                "images_per_second": f"{backend.last_images_per_second:.2f}",
             },
         )
         log.info(

@@ -1,5 +1,5 @@
 """Step: draw samples from a trained DDGM with its configured reverse sampler (ancestral over all T
-steps, respaced ancestral or DDIM on K steps); record samples per second."""
+steps, respaced ancestral or DDIM on K steps); samples per second go to its timing file (:mod:`diffrepro.timing`)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..sampling import sample_weights
 from ..tensorfile import save_safetensors
+from ..timing import write_timing
 
 
 def run(args) -> None:
@@ -39,9 +40,6 @@ def run(args) -> None:
             "model": args.model,
             "seed": str(seed),
             "num_samples": str(n),
-            "seconds": f"{seconds:.3f}",
-            "samples_per_second": f"{rate:.4f}",
-            "seconds_per_sample": f"{seconds / n:.6f}",
             "batch_size": str(scfg.batch_size),
             "precision": scfg.precision,
             "variance": mcfg.variance,
@@ -54,6 +52,12 @@ def run(args) -> None:
         },
     )
     save_sample_grid(samples, args.grid)
+    timing = {
+        "seconds": round(seconds, 3),
+        "samples_per_second": round(rate, 4),
+        "seconds_per_sample": round(seconds / n, 6),
+    }
+    write_timing(args.timing, f"sample {args.model} seed {seed}", timing)
     log.info(
         "sampled %d images in %.1f s (%.2f samples/s, %s, %d steps) -> %s",
         n,

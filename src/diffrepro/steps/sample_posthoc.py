@@ -18,7 +18,6 @@ from pathlib import Path
 import torch
 
 from ..artifacts.ddgm import build_model
-from ..atomic import write_json
 from ..config import daed_config, load_config, model_config, posthoc_splits
 from ..devices import resolve_device
 from ..diffusion.daed import dae_predict, daed_model_calls
@@ -30,6 +29,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..sampling import draw_samples
 from ..tensorfile import save_safetensors
+from ..timing import write_timing
 from ..training.speed import speed_network
 
 
@@ -123,10 +123,6 @@ def run(args) -> None:
             "num_samples": str(n),
             "generator_calls": str(gen_calls),
             "dae_calls": str(dae_calls),
-            "generator_seconds": f"{reach[s]:.4f}",
-            "dae_seconds": f"{dae_seconds:.4f}",
-            "seconds_per_sample": f"{per_sample:.6f}",
-            "samples_per_second": f"{1.0 / per_sample:.4f}",
             "device": device,
             "precision": mcfg.sample.precision,
         }
@@ -139,10 +135,11 @@ def run(args) -> None:
             "dae_calls": dae_calls,
             "generator_seconds": round(reach[s], 4),
             "dae_seconds": round(dae_seconds, 4),
-            "seconds_per_sample": per_sample,
+            "seconds_per_sample": round(per_sample, 6),
+            "samples_per_second": round(1.0 / per_sample, 4),
         }
         log.info("DAED %s: %d generator steps + 1 DAE call, %.4f s per sample", label, gen_calls, per_sample)
-    write_json(tmp / "timing.json", timing)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
+    write_timing(args.timing, "sample-posthoc", timing)
     log.info("wrote %d post-hoc DAED sample sets -> %s", len(daes), out)

@@ -10,6 +10,7 @@ from ..evaluation.seeds import pool_runs
 from ..reporting.render import write_step_table
 from ..reporting.tables import seed_notes, table_over_datasets
 from ..runlog import get_logger
+from ..timing import read_timing, with_timing
 
 
 def _read(path: Path, model: str, step: str) -> dict:
@@ -34,10 +35,17 @@ def run(args) -> None:
         groups.setdefault(model.data, []).append(
             {
                 "tables": tables,
-                "metrics": metrics[0] if len(runs) == 1 else pool_runs(metrics, pooled[name]),
+                # the measured speeds of the model's own run (diffrepro.timing) beside its metrics
+                "metrics": with_timing(
+                    metrics[0] if len(runs) == 1 else pool_runs(metrics, pooled[name]),
+                    read_timing(Path(args.sample_timing_dir) / f"{name}.json"),
+                ),
                 "nll": _read(Path(args.nll_dir) / f"{name}.json", name, "nll"),
                 "snapshots": _read(Path(args.snapshots_dir) / f"{name}.json", name, "evaluate-snapshots"),
-                "train": _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
+                "train": with_timing(
+                    _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
+                    read_timing(Path(args.train_timing_dir) / f"{name}.json", f"train {name}"),
+                ),
             }
         )
     # one block of rows per data set (in the order of `datasets`), each beside that data set's published rows

@@ -13,6 +13,7 @@ from ..data import load_processed
 from ..posthoc import split_metadata, split_of
 from ..runlog import get_logger
 from ..tensorfile import save_safetensors
+from ..timing import train_timing, write_timing
 from ..training.dae import train_dae
 from ..training.launch import train_in_step
 
@@ -47,6 +48,7 @@ def run(args) -> None:
         },
     )
     write_csv(args.loss_csv, ["step", "loss"], [[h["step"], f"{h['loss']:.6f}"] for h in result.history])
+    write_timing(args.timing, f"train-dae {gen_name}@{args.split}", train_timing(result))
     write_json(
         args.summary,
         {
@@ -59,8 +61,6 @@ def run(args) -> None:
             "parameters": result.parameters,
             "steps": result.steps,
             "resumed_from_step": result.resumed_from,
-            "train_seconds_this_run": round(result.seconds, 3),
-            "train_seconds_total": round(result.seconds_total, 3),
             "initial_loss": result.history[0]["loss"] if result.history else None,
             "denoiser_test_error": denoiser_test_error(
                 mcfg, result.ema_state, tensors["test_images"], s, config["seed"]

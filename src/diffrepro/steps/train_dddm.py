@@ -11,6 +11,7 @@ from ..data import load_processed
 from ..diffusion.dddm_losses import normalize_metric
 from ..runlog import get_logger
 from ..tensorfile import save_safetensors
+from ..timing import train_timing, write_timing
 from ..training.dddm import train_dddm
 from ..training.launch import train_in_step
 
@@ -47,8 +48,12 @@ def run(args) -> None:
         ["step", "epoch", "w", "loss"],
         [[h["step"], h["epoch"], f"{h['w']:.6f}", f"{h['loss']:.6f}"] for h in result.history],
     )
-    seconds_per_step = result.seconds_total / result.steps if result.steps else None
     steps_this_run = result.steps - result.resumed_from
+    timing = train_timing(result)
+    timing["steps_per_second_this_run"] = (
+        round(steps_this_run / result.seconds, 4) if steps_this_run and result.seconds else None
+    )
+    write_timing(args.timing, f"train-dddm {args.run}", timing)
     write_json(
         args.summary,
         {
@@ -62,12 +67,6 @@ def run(args) -> None:
             "store_dtype": dddm.train.store_dtype,
             "precision": dddm.train.precision,
             "resumed_from_step": result.resumed_from,
-            "train_seconds_this_run": round(result.seconds, 3),
-            "train_seconds_total": round(result.seconds_total, 3),
-            "seconds_per_step": None if seconds_per_step is None else round(seconds_per_step, 6),
-            "steps_per_second_this_run": (
-                round(steps_this_run / result.seconds, 4) if steps_this_run and result.seconds else None
-            ),
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "device": device,
         },

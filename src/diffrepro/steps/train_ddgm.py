@@ -17,6 +17,7 @@ from ..runlog import get_logger
 from ..sections import ModelConfig
 from ..tensorfile import read as read_tensors
 from ..tensorfile import save_safetensors
+from ..timing import train_timing, write_timing
 from ..training.ddgm import train_ddgm
 from ..training.launch import train_in_step
 
@@ -82,8 +83,7 @@ def run(args) -> None:
             for h in result.bucket_history
         ],
     )
-    # train time over all runs that made these weights (resumed runs add up), per step
-    seconds_per_step = result.seconds_total / result.steps if result.steps else None
+    write_timing(args.timing, f"train {args.model}", train_timing(result))
     write_json(
         args.summary,
         {
@@ -91,9 +91,6 @@ def run(args) -> None:
             "parameters": result.parameters,
             "steps": result.steps,
             "resumed_from_step": result.resumed_from,
-            "train_seconds_this_run": round(result.seconds, 3),
-            "train_seconds_total": round(result.seconds_total, 3),
-            "seconds_per_step": None if seconds_per_step is None else round(seconds_per_step, 6),
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "objective": mcfg.objective.name,
             "timestep_sampler": mcfg.timestep_sampler.name,

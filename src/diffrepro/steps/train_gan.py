@@ -13,6 +13,7 @@ from ..reporting.figures import save_sample_grid
 from ..runlog import get_logger
 from ..seeding import generator
 from ..tensorfile import save_safetensors
+from ..timing import train_timing, write_timing
 from ..training.gan import gan_sample, load_gan_generator, train_gan
 from ..training.launch import train_in_step
 
@@ -57,6 +58,7 @@ def run(args) -> None:
     )
     save_sample_grid(samples, args.grid)
     last = result.history[-1] if result.history else {}
+    write_timing(args.timing, f"train-gan {args.gan}", train_timing(result))
     write_json(
         args.summary,
         {
@@ -69,9 +71,6 @@ def run(args) -> None:
             "steps": result.steps,
             "n_dis": gcfg.train.n_dis,
             "resumed_from_step": result.resumed_from,
-            "train_seconds_this_run": round(result.seconds, 3),
-            "train_seconds_total": round(result.seconds_total, 3),
-            "seconds_per_step": round(result.seconds_total / result.steps, 6) if result.steps else None,
             **{f"final_{k}": last.get(k) for k in LOSS_COLUMNS[1:]},
             "device": device,
         },

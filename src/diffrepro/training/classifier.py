@@ -225,7 +225,7 @@ def train_classifier(
 def save_classifier(model: SmallClassifier, path: str | os.PathLike[str], metrics: dict[str, Any]) -> None:
     """Write ``model`` to ``path`` as safetensors (weights + metadata ``config``/``metrics`` JSON).
 
-    Atomic and canonical (:func:`diffrepro.atomic.save_safetensors`); the metrics without their timings.
+    Atomic and canonical (:func:`diffrepro.tensorfile.save_safetensors`); the metrics without their timings.
     """
     from ..tensorfile import save_safetensors
 

@@ -1,0 +1,59 @@
+"""The committed results are what the committed code produces.
+
+The tiny preset's artifacts are committed like the other presets' (presets/tiny/: dvc.lock, the git-tracked
+metrics and tables; the cached ones in the DVC remote).  A fresh workspace with the committed code and the
+committed dvc.lock runs the tiny preset with Snakemake (``--configfile configs/tiny.yaml``: its own folder, as a
+newcomer would) and DVC then finds every output as the lock records it: nothing changed but the timing files
+(``results/timing/``, wall-clock numbers, :mod:`diffrepro.timing`) and the dependencies on them of the report
+steps.  A change of code that moves any number without re-running and re-committing the preset fails here.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from workflow_tools import REPO, make_workspace, sh, tool
+
+pytestmark = pytest.mark.e2e
+
+PRESET = "presets/tiny"
+TIMING = f"{PRESET}/results/timing/"
+
+
+def _changed_paths(status: dict) -> dict[str, dict[str, str]]:
+    """Stage -> {path: what changed} from ``dvc status --json`` (outs and deps alike)."""
+    out: dict[str, dict[str, str]] = {}
+    for stage, entries in status.items():
+        for entry in entries:
+            if isinstance(entry, dict):
+                for changes in entry.values():
+                    if isinstance(changes, dict):
+                        out.setdefault(stage, {}).update({str(k): str(v) for k, v in changes.items()})
+            else:  # "always changed" and the like
+                out.setdefault(stage, {})[str(entry)] = "stage"
+    return out
+
+
+def test_a_fresh_run_of_the_tiny_preset_matches_its_committed_lock(tmp_path):
+    ws = make_workspace(tmp_path / "ws", preset="params.yaml", dvc=True)
+    (ws / PRESET).mkdir(parents=True)
+    for name in ("dvc.yaml", "dvc.lock"):
+        shutil.copy2(REPO / PRESET / name, ws / PRESET / name)
+    (ws / PRESET / "results/checks").mkdir(parents=True)  # the DVC gate's record (git-tracked)
+    shutil.copy2(REPO / PRESET / "results/checks/params.json", ws / PRESET / "results/checks/params.json")
+    sh([tool("snakemake"), "--cores", "2", "--configfile", "configs/tiny.yaml"], ws)
+    status = json.loads(sh([tool("dvc"), "status", "--json", f"{PRESET}/dvc.yaml"], ws).stdout or "{}")
+    changed = _changed_paths(status)
+    moved = {
+        stage: paths
+        for stage, paths in (
+            (s, {p: w for p, w in ps.items() if not p.startswith(TIMING)}) for s, ps in changed.items()
+        )
+        if paths
+    }
+    assert moved == {}, json.dumps(moved, indent=1)[:4000]
+    # the timing files did change (they are wall-clock numbers): the check above did compare something
+    assert any(p.startswith(TIMING) for paths in changed.values() for p in paths)
