@@ -14,9 +14,7 @@ from ..runlog import get_logger
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    tensors, meta = load_sample_file(
-        args.samples, ("surrogate", "t_mid", "num_samples", "seconds_surrogate"), "sample-surrogate"
-    )
+    tensors, meta = load_sample_file(args.samples, ("surrogate", "t_mid", "num_samples"), "sample-surrogate")
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
     n = int(meta["num_samples"])
