@@ -481,6 +481,7 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     assert jobs["sample-posthoc (DAE passes)"].count == 2 * 48
     assert jobs["sample-surrogate sngan (GAN samples)"].count == 24
     assert jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 10 + 20 + 30)
+    assert jobs["sample-surrogate ddgm_half (low-resolution steps to t_mid)"].count == 24 * (40 + 30 + 20 + 10)
     assert jobs["sample-dddm dddm_phuber"].count == 24 * (1 + 2 + 3)
     # the papers' compute beside the models that reproduce their rows (digits: no Deja et al. statement)
     assert jobs["train-ddgm ddgm_a"].paper == "Table 4.3: 20.66 h on 1 V100"

@@ -200,6 +200,14 @@ def _set(cfg, dotted, value):
             ("models.ddgm_half.resolution", 8),
             r"models\.ddgm_half\.resolution: 8 is not below datasets\.digits\.resolution 8",
         ),
+        (
+            ("models.ddgm_half.timesteps", 30),
+            r"models\.ddgm_half\.timesteps: 30, but the base model 'ddgm_a' has 40; a low-resolution surrogate",
+        ),
+        (
+            ("models.ddgm_half.schedule", "cosine"),
+            r"models\.ddgm_half\.schedule: \{'name': 'cosine'\}, but the base model 'ddgm_a' has \{'name': 'linear'\}",
+        ),
         (("dddm.main", "dddm_l9"), r"dddm\.main: 'dddm_l9' is not one of dddm\.runs"),
         (("dddm.train.log_every", 3), r"dddm\.train\.checkpoint_every must be a multiple of log_every"),
         (("dddm.runs.dddm_l1.metric", "huber"), r"dddm\.runs\.dddm_l1\.metric"),

@@ -114,3 +114,54 @@ def test_config_overrides_are_refused_with_the_reason(tmp_path):
     ws = make_workspace(tmp_path / "ws")
     proc = sh([tool("snakemake"), "-n", "--cores", "1", "--config", "seed=3"], ws, check=False)
     assert proc.returncode != 0 and "--config overrides are not supported" in proc.stdout + proc.stderr
+
+
+#: Deja et al. Table 6 (train steps; channels per level) and A.4 (dropout p = 0.3 for all models)
+DEJA_TABLE6 = {
+    "fashion_mnist": (100_000, [64, 128, 128]),
+    "cifar10": (500_000, [128, 256, 256, 256]),
+    "celeba64": (200_000, [128, 256, 384, 512]),
+}
+#: where the texts disagree with each other: (data set, Table 1 row) -> the T values printed (Table 1, extended)
+DEJA_T_DISAGREEMENTS = {("celeba64", "daed_vlb_linear"): {999, 1000}}
+
+
+def test_paper_preset_holds_the_values_the_texts_state(paper):
+    """Every Deja et al. model of the paper preset has its table's T, Table 6's steps and channels, A.4's dropout
+    and the uniform sampler for DDGMs (Sec. 4); the DDDM has Zhang et al.'s Sec. 5.1 settings."""
+    from diffrepro.reporting.paper_values import DEJA_EXTENDED, DEJA_TABLE1
+
+    checked = set()
+    for name, m in paper["models"].items():
+        tables = m.get("tables") or {}
+        rows = {t: tables.get(t) for t in ("deja_table1", "deja_extended") if tables.get(t)}
+        if not rows:
+            continue
+        data = m["data"]
+        printed = set()
+        if "deja_table1" in rows:
+            printed.add(DEJA_TABLE1[data][rows["deja_table1"]]["T"])
+        if "deja_extended" in rows:
+            printed.add(DEJA_EXTENDED[data][rows["deja_extended"]]["T"])
+        if len(printed) > 1:  # only where we know the texts disagree
+            assert printed == DEJA_T_DISAGREEMENTS[(data, rows["deja_table1"])], name
+        assert m["timesteps"] in printed, (name, m["timesteps"], printed)
+        steps, channels = DEJA_TABLE6[data]
+        assert m["train"]["steps"] == steps, name
+        assert [m["unet"]["base_channels"] * k for k in m["unet"]["channel_mult"]] == channels, name
+        assert m["unet"]["dropout"] == 0.3, name
+        if m["kind"] == "ddgm":
+            assert m["timestep_sampler"] == "uniform", name  # "for the standard DDGM ... a uniform sampler"
+        checked.add((data, rows.get("deja_extended")))
+    # every row of Tables 3-5 has its model but Table 4's "DAED (IN)", whose DAE is trained on ImageNet (not built)
+    wanted = {(data, row) for data, table in DEJA_EXTENDED.items() for row in table}
+    assert wanted - checked == {("celeba64", "daed_in_simple_b0.1")}
+    d = paper["dddm"]
+    assert (d["unet"]["base_channels"], d["unet"]["channel_mult"], d["unet"]["num_res_blocks"]) == (
+        128,
+        [1, 2, 2, 2],
+        3,
+    )
+    assert d["unet"]["dropout"] == 0.3
+    t = d["train"]
+    assert (t["epochs"], t["batch_size"], t["lr"], t["ema_decay"]) == (1000, 1024, 2e-4, 0.9999)

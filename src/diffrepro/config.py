@@ -281,9 +281,20 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
         if name in config["gans"] and name in config["models"]:
             raise ConfigError(f"{source}: surrogate.surrogates: {name!r} names both a GAN and a model")
         try:
-            surrogate_kind(config, name)
+            kind = surrogate_kind(config, name)
         except ConfigError as exc:
             raise ConfigError(f"{source}: surrogate.surrogates: {exc}") from None
+        if kind == "lowres":  # its chain hands over at the base model's t_mid: one forward process for both
+            low, base = model_config(config, name), model_config(config, sur.base_model)
+            for key in ("timesteps", "schedule"):
+                mine, theirs = (getattr(m, key) for m in (low, base))
+                if mine != theirs:
+                    mine, theirs = (v.as_dict() if hasattr(v, "as_dict") else v for v in (mine, theirs))
+                    raise ConfigError(
+                        f"{source}: models.{name}.{key}: {mine!r}, but the base model "
+                        f"{sur.base_model!r} has {theirs!r}; a low-resolution surrogate hands over at "
+                        "the base model's t_mid, so both need the same forward process"
+                    )
     for name in sorted(lowres):
         model = model_config(config, name)
         res, data = model.resolution, model.data

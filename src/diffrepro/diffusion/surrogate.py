@@ -14,6 +14,15 @@ followed by reverse steps ``t_mid - 1, ..., 0``.
 * ``t_mid = T`` starts from the prior ``x ~ N(0, I)`` itself (``q(x_T | x~0)`` is N(0, I) up to
   ``sqrt(ab[T-1])``, 0.006 for the linear schedule with T = 1000) and draws exactly the noise of
   :meth:`GaussianDiffusion.sample`, so with the same generator it reproduces ordinary sampling.
+
+A low-resolution DDGM as the surrogate ("DDPM-16", coursework Sec. 4.6: it "executes only" its part of the
+process) runs its own reverse steps ``T - 1, ..., t_mid`` only (:func:`lowres_handover`, ``T - t_mid`` calls)
+and hands over its estimate of the data at that step (``x^0``, the last call's prediction), which is upsampled
+to the data resolution and enters Algorithm 4 as ``x~0``. The coursework does not say what crosses the
+resolution boundary; the denoised estimate is what Algorithm 4 noises for every other surrogate, whereas the
+noisy low-resolution state, upsampled bilinearly, would hand the base model spatially correlated noise of the
+wrong variance. With ``t_mid = 0`` the low-resolution chain runs all ``T`` steps (its last prediction is its
+sample) and the base model none; with ``t_mid = T`` it runs none.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ from torch import Tensor
 
 from .gaussian_diffusion import GaussianDiffusion, ModelFn
 
-__all__ = ["surrogate_reverse", "t_mid_steps"]
+__all__ = ["lowres_handover", "surrogate_reverse", "t_mid_steps"]
 
 
 def t_mid_steps(fractions: list[float], num_timesteps: int) -> list[int]:
@@ -74,3 +83,43 @@ def surrogate_reverse(
             if progress is not None:
                 progress(i)
         return x.clamp(-1.0, 1.0)
+
+
+def lowres_handover(
+    diffusion: GaussianDiffusion,
+    model: ModelFn,
+    shape: tuple[int, ...],
+    t_mid: int,
+    *,
+    variance: str = "fixed_small",
+    generator: torch.Generator | None,
+    device: torch.device | str = "cpu",
+    progress: Callable[[int], None] | None = None,
+    clip_denoised: bool = True,
+) -> Tensor:
+    """The low-resolution surrogate's ``x~0`` for hand-over at ``t_mid``: ancestral steps ``T - 1, ..., t_mid``
+    from ``x ~ N(0, I)`` of ``shape`` (``T - t_mid`` calls of ``model``), returning the last call's prediction of
+    ``x_0`` (clamped to [-1, 1]). ``t_mid = 0``: the ordinary sample (the last step's prediction is its output;
+    the same generator gives :meth:`GaussianDiffusion.sample`'s result). ``t_mid = T``: no call, zeros (the
+    base model starts from the prior and does not look at ``x~0``)."""
+    T = diffusion.num_timesteps
+    t_mid = int(t_mid)
+    if not 0 <= t_mid <= T:
+        raise ValueError(f"t_mid must be in [0, {T}], got {t_mid}")
+    device = torch.device(device)
+    with torch.inference_mode():
+        if t_mid == T:
+            return torch.zeros(shape, device=device)
+        gen_device = generator.device if generator is not None else device
+        x = torch.randn(shape, generator=generator, device=gen_device).to(device)
+        pred = x
+        for i, step in enumerate(range(T - 1, t_mid - 1, -1)):
+            t = torch.full((shape[0],), step, dtype=torch.long, device=device)
+            out = diffusion.p_mean_variance(model, x, t, variance=variance, clip_denoised=clip_denoised)
+            pred = out["pred_x0"]
+            if step > t_mid:  # the state the next call needs (the last call's noise draw would be unused)
+                noise = torch.randn(x.shape, generator=generator, device=gen_device, dtype=x.dtype).to(device)
+                x = out["mean"] + torch.exp(0.5 * out["log_variance"]) * noise
+            if progress is not None:
+                progress(i)
+        return pred.clamp(-1.0, 1.0)

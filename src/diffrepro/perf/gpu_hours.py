@@ -9,7 +9,8 @@ Every job that trains or runs a network is one row (:func:`dag_jobs`):
 * sampling and evaluation, counted in network evaluations of one image: every model's samples
   (``num_samples x NFE``), its EMA snapshots' samples (evaluate-snapshots), its exact NLL (``nll_images x
   T``), the post-hoc DAED samples (the generator's full chain once, then one DAE pass per split point),
-  the surrogate samples (the surrogate, then ``t_mid`` steps of the base model per ``t_mid``) and the DDDM
+  the surrogate samples (the surrogate: a GAN once, a low-resolution DDGM ``T - t_mid`` steps per ``t_mid``; then
+  ``t_mid`` steps of the base model per ``t_mid``) and the DDDM
   samples (``num_samples x NFE`` for every NFE).
 
 Hours come from ``--bench`` files (:mod:`.bench`): a row whose network (same ``cost_key``) was measured on
@@ -265,16 +266,15 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                     )
                 )
             else:
-                m = model_config(config, name)
-                nfe = check_steps(m.timesteps, m.sample.steps)
+                low = [base.timesteps - t for t in mids]  # its steps T-1 .. t_mid, for every t_mid
                 jobs.append(
                     Job(
-                        f"sample-surrogate {name} (low-resolution samples)",
+                        f"sample-surrogate {name} (low-resolution steps to t_mid)",
                         "sample/eval",
                         name,
                         "forward",
-                        n * nfe,
-                        f"{n} samples x {nfe} NFE",
+                        n * sum(low),
+                        f"{n} samples x T - t_mid {'+'.join(map(str, low))}",
                     )
                 )
             jobs.append(

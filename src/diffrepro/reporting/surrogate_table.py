@@ -107,7 +107,8 @@ def surrogate_table(records: list[Record], base: Record) -> TableResult:
         f"{base.get('n_reference')} reference images ({base.get('reference_split')} split); the DDGM row uses its own "
         f"{base.get('n_generated')} samples.",
         *backend_notes([base]),
-        "Samples/s: wall clock on this machine, the surrogate's time for all samples plus the diffusion's t_mid steps; "
+        "Samples/s: wall clock on this machine, the surrogate's time for all samples (DDPM-16: its T - t_mid steps and "
+        "the upsampling) plus the base model's t_mid steps; "
         "Speedup: samples/s over the base DDGM's plain ancestral sampling (all T steps). t_mid = 0 is the surrogate "
         "alone.",
         f"Paper columns: coursework Table 4.5 (CIFAR-10, T = {COURSEWORK_4_5_T}, SNGAN-ResNet-32 and DDPM-16); the "
