@@ -46,6 +46,8 @@ DDDM = {
         "num_heads": 2,
         "dropout": 0.0,
     },
+    "conditioning": "concat",
+    "reference_split": "test",
     "train": {
         "epochs": 2,
         "subset": 16,
@@ -249,6 +251,44 @@ def test_w_is_one_over_epoch_plus_one(images, tmp_path):
     loss, out = dddm_loss(lambda x, t: f, x0, x_bar, torch.tensor([0, 39]), torch.randn_like(f), ab, metric, 0.25)
     assert torch.equal(out, f)
     torch.testing.assert_close(loss, torch.full((2,), 0.25 * 0.5 + 0.75 * 1.5))
+
+
+def test_cross_attention_conditioning_trains_samples_and_has_its_own_fingerprint(images, tmp_path):
+    """The paper's conditioning: C input channels, x_bar through cross-attention; training moves x_bar's store
+    and the weights, sampling feeds the previous estimate through the condition, and the fingerprint (so the
+    checkpoints) differs from the concatenating network's."""
+    from diffrepro.diffusion.dddm import build_dddm_unet
+    from diffrepro.training.dddm import dddm_fingerprint
+
+    cfg = _cfg(epochs=2, subset=8, batch_size=4, checkpoint_every=4, log_every=1)
+    cfg["unet"]["attention_resolutions"] = [4]
+    cross = {**cfg, "conditioning": "cross_attention"}
+    net = build_dddm_unet(cross["unet"], image_size=8, channels=1, conditioning="cross_attention")
+    assert net.in_channels == 1 and net.cond_channels == 1
+    assert build_dddm_unet(cfg["unet"], image_size=8, channels=1).in_channels == 2
+    result = train_dddm(images, cross, {"metric": "l1"}, seed=SEED, checkpoint_dir=tmp_path / "x", data_id="x")
+    assert result.steps == 4 and all(math.isfinite(h["loss"]) for h in result.history)
+    calls = []
+
+    def spy(x, t, cond=None):
+        calls.append((x.shape[1], None if cond is None else cond.clone()))
+        return result.model(x, t, cond=cond)
+
+    out = dddm_sample(
+        spy,
+        (2, 1, 8, 8),
+        steps=2,
+        num_timesteps=40,
+        generator=torch.Generator().manual_seed(0),
+        conditioning="cross_attention",
+    )
+    assert out.shape == (2, 1, 8, 8) and [c for c, _ in calls] == [1, 1]
+    assert all(cond is not None for _, cond in calls)
+    assert dddm_fingerprint(cross, {"metric": "l1"}, seed=SEED, data_id="x") != dddm_fingerprint(
+        cfg, {"metric": "l1"}, seed=SEED, data_id="x"
+    )
+    with pytest.raises(ValueError, match="unknown DDDM conditioning 'film'"):
+        build_dddm_unet(cfg["unet"], image_size=8, channels=1, conditioning="film")
 
 
 def test_killed_run_resumes_bit_identical_including_the_store(images, tmp_path):

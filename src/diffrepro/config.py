@@ -319,6 +319,11 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
                 "this step needs a model at the data resolution"
             )
     dddm = dddm_config(config)
+    if dddm.conditioning == "cross_attention" and not dddm.unet.attention_resolutions:
+        raise ConfigError(
+            f"{source}: dddm.conditioning: cross_attention needs dddm.unet.attention_resolutions (the resolutions "
+            "where the network attends to x_bar), which is empty"
+        )
     if dddm.main not in dddm.runs:
         raise ConfigError(
             f"{source}: dddm.main: {dddm.main!r} is not one of dddm.runs ({', '.join(sorted(dddm.runs))})"
@@ -380,9 +385,11 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
         at_most("classifier.batch_size", config["classifier"]["batch_size"], name, "train", "a batch")
     ev = config["evaluation"]
     split = ev["reference_split"]
-    evaluated = {m["data"] for m in config["models"].values()} | {config["dddm"]["data"]}
-    for data in sorted(evaluated):
+    for data in sorted({m["data"] for m in config["models"].values()}):
         at_most("evaluation.reference_images", ev["reference_images"], data, split, "the reference set")
+    dddm_split = config["dddm"].get("reference_split", split)
+    dddm_data = config["dddm"]["data"]
+    at_most("evaluation.reference_images", ev["reference_images"], dddm_data, dddm_split, "the DDDM's reference set")
     for data in sorted({m["data"] for m in config["models"].values()}):
         at_most("evaluation.nll_images", ev["nll_images"], data, "test", "the exact-NLL images")
     for key in ("reconstruction", "transferability"):

@@ -351,6 +351,8 @@ class DDDMConfig(Section):
     timesteps: int
     schedule: str
     unet: UNetConfig
+    conditioning: str
+    reference_split: str
     train: DDDMTrainConfig
     sample: DDDMSampleConfig
     runs: Mapping[str, DDDMRunConfig]

@@ -20,14 +20,18 @@ from ..sections_pipeline import DDDMRunSection, DDDMSection
 __all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_config", "weights_metadata"]
 
 #: keys of the dddm section that must match between weights and params for sampling
-WEIGHTS_KEYS = ("timesteps", "schedule", "unet")
+WEIGHTS_KEYS = ("timesteps", "schedule", "unet", "conditioning")
 
 
 def network_config(dddm: DDDMSection) -> dict[str, object]:
     """What fixes the network and its time axis (checked again when sampling); ``unet`` less the keys at their
-    default (as the presets write it, so the metadata of their weights stays as it was)."""
+    default and ``conditioning`` only when it is not ``concat`` (as the presets write them, so the metadata of
+    their weights stays as it was)."""
     dddm = thawed(dddm)
-    return {k: without_defaults(dddm[k], "dddm.unet") if k == "unet" else dddm[k] for k in WEIGHTS_KEYS}
+    network = {k: without_defaults(dddm[k], "dddm.unet") if k == "unet" else dddm.get(k) for k in WEIGHTS_KEYS}
+    if network["conditioning"] in (None, "concat"):  # as before the choice existed: the weights' bytes stay
+        del network["conditioning"]
+    return network
 
 
 def weights_metadata(
@@ -81,6 +85,8 @@ def load_dddm_weights(
     trained, ours = json.loads(meta["config"]), json.loads(json.dumps(network_config(dddm)))
     for key in WEIGHTS_KEYS:
         a, b = trained.get(key), ours.get(key)
+        if key == "conditioning":
+            a, b = a or "concat", b or "concat"
         if key == "unet":  # with every default; the architecture label does not change the network
             a = {k: v for k, v in apply_defaults(dict(a or {}), "dddm.unet").items() if k != "architecture"}
             b = {k: v for k, v in apply_defaults(dict(b or {}), "dddm.unet").items() if k != "architecture"}
@@ -95,7 +101,13 @@ def build_dddm_model(
     """The network of run ``run``'s weights (checked by :func:`load_dddm_weights`) in eval mode on ``device``, and
     the weights' metadata."""
     state, meta = load_dddm_weights(path, run, dddm, run_cfg)
-    model = build_dddm_unet(thawed(dddm)["unet"], image_size=int(meta["image_size"]), channels=int(meta["channels"]))
+    dddm = thawed(dddm)
+    model = build_dddm_unet(
+        dddm["unet"],
+        image_size=int(meta["image_size"]),
+        channels=int(meta["channels"]),
+        conditioning=dddm.get("conditioning", "concat"),
+    )
     model.load_state_dict(state)
     model.to(device).eval()
     return model, meta

@@ -35,6 +35,8 @@ SPLITS = Foreach("split", section="daed.posthoc.split_points", keyed=False)
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
+#: the reference features of the DDDM's evaluation (its own split, dddm.reference_split)
+DDDM_REFERENCES = "results/reference/dddm"
 TABLE_JOBS = Foreach("table", names=TABLE_NAMES, keyed=False)
 
 #: the keys of a model's section that each kind of step reads
@@ -95,9 +97,9 @@ def processed(data: str) -> str:
     return f"data/processed/{data}.safetensors"
 
 
-def metric_inputs(data: str) -> tuple[In, ...]:
+def metric_inputs(data: str, references: str | None = None) -> tuple[In, ...]:
     """The inputs of every step that measures samples: both backends' weights and the reference features of
-    data set ``data`` (a placeholder)."""
+    data set ``data`` (a placeholder; ``references``: another folder of them, the DDDM's own)."""
     return (
         In(
             flag="--classifier",
@@ -107,7 +109,7 @@ def metric_inputs(data: str) -> tuple[In, ...]:
         In(flag="--inception", path=INCEPTION, help="converted FID Inception weights (inception backend)"),
         In(
             flag="--references",
-            path=f"results/reference/{data}",
+            path=references or f"results/reference/{data}",
             members=Members("{}.safetensors", "evaluation.backends"),
             help="folder of reference-features files, <backend>.safetensors for each evaluation.backends",
         ),
@@ -859,7 +861,11 @@ STEPS: tuple[Step, ...] = (
                 help="the base DDGM's evaluate output (.json)",
             ),
             SURROGATE_TIMING,
-            SAMPLE_TIMING,
+            timing_in(
+                "--base-timing",
+                "results/timing/sample/ddgm/{surrogate.base_model}.json",
+                what="the base DDGM's sample step",
+            ),
             *table_files("results/tables/coursework_4_5", Report("coursework_4_5", "table", "coursework_4_5")),
         ),
         params=("surrogate",),
@@ -892,7 +898,15 @@ STEPS: tuple[Step, ...] = (
             ),
             timing_out("results/timing/train/dddm/{key}.json"),
         ),
-        params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.train", "dddm.runs.{key}"),
+        params=(
+            "seed",
+            "dddm.timesteps",
+            "dddm.schedule",
+            "dddm.unet",
+            "dddm.conditioning",
+            "dddm.train",
+            "dddm.runs.{key}",
+        ),
         threads="model",
         mem_mb=4000,
         gpu=1,
@@ -919,10 +933,41 @@ STEPS: tuple[Step, ...] = (
             ),
             timing_out("results/timing/sample/dddm/{key}.json"),
         ),
-        params=("seed", "dddm.timesteps", "dddm.schedule", "dddm.unet", "dddm.sample", "dddm.runs.{key}"),
+        params=(
+            "seed",
+            "dddm.timesteps",
+            "dddm.schedule",
+            "dddm.unet",
+            "dddm.conditioning",
+            "dddm.sample",
+            "dddm.runs.{key}",
+        ),
         threads="model",
         mem_mb=4000,
         gpu=1,
+        device=True,
+    ),
+    Step(
+        name="dddm_reference_features",
+        help="features of the DDDM's reference split (dddm.reference_split) of its data set on both backends",
+        args=(
+            In(flag="--data", path=processed("{dddm.data}"), help=DATA_HELP),
+            In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
+            In(
+                flag="--classifier",
+                path="models/classifier/{dddm.data}.safetensors",
+                help="the classifier trained on the DDDM's data set (.safetensors)",
+            ),
+            Out(
+                flag="--out-dir",
+                path=DDDM_REFERENCES,
+                members=Members("{}.safetensors", names=METRIC_BACKENDS),
+                help="output folder: <backend>.safetensors for each backend",
+            ),
+        ),
+        params=("dddm.data", "dddm.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
+        threads="all",
+        mem_mb=6000,
         device=True,
     ),
     Step(
@@ -936,7 +981,7 @@ STEPS: tuple[Step, ...] = (
                 path="results/samples/dddm/{key}.safetensors",
                 help="sample-dddm output (.safetensors)",
             ),
-            *metric_inputs("{dddm.data}"),
+            *metric_inputs("{dddm.data}", DDDM_REFERENCES),
             Out(
                 flag="--out",
                 path="results/metrics/dddm/{key}.json",
@@ -945,7 +990,7 @@ STEPS: tuple[Step, ...] = (
             ),
             replicates_out("results/metrics/dddm/{key}.json"),
         ),
-        params=("evaluation", "dddm.runs.{key}", "dddm.main"),
+        params=("evaluation", "dddm.reference_split", "dddm.runs.{key}", "dddm.main"),
         threads="model",
         mem_mb=4000,
         device=True,

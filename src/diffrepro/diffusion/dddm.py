@@ -1,7 +1,13 @@
 """Directly Denoising Diffusion Models (Zhang et al. 2024): network, loss and sampler.
 
-The network ``f_theta(x_t, t, x_bar)`` is a U-Net with ``2C`` input channels, fed the concatenation
-``[x_t, x_bar]``, and ``C`` output channels: a direct (raw, unclamped) estimate of ``x0``.
+The network ``f_theta(x_t, t, x_bar)`` is a U-Net with ``C`` output channels: a direct (raw, unclamped)
+estimate of ``x0``. It sees ``x_bar`` in one of two ways (``dddm.conditioning``): ``"concat"``, ``2C`` input
+channels fed ``[x_t, x_bar]`` (simple, the small presets' choice); or ``"cross_attention"``, the paper's
+(Sec. 5.1: "Following ADM, we employ cross-attention modules not only at the 16x16 resolution but also at the
+8x8 resolution, through which we incorporate the conditioning image into the network"): ``C`` input channels
+and cross-attention from every attention resolution of the U-Net to features of ``x_bar`` at that resolution
+(:class:`~diffrepro.models.unet.ConditionEncoder`). The paper does not describe the conditioning encoder; ours
+is one 3x3 convolution, an area-average to each resolution and a 1x1 convolution per resolution.
 
 Loss (Eq. 5 and Algorithm 1, with the public code's weighting): for a training image ``x0``,
 ``x_t = sqrt(ab_t) x0 + sqrt(1 - ab_t) eps`` with ``t`` uniform on ``0..T-1`` (0-based),
@@ -37,7 +43,9 @@ from ..sections import UNetConfig
 
 __all__ = [
     "SAMPLE_METHODS",
+    "CONDITIONING",
     "build_dddm_unet",
+    "check_conditioning",
     "loss_weight",
     "dddm_forward",
     "q_sample",
@@ -46,19 +54,30 @@ __all__ = [
     "sample_times",
 ]
 
+#: How the network sees x_bar: stacked with x_t as input channels, or through cross-attention (the paper's)
+CONDITIONING: tuple[str, ...] = ("concat", "cross_attention")
 #: Values of ``dddm_sample(method=...)``.
 SAMPLE_METHODS: tuple[str, ...] = ("fixed_point", "renoise")
 
 NetworkFn = Callable[[Tensor, Tensor], Tensor]
 
 
-def build_dddm_unet(unet_cfg: UNetConfig | Mapping[str, Any], *, image_size: int, channels: int) -> UNet:
+def build_dddm_unet(
+    unet_cfg: UNetConfig | Mapping[str, Any], *, image_size: int, channels: int, conditioning: str = "concat"
+) -> UNet:
     """The DDDM network: a :class:`UNet` from a ``unet`` config section (typed, or as written: the schema's
-    defaults are filled in), ``2C`` inputs, ``C`` outputs."""
+    defaults are filled in), ``C`` outputs; ``2C`` inputs (``conditioning="concat"``) or ``C`` inputs and a
+    ``C``-channel conditioning image read by cross-attention at ``unet.attention_resolutions``
+    (``"cross_attention"``)."""
+    check_conditioning(conditioning)
     u = unet_cfg if isinstance(unet_cfg, UNetConfig) else UNetConfig.from_dict(unet_cfg)
+    cross = conditioning == "cross_attention"
+    if cross and not u.attention_resolutions:
+        raise ValueError("DDDM cross-attention conditioning needs unet.attention_resolutions (where it attends)")
     return UNet(
         image_size=image_size,
-        in_channels=2 * channels,
+        in_channels=channels if cross else 2 * channels,
+        cond_channels=channels if cross else 0,
         out_channels=channels,
         base_channels=u.base_channels,
         channel_mult=tuple(u.channel_mult),
@@ -78,10 +97,21 @@ def loss_weight(epoch: int) -> float:
     return 1.0 / (epoch + 1)
 
 
-def dddm_forward(model: NetworkFn, x_t: Tensor, t: Tensor, x_bar: Tensor) -> Tensor:
-    """``f_theta(x_t, t, x_bar) = model(cat([x_t, x_bar], dim=1), t)``."""
+def check_conditioning(conditioning: str) -> str:
+    if conditioning not in CONDITIONING:
+        raise ValueError(f"unknown DDDM conditioning {conditioning!r}; expected one of {', '.join(CONDITIONING)}")
+    return conditioning
+
+
+def dddm_forward(
+    model: Callable[..., Tensor], x_t: Tensor, t: Tensor, x_bar: Tensor, conditioning: str = "concat"
+) -> Tensor:
+    """``f_theta(x_t, t, x_bar)``: ``model(cat([x_t, x_bar], dim=1), t)`` (``"concat"``) or
+    ``model(x_t, t, cond=x_bar)`` (``"cross_attention"``)."""
     if x_t.shape != x_bar.shape:
         raise ValueError(f"x_t {tuple(x_t.shape)} and x_bar {tuple(x_bar.shape)} differ in shape")
+    if check_conditioning(conditioning) == "cross_attention":
+        return model(x_t, t, cond=x_bar)
     return model(torch.cat([x_t, x_bar], dim=1), t)
 
 
@@ -104,6 +134,7 @@ def dddm_loss(
     alphas_cumprod: Tensor,
     metric: Callable[[Tensor, Tensor], Tensor],
     w: float,
+    conditioning: str = "concat",
 ) -> tuple[Tensor, Tensor]:
     """Per-example ``w d(f, x0) + (1 - w) d(f, x_bar)`` and ``f`` (the model's x0 estimate, with grad).
 
@@ -112,7 +143,7 @@ def dddm_loss(
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"w must be in [0, 1], got {w}")
     x_t = q_sample(x0, t, noise, alphas_cumprod)
-    f = dddm_forward(model, x_t, t, x_bar)
+    f = dddm_forward(model, x_t, t, x_bar, conditioning)
     loss = torch.zeros(x0.shape[0], dtype=f.dtype, device=f.device)
     if w > 0.0:
         loss = loss + w * metric(f, x0)
@@ -144,6 +175,7 @@ def dddm_sample(
     alphas_cumprod: Tensor | None = None,
     precision: str = "fp32",
     clip: bool = False,
+    conditioning: str = "concat",
 ) -> Tensor:
     """``steps``-step DDDM sampling (see the module docstring); returns the final x_bar (float32, raw).
 
@@ -166,7 +198,7 @@ def dddm_sample(
                 x_t = q_sample(x_bar, t, noise, alphas_cumprod)
             else:
                 x_t = x_T
-            x_bar = dddm_forward(network, x_t, t, x_bar).float()
+            x_bar = dddm_forward(network, x_t, t, x_bar, conditioning).float()
             if clip:
                 x_bar = x_bar.clamp(-1.0, 1.0)
     return x_bar

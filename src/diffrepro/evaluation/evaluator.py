@@ -58,8 +58,11 @@ class Evaluator:
         *,
         device: str = "cpu",
         log: Callable[[str], None] | None = None,
+        split: str | None = None,
     ) -> None:
+        """``split``: the split the reference features must be of (default ``evaluation.reference_split``)."""
         ecfg = config["evaluation"]
+        split = split or ecfg["reference_split"]
         self.ecfg = ecfg
         self.seed = int(config["seed"])
         self.log = log or (lambda _m: None)
@@ -71,6 +74,10 @@ class Evaluator:
                 raise ValueError(f"evaluation.backends lists {name!r}, but no weights/reference file was given for it")
             backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
             feats, meta = load_reference(references[name], backend=name, weights_sha256=backend.weights_sha256)
+            if meta["split"] != split:
+                raise ValueError(
+                    f"{references[name]}: reference features of the {meta['split']!r} split, expected {split!r}"
+                )
             self.backends[name] = backend
             self.references[name] = feats
             self.reference_meta[name] = meta
@@ -86,16 +93,17 @@ class Evaluator:
         references: str,
         device: str = "cpu",
         log: Callable[[str], None] | None = None,
+        split: str | None = None,
     ) -> Evaluator:
         """An Evaluator over ``evaluation.backends`` from the classifier's and the converted Inception's weights
-        files and the folder ``references`` of ``<backend>.safetensors`` reference features."""
+        files and the folder ``references`` of ``<backend>.safetensors`` reference features (of ``split``)."""
         weights = {"classifier": classifier, "inception": inception}
         refs = {b: os.path.join(references, f"{b}.safetensors") for b in config["evaluation"]["backends"]}
-        return cls(config, weights, refs, device=device, log=log)
+        return cls(config, weights, refs, device=device, log=log, split=split)
 
     @classmethod
     def from_step_args(
-        cls, config: dict, args: Any, device: str, log: Callable[[str], None] | None = None
+        cls, config: dict, args: Any, device: str, log: Callable[[str], None] | None = None, split: str | None = None
     ) -> Evaluator:
         """:meth:`from_files` for an evaluation step: its parsed arguments ``args`` name the weights files
         (``classifier``, ``inception``) and the ``references`` folder."""
@@ -106,6 +114,7 @@ class Evaluator:
             references=args.references,
             device=device,
             log=log,
+            split=split,
         )
 
     def evaluate(self, images: torch.Tensor, desc: str = "samples") -> dict[str, Any]:

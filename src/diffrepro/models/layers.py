@@ -19,6 +19,7 @@ __all__ = [
     "ATTENTION_IMPLS",
     "TIME_CONDITIONING",
     "AttentionBlock",
+    "CrossAttentionBlock",
     "Downsample",
     "ResBlock",
     "TimestepBlock",
@@ -138,7 +139,7 @@ def set_attention(module: nn.Module, impl: str) -> nn.Module:
     if impl not in ATTENTION_IMPLS:
         raise ValueError(f"attention must be one of {', '.join(map(repr, ATTENTION_IMPLS))}; got {impl!r}")
     for m in module.modules():
-        if isinstance(m, AttentionBlock):
+        if isinstance(m, (AttentionBlock, CrossAttentionBlock)):
             m.attention = impl
     return module
 
@@ -167,6 +168,34 @@ class AttentionBlock(nn.Module):
         out = math_attention(q, k, v) if self.attention == "math" else F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(-1, -2).reshape(b, c, h, w)
         return x + self.proj(out)
+
+
+class CrossAttentionBlock(nn.Module):
+    """Multi-head cross-attention from a feature map to a conditioning feature map of the same channel count
+    (queries from ``x``, keys and values from ``cond``; each position a token), with a zero-initialised output
+    projection and a residual connection: a fresh block passes ``x`` through unchanged."""
+
+    #: ``"sdpa"`` (:func:`F.scaled_dot_product_attention`) or ``"math"`` (:func:`math_attention`)
+    attention = "sdpa"
+
+    def __init__(self, channels: int, num_heads: int, num_groups: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.norm = group_norm(channels, num_groups)
+        self.norm_cond = group_norm(channels, num_groups)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Conv2d(channels, 2 * channels, 1)
+        self.proj = zero_module(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: Tensor, cond: Tensor) -> Tensor:
+        b, c, h, w = x.shape
+        heads, d = self.num_heads, c // self.num_heads
+        lc = cond.shape[-2] * cond.shape[-1]
+        q = self.q(self.norm(x)).reshape(b, heads, d, h * w).transpose(-1, -2).contiguous()
+        kv = self.kv(self.norm_cond(cond)).reshape(b, 2, heads, d, lc).transpose(-1, -2).contiguous()
+        k, v = kv.unbind(dim=1)  # each [B, heads, Lc, d]
+        out = math_attention(q, k, v) if self.attention == "math" else F.scaled_dot_product_attention(q, k, v)
+        return x + self.proj(out.transpose(-1, -2).reshape(b, c, h, w))
 
 
 class Downsample(nn.Module):

@@ -30,9 +30,9 @@ def with_precision(
         return model
     device_type = torch.device(device).type
 
-    def bf16_model(x: Tensor, t: Tensor) -> Tensor:
+    def bf16_model(x: Tensor, t: Tensor, **kwargs: Tensor) -> Tensor:
         with torch.autocast(device_type, dtype=torch.bfloat16):
-            out = model(x, t)
+            out = model(x, t, **kwargs)
         return out.float()
 
     return bf16_model

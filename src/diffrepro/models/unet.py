@@ -16,7 +16,11 @@ Architecture (Ho et al. 2020, Appendix B; Nichol & Dhariwal 2021; as described i
 * down-sampling by stride-2 3x3 conv, up-sampling by nearest-neighbour x2 + 3x3 conv;
 * improved-diffusion skip wiring: every encoder block output is stored and the decoder has
   ``num_res_blocks + 1`` blocks per level, each consuming one concatenated skip;
-* output head ``GroupNorm -> SiLU -> conv3x3(zero-init)``, so a fresh model outputs 0.
+* output head ``GroupNorm -> SiLU -> conv3x3(zero-init)``, so a fresh model outputs 0;
+* ``cond_channels > 0`` (the DDDM's cross-attention conditioning, Zhang et al. 2024 Sec. 5.1 after ADM): a
+  conditioning image passes :class:`ConditionEncoder` (one feature map per attention resolution) and every
+  self-attention block outside the middle is followed by a :class:`~.layers.CrossAttentionBlock` reading the
+  features of its resolution (zero-initialised output, so a fresh block is the identity).
 
 ``time_conditioning="additive"`` switches every block to the original DDPM conditioning
 (Ho et al. 2020): the projected time embedding ``Linear(SiLU(emb))`` of width ``out_ch`` is
@@ -38,10 +42,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .layers import (
     AttentionBlock,
+    CrossAttentionBlock,
     Downsample,
     ResBlock,
     TimestepBlock,
@@ -66,16 +72,39 @@ def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
 
 
 class _Stage(nn.Module):
-    """A ResBlock optionally followed by attention, or a resampling layer."""
+    """A ResBlock optionally followed by attention (and cross-attention to the condition), or a resampling
+    layer."""
 
     def __init__(self, *layers: nn.Module) -> None:
         super().__init__()
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x: Tensor, emb: Tensor) -> Tensor:
+    def forward(self, x: Tensor, emb: Tensor, cond: dict[int, Tensor] | None = None) -> Tensor:
         for layer in self.layers:
-            x = layer(x, emb) if isinstance(layer, TimestepBlock) else layer(x)
+            if isinstance(layer, TimestepBlock):
+                x = layer(x, emb)
+            elif isinstance(layer, CrossAttentionBlock):
+                assert cond is not None
+                x = layer(x, cond[x.shape[-1]])
+            else:
+                x = layer(x)
         return x
+
+
+class ConditionEncoder(nn.Module):
+    """Features of a conditioning image for cross-attention: a 3x3 convolution to ``base_channels`` and SiLU at
+    the image's resolution, then for each attention resolution an area-average down to it and a 1x1 convolution
+    to that level's channel count."""
+
+    def __init__(self, in_channels: int, base_channels: int, channels_at: dict[int, int]) -> None:
+        super().__init__()
+        self.stem = nn.Conv2d(in_channels, base_channels, 3, padding=1)
+        self.resolutions = tuple(sorted(channels_at, reverse=True))
+        self.heads = nn.ModuleDict({str(r): nn.Conv2d(base_channels, channels_at[r], 1) for r in self.resolutions})
+
+    def forward(self, c: Tensor) -> dict[int, Tensor]:
+        h = F.silu(self.stem(c))
+        return {r: self.heads[str(r)](F.adaptive_avg_pool2d(h, r)) for r in self.resolutions}
 
 
 class UNet(nn.Module):
@@ -98,6 +127,7 @@ class UNet(nn.Module):
         expansion: int = 4,
         se_ratio: float = 0.25,
         time_conditioning: str = "scale_shift",
+        cond_channels: int = 0,
     ) -> None:
         super().__init__()
         check_time_conditioning(time_conditioning)
@@ -154,6 +184,14 @@ class UNet(nn.Module):
         self.expansion = expansion
         self.se_ratio = float(se_ratio)
         self.time_conditioning = time_conditioning
+        if isinstance(cond_channels, bool) or not isinstance(cond_channels, int) or cond_channels < 0:
+            raise ValueError(f"cond_channels must be a non-negative int, got {cond_channels!r}")
+        if cond_channels and not attention_resolutions:
+            raise ValueError(
+                "cond_channels > 0 needs attention_resolutions: cross-attention sits beside self-attention"
+            )
+        #: channels of the conditioning image that cross-attention reads (0: none, ``forward(x, t)``)
+        self.cond_channels = cond_channels
 
         emb_ch = 4 * base_channels
         self.time_embed = nn.Sequential(nn.Linear(base_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
@@ -170,8 +208,16 @@ class UNet(nn.Module):
             def res(cin: int, cout: int) -> TimestepBlock:
                 return ResBlock(cin, cout, emb_ch, self.dropout, num_groups, time_conditioning)
 
-        def attn(c: int) -> AttentionBlock:
-            return AttentionBlock(c, num_heads, num_groups)
+        def attn(c: int) -> list[nn.Module]:  # self-attention, then cross-attention to the condition
+            cross = [CrossAttentionBlock(c, num_heads, num_groups)] if cond_channels else []
+            return [AttentionBlock(c, num_heads, num_groups), *cross]
+
+        if cond_channels:
+            self.cond_encoder = ConditionEncoder(
+                cond_channels,
+                base_channels,
+                {r: base_channels * channel_mult[i] for i, r in enumerate(resolutions) if r in attention_resolutions},
+            )
 
         # Encoder
         self.input_blocks = nn.ModuleList([_Stage(nn.Conv2d(in_channels, base_channels, 3, padding=1))])
@@ -182,7 +228,7 @@ class UNet(nn.Module):
                 layers: list[nn.Module] = [res(ch, base_channels * mult)]
                 ch = base_channels * mult
                 if resolutions[level] in attention_resolutions:
-                    layers.append(attn(ch))
+                    layers.extend(attn(ch))
                 self.input_blocks.append(_Stage(*layers))
                 skip_chans.append(ch)
             if level != num_levels - 1:
@@ -190,7 +236,7 @@ class UNet(nn.Module):
                 skip_chans.append(ch)
 
         # Middle
-        self.middle_block = _Stage(res(ch, ch), attn(ch), res(ch, ch))
+        self.middle_block = _Stage(res(ch, ch), AttentionBlock(ch, num_heads, num_groups), res(ch, ch))
 
         # Decoder
         self.output_blocks = nn.ModuleList()
@@ -199,7 +245,7 @@ class UNet(nn.Module):
                 layers = [res(ch + skip_chans.pop(), base_channels * mult)]
                 ch = base_channels * mult
                 if resolutions[level] in attention_resolutions:
-                    layers.append(attn(ch))
+                    layers.extend(attn(ch))
                 if level != 0 and i == num_res_blocks:
                     layers.append(Upsample(ch))
                 self.output_blocks.append(_Stage(*layers))
@@ -209,16 +255,24 @@ class UNet(nn.Module):
             group_norm(ch, num_groups), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1))
         )
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+        """``cond``: the conditioning image ``[B, cond_channels, H', W']`` of a model built with
+        ``cond_channels`` (read by cross-attention at every attention resolution); None otherwise."""
         if t.ndim == 0:
             t = t.expand(x.shape[0])
+        if (cond is None) != (self.cond_channels == 0):
+            raise ValueError(
+                f"this U-Net takes {'a' if self.cond_channels else 'no'} conditioning image "
+                f"(cond_channels={self.cond_channels}), got {'none' if cond is None else tuple(cond.shape)}"
+            )
+        feats = self.cond_encoder(cond) if cond is not None else None
         emb = self.time_embed(timestep_embedding(t, self.base_channels).to(self.time_embed[0].weight.dtype))
         hs = []
         h = x
         for block in self.input_blocks:
-            h = block(h, emb)
+            h = block(h, emb, feats)
             hs.append(h)
         h = self.middle_block(h, emb)
         for block in self.output_blocks:
-            h = block(torch.cat([h, hs.pop()], dim=1), emb)
+            h = block(torch.cat([h, hs.pop()], dim=1), emb, feats)
         return self.out(h)

@@ -353,7 +353,7 @@ def _dddm_workload(config, run: str) -> Workload:
         ts = torch.full((sample_batch,), task.T - 1, dtype=torch.long, device=device)
         return _engine_runner(
             task,
-            _evaluation(task.model, lambda: dddm_forward(net_sample, xs, ts, xb)),
+            _evaluation(task.model, lambda: dddm_forward(net_sample, xs, ts, xb, dddm.get("conditioning", "concat"))),
             first_step=task.images.order.steps_per_epoch,
             scratch=scratch,
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..config import dddm_config, evaluation_config, load_config
+from ..config import dddm_config, load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.intervals import write_metrics
@@ -22,7 +22,7 @@ def run(args) -> None:
         raise ValueError(f"--run {args.run!r} is not one of dddm.runs ({', '.join(sorted(runs))})")
     tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm", {"run": args.run})
     device = resolve_device(args.device)
-    evaluator = Evaluator.from_step_args(config, args, device, log.info)
+    evaluator = Evaluator.from_step_args(config, args, device, log.info, split=dddm.reference_split)
     rows = []
     sets = metrics_per_set(tensors, meta["nfe"], "nfe", evaluator, lambda nfe: f"{args.run} NFE={nfe}")
     for nfe, metrics, kept, dmeta in sets:  # noqa: B007 (dmeta: every set's data set; read after the loop)
@@ -46,7 +46,7 @@ def run(args) -> None:
             "num_samples": int(meta["num_samples"]),
             "dataset": dmeta.get("dataset"),
             "resolution": dmeta.get("resolution"),
-            "reference_split": evaluation_config(config).reference_split,
+            "reference_split": dddm.reference_split,
             "rows": rows,
             "metric_spec": json.dumps(runs[args.run].as_dict()["metric"], sort_keys=True),
         },

@@ -69,6 +69,7 @@ def run(args) -> None:
                     method=method,
                     alphas_cumprod=ab,
                     precision=scfg.precision,
+                    conditioning=dddm.conditioning,
                 )
                 chunks.append(to_uint8(x.cpu()))
                 bar.update(k)

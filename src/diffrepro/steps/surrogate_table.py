@@ -28,7 +28,7 @@ def run(args) -> None:
         raise ValueError(
             f"{args.base_metrics} holds model {base.get('model')!r}, but surrogate.base_model is {sur.base_model!r}"
         )
-    base_timing = read_timing(Path(args.sample_timing_dir) / f"{sur.base_model}.json")
+    base_timing = read_timing(args.base_timing, f"sample {sur.base_model} seed {config['seed']}")
     base = with_timing({**base, "timesteps": model_config(config, base["model"]).timesteps}, base_timing)
     rows, columns, title, notes = surrogate_table(records, base)
     written = write_step_table(args, rows, columns, title, notes)

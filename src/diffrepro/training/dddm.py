@@ -126,12 +126,15 @@ def dddm_fingerprint(
     dddm_cfg, run_cfg = thawed(dddm_cfg), thawed(run_cfg)
     train = {k: v for k, v in dddm_cfg["train"].items() if k not in NON_TRAINING_TRAIN_KEYS}
     unet = {k: v for k, v in without_defaults(dddm_cfg["unet"], "dddm.unet").items() if k != "architecture"}
+    conditioning = dddm_cfg.get("conditioning", "concat")
     return json_sha256(
         {
             "kind": "dddm",
             "timesteps": dddm_cfg["timesteps"],
             "schedule": dddm_cfg["schedule"],
             "unet": unet,
+            # the paper's conditioning enters it; concatenation (the first and default) leaves it as it was
+            **({} if conditioning == "concat" else {"conditioning": conditioning}),
             "train": train,
             "metric": normalize_metric(run_cfg["metric"]),
             "seed": seed,
@@ -197,7 +200,13 @@ class DDDMTask(TrainTask):
 
         torch.manual_seed(derive_seed(run.seed, "init"))
         self.model = model = prepare_model(
-            build_dddm_unet(dddm_cfg["unet"], image_size=images.size, channels=images.channels).to(device), speed
+            build_dddm_unet(
+                dddm_cfg["unet"],
+                image_size=images.size,
+                channels=images.channels,
+                conditioning=dddm_cfg.get("conditioning", "concat"),
+            ).to(device),
+            speed,
         )
         self.ab = compute_alphas_cumprod(dddm_betas(dddm_cfg))
         self.T = dddm_cfg["timesteps"]
@@ -258,7 +267,9 @@ class DDDMTask(TrainTask):
         torch.manual_seed(derive_seed(self.seed, "dropout", step, *dist.seed_keys()))
         w = loss_weight(epoch)
 
-        losses, f = dddm_loss(self.network, x0, x_bar, t, noise, self.ab, self.metric, w)
+        losses, f = dddm_loss(
+            self.network, x0, x_bar, t, noise, self.ab, self.metric, w, self.dddm_cfg.get("conditioning", "concat")
+        )
         loss = dist.local_mean(losses, nb)  # DDP's average over the processes: the global mean
         global_loss = dist.all_gather_ordered(losses.detach(), nb).mean()
         value = float(global_loss)
