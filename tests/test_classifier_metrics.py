@@ -156,6 +156,7 @@ def test_extractor_preprocessing_and_features(trained, tmp_path):
 #: evaluation settings of the tests' Evaluator (the parameter file's ``evaluation`` section)
 EVALUATION = {
     "backends": ["classifier"],
+    "reference_split": "test",
     "batch_size": 64,
     "kid_subset_size": 100,
     "kid_subsets": 100,
@@ -264,3 +265,13 @@ def test_bad_inputs_raise_named_errors(trained, data, tmp_path):
     if not torch.cuda.is_available():
         with pytest.raises(SystemExit, match="CUDA is not available"):
             resolve_device("cuda:0")
+
+
+def test_reference_features_of_another_split_are_refused(trained, data, tmp_path):
+    """An evaluation reads the reference set of its own split (the DDDM's is dddm.reference_split): features of
+    another split are refused, naming the file and both splits."""
+    _, _, path, _ = trained
+    with pytest.raises(
+        ValueError, match=r"classifier\.safetensors: reference features of the 'test' split, expected 'train'"
+    ):
+        evaluator_of(path, data[2], tmp_path, reference_split="train")

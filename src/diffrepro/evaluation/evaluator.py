@@ -60,9 +60,10 @@ class Evaluator:
         log: Callable[[str], None] | None = None,
         split: str | None = None,
     ) -> None:
-        """``split``: the split the reference features must be of (default ``evaluation.reference_split``)."""
+        """``split``: the split the reference features must be of (default ``evaluation.reference_split``; a
+        hand-written ``evaluation`` without one checks none)."""
         ecfg = config["evaluation"]
-        split = split or ecfg["reference_split"]
+        split = split or ecfg.get("reference_split")
         self.ecfg = ecfg
         self.seed = int(config["seed"])
         self.log = log or (lambda _m: None)
@@ -74,7 +75,7 @@ class Evaluator:
                 raise ValueError(f"evaluation.backends lists {name!r}, but no weights/reference file was given for it")
             backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
             feats, meta = load_reference(references[name], backend=name, weights_sha256=backend.weights_sha256)
-            if meta["split"] != split:
+            if split is not None and meta["split"] != split:
                 raise ValueError(
                     f"{references[name]}: reference features of the {meta['split']!r} split, expected {split!r}"
                 )
