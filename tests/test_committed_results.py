@@ -30,8 +30,10 @@ def _changed_paths(status: dict) -> dict[str, dict[str, str]]:
         for entry in entries:
             if isinstance(entry, dict):
                 for changes in entry.values():
-                    if isinstance(changes, dict):
-                        out.setdefault(stage, {}).update({str(k): str(v) for k, v in changes.items()})
+                    if isinstance(changes, dict):  # "not in cache": this fresh workspace has no DVC cache
+                        moved = {str(k): str(v) for k, v in changes.items() if v != "not in cache"}
+                        if moved:
+                            out.setdefault(stage, {}).update(moved)
             else:  # "always changed" and the like
                 out.setdefault(stage, {})[str(entry)] = "stage"
     return out
