@@ -138,6 +138,10 @@ TOOLS = {
     "gpu-hours": ("diffrepro.perf.gpu_hours", "table of the DAG's GPU-hours on one H100, beside the papers' compute"),
     "dag": ("diffrepro.dag.tool", "the step declaration: write dvc.yaml, list the steps, print a step's code files"),
     "smoke-preset": ("diffrepro.smoke", "the paper preset cut to the least work that runs every job (paper_smoke)"),
+    "standin-data": (
+        "diffrepro.data.standins",
+        "stand-in files of an offline-missing data set, for the smoke run only",
+    ),
 }
 
 
