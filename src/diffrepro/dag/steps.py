@@ -116,6 +116,26 @@ def metric_inputs(data: str, references: str | None = None) -> tuple[In, ...]:
     )
 
 
+def reference_args(data: str, out_dir: str) -> tuple[In | Out, ...]:
+    """The arguments of a reference-features step: data set ``data``'s processed file (a placeholder), both
+    backends' weights, and the output folder ``out_dir`` of ``<backend>.safetensors``."""
+    return (
+        In(flag="--data", path=processed(data), help=DATA_HELP),
+        In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
+        In(
+            flag="--classifier",
+            path=f"models/classifier/{data}.safetensors",
+            help="the classifier trained on this data set (.safetensors)",
+        ),
+        Out(
+            flag="--out-dir",
+            path=out_dir,
+            members=Members("{}.safetensors", names=METRIC_BACKENDS),
+            help="output folder: <backend>.safetensors for each backend",
+        ),
+    )
+
+
 def replicates_out(metrics_path: str) -> Out:
     """The bootstrap replicates of an evaluation's metrics (:mod:`diffrepro.evaluation.intervals`), beside its
     metrics file under ``results/bootstrap`` (cached by DVC: the claims step pairs them)."""
@@ -331,21 +351,7 @@ STEPS: tuple[Step, ...] = (
         name="reference_features",
         help="features of one data set's reference split on both metric backends (Inception and the classifier)",
         foreach=DATASETS,
-        args=(
-            In(flag="--data", path=processed("{key}"), help=DATA_HELP),
-            In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
-            In(
-                flag="--classifier",
-                path="models/classifier/{key}.safetensors",
-                help="the classifier trained on this data set (.safetensors)",
-            ),
-            Out(
-                flag="--out-dir",
-                path="results/reference/{key}",
-                members=Members("{}.safetensors", names=METRIC_BACKENDS),
-                help="output folder: <backend>.safetensors for each backend",
-            ),
-        ),
+        args=reference_args("{key}", "results/reference/{key}"),
         params=("datasets.{key}", "evaluation.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
         threads="all",
         mem_mb=6000,
@@ -950,21 +956,7 @@ STEPS: tuple[Step, ...] = (
     Step(
         name="dddm_reference_features",
         help="features of the DDDM's reference split (dddm.reference_split) of its data set on both backends",
-        args=(
-            In(flag="--data", path=processed("{dddm.data}"), help=DATA_HELP),
-            In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
-            In(
-                flag="--classifier",
-                path="models/classifier/{dddm.data}.safetensors",
-                help="the classifier trained on the DDDM's data set (.safetensors)",
-            ),
-            Out(
-                flag="--out-dir",
-                path=DDDM_REFERENCES,
-                members=Members("{}.safetensors", names=METRIC_BACKENDS),
-                help="output folder: <backend>.safetensors for each backend",
-            ),
-        ),
+        args=reference_args("{dddm.data}", DDDM_REFERENCES),
         params=("dddm.data", "dddm.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
         threads="all",
         mem_mb=6000,
