@@ -6,7 +6,8 @@ became typed objects with the schema's defaults filled in. EXPECTED holds the va
 that change (commit 126236a), for every model, post-hoc DAE split point, GAN and DDDM run of the presets, with
 a data id per model and made-up image formats; the test computes them the way the training steps do. The paper
 preset's CIFAR-10/CelebA models and DDDM runs were re-recorded when its departures from the texts were fixed
-(issue 16: dropout 0.3, CelebA T' = 890, the DDDM's cross-attention conditioning), and nothing else moved.
+(issue 16: dropout 0.3, CelebA T' = 890, the DDDM's cross-attention conditioning), and nothing else moved; its
+DDDM runs for Table 1's other rows, Table 3's sweep and Fig 2b's c sweep were added then.
 ``meta:``/``ganmeta:``/``dddmmeta:`` are SHA-256 of the metadata strings a weights file records about its section.
 """
 
@@ -258,6 +259,24 @@ EXPECTED = {
         "train:ddgm_simple_deep": "db86d585fea6090b9d8fb9395cdb7432682ade844fd1d622333e588a44ac1835",
         "train:ddgm_simple_wide": "1eb5a9df8032be3767098554675bbfcef36a3634ee29955ae20413937a676b51",
         "train:ddgm_vlb": "1df923b46484b7b8f44d7a69b47745b0cb980e36b33e27dfccd2e3d3a26e2a23",
+        "dddm:dddm_deep": "e9c3c82dea7ce66caaa03d7cc52eb7d86d2ef4e29816fb629051e71f32743771",
+        "dddm:dddm_phuber_c1": "b12458c19a293deda8907c58bff1ccbba0cca311accea83e8afd050d65c52e60",
+        "dddm:dddm_phuber_c2": "67e45974dde1ba213f352dd028e3fb6518346d3308afc45253f71c0720db15db",
+        "dddm:dddm_plpips_c1": "3db6733dc090289f7ab32351110a03b46af05f700fc2b42300c21f5b6fb41df4",
+        "dddm:dddm_plpips_c2": "30d196f76125dbff677d54e64bacc12b2199cdff530dec9f5f302af8cfaa4dc5",
+        "dddm:dddm_plpips_c3": "b87cb8311243b9ebb67ce3089dcea30066600171c29a3180bae83ee7c140164d",
+        "dddm:dddm_t2000": "6ebe613fa489e6286083829e3c8ff9e34d36030dcba0a25f2c5ad7134c558539",
+        "dddm:dddm_t4000": "8d94cd4b4bde69bd9046044f7d0090a63a32284896cf5865690186cc214b5385",
+        "dddm:dddm_t8000": "418b691a251f1a6fd7bf667674d22da9811fc1071290544dcd80dfcb12a40bb0",
+        "dddmmeta:dddm_deep": "808cd1dfa90719e28054e4f75222118babc0ddd5d9734c375031fc9661ce6feb",
+        "dddmmeta:dddm_phuber_c1": "b0d476de13647351b6e5d49397c725d60c4e5dca56a429b2b420286d17641cbe",
+        "dddmmeta:dddm_phuber_c2": "05d065bdd0c9149d472e6a7d8f57af350012152fb5ab57ba3e536410d43b3d6b",
+        "dddmmeta:dddm_plpips_c1": "b2bc6b85a422072e2e8773f9ed70a0c99086ac8a4e0ce015b7cc8883ac21f0eb",
+        "dddmmeta:dddm_plpips_c2": "727e41bdc9f9cf301b5ccd5a5e4e5ad36b3a7e61bb69dbc14ef7cd68c5369523",
+        "dddmmeta:dddm_plpips_c3": "5f4e63af71609e78986b1e8f384228e9e690b12596c52481b5b8e6854cb9a137",
+        "dddmmeta:dddm_t2000": "d97ca68ec240cb880d215787e0bb23c4555fdb870b40372e3a077c79ceef6de1",
+        "dddmmeta:dddm_t4000": "d4213dd0dbec8ef4e8440bf38f5b4b86b46e51a449dceb8fcf50cb35717cd208",
+        "dddmmeta:dddm_t8000": "df88ad30847fd80c74ee4d9ad613e2d6e3bfa631d25cdc786eb8f902b147d07d",
     },
     "configs/small.yaml": {
         "train:ddgm_simple": "ca2296925c34d3e9f0fb16e7043ac35e6c6bff3b90bf3450339b1a0462483946",

@@ -165,3 +165,31 @@ def test_paper_preset_holds_the_values_the_texts_state(paper):
     assert d["unet"]["dropout"] == 0.3
     t = d["train"]
     assert (t["epochs"], t["batch_size"], t["lr"], t["ema_decay"]) == (1000, 1024, 2e-4, 0.9999)
+
+
+def test_paper_preset_has_the_dddm_rows_and_sweeps(paper):
+    """Zhang et al.: Table 1's three CIFAR-10 rows (a run stands beside each), Table 3's T and epochs sweep, the
+    Fig 2a metrics and a Fig 2b c sweep of both c metrics; the schema's paper rows are Table 1's."""
+    from diffrepro.config import dddm_run
+    from diffrepro.reporting.paper_values import DDDM_TABLE1, DDDM_TABLE3
+    from diffrepro.schema import schema_node
+
+    runs = paper["dddm"]["runs"]
+    rows = {r["paper_row"] for r in runs.values() if r.get("paper_row")} | {"DDDM (T=1000)"}  # main's
+    assert rows == set(DDDM_TABLE1)
+    assert set(schema_node("dddm.runs.*")["properties"]["paper_row"]["enum"]) - {None} == set(DDDM_TABLE1)
+    main_metric = runs[paper["dddm"]["main"]]["metric"]
+    sweep = {
+        (dddm_run(paper, n)[0].timesteps, dddm_run(paper, n)[0].train.epochs)
+        for n, r in runs.items()
+        if r["metric"] == main_metric and not r.get("num_res_blocks")
+    }
+    assert sweep == set(DDDM_TABLE3)
+    deep = [n for n, r in runs.items() if r.get("paper_row") == "DDDM-deep (T=1000)"]
+    assert [dddm_run(paper, n)[0].unet.num_res_blocks for n in deep] == [2 * paper["dddm"]["unet"]["num_res_blocks"]]
+    metrics = {r["metric"] if isinstance(r["metric"], str) else r["metric"]["name"] for r in runs.values()}
+    assert metrics == {"l1", "l2", "lpips", "pseudo_huber", "pseudo_lpips"}
+    for name in ("pseudo_lpips", "pseudo_huber"):
+        cs = {r["metric"]["c"] for r in runs.values() if isinstance(r["metric"], dict) and r["metric"]["name"] == name}
+        assert len(cs) >= 3, name
+    assert {1, 2, 1000} <= set(paper["dddm"]["sample"]["steps"]) and len(paper["dddm"]["sample"]["steps"]) >= 8

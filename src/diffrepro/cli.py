@@ -136,7 +136,13 @@ def relaunch(nproc: int, argv: list[str], device: str = "auto") -> int:
 TOOLS = {
     "bench": ("diffrepro.perf.bench", "measure training/sampling throughput, FLOPs and speed-switch speedups (JSON)"),
     "gpu-hours": ("diffrepro.perf.gpu_hours", "table of the DAG's GPU-hours on one H100, beside the papers' compute"),
+    "job-costs": ("diffrepro.perf.job_costs", "each job's wall time and peak memory from Snakemake's benchmark files"),
     "dag": ("diffrepro.dag.tool", "the step declaration: write dvc.yaml, list the steps, print a step's code files"),
+    "smoke-preset": ("diffrepro.smoke", "the paper preset cut to the least work that runs every job (paper_smoke)"),
+    "standin-data": (
+        "diffrepro.data.standins",
+        "stand-in files of an offline-missing data set, for the smoke run only",
+    ),
 }
 
 

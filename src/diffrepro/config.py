@@ -554,8 +554,20 @@ def dddm_config(config: dict[str, Any]) -> DDDMConfig:
 
 
 def dddm_run(config: dict[str, Any], name: str) -> tuple[DDDMConfig, DDDMRunConfig]:
-    """``(dddm_config(config), its run name)``; a clear error naming the runs otherwise."""
+    """``(the dddm section as run name trains it, the run)``: the section with the run's own T, epochs and residual
+    blocks in place of its values (:meth:`DDDMRunConfig.overrides`); a clear error naming the runs otherwise."""
     dddm = dddm_config(config)
     if name not in dddm.runs:
         raise ConfigError(f"unknown DDDM run {name!r}: params define dddm.runs {', '.join(sorted(dddm.runs))}")
-    return dddm, dddm.runs[name]
+    run = dddm.runs[name]
+    overrides = run.overrides()
+    if not overrides:
+        return dddm, run
+    section = dddm.as_dict()
+    for dotted, value in overrides.items():
+        *path, last = dotted.split(".")
+        node = section
+        for key in path:
+            node = node[key]
+        node[last] = value
+    return DDDMConfig.from_dict(section), run

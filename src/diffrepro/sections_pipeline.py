@@ -330,11 +330,22 @@ class DDDMSampleConfig(Section):
 
 @dataclass(frozen=True)
 class DDDMRunConfig(Section):
-    """A DDDM run (a value of ``dddm.runs``): its loss metric, a name or ``{name, c}`` (a read-only mapping)."""
+    """A DDDM run (a value of ``dddm.runs``): its loss metric, a name or ``{name, c}`` (a read-only mapping); its own
+    T, epochs and residual blocks where it departs from the section (None: the section's); the paper row it stands
+    beside."""
 
     SCHEMA: ClassVar[str] = "dddm.runs.*"
 
     metric: str | Mapping[str, Any]
+    timesteps: int | None
+    epochs: int | None
+    num_res_blocks: int | None
+    paper_row: str | None
+
+    def overrides(self) -> dict[str, Any]:
+        """What this run sets in place of the ``dddm`` section's values, as dotted keys of that section."""
+        keys = {"timesteps": "timesteps", "epochs": "train.epochs", "num_res_blocks": "unet.num_res_blocks"}
+        return {dotted: getattr(self, k) for k, dotted in keys.items() if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True)

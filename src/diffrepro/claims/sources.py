@@ -227,9 +227,12 @@ def _dddm_run(config: Mapping[str, Any], spec: str) -> str:
         m = run["metric"]
         return m if isinstance(m, str) else m["name"]
 
+    def plain(run: Mapping[str, Any]) -> bool:  # the metric ablation: runs at the section's T, epochs and depth
+        return all(run.get(k) is None for k in ("timesteps", "epochs", "num_res_blocks"))
+
     runs = [dddm["main"], *sorted(r for r in dddm["runs"] if r != dddm["main"])]
     for run in runs:
-        if metric_name(dddm["runs"][run]) == spec:
+        if metric_name(dddm["runs"][run]) == spec and plain(dddm["runs"][run]):
             return run
     raise Missing(f"no DDDM run trained with the {spec} metric")
 

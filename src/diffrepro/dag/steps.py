@@ -1010,6 +1010,12 @@ STEPS: tuple[Step, ...] = (
                 plot=Plot("nfe", "fid", "DDDM FID per loss metric and NFE"),
                 help="output: FID per run (metric d, c) and NFE (.csv)",
             ),
+            Out(
+                flag="--sweep-csv",
+                path="results/analysis/dddm_sweep.csv",
+                plot=Plot("timesteps", "fid_nfe1", "DDDM one-step FID per T (and epochs), Zhang et al. Table 3"),
+                help="output: one-step FID of the main run and the runs differing from it in T or epochs (.csv)",
+            ),
             *figure(
                 "--ablation-png",
                 "results/figures/dddm_ablation.png",
@@ -1017,7 +1023,7 @@ STEPS: tuple[Step, ...] = (
                 Report("dddm_ablation", "figure", "dddm_ablation (Fig 2)", "dddm"),
             ),
         ),
-        params=("dddm.main",),
+        params=("dddm.main", "dddm.runs"),
     ),
     # ------------------------------------------------------------------ findings
     Step(

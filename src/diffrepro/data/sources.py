@@ -10,6 +10,7 @@ back silently would hide the corruption.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -45,6 +46,11 @@ def resolve(
 
     if root is not None:
         if (ds := attempt(Path(root), "datasets.NAME.root")) is not None:
+            from .standins import MARKER, is_standin
+
+            if is_standin(root):  # generated files (the paper-shape smoke run): said wherever the source is shown
+                source = f"STAND-IN (generated files, {Path(root) / MARKER}; not the real data set): {ds.source}"
+                return dataclasses.replace(ds, source=source)
             return ds
         log.warning("%s: not found under datasets.NAME.root=%s; trying the next source", name, root)
     else:

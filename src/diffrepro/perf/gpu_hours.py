@@ -175,14 +175,15 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
         n_all = data_geometry(config, dddm)["train"]
         n = n_all if t["subset"] is None else min(int(t["subset"]), n_all)
         for run in dddm["runs"]:
+            epochs = dddm["runs"][run].get("epochs") or t["epochs"]  # a run's own epochs (Table 3's sweep)
             jobs.append(
                 Job(
                     f"train-dddm {run}",
                     "train",
                     f"dddm/{run}",
                     "train",
-                    t["epochs"] * n,
-                    f"{t['epochs']} epochs x {n} images",
+                    epochs * n,
+                    f"{epochs} epochs x {n} images",
                     PAPER_COMPUTE["dddm"]["text"],
                 )
             )

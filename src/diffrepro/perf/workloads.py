@@ -317,11 +317,12 @@ def _gan_workload(config, name: str) -> Workload:
 
 
 def _dddm_workload(config, run: str) -> Workload:
+    from ..config import dddm_run
     from ..diffusion.dddm_losses import normalize_metric
 
-    dddm = config["dddm"]
-    if run not in dddm["runs"]:
-        raise ValueError(f"unknown DDDM run {run!r}; runs: {', '.join(dddm['runs'])}")
+    if run not in config["dddm"]["runs"]:
+        raise ValueError(f"unknown DDDM run {run!r}; runs: {', '.join(config['dddm']['runs'])}")
+    dddm = dddm_run(config, run)[0].as_dict()  # the section as this run trains it (its own T, epochs, depth)
     geo = data_geometry(config, dddm)
     metric_spec = normalize_metric(dddm["runs"][run]["metric"])
     describe = {"unet": {k: v for k, v in dddm["unet"].items() if k != "architecture"}, "metric": metric_spec}

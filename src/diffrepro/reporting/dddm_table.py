@@ -5,10 +5,19 @@ per run of ``dddm.runs`` (metric d and its c) and NFE. The records are evaluate-
 
 from __future__ import annotations
 
-from .paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64
+from .paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64, DDDM_TABLE3
 from .tables import Record, TableResult, backend_notes, backends_of, quality, quality_columns
 
-__all__ = ["ABLATION_COLUMNS", "ablation_cells", "ablation_rows", "dddm_table", "metric_label", "table_rows"]
+__all__ = [
+    "ABLATION_COLUMNS",
+    "SWEEP_COLUMNS",
+    "ablation_cells",
+    "ablation_rows",
+    "dddm_table",
+    "metric_label",
+    "sweep_rows",
+    "table_rows",
+]
 
 TITLE = "DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)"
 
@@ -21,6 +30,7 @@ def columns(backends: list[str]) -> list[str]:
     """The table's columns for the metric backends ``backends``."""
     return [
         "Method",
+        "Paper method",
         "Metric d",
         "NFE",
         *quality_columns(backends, KEYS),
@@ -51,19 +61,23 @@ def _describe(metric) -> str:
     return name if c is None else f"{name} (c={c:g})"
 
 
-def table_rows(main: dict) -> list[dict]:
-    """One row per NFE of the main run, the paper's values of the NFE it stands for beside it."""
+def table_rows(main: dict, paper_method: str = PAPER_METHOD) -> list[dict]:
+    """One row per NFE of a run (the main run, or one that stands beside another of the paper's rows,
+    ``paper_method``), the paper's values of the NFE it stands for beside it."""
+    if paper_method not in DDDM_TABLE1:
+        raise ValueError(f"no row {paper_method!r} in Zhang et al. Table 1 (rows: {', '.join(DDDM_TABLE1)})")
     bk = backends_of(main["rows"])
     nfes = [r["nfe"] for r in main["rows"]]
     rows = []
     for r in main["rows"]:
         # the paper's rows are NFE 1, 2 and 1000 (all steps): our largest NFE above 2 stands beside its 1000
         paper_nfe = r["nfe"] if r["nfe"] in (1, 2) else (1000 if r["nfe"] == max(nfes) else None)
-        c10 = DDDM_TABLE1[PAPER_METHOD].get(paper_nfe, {}) if paper_nfe else {}
-        i64 = DDDM_TABLE2_IMAGENET64[PAPER_METHOD].get(paper_nfe, {}) if paper_nfe else {}
+        c10 = DDDM_TABLE1[paper_method].get(paper_nfe, {}) if paper_nfe else {}
+        i64 = DDDM_TABLE2_IMAGENET64.get(paper_method, {}).get(paper_nfe, {}) if paper_nfe else {}
         rows.append(
             {
                 "Method": f"DDDM ({main['run']}, T={main['timesteps']})",
+                "Paper method": paper_method,
                 "Metric d": _describe(main["metric"]),
                 "NFE": r["nfe"],
                 **quality(r, bk, KEYS),
@@ -107,13 +121,42 @@ def _cell(v) -> str:
     return f"{v:.6g}" if isinstance(v, float) else str(v).lower() if isinstance(v, bool) else str(v)
 
 
-def ablation_cells(rows: list[dict]) -> list[list[str]]:
-    """The ablation CSV's cells of :func:`ablation_rows`: floats to 6 significant digits, booleans lower case."""
-    return [[_cell(r[k]) for k in ABLATION_COLUMNS] for r in rows]
+def ablation_cells(rows: list[dict], columns: list[str] = ABLATION_COLUMNS) -> list[list[str]]:
+    """A CSV's cells of ``rows`` (:func:`ablation_rows`, :func:`sweep_rows`): floats to 6 significant digits,
+    booleans lower case."""
+    return [[_cell(r[k]) for k in columns] for r in rows]
 
 
-def dddm_table(main: Record) -> TableResult:
-    """``(rows, columns, title, notes)`` of the DDDM table from the main run's record."""
+#: the T and epochs sweep (Zhang et al. Table 3): one-step FID per run that differs from the main run only there
+SWEEP_COLUMNS = ["run", "timesteps", "epochs", "fid_nfe1", "paper_timesteps", "paper_epochs", "paper_fid_nfe1"]
+
+
+def sweep_rows(records: list[dict], main: str) -> list[dict]:
+    """Table 3's layout: the main run and every run with its loss metric and network depth (the runs that differ
+    from it in T or epochs only), by T, each beside the paper's row of the same T and epochs (if it has one)."""
+    ref = next(r for r in records if r["run"] == main)
+    same = [r for r in records if r["metric"] == ref["metric"] and r.get("num_res_blocks") == ref.get("num_res_blocks")]
+    rows = []
+    for rec in sorted(same, key=lambda r: (r["timesteps"], r.get("epochs") or 0, r["run"])):
+        one = next((x for x in rec["rows"] if x["nfe"] == 1), None)
+        paper = DDDM_TABLE3.get((rec["timesteps"], rec.get("epochs")))
+        rows.append(
+            {
+                "run": rec["run"],
+                "timesteps": rec["timesteps"],
+                "epochs": rec.get("epochs"),
+                "fid_nfe1": None if one is None else one["fid"],
+                "paper_timesteps": rec["timesteps"] if paper is not None else None,
+                "paper_epochs": rec.get("epochs") if paper is not None else None,
+                "paper_fid_nfe1": paper,
+            }
+        )
+    return rows
+
+
+def dddm_table(main: Record, others: list[tuple[Record, str]] = ()) -> TableResult:
+    """``(rows, columns, title, notes)`` of the DDDM table from the main run's record (beside "DDDM (T=1000)") and
+    the records of the runs that stand beside the paper's other rows (``(record, paper row)``)."""
     first = main["rows"][0]
     notes = [
         f"Data set: {main['dataset']} at {main['resolution']} px; {main['num_samples']} samples per row vs "
@@ -122,9 +165,11 @@ def dddm_table(main: Record) -> TableResult:
         "k-NN Prec/Rec: the DDDM paper's definition (ImageNet 64 only: Paper k-NN Prec/Rec); Paper IS/FID: CIFAR-10.",
         "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps). "
         "Paper columns: Zhang et al. 2024 Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), "
-        "DDDM (T=1000); our largest NFE stands beside their 1000-step row.",
+        "the row named in Paper method (the main run: DDDM (T=1000)); our largest NFE stands beside their "
+        "1000-step row.",
         "The metric ablation (every run of dddm.runs) is in the ablation CSV and figure.",
     ]
     if not main["reportable"]:
         notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")
-    return table_rows(main), columns(backends_of(main["rows"])), TITLE, notes
+    rows = table_rows(main) + [row for rec, paper in others for row in table_rows(rec, paper)]
+    return rows, columns(backends_of(main["rows"])), TITLE, notes

@@ -166,6 +166,13 @@ DDDM_TABLE1: dict[str, dict[int, dict[str, float]]] = {
     "DDDM (T=8000)": {1: {"FID": 2.82, "IS": 9.83}, 2: {"FID": 2.53, "IS": 9.84}, 1000: {"FID": 1.74, "IS": 9.93}},
     "DDDM-deep (T=1000)": {1: {"FID": 2.57, "IS": 9.91}, 2: {"FID": 2.33, "IS": 9.91}, 1000: {"FID": 1.79, "IS": 9.95}},
 }
+# Table 3: one-step FID on CIFAR-10 for T and training epochs grown together, (T, epochs) -> FID
+DDDM_TABLE3: dict[tuple[int, int], float] = {
+    (1000, 1000): 2.90,
+    (2000, 2000): 2.86,
+    (4000, 4000): 2.83,
+    (8000, 8000): 2.82,
+}
 DDDM_TABLE2_IMAGENET64: dict[str, dict[int, dict[str, float]]] = {
     "DDDM (T=1000)": {
         1: {"FID": 4.21, "Prec": 0.71, "Rec": 0.64},

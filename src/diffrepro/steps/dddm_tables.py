@@ -9,7 +9,14 @@ from pathlib import Path
 from ..atomic import read_json
 from ..config import dddm_config, load_config
 from ..csvio import write_csv
-from ..reporting.dddm_table import ABLATION_COLUMNS, ablation_cells, ablation_rows, dddm_table
+from ..reporting.dddm_table import (
+    ABLATION_COLUMNS,
+    SWEEP_COLUMNS,
+    ablation_cells,
+    ablation_rows,
+    dddm_table,
+    sweep_rows,
+)
 from ..reporting.figure_io import save_figure
 from ..reporting.render import write_step_table
 from ..runlog import get_logger
@@ -72,7 +79,12 @@ def run(args) -> None:
         timing = read_timing(Path(args.timing_dir) / f"{run_name}.json", f"sample-dddm {run_name}")
         records.append(rows_with_timing(read_json(path), timing, "nfe"))
     main = next(r for r in records if r["run"] == dddm.main)
-    rows, columns, title, notes = dddm_table(main)
+    others = [
+        (r, dddm.runs[r["run"]].paper_row) for r in records if r["run"] != dddm.main and dddm.runs[r["run"]].paper_row
+    ]
+    rows, columns, title, notes = dddm_table(main, others)
+    sweep = sweep_rows(records, dddm.main)
+    write_csv(args.sweep_csv, SWEEP_COLUMNS, ablation_cells(sweep, SWEEP_COLUMNS))
     written = write_step_table(args, rows, columns, title, notes)
     abl = ablation_rows(records)
     write_csv(args.ablation_csv, ABLATION_COLUMNS, ablation_cells(abl))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from ..config import dddm_config, load_config
+from ..config import dddm_run, load_config
 from ..devices import resolve_device
 from ..evaluation.evaluator import Evaluator
 from ..evaluation.intervals import write_metrics
@@ -16,10 +16,8 @@ from ..runlog import get_logger
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    dddm = dddm_config(config)
+    dddm, _ = dddm_run(config, args.run)  # the section as this run trains it (its own T)
     runs = dddm.runs
-    if args.run not in runs:
-        raise ValueError(f"--run {args.run!r} is not one of dddm.runs ({', '.join(sorted(runs))})")
     tensors, meta = load_sample_file(args.samples, ("run", "nfe", "num_samples"), "sample-dddm", {"run": args.run})
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info, split=dddm.reference_split)
@@ -42,6 +40,8 @@ def run(args) -> None:
             "metric": runs[args.run].as_dict()["metric"],
             "reportable": reportable,
             "main": args.run == dddm.main,
+            "epochs": dddm.train.epochs,
+            "num_res_blocks": dddm.unet.num_res_blocks,
             "timesteps": dddm.timesteps,
             "num_samples": int(meta["num_samples"]),
             "dataset": dmeta.get("dataset"),

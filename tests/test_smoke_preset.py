@@ -1,0 +1,84 @@
+"""The paper-shape smoke preset (issue 16, item 7): the paper preset with every job, architecture, T, resolution
+and data-set shape kept and the work cut to the least that runs each job; generated, never edited."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from diffrepro.config import load_config, model_config, validate_config
+from diffrepro.smoke import RULES, SAMPLES, smoke_config
+from workflow_tools import REPO, make_workspace, sh, tool
+
+PAPER = REPO / "configs" / "paper.yaml"
+SMOKE = REPO / "configs" / "paper_smoke.yaml"
+
+
+@pytest.fixture(scope="module")
+def pair():
+    return load_config(PAPER), load_config(SMOKE)
+
+
+def test_the_committed_smoke_preset_is_the_transformation_of_the_paper_preset():
+    proc = sh([tool("diffrepro"), "smoke-preset", "configs/paper.yaml", "--check", "configs/paper_smoke.yaml"], REPO)
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_it_keeps_every_network_and_job_and_cuts_the_work(pair):
+    paper, smoke = pair
+    assert smoke["preset"] == "paper_smoke" and paper["preset"] == "paper"
+    for section in ("datasets", "models", "gans", "replicates"):
+        assert list(smoke[section]) == list(paper[section]), section
+    assert list(smoke["dddm"]["runs"]) == list(paper["dddm"]["runs"])
+    assert smoke["daed"]["posthoc"]["split_points"] == paper["daed"]["posthoc"]["split_points"]
+    for name in paper["models"]:
+        p, s = model_config(paper, name), model_config(smoke, name)
+        for key in ("kind", "data", "objective", "schedule", "timesteps", "resolution", "variance", "unet"):
+            assert getattr(s, key) == getattr(p, key), (name, key)
+        assert s.timestep_sampler == p.timestep_sampler and s.sample.method == p.sample.method
+        assert s.sample.steps == p.sample.steps  # an ancestral sampler keeps its T steps: the job's shape
+        assert (s.train.steps, s.train.batch_size, s.sample.num_samples) == (3, 2, SAMPLES)
+        assert s.train.snapshots == p.train.snapshots
+    for key in ("timesteps", "schedule", "unet", "conditioning", "reference_split", "data"):
+        assert smoke["dddm"][key] == paper["dddm"][key], key
+    for name, run in paper["dddm"]["runs"].items():
+        mine = smoke["dddm"]["runs"][name]
+        assert (mine["metric"], mine.get("timesteps"), mine.get("num_res_blocks")) == (
+            run["metric"],
+            run.get("timesteps"),
+            run.get("num_res_blocks"),
+        )
+        assert mine.get("epochs") in (None, 1)
+    assert smoke["dddm"]["sample"]["steps"] == [1, 2] and smoke["dddm"]["train"]["epochs"] == 1
+    assert smoke["evaluation"]["bootstrap"]["replicates"] == 20  # the schema's minimum
+    assert smoke["gans"] == {
+        n: {**g, "train": {**g["train"], "steps": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1}}
+        for n, g in paper["gans"].items()
+    }
+
+
+def test_every_rule_applies_to_the_paper_preset_and_stand_ins_point_at_their_folder(tmp_path):
+    from diffrepro.smoke import _apply
+
+    raw = yaml.safe_load(PAPER.read_text())
+    for dotted in RULES:
+        assert _apply(yaml.safe_load(PAPER.read_text()), dotted.split("."), 0, dotted) >= 1, dotted
+    roots = tmp_path / "standins"
+    smoke = smoke_config(raw, standin_root=str(roots))
+    offline = {n for n, d in smoke["datasets"].items() if d["root"] is None}
+    assert offline == {"fashion_mnist"}
+    assert smoke["datasets"]["cifar10"]["root"] == f"{roots}/cifar10" and not smoke["datasets"]["cifar10"]["download"]
+    for name in set(smoke["datasets"]) - offline:
+        (roots / name).mkdir(parents=True)
+    validate_config(smoke)  # the roots exist now
+
+
+def test_snakemake_plans_the_same_jobs_for_the_smoke_and_the_paper_preset(tmp_path):
+    ws = make_workspace(tmp_path / "ws", preset="params.yaml")
+    counts = {}
+    for preset in ("paper", "paper_smoke"):
+        out = sh([tool("snakemake"), "-n", "--cores", "1", "--configfile", f"configs/{preset}.yaml"], ws).stdout
+        counts[preset] = dict(re.findall(r"(?m)^(\w+)\s+(\d+)$", out))
+    assert counts["paper"] == counts["paper_smoke"] and int(counts["paper"]["total"]) > 250
