@@ -18,8 +18,6 @@ import pytest
 
 from workflow_tools import REPO, make_workspace, sh, tool
 
-pytestmark = pytest.mark.e2e
-
 PRESET = "presets/tiny"
 TIMING = f"{PRESET}/results/timing/"
 
@@ -42,19 +40,28 @@ def _changed_paths(status: dict) -> dict[str, dict[str, str]]:
 
 def _moved(status: dict) -> dict[str, dict[str, str]]:
     """What changed beyond the timing files: every changed path of a stage but those under the timing folder, and
-    none of a stage that reads a changed timing file (a table or the claims: they report the timings, their other
-    inputs are checked in the stages that write them)."""
-    moved = {}
-    for stage, paths in _changed_paths(status).items():
-        if any(p.startswith(TIMING) for p in paths):
-            reads_timing = any(
-                p.startswith(TIMING) and changes == "modified" and p not in _outs_of(status, stage)
+    none of a stage that reports timings: one that reads a changed timing file (a table or the claims: they report
+    the timings, their other inputs are checked in the stages that write them), or a changed output of such a stage
+    (a figure drawn from a table's samples/s column)."""
+    changed = _changed_paths(status)
+    reporting: set[str] = set()
+    timed: set[str] = set()  # the changed outputs of the stages that report timings
+    grew = True
+    while grew:
+        grew = False
+        for stage, paths in changed.items():
+            outs = _outs_of(status, stage)
+            if stage not in reporting and any(
+                (p.startswith(TIMING) or p in timed) and changes == "modified" and p not in outs
                 for p, changes in paths.items()
-            )
-            if reads_timing:
-                continue
+            ):
+                reporting.add(stage)
+                timed |= outs
+                grew = True
+    moved = {}
+    for stage, paths in changed.items():
         rest = {p: w for p, w in paths.items() if not p.startswith(TIMING)}
-        if rest:
+        if rest and stage not in reporting:
             moved[stage] = rest
     return moved
 
@@ -65,6 +72,7 @@ def _outs_of(status: dict, stage: str) -> set[str]:
     }
 
 
+@pytest.mark.e2e
 def test_a_fresh_run_of_the_tiny_preset_matches_its_committed_lock(tmp_path):
     ws = make_workspace(tmp_path / "ws", preset="params.yaml", dvc=True)
     (ws / PRESET).mkdir(parents=True)
@@ -85,3 +93,27 @@ def test_a_fresh_run_of_the_tiny_preset_matches_its_committed_lock(tmp_path):
     assert moved == {}, json.dumps(moved, indent=1)[:4000]
     # the timing files did change (they are wall-clock numbers): the check above did compare something
     assert any(p.startswith(TIMING) for paths in changed.values() for p in paths)
+
+
+def test_only_stages_that_report_timings_are_let_off():
+    """The filter on a made-up ``dvc status``: a table reading a changed timing file and a figure reading that
+    table's changed CSV report timings; an evaluation whose metrics moved does not, nor does a figure whose input
+    moved without any timing behind it."""
+    t = f"{TIMING}sample/ddgm/a.json"
+    status = {
+        "sample@a": [{"changed outs": {t: "modified"}}],
+        "table@t": [
+            {"changed deps": {t: "modified"}},
+            {"changed outs": {"presets/tiny/results/tables/t.csv": "modified"}},
+        ],
+        "figures": [
+            {"changed deps": {"presets/tiny/results/tables/t.csv": "modified"}},
+            {"changed outs": {"presets/tiny/results/figures/f.png": "modified"}},
+        ],
+        "evaluate@a": [{"changed outs": {"presets/tiny/results/metrics/a.json": "modified"}}],
+        "other_figure": [{"changed deps": {"presets/tiny/results/metrics/a.json": "modified"}}],
+    }
+    assert _moved(status) == {
+        "evaluate@a": {"presets/tiny/results/metrics/a.json": "modified"},
+        "other_figure": {"presets/tiny/results/metrics/a.json": "modified"},
+    }

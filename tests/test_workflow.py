@@ -67,7 +67,15 @@ UNET_STEPS = {
     "sample_dddm",
 }
 #: the steps that import no diffusion network
-NO_UNET_STEPS = {"prepare_data", "convert_inception", "table", "dynamics", "surrogate_table", "dddm_tables"}
+NO_UNET_STEPS = {
+    "prepare_data",
+    "convert_inception",
+    "table",
+    "dynamics",
+    "surrogate_table",
+    "dddm_tables",
+    "coursework_figures",
+}
 
 
 def test_dvc_yaml_is_generated_from_the_declaration():
@@ -346,7 +354,7 @@ def assert_seed_replicate_pooled(ws: Path):
 def chain(model: str) -> dict[str, int]:
     """The jobs a change to one model's training reruns: its own chain, the tables and the claims (which read every
     model's metrics)."""
-    return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES), "claims": 1}
+    return {**{rule: 1 for rule in PER_MODEL_RULES}, "table": len(TABLES), "coursework_figures": 1, "claims": 1}
 
 
 @pytest.fixture(scope="module")
@@ -409,6 +417,7 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
         "sample_surrogate": len(SURROGATES),
         "evaluate_surrogate": len(SURROGATES),
         "surrogate_table": 1,
+        "coursework_figures": 1,
         "claims": 1,
     }
 
@@ -600,7 +609,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
         | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
         | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
-        | {"surrogate_table", "claims"}
+        | {"surrogate_table", "coursework_figures", "claims"}
     )
 
     # comparing two parameter settings, as the README shows: commit, `dvc exp run -S`, then the diffs

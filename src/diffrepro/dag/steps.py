@@ -472,6 +472,39 @@ STEPS: tuple[Step, ...] = (
         params=("datasets", "models", "replicates"),
         mem_mb=500,
     ),
+    Step(
+        name="coursework_figures",
+        help="coursework Fig 4.2 (FID vs parameters, speed, training time; line through standard blocks) and Fig 4.3",
+        args=(
+            In(flag="--architectures", path="results/tables/coursework_4_3.csv", help="Table 4.3 (table step, .csv)"),
+            In(flag="--objectives", path="results/tables/coursework_4_4.csv", help="Table 4.4 (table step, .csv)"),
+            In(
+                flag="--train-dir",
+                path="results/train",
+                members=Members("{}/loss.csv", "models"),
+                help="folder of <model>/loss.csv written by train-ddgm (Table 4.4's models are read)",
+            ),
+            Out(
+                flag="--out-fits",
+                path="results/analysis/coursework_fig4_2_fits.csv",
+                cache=False,
+                help="output: the lines of FID on each cost through the standard-block runs, ours and the paper's",
+            ),
+            *figure(
+                "--out-tradeoffs-png",
+                "results/figures/coursework_fig4_2.png",
+                "output: Fig 4.2 (.png)",
+                Report("coursework_fig4_2", "figure", "Fig 4.2: FID vs cost", "coursework"),
+            ),
+            *figure(
+                "--out-losses-png",
+                "results/figures/coursework_fig4_3.png",
+                "output: Fig 4.3 (.png)",
+                Report("coursework_fig4_3", "figure", "Fig 4.3: training loss", "coursework"),
+            ),
+        ),
+        mem_mb=1000,
+    ),
     # ------------------------------------------------------------------ analyses (Deja et al.)
     Step(
         name="snr",
