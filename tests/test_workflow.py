@@ -539,12 +539,13 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
     # check_params, prepare_data, train_classifier, snr, convert_inception and reference_features (one data set),
-    # five stages per model, one per table, the DAED steps, the claims
+    # five stages per model, one per table, the coursework figures, the DAED steps, the claims
     assert len(dvc_repro_ran(out)) == (
         6
         + 4 * len(PER_MODEL_RULES)
         + len(REPLICATE_RULES)
         + len(TABLES)
+        + 1
         + len(POSTHOC_SPLITS)
         + 2
         + len(ANALYSES)
