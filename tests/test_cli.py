@@ -27,7 +27,7 @@ def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
         "sample_replicate": "sample",
         "evaluate_replicate": "evaluate",
     }
-    assert len(set(COMMANDS)) == len(COMMANDS) == 31
+    assert len(set(COMMANDS)) == len(COMMANDS) == 32
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
