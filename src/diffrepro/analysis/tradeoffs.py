@@ -52,24 +52,20 @@ def _number(text: Any) -> float | None:
 
 
 def linear_fit(x: Sequence[float], y: Sequence[float]) -> dict[str, float] | None:
-    """The least-squares line y = slope * x + intercept, its r^2 and the slope's standard error (``slope_se``, the
-    ordinary least-squares one; None for 2 points, which the line passes through); None for fewer than 2 points or a
-    constant x (no line through them is determined)."""
+    """The least-squares line y = slope * x + intercept (:func:`scipy.stats.linregress`), its r^2 and the slope's
+    standard error (``slope_se``; None for 2 points, which the line passes through); None for fewer than 2 points or
+    a constant x (no line through them is determined)."""
+    from scipy.stats import linregress
+
     n = len(x)
     if n != len(y):
         raise ValueError(f"linear_fit: {n} x values but {len(y)} y values")
-    if n < 2:
+    if n < 2 or len(set(x)) == 1:
         return None
-    mx, my = sum(x) / n, sum(y) / n
-    sxx = sum((a - mx) ** 2 for a in x)
-    if sxx == 0:
-        return None
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y))
-    syy = sum((b - my) ** 2 for b in y)
-    slope = sxy / sxx
-    r2 = 1.0 if syy == 0 else sxy * sxy / (sxx * syy)
-    se = math.sqrt(max(syy - slope * sxy, 0.0) / (n - 2) / sxx) if n > 2 else None
-    return {"slope": slope, "intercept": my - slope * mx, "r2": r2, "n": n, "slope_se": se}
+    fit = linregress(x, y)
+    r2 = 1.0 if len(set(y)) == 1 else float(fit.rvalue) ** 2  # a constant y lies on its (flat) line
+    se = float(fit.stderr) if n > 2 else None
+    return {"slope": float(fit.slope), "intercept": float(fit.intercept), "r2": r2, "n": n, "slope_se": se}
 
 
 def architecture_points(rows: Iterable[Mapping[str, str]], where: str = "Table 4.3") -> tuple[list[dict], str]:
