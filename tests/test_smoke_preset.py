@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from diffrepro.config import load_config, model_config, validate_config
-from diffrepro.smoke import RULES, SAMPLES, smoke_config
+from diffrepro.smoke import RULES, SAMPLES, SAMPLING_STEPS, cut_sampling, smoke_config
 from workflow_tools import REPO, make_workspace, sh, tool
 
 PAPER = REPO / "configs" / "paper.yaml"
@@ -37,8 +37,10 @@ def test_it_keeps_every_network_and_job_and_cuts_the_work(pair):
         p, s = model_config(paper, name), model_config(smoke, name)
         for key in ("kind", "data", "objective", "schedule", "timesteps", "resolution", "variance", "unet"):
             assert getattr(s, key) == getattr(p, key), (name, key)
-        assert s.timestep_sampler == p.timestep_sampler and s.sample.method == p.sample.method
-        assert s.sample.steps == p.sample.steps  # an ancestral sampler keeps its T steps: the job's shape
+        assert s.timestep_sampler == p.timestep_sampler
+        # the sampling steps are cut: ancestral becomes respaced ancestral, respaced/DDIM keep their method
+        assert s.sample.method == ("respaced" if p.sample.method == "ancestral" else p.sample.method), name
+        assert s.sample.steps == min(p.sample.steps or SAMPLING_STEPS, SAMPLING_STEPS) and s.sample.eta == p.sample.eta
         assert (s.train.steps, s.train.batch_size, s.sample.num_samples) == (3, 2, SAMPLES)
         assert s.train.snapshots == p.train.snapshots
     for key in ("timesteps", "schedule", "unet", "conditioning", "reference_split", "data"):
@@ -57,6 +59,13 @@ def test_it_keeps_every_network_and_job_and_cuts_the_work(pair):
         n: {**g, "train": {**g["train"], "steps": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1}}
         for n, g in paper["gans"].items()
     }
+
+
+def test_cut_sampling_keeps_the_method_where_it_already_takes_few_steps():
+    assert cut_sampling({"num_samples": 10}) == {"num_samples": 10, "method": "respaced", "steps": SAMPLING_STEPS}
+    assert cut_sampling({"method": "ancestral", "steps": None}) == {"method": "respaced", "steps": SAMPLING_STEPS}
+    assert cut_sampling({"method": "ddim", "steps": 50, "eta": 0.5}) == {"method": "ddim", "steps": 2, "eta": 0.5}
+    assert cut_sampling({"method": "respaced", "steps": 1}) == {"method": "respaced", "steps": 1}
 
 
 def test_every_rule_applies_to_the_paper_preset_and_stand_ins_point_at_their_folder(tmp_path):

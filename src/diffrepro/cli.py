@@ -143,6 +143,10 @@ TOOLS = {
         "diffrepro.data.standins",
         "stand-in files of an offline-missing data set, for the smoke run only",
     ),
+    "standin-weights": (
+        "diffrepro.standin_weights",
+        "stand-in LPIPS backbone weight files (random, torchvision's format), for the smoke run's TORCH_HOME only",
+    ),
 }
 
 
