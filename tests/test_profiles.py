@@ -23,6 +23,7 @@ from workflow_tools import BIN, REPO, make_workspace, tool
 PROFILES = REPO / "workflow" / "profiles"
 SLURM = PROFILES / "slurm" / "config.yaml"
 LOCAL_GPUS = PROFILES / "local-gpus" / "config.yaml"
+SMOKE_CPU = PROFILES / "smoke-cpu" / "config.yaml"
 
 
 def load_profile(path: Path) -> dict:
@@ -61,6 +62,18 @@ def test_profile_parses_and_names_existing_rules(path):
         assert isinstance(res, dict) and res, rule
         for key, value in res.items():
             assert isinstance(value, (int, str)) and not isinstance(value, bool), (rule, key, value)
+
+
+def test_smoke_cpu_profile_runs_every_network_job_alone_on_two_cores():
+    from snakemake.profiles import ProfileConfigFileParser
+
+    prof = load_profile(SMOKE_CPU)
+    with open(SMOKE_CPU) as fh:
+        args = ProfileConfigFileParser().parse(fh)
+    assert all(re.fullmatch(r"\w+=2", a) for a in args["set-threads"]), args["set-threads"]
+    threads = prof["set-threads"]
+    assert prof["cores"] == 2 and set(threads.values()) == {2}
+    assert set(threads) == gpu_rules() | {"train_classifier"}, "every network job, and only those, takes both cores"
 
 
 def test_slurm_profile_sizes_every_gpu_rule():
