@@ -33,7 +33,7 @@ def write_standin_weights(root: str | os.PathLike[str], seed: int = 0) -> list[P
     folder = Path(root) / "hub" / "checkpoints"
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for net, (builder, weights) in sorted(LPIPS_NETS.items()):
+    for builder, weights in sorted(LPIPS_NETS.values()):
         torch.manual_seed(seed)
         state = getattr(tvm, builder)(weights=None).state_dict()
         path = folder / os.path.basename(getattr(tvm, weights).IMAGENET1K_V1.url)
