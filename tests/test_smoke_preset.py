@@ -55,6 +55,8 @@ def test_it_keeps_every_network_and_job_and_cuts_the_work(pair):
         assert mine.get("epochs") in (None, 1)
     assert smoke["dddm"]["sample"]["steps"] == [1, 2] and smoke["dddm"]["train"]["epochs"] == 1
     assert smoke["evaluation"]["bootstrap"]["replicates"] == 20  # the schema's minimum
+    assert (smoke["classifier"]["epochs"], smoke["classifier"]["width"]) == (1, 8)
+    assert smoke["classifier"]["feature_dim"] == paper["classifier"]["feature_dim"]
     assert smoke["gans"] == {
         n: {**g, "train": {**g["train"], "steps": 2, "batch_size": 2, "checkpoint_every": 1, "log_every": 1}}
         for n, g in paper["gans"].items()
