@@ -10,7 +10,8 @@ sample and evaluation counts to :data:`SAMPLES`, the exact-NLL images to one, th
 the in-pipeline classifier (a metric backend of ours, not a network of the papers) to one epoch at width 8,
 and the number of sampling steps to :data:`SAMPLING_STEPS`: a DDGM's ancestral sampler becomes the respaced
 ancestral sampler (improved DDPM) on that many of its T steps, a respaced or DDIM sampler keeps its method on at
-most that many steps (:func:`cut_sampling`), and the DDDM's numbers of steps are cut to the smallest two. The
+most that many steps (:func:`cut_sampling`; not the post-hoc DAEs' generator, whose ancestral chain the post-hoc
+DAED samples run down to each split step), and the DDDM's numbers of steps are cut to the smallest two. The
 network, its T and the diffusion arithmetic of every step are the job's; only how many of the T steps a sample
 takes is cut (all T ancestral steps at the papers' shapes are ~1,000 network passes per sampling job: hours per
 CelebA model on a 2-core CPU, where the respaced sampler takes seconds). The exact NLL keeps all T steps.
@@ -116,8 +117,10 @@ def smoke_config(config: dict[str, Any], *, standin_root: str | None = None) -> 
     out["preset"] = "paper_smoke"
     for dotted, rule in RULES.items():
         _apply(out, dotted.split("."), rule, dotted)
-    for model in out["models"].values():
-        model["sample"] = cut_sampling(model["sample"])
+    ancestral = {out["daed"]["posthoc"]["generator"]} if out.get("daed") else set()
+    for name, model in out["models"].items():
+        if name not in ancestral:  # the post-hoc DAEs' generator runs its ancestral chain to each split step
+            model["sample"] = cut_sampling(model["sample"])
     if standin_root is not None:
         for name, ds in out["datasets"].items():
             if ds["dataset"] not in OFFLINE_DATASETS:
