@@ -67,7 +67,7 @@ def run(tmp_path_factory):
     ws = make_workspace(base / "ws", preset="configs/paper.yaml")
     smoke = smoke_config(yaml.safe_load((ws / "params.yaml").read_text()), standin_root=str(standins))
     smoke["preset"] = "default"  # the workspace runs it as its default preset: artifacts at its top
-    smoke["evaluation"]["backends"] = ["inception"]  # the classifiers' training is the smoke run's, not this test's
+    smoke["evaluation"]["backends"] = ["inception"]  # the metric checked here (the DAG still trains the classifiers)
     (ws / "params.yaml").write_text(yaml.safe_dump(smoke, sort_keys=False))
     # CelebA's samples, not its evaluations: see test_celeba_evaluations_need_a_metric_backend_without_labels
     targets = [f"results/metrics/ddgm/{m}.json" for m in MODELS if MODELS[m][0] != "celeba64"]
