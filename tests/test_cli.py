@@ -65,7 +65,8 @@ def test_the_parser_of_a_step_is_its_declaration(step):
         if isinstance(arg, Option):
             assert not action.required and action.default == arg.default
         else:
-            assert action.required == (arg.required if isinstance(arg, Out) else True), arg.flag
+            expected = arg.required if isinstance(arg, Out) else arg.when is None if isinstance(arg, In) else True
+            assert action.required == expected, arg.flag
         if isinstance(arg, In) and arg.append:
             assert action.__class__.__name__ == "_AppendAction"
     # the DAG's command line of a job parses, and every declared argument lands where the step reads it
@@ -86,7 +87,7 @@ def test_the_parser_of_a_step_is_its_declaration(step):
             "toy_examples": {"model": "m", "beta_1": 0.1},
             "dynamics": {"ddgm": "m", "daed": "m"},
         },
-        "evaluation": {"backends": ["inception"]},
+        "evaluation": {"backends": ["inception", "classifier"]},
     }
     argv = step.argv(config, step.elements(config)[0], "p.yaml")
     args = build_parser().parse_args(argv[1:])
@@ -94,6 +95,15 @@ def test_the_parser_of_a_step_is_its_declaration(step):
     for arg in step.args:
         if isinstance(arg, (Out, Value)) or (isinstance(arg, In) and not arg.append):
             assert getattr(args, arg.name) == argv[argv.index(arg.flag) + 1], arg.flag
+    # without the classifier backend: no train_classifier job, and no --classifier on any command line
+    inception_only = {**config, "evaluation": {"backends": ["inception"]}}
+    if step.name == "train_classifier":
+        assert step.elements(inception_only) == []
+    else:
+        words = step.argv(inception_only, step.elements(inception_only)[0], "p.yaml")
+        conditional = {a.flag for a in step.inputs if a.when is not None}
+        assert not conditional & set(words) and build_parser().parse_args(words[1:]).declared_step is step
+        assert all(getattr(build_parser().parse_args(words[1:]), f.lstrip("-")) is None for f in conditional)
     if step.name == "transferability":
         assert args.ddgm == ["m=models/m/ema.safetensors", "m2=models/m2/ema.safetensors"]
 
@@ -113,3 +123,25 @@ def test_image_grid_matches_torchvision(n, c):
     if c == 1:  # make_grid repeats a single channel to RGB
         ref = ref[:1]
     assert torch.equal(ours, ref)
+
+
+def test_a_step_runs_on_its_fixed_thread_count_whatever_the_environment(monkeypatch):
+    """CPU float rounding depends on torch's thread count (here: the Inception self-check of convert-inception is
+    1.43e-6 on one thread, 9.5e-7 on two), so a step's count is fixed by its declaration, never taken from
+    $OMP_NUM_THREADS (Snakemake sets it from --cores, DVC not at all); --threads still overrides it."""
+    from diffrepro.cli import torch_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    import argparse
+
+    sub = next(a for a in build_parser()._actions if a.dest == "command").choices
+    counts = {}
+    for step in STEPS:
+        threads = next(a for a in sub[step.command]._actions if a.dest == "threads")
+        assert threads.default is None and f"fixed {step.threads}" in threads.help
+        assert isinstance(step.threads, int) and step.threads >= 1
+        counts[step.name] = torch_threads(argparse.Namespace(declared_step=step, threads=None))
+        assert counts[step.name] == step.threads, step.name
+        assert torch_threads(argparse.Namespace(declared_step=step, threads=3)) == 3
+    assert counts["train_ddgm"] == 1 and counts["evaluate"] == 2
+    assert torch_threads(argparse.Namespace(command="standin-weights")) is None

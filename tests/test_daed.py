@@ -358,13 +358,19 @@ def test_dae_test_mae_against_closed_forms():
     seed = 3
     noise = torch.randn(x0.shape, generator=torch.Generator().manual_seed(seed))
 
-    def oracle(x, t):
-        return noise
+    chunks = iter(noise.split(100))  # the images go through in batches of 100: the last one holds 12
 
-    mae, sem = dae_test_mae(oracle, diffusion, x0, s, torch.Generator().manual_seed(seed))
+    def oracle(x, t):
+        return next(chunks)
+
+    mae, sem = dae_test_mae(oracle, diffusion, x0, s, torch.Generator().manual_seed(seed), 100)
     assert mae == pytest.approx(0.0, abs=1e-6)
+    assert next(chunks, None) is None, "every batch went through the DAE once"
     x0 = torch.zeros(512, 1, 8, 8)
-    mae, sem = dae_test_mae(lambda x, t: torch.zeros_like(x), diffusion, x0, 1, torch.Generator().manual_seed(seed))
+    zero = lambda x, t: torch.zeros_like(x)  # noqa: E731
+    mae, sem = dae_test_mae(zero, diffusion, x0, 1, torch.Generator().manual_seed(seed), 100)
+    whole = dae_test_mae(zero, diffusion, x0, 1, torch.Generator().manual_seed(seed), 512)
+    assert (mae, sem) == pytest.approx(whole, rel=1e-6), "the batch size only moves float rounding"
     ab1 = float(diffusion.alphas_cumprod[1])
     expected = math.sqrt((1 - ab1) / ab1) * math.sqrt(2 / math.pi) / 2
     assert mae == pytest.approx(expected, rel=0.02) and 0 < sem < 0.01 * expected

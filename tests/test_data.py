@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from diffrepro.data import (
     DATASETS,
+    UNLABELLED,
     ChecksumError,
     DatasetNotFoundError,
     LoadedDataset,
@@ -465,7 +466,7 @@ def test_celeba_folder_reader(tmp_path, monkeypatch):
     ds = load_dataset("celeba64", root=str(tmp_path), download=False, download_dir=str(tmp_path / "dl"))
     train, test = ds.splits["train"], ds.splits["test"]
     assert train.images.shape == (3, 3, 64, 64) and test.images.shape == (1, 3, 64, 64)
-    assert train.labels.tolist() == [0, 0, 0] and test.labels.dtype == np.int64
+    assert train.labels.tolist() == [UNLABELLED] * 3 and test.labels.dtype == np.int64  # no classes
     # only the 140x140 center crop survives (no magenta border), each image its own colour
     for img, name in zip(train.images, ["000001.png", "000002.png", "000005.png"]):
         assert (img.reshape(3, -1).T == colors[name]).all()

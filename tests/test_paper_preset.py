@@ -96,7 +96,8 @@ def test_snakemake_plans_every_table_of_the_paper_preset_within_10_s(tmp_path):
     counts = dict(re.findall(r"(?m)^(\w+)\s+(\d+)$", out))
     paper = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())
     assert int(counts["train_ddgm"]) == int(counts["evaluate"]) == len(paper["models"])
-    assert int(counts["train_dddm"]) == len(paper["dddm"]["runs"]) and int(counts["train_classifier"]) == 3
+    assert int(counts["train_dddm"]) == len(paper["dddm"]["runs"])
+    assert "train_classifier" not in counts and "--classifier" not in out  # Inception alone (CelebA has no labels)
     assert seconds <= 10, f"snakemake -n on the paper preset took {seconds:.1f} s"
 
 

@@ -180,7 +180,7 @@ def test_loading_a_mismatched_generator_names_the_file(images, tmp_path):
         load_gan_generator(tmp_path / "missing.safetensors", CFG, "cpu")
 
 
-def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
+def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys, monkeypatch):
     from diffrepro.data import load_dataset, save_processed
 
     params = tmp_path / "params.yaml"
@@ -213,7 +213,8 @@ def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
     assert cli_main(["train-gan", "--gan", "sngan", *args]) == 0
     gcfg = tiny_config["gans"]["sngan"]
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["steps"] == gcfg["train"]["steps"] and summary["resumed_from_step"] == 0
+    assert summary["steps"] == gcfg["train"]["steps"] and "resumed_from_step" not in summary
+    assert read_timing(out / "timing.json", "train-gan sngan")["resumed_from_step"] == 0
     assert summary["parameters_generator"] > 0 and summary["parameters_discriminator"] > 0
     assert {"final_d_loss", "final_g_loss", "device"} <= set(summary) and "train_seconds_total" not in summary
     assert read_timing(out / "timing.json", "train-gan sngan")["train_seconds_total"] > 0
@@ -224,6 +225,14 @@ def test_train_gan_step_writes_every_output(tmp_path, tiny_config, capsys):
     G, meta = load_gan_generator(out / "g.safetensors", gcfg, "cpu", image_size=8, channels=1)
     assert meta["gan"] == "sngan" and meta["dataset"] == "digits" and meta["steps"] == str(summary["steps"])
     assert json.loads(meta["config"]) == gcfg and int(meta["parameters"]) == summary["parameters_generator"]
-    # a rerun finds the final checkpoint: nothing is trained again
+    # the finished run's checkpoints are gone (scratch): a rerun trains from step 0, to the same weights
+    assert not (out / "ck").exists()
+    first = (out / "g.safetensors").read_bytes()
+    monkeypatch.setenv("DIFFREPRO_KEEP_CHECKPOINTS", "1")
     assert cli_main(["train-gan", "--gan", "sngan", *args]) == 0
-    assert json.loads((out / "summary.json").read_text())["resumed_from_step"] == gcfg["train"]["steps"]
+    assert read_timing(out / "timing.json", "train-gan sngan")["resumed_from_step"] == 0
+    assert (out / "g.safetensors").read_bytes() == first and (out / "ck").is_dir()
+    # kept, a rerun finds the final checkpoint: nothing is trained again
+    assert cli_main(["train-gan", "--gan", "sngan", *args]) == 0
+    assert read_timing(out / "timing.json", "train-gan sngan")["resumed_from_step"] == gcfg["train"]["steps"]
+    assert (out / "g.safetensors").read_bytes() == first

@@ -28,7 +28,22 @@ from .runlog import get_logger, setup_logging
 
 
 def _validate(args) -> None:
-    load_config(args.params)
+    config = load_config(args.params)
+    if args.condition:
+        from .dag.spec import lookup
+        from .dag.steps import CONDITIONS
+
+        for given in args.condition:
+            name, _, value = given.partition("=")
+            if name not in CONDITIONS or value not in ("true", "false"):
+                raise DiffreproError(f"--condition {given!r}: NAME=true|false, NAME one of {sorted(CONDITIONS)}")
+            cond = CONDITIONS[name]
+            if cond.holds(config) != (value == "true"):
+                raise DiffreproError(
+                    f"{args.params}: {cond.key} = {lookup(config, cond.key)!r}: that {cond.meaning} is "
+                    f"{str(cond.holds(config)).lower()}, but this DVC pipeline was generated for {value} (its stages "
+                    f"and inputs differ): regenerate it with `diffrepro dag dvc-yaml --params {args.params} --write`"
+                )
     if args.out:  # the record DVC's check_params stage writes: the same bytes for every valid file
         from .atomic import write_json
 
@@ -166,8 +181,9 @@ def add_common(parser: argparse.ArgumentParser, step: Step) -> None:
         "--threads",
         type=int,
         default=None,
-        help="CPU threads for torch (default: $OMP_NUM_THREADS, which Snakemake sets to the "
-        "rule's threads, else all cores)",
+        help=f"CPU threads for torch (default: the step's fixed {step.threads}, whatever $OMP_NUM_THREADS says: "
+        "a CPU run's float rounding depends on the thread count, and the committed results are computed at "
+        "the fixed counts; another count may move their last digits)",
     )
     if step.device:
         parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
@@ -184,7 +200,11 @@ def add_step_arguments(parser: argparse.ArgumentParser, step: Step) -> None:
         seen.add(arg.flag)
         if isinstance(arg, In):
             parser.add_argument(
-                arg.flag, required=True, help=arg.help, metavar=arg.metavar, action="append" if arg.append else "store"
+                arg.flag,
+                required=arg.when is None,  # a conditional input: the step checks it is there when it needs it
+                help=arg.help,
+                metavar=arg.metavar,
+                action="append" if arg.append else "store",
             )
         elif isinstance(arg, Out):
             parser.add_argument(arg.flag, required=arg.required, help=arg.help)
@@ -211,6 +231,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p = sub.add_parser("validate-config", help="validate a parameter file against the schema")
     p.add_argument("params", nargs="?", default="params.yaml")
     p.add_argument("--out", help="write a record of the check here (DVC's check_params stage)")
+    p.add_argument(
+        "--condition",
+        action="append",
+        metavar="NAME=true|false",
+        help="a DAG condition the file must decide so (DVC's check_params stage: the pipeline's shape)",
+    )
     p.set_defaults(func=_validate)
 
     p = sub.add_parser("preset", help="make configs/<NAME>.yaml (or a path) the active params.yaml")
@@ -270,6 +296,16 @@ def run_step(step: Step, args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+def torch_threads(args: argparse.Namespace) -> int | None:
+    """The torch CPU threads of a command: its ``--threads``, else a step's fixed count (never
+    ``$OMP_NUM_THREADS``, which Snakemake sets from --cores and DVC leaves unset: float rounding on the CPU
+    depends on the thread count, and a step's bytes must not depend on the orchestrator); None for a tool."""
+    threads = getattr(args, "threads", None)
+    if threads is None and hasattr(args, "declared_step"):
+        threads = args.declared_step.threads
+    return threads
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["--"]:  # a launcher that keeps the separator of torchrun_argv
@@ -282,10 +318,11 @@ def main(argv: list[str] | None = None) -> int:
         setup_logging(getattr(args, "log", None))
     else:  # the other processes of a data-parallel run: warnings and errors on stderr, nothing in the log
         setup_logging(None, level=logging.WARNING)
-    if getattr(args, "threads", None):
+    threads = torch_threads(args)
+    if threads:
         import torch
 
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(threads)
     try:
         if hasattr(args, "declared_step"):
             return run_step(args.declared_step, args, argv)

@@ -348,7 +348,7 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
 def _check_sizes(config: dict[str, Any], source: str) -> None:
     """Sizes the named data sets cannot supply (:data:`~diffrepro.data.registry.SPLIT_SIZES`), and explicit data
     folders that do not exist, refused with the dotted key."""
-    from .data.registry import SPLIT_SIZES
+    from .data.registry import SPLIT_SIZES, UNLABELLED_SETS
 
     def split_size(data: str, split: str) -> int | None:
         return SPLIT_SIZES.get(config["datasets"][data]["dataset"], {}).get(split)
@@ -381,7 +381,15 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
             f"{source}: dddm.train.batch_size: {train['batch_size']} is more than dddm.train.subset "
             f"({train['subset']} images)"
         )
-    for name in config["datasets"]:
+    classifier_backend = "classifier" in config["evaluation"]["backends"]
+    unlabelled = sorted(n for n, ds in config["datasets"].items() if ds["dataset"] in UNLABELLED_SETS)
+    if classifier_backend and unlabelled:
+        raise ConfigError(
+            f"{source}: evaluation.backends lists 'classifier', but datasets.{unlabelled[0]} "
+            f"({config['datasets'][unlabelled[0]]['dataset']}) has no class labels to train it on: use "
+            "backends: [inception] (the papers' metric) with this data set"
+        )
+    for name in config["datasets"] if classifier_backend else ():
         at_most("classifier.batch_size", config["classifier"]["batch_size"], name, "train", "a batch")
     ev = config["evaluation"]
     split = ev["reference_split"]

@@ -27,6 +27,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from .schema import property_defaults
+
 __all__ = ["OFFLINE_DATASETS", "RULES", "SAMPLES", "SAMPLING_STEPS", "cut_sampling", "smoke_config"]
 
 #: generated samples, reference images and analysis images per evaluation in the smoke run (enough for the
@@ -102,7 +104,8 @@ def cut_sampling(sample: dict[str, Any]) -> dict[str, Any]:
     """A model's ``sample`` section on at most :data:`SAMPLING_STEPS` reverse steps: ``ancestral`` (or no method,
     the schema's default) becomes ``respaced``; ``respaced`` and ``ddim`` keep their method (and DDIM its eta)."""
     out = dict(sample)
-    if out.get("method", "ancestral") == "ancestral":
+    method = out["method"] if "method" in out else property_defaults("$defs.ddgm.sample")["method"]
+    if method == "ancestral":
         out["method"] = "respaced"
     steps = out.get("steps")
     out["steps"] = SAMPLING_STEPS if steps is None else min(steps, SAMPLING_STEPS)

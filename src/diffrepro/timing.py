@@ -58,12 +58,14 @@ def with_timing(record: Mapping[str, Any], timing: Mapping[str, Any]) -> dict[st
 
 def train_timing(result: Any) -> dict[str, Any]:
     """The timings of a training run (:class:`diffrepro.training.engine.LoopResult`): this run's seconds, those of
-    every run that made the weights (a resumed run adds up) and their mean per step."""
+    every run that made the weights (a resumed run adds up) and their mean per step, and the step it resumed from
+    (0: none; a history fact like the seconds, not a result: a resumed run ends bit-identical to an unbroken one)."""
     per_step = result.seconds_total / result.steps if result.steps else None
     return {
         "train_seconds_this_run": round(result.seconds, 3),
         "train_seconds_total": round(result.seconds_total, 3),
         "seconds_per_step": None if per_step is None else round(per_step, 6),
+        "resumed_from_step": int(result.resumed_from),
     }
 
 

@@ -35,14 +35,6 @@ try:
 except ConfigError as err:
     raise WorkflowError(str(err))
 
-# Threads of a job: a number, or a share of the cores. The jobs of each model (training, sampling) share them:
-# on a small CPU, one thread per job with the models side by side beats one model at a time on all threads.
-SHARES = {
-    "model": max(1, workflow.cores // len(config["models"])),
-    "half": max(1, workflow.cores // 2),
-    "all": workflow.cores,
-}
-
 
 def element(step, wildcards):
     """The foreach element of a job (None when the step runs once)."""
@@ -61,7 +53,7 @@ def step_inputs(step):
 
     def inputs(wildcards):
         key = element(step, wildcards)
-        files = {step.input_key(a): step.input_files(a, config, key) for a in step.inputs}
+        files = {step.input_key(a): step.input_files(a, config, key) for a in step.inputs_of(config)}
         files["code"] = step.code(config, key)
         return files
 
@@ -112,7 +104,7 @@ def step_constraints(step):
     """The foreach wildcard matches the elements of the parameter file only (never, when there are none)."""
     if not step.foreach:
         return {}
-    return {step.foreach.wildcard: "|".join(re.escape(e) for e in step.foreach.elements(config)) or "(?!)"}
+    return {step.foreach.wildcard: "|".join(re.escape(e) for e in step.elements(config)) or "(?!)"}
 
 
 def step_resources(step):
@@ -120,7 +112,9 @@ def step_resources(step):
 
 
 def step_threads(step):
-    return SHARES.get(step.threads, step.threads)
+    """The cores a job asks for: its step's fixed torch thread count (the command runs on exactly that many,
+    so the numbers do not depend on --cores)."""
+    return step.threads
 
 
 def step_params(step):

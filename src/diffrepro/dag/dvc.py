@@ -29,8 +29,8 @@ from typing import Any
 
 import yaml
 
-from .spec import DEFAULT_PRESET, Step, lookup, preset_root, rooted, to_dvc
-from .steps import STEPS
+from .spec import Step, lookup, preset_root, rooted, to_dvc
+from .steps import CONDITIONS, STEPS
 
 __all__ = ["GATE", "GATE_RECORD", "HEADER", "Pipeline", "dvc_yaml", "gate_output", "pipeline_of"]
 
@@ -76,7 +76,7 @@ def gate_output(pipeline: Pipeline) -> str:
     return rooted(GATE_RECORD, pipeline.root)
 
 
-def _gate(pipeline: Pipeline) -> list[str]:
+def _gate(pipeline: Pipeline, config: Mapping[str, Any]) -> list[str]:
     from .. import codedeps
     from ..schema import SCHEMA_RELPATH
 
@@ -85,7 +85,12 @@ def _gate(pipeline: Pipeline) -> list[str]:
     lines = [f"  {GATE}:"]
     if pipeline.root:
         lines.append(f"    wdir: {pipeline.wdir}")
-    lines.append(f"    cmd: diffrepro validate-config {pipeline.params_file} --out {gate_output(pipeline)}")
+    # the DAG's conditions as this file decides them: the gate refuses a file (a `dvc exp run -S`) deciding otherwise
+    conditions = "".join(
+        f" --condition {c.name}={str(c.holds(config)).lower()}"
+        for c in sorted(CONDITIONS.values(), key=lambda c: c.name)
+    )
+    lines.append(f"    cmd: diffrepro validate-config {pipeline.params_file} --out {gate_output(pipeline)}{conditions}")
     lines += ["    deps:", *(f"      - {_scalar(d)}" for d in deps)]
     lines += ["    outs:", f"      - {_scalar(gate_output(pipeline))}:", "          cache: false"]
     return lines
@@ -123,13 +128,13 @@ def _fold(words: Iterable[str], indent: str) -> list[str]:
     return [*lines, indent + line]
 
 
-def _command(step: Step, keyed: bool, pipeline: Pipeline) -> list[str]:
+def _command(step: Step, keyed: bool, pipeline: Pipeline, config: Mapping[str, Any]) -> list[str]:
     """The command as words, each option with its value (a folded line breaks between options only)."""
-    pairs = step.options(pipeline.params_file, lambda template: to_dvc(template, keyed), pipeline.root)
+    pairs = step.options(pipeline.params_file, lambda template: to_dvc(template, keyed), config, pipeline.root)
     return ["diffrepro", step.command, *(f"{flag} {value}" for flag, value in pairs)]
 
 
-def _stage(step: Step, pipeline: Pipeline) -> list[str]:
+def _stage(step: Step, pipeline: Pipeline, config: Mapping[str, Any]) -> list[str]:
     keyed = step.foreach.keyed if step.foreach else True
     lines = [f"  {step.name}:"]
     pad = "    "
@@ -148,8 +153,8 @@ def _stage(step: Step, pipeline: Pipeline) -> list[str]:
 
     if pipeline.root:
         lines.append(f"{pad}wdir: {pipeline.wdir}")
-    lines += [f"{pad}cmd: >-", *_fold(_command(step, keyed, pipeline), pad + "  ")]
-    deps = list(dict.fromkeys([GATE_RECORD, *(a.path for a in step.inputs), *step.code()]))
+    lines += [f"{pad}cmd: >-", *_fold(_command(step, keyed, pipeline, config), pad + "  ")]
+    deps = list(dict.fromkeys([GATE_RECORD, *(a.path for a in step.inputs_of(config)), *step.code()]))
     lines += [f"{pad}deps:"] + [x for d in deps for x in entry(d)]
     if step.params:
         keys = [_scalar(to_dvc(p, keyed)) for p in step.params]
@@ -160,7 +165,9 @@ def _stage(step: Step, pipeline: Pipeline) -> list[str]:
             lines += [f"{pad}params:"] + [f"{pad}  - {k}" for k in keys]
     outs, metrics, plots = [], [], []
     for o in step.outputs:
-        paths = [f"{o.path}/{o.members.pattern.format(n)}" for n in o.members.names] if o.members else [o.path]
+        paths = (
+            [f"{o.path}/{o.members.pattern.format(n)}" for n in o.members.names_of(config)] if o.members else [o.path]
+        )
         for path in paths:
             if o.metric:
                 metrics += entry(path, {"cache": False})
@@ -184,12 +191,15 @@ def _preset_header(pipeline: Pipeline, name: str) -> str:
     )
 
 
-def dvc_yaml(pipeline: Pipeline = Pipeline(), preset: str = DEFAULT_PRESET) -> str:
-    """The text of the ``dvc.yaml`` of ``pipeline`` (default: the root one, the default preset's)."""
+def dvc_yaml(config: Mapping[str, Any], pipeline: Pipeline = Pipeline()) -> str:
+    """The text of the ``dvc.yaml`` of the parameter file ``config`` (as loaded) in ``pipeline`` (default: the root
+    one, the default preset's): its stages and inputs are those of the file's :class:`~.spec.Condition` values
+    (the steps whose condition does not hold have no stage)."""
     for s in STEPS:
         for o in s.outputs:
             if o.members and o.members.names is None:
                 raise ValueError(f"step {s.name}: DVC needs the files of output {o.flag} by name, not from params")
-    stages = ["", *_gate(pipeline)] + [line for s in STEPS for line in ["", *_stage(s, pipeline)]]
-    header = _preset_header(pipeline, preset) if pipeline.root else HEADER
+    steps = [s for s in STEPS if s.when is None or s.when.holds(config)]
+    stages = ["", *_gate(pipeline, config)] + [line for s in steps for line in ["", *_stage(s, pipeline, config)]]
+    header = _preset_header(pipeline, config["preset"]) if pipeline.root else HEADER
     return header + "stages:" + "\n".join(stages) + "\n"

@@ -31,6 +31,7 @@ from ..config import ConfigError
 
 __all__ = [
     "PATH",
+    "Condition",
     "Foreach",
     "In",
     "Members",
@@ -144,20 +145,45 @@ class Foreach:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A part of the DAG that exists for some parameter files only: those whose value of ``key`` passes ``test``
+    (``name`` identifies it, ``meaning`` says what it means). Snakemake decides when it plans; a DVC pipeline is
+    generated for one parameter file, and its gate stage refuses a file that decides otherwise
+    (``diffrepro validate-config --condition NAME=true|false``)."""
+
+    name: str
+    meaning: str
+    key: str
+    test: Callable[[Any], bool]
+
+    def holds(self, config: Mapping[str, Any]) -> bool:
+        return bool(self.test(lookup(config, self.key)))
+
+
+@dataclass(frozen=True)
 class Members:
     """The files inside a directory argument, one per element of params sections or of fixed ``names``:
-    ``pattern`` with ``{}`` standing for the element (``"{}.json"``, ``"{}/summary.json"``)."""
+    ``pattern`` with ``{}`` standing for the element (``"{}.json"``, ``"{}/summary.json"``); ``when``: fixed names
+    that exist only where a :class:`Condition` holds."""
 
     pattern: str
     over: str | tuple[str, ...] | None = None
     names: tuple[str, ...] | None = None
+    when: tuple[tuple[str, Condition], ...] = ()
+
+    def names_of(self, config: Mapping[str, Any]) -> list[str]:
+        """The fixed names of the parameter file ``config`` (those whose condition holds)."""
+        conditions = dict(self.when)
+        return [n for n in self.names or () if n not in conditions or conditions[n].holds(config)]
 
     def files(self, directory: str, config: Mapping[str, Any]) -> list[str]:
         """The files of the elements of ``over`` (a section, or several one after the other) or of ``names``."""
         if isinstance(self.over, tuple):
             found = [e for section in self.over for e in elements(config, section, None)]
+        elif self.over is not None:
+            found = elements(config, self.over, None)
         else:
-            found = elements(config, self.over, self.names)
+            found = self.names_of(config)
         return [f"{directory}/{self.pattern.format(e)}" for e in found]
 
 
@@ -204,12 +230,14 @@ class In(Arg):
     """An input file (or directory) of the step, given with ``flag``. ``members``: the argument is a
     directory and these files inside it are the inputs (Snakemake lists them; DVC depends on the directory).
     ``value``: what the command line holds when it is not the path alone (:data:`PATH` stands for the path);
-    ``append``: the option may be repeated (every :class:`In` with this flag is one occurrence)."""
+    ``append``: the option may be repeated (every :class:`In` with this flag is one occurrence); ``when``: the
+    input exists only where the :class:`Condition` holds (the command leaves the option out elsewhere)."""
 
     path: str
     members: Members | None = None
     value: str = PATH
     append: bool = False
+    when: Condition | None = None
     metavar: str | None = None
     key: str | None = None  # the Snakemake input name when the flag occurs more than once
 
@@ -256,29 +284,35 @@ class Step:
     ``diffrepro.steps.<name>`` that runs it (``module_name``: another step's module, for a step that runs the same
     code over another params section, such as a model's training-seed replicates).
 
-    ``params``: the parameter keys it reads (templates); ``threads``: a number, ``"model"`` (the cores
-    shared by the models' jobs), ``"half"`` or ``"all"`` of the cores; ``mem_mb`` and ``gpu`` the resources it
+    ``params``: the parameter keys it reads (templates); ``threads``: the torch CPU threads its command runs on,
+    a fixed number (the rule asks Snakemake for as many cores): a CPU run's float rounding depends on the thread
+    count (oneDNN splits reductions by thread), so a fixed count gives the same bytes whatever the machine's
+    cores or the orchestrator; ``mem_mb`` and ``gpu`` the resources it
     asks for; ``device``: it runs networks on a torch device (takes ``--device``; the CLI pins it to a GPU of
     ``$DIFFREPRO_GPUS``); ``distributed``: it trains data-parallel under torchrun when asked; ``loads``: the
-    data sets of the registry it loads by name, whose loaders are then part of its code."""
+    data sets of the registry it loads by name, whose loaders are then part of its code; ``when``: a step with a
+    foreach has no jobs where the :class:`Condition` does not hold."""
 
     name: str
     help: str
     args: tuple[Arg, ...]
     params: tuple[str, ...] = ()
     foreach: Foreach | None = None
-    threads: int | str = 1
+    threads: int = 1
     mem_mb: int = 1000
     gpu: int = 0
     device: bool = False
     distributed: bool = False
     loads: Loads | None = None
     module_name: str | None = None
+    when: Condition | None = None
 
     def __post_init__(self) -> None:
         where = f"step {self.name}"
-        if isinstance(self.threads, str) and self.threads not in ("model", "half", "all"):
-            raise ValueError(f"{where}: threads {self.threads!r}: a number, model, half or all")
+        if self.when is not None and self.foreach is None:
+            raise ValueError(f"{where}: a condition needs a foreach (its jobs are the elements where it holds)")
+        if not isinstance(self.threads, int) or isinstance(self.threads, bool) or self.threads < 1:
+            raise ValueError(f"{where}: threads {self.threads!r}: a positive number")
         keys = [self.input_key(a) for a in self.inputs] + [a.name for a in self.outputs]
         if len(set(keys)) != len(keys):
             raise ValueError(f"{where}: two inputs or outputs share a name ({keys})")
@@ -309,6 +343,17 @@ class Step:
     def outputs(self) -> list[Out]:
         return [a for a in self.args if isinstance(a, Out)]
 
+    @property
+    def conditions(self) -> list[Condition]:
+        """The conditions its jobs, inputs or outputs depend on, each once."""
+        members = [a.members for a in self.args if isinstance(a, In | Out) and a.members is not None]
+        found = [self.when, *(a.when for a in self.inputs), *(c for m in members for _, c in m.when)]
+        return list({c.name: c for c in found if c is not None}.values())
+
+    def inputs_of(self, config: Mapping[str, Any]) -> list[In]:
+        """The inputs of its jobs for the parameter file ``config`` (those whose condition holds)."""
+        return [a for a in self.inputs if a.when is None or a.when.holds(config)]
+
     @staticmethod
     def input_key(arg: In) -> str:
         return arg.key or arg.name
@@ -337,8 +382,13 @@ class Step:
 
     # ------------------------------------------------------------------ one job of a parameter file
     def elements(self, config: Mapping[str, Any]) -> list[str | None]:
-        """The foreach elements of a parameter file (``[None]``: the step runs once)."""
-        return [None] if self.foreach is None else list(self.foreach.elements(config))
+        """The foreach elements of a parameter file (``[None]``: the step runs once; none where its condition
+        does not hold)."""
+        if self.foreach is None:
+            return [None]
+        if self.when is not None and not self.when.holds(config):
+            return []
+        return list(self.foreach.elements(config))
 
     def resolve(self, template: str, config: Mapping[str, Any], key: str | None = None) -> str:
         """``template`` for the job of element ``key`` of the parameter file ``config``."""
@@ -369,13 +419,18 @@ class Step:
     def param_keys(self, config: Mapping[str, Any], key: str | None = None) -> list[str]:
         return [self.resolve(p, config, key) for p in self.params]
 
-    def options(self, params_file: str, render: Callable[[str], str], root: str = "") -> list[tuple[str, str]]:
+    def options(
+        self, params_file: str, render: Callable[[str], str], config: Mapping[str, Any], root: str = ""
+    ) -> list[tuple[str, str]]:
         """The options of the command line in order, ``(flag, value)``: ``--params``, ``--log``, then the
-        inputs, outputs and values, each value template given to ``render`` (options the DAG leaves at their
-        default are not on it); paths in the folders of the preset rooted at ``root`` (:func:`rooted`)."""
+        inputs (those of the parameter file ``config``: :meth:`inputs_of`), outputs and values, each value template
+        given to ``render`` (options the DAG leaves at their default are not on it); paths in the folders of the
+        preset rooted at ``root`` (:func:`rooted`)."""
         pairs = [("--params", params_file), ("--log", render(rooted(self.log, root)))]
         for a in self.args:
             if isinstance(a, In):
+                if a.when is not None and not a.when.holds(config):
+                    continue
                 pairs.append((a.flag, render(a.value.replace(PATH, rooted(a.path, root)))))
             elif isinstance(a, Out):
                 pairs.append((a.flag, render(rooted(a.path, root))))
@@ -385,7 +440,9 @@ class Step:
 
     def argv(self, config: Mapping[str, Any], key: str | None, params_file: str) -> list[str]:
         """The command line of one job of the parameter file ``params_file`` (holding ``config``), as words."""
-        pairs = self.options(params_file, lambda template: self.resolve(template, config, key), preset_root(config))
+        pairs = self.options(
+            params_file, lambda template: self.resolve(template, config, key), config, preset_root(config)
+        )
         return ["diffrepro", self.command, *(word for pair in pairs for word in pair)]
 
     def code(self, config: Mapping[str, Any] | None = None, key: str | None = None) -> list[str]:

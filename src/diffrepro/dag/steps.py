@@ -13,9 +13,18 @@ from typing import Any
 
 from ..config import load_schema
 from ..reporting.tables import TABLES
-from .spec import PATH, Arg, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
+from .spec import PATH, Arg, Condition, Foreach, In, Members, Option, Out, Plot, Report, Step, Value
 
-__all__ = ["CLAIMS_SUMMARY_HTML", "INCEPTION", "METRIC_BACKENDS", "STEPS", "TABLE_NAMES", "step"]
+__all__ = [
+    "CLAIMS_SUMMARY_HTML",
+    "CLASSIFIER_BACKEND",
+    "CONDITIONS",
+    "INCEPTION",
+    "METRIC_BACKENDS",
+    "STEPS",
+    "TABLE_NAMES",
+    "step",
+]
 
 #: the tables of the ``table`` step (one job each), as :data:`diffrepro.reporting.tables.TABLES` defines them
 TABLE_NAMES = tuple(TABLES)
@@ -28,6 +37,11 @@ CLAIMS_SUMMARY_HTML = "results/report/claims_summary.html"
 INCEPTION = "models/inception/inception-2015-12-05.safetensors"
 
 DATASETS = Foreach("dataset", section="datasets")
+#: the in-pipeline classifier is a metric backend of the file: its training, its weights as the evaluations'
+#: and reference features' input (a data set without class labels has none; the schema check refuses it there)
+CLASSIFIER_BACKEND = Condition(
+    "classifier_backend", "the classifier is a metric backend", "evaluation.backends", lambda b: "classifier" in b
+)
 MODELS = Foreach("model", section="models")
 #: a model's training-seed replicates: each trains, samples and evaluates as its own run (params.replicates)
 REPLICATES = Foreach("replicate", section="replicates")
@@ -98,13 +112,15 @@ def processed(data: str) -> str:
 
 
 def metric_inputs(data: str, references: str | None = None) -> tuple[In, ...]:
-    """The inputs of every step that measures samples: both backends' weights and the reference features of
-    data set ``data`` (a placeholder; ``references``: another folder of them, the DDDM's own)."""
+    """The inputs of every step that measures samples: the backends' weights (the classifier's where it is a
+    backend) and the reference features of data set ``data`` (a placeholder; ``references``: another folder of
+    them, the DDDM's own)."""
     return (
         In(
             flag="--classifier",
             path=f"models/classifier/{data}.safetensors",
-            help="in-pipeline classifier weights (classifier backend)",
+            help="in-pipeline classifier weights (classifier backend; only where evaluation.backends lists it)",
+            when=CLASSIFIER_BACKEND,
         ),
         In(flag="--inception", path=INCEPTION, help="converted FID Inception weights (inception backend)"),
         In(
@@ -117,21 +133,23 @@ def metric_inputs(data: str, references: str | None = None) -> tuple[In, ...]:
 
 
 def reference_args(data: str, out_dir: str) -> tuple[In | Out, ...]:
-    """The arguments of a reference-features step: data set ``data``'s processed file (a placeholder), both
-    backends' weights, and the output folder ``out_dir`` of ``<backend>.safetensors``."""
+    """The arguments of a reference-features step: data set ``data``'s processed file (a placeholder), the
+    backends' weights (the classifier's where it is a backend), and the output folder ``out_dir`` of
+    ``<backend>.safetensors``."""
     return (
         In(flag="--data", path=processed(data), help=DATA_HELP),
         In(flag="--inception", path=INCEPTION, help="the converted Inception weights (.safetensors)"),
         In(
             flag="--classifier",
             path=f"models/classifier/{data}.safetensors",
-            help="the classifier trained on this data set (.safetensors)",
+            help="the classifier trained on this data set (.safetensors; only where evaluation.backends lists it)",
+            when=CLASSIFIER_BACKEND,
         ),
         Out(
             flag="--out-dir",
             path=out_dir,
-            members=Members("{}.safetensors", names=METRIC_BACKENDS),
-            help="output folder: <backend>.safetensors for each backend",
+            members=Members("{}.safetensors", names=METRIC_BACKENDS, when=(("classifier", CLASSIFIER_BACKEND),)),
+            help="output folder: <backend>.safetensors for each backend of evaluation.backends",
         ),
     )
 
@@ -249,7 +267,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             timing_out("results/timing/train/ddgm/{key}.json"),
         ),
         params=("seed", *own_keys, *model_keys(model, TRAIN_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=6000,
         gpu=1,
         device=True,
@@ -274,7 +292,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             timing_out("results/timing/sample/ddgm/{key}.json"),
         ),
         params=("seed", *own_keys, *model_keys(model, SAMPLE_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -297,7 +315,7 @@ def model_run_steps(name: str, foreach: Foreach, model: str, seed: Arg, noun: st
             replicates_out("results/metrics/ddgm/{key}.json"),
         ),
         params=("seed", "evaluation", *own_keys, *model_keys(model, SAMPLE_KEYS)),
-        threads="all",
+        threads=2,
         mem_mb=4000,
         device=True,
     )
@@ -349,18 +367,19 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="reference_features",
-        help="features of one data set's reference split on both metric backends (Inception and the classifier)",
+        help="features of one data set's reference split on each metric backend of evaluation.backends",
         foreach=DATASETS,
         args=reference_args("{key}", "results/reference/{key}"),
         params=("datasets.{key}", "evaluation.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
-        threads="all",
+        threads=2,
         mem_mb=6000,
         device=True,
     ),
     Step(
         name="train_classifier",
-        help="train the feature-extractor classifier on the processed data set",
+        help="train the feature-extractor classifier on the processed data set (where it is a metric backend)",
         foreach=DATASETS,
+        when=CLASSIFIER_BACKEND,
         args=(
             In(flag="--data", path=processed("{key}"), help=DATA_HELP),
             Out(flag="--out", path="models/classifier/{key}.safetensors", help="classifier weights (.safetensors)"),
@@ -372,7 +391,7 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("seed", "classifier"),
-        threads="model",
+        threads=1,
         mem_mb=4000,
     ),
     # ------------------------------------------------------------------ DDGMs and joint DAEDs
@@ -400,7 +419,7 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("seed", "evaluation.nll_images", *model_keys("{key}", NLL_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -423,7 +442,7 @@ STEPS: tuple[Step, ...] = (
             replicates_out("results/metrics/snapshots/{key}.json"),
         ),
         params=("seed", "evaluation", *model_keys("{key}", SAMPLE_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -566,7 +585,7 @@ STEPS: tuple[Step, ...] = (
             timing_out("results/timing/train/dae/{key}.json"),
         ),
         params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", TRAIN_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -596,7 +615,7 @@ STEPS: tuple[Step, ...] = (
             timing_out("results/timing/sample/daed_posthoc.json"),
         ),
         params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", SAMPLE_KEYS)),
-        threads="half",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -633,7 +652,7 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("evaluation", "daed.posthoc"),
-        threads="all",
+        threads=2,
         mem_mb=4000,
         device=True,
     ),
@@ -665,7 +684,7 @@ STEPS: tuple[Step, ...] = (
             DOWNLOAD_DIR,
         ),
         params=("seed", "analysis.reconstruction"),
-        threads="model",
+        threads=1,
         mem_mb=2000,
         device=True,
         loads=target_sets("reconstruction"),
@@ -715,7 +734,7 @@ STEPS: tuple[Step, ...] = (
             DOWNLOAD_DIR,
         ),
         params=("seed", "analysis.transferability"),
-        threads="model",
+        threads=1,
         mem_mb=2000,
         device=True,
         loads=target_sets("transferability"),
@@ -817,7 +836,7 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("seed", "gans.{key}"),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -855,7 +874,7 @@ STEPS: tuple[Step, ...] = (
             timing_out("results/timing/sample/surrogate/{key}.json"),
         ),
         params=("seed", "surrogate", *model_keys("{surrogate.base_model}", SAMPLE_KEYS)),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -880,7 +899,7 @@ STEPS: tuple[Step, ...] = (
             replicates_out("results/metrics/surrogate/{key}.json"),
         ),
         params=("evaluation",),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         device=True,
     ),
@@ -946,7 +965,7 @@ STEPS: tuple[Step, ...] = (
             "dddm.train",
             "dddm.runs.{key}",
         ),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -981,7 +1000,7 @@ STEPS: tuple[Step, ...] = (
             "dddm.sample",
             "dddm.runs.{key}",
         ),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         gpu=1,
         device=True,
@@ -991,7 +1010,7 @@ STEPS: tuple[Step, ...] = (
         help="features of the DDDM's reference split (dddm.reference_split) of its data set on both backends",
         args=reference_args("{dddm.data}", DDDM_REFERENCES),
         params=("dddm.data", "dddm.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
-        threads="all",
+        threads=2,
         mem_mb=6000,
         device=True,
     ),
@@ -1016,7 +1035,7 @@ STEPS: tuple[Step, ...] = (
             replicates_out("results/metrics/dddm/{key}.json"),
         ),
         params=("evaluation", "dddm.reference_split", "dddm.runs.{key}", "dddm.main"),
-        threads="model",
+        threads=1,
         mem_mb=4000,
         device=True,
     ),
@@ -1143,6 +1162,10 @@ STEPS: tuple[Step, ...] = (
 )
 
 _BY_NAME = {s.name: s for s in STEPS}
+
+
+#: every condition of the declaration by name (the gate of a DVC pipeline checks them)
+CONDITIONS = {c.name: c for s in STEPS for c in s.conditions}
 
 
 def step(name: str) -> Step:

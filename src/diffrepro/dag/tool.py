@@ -51,7 +51,7 @@ def main(args) -> None:
             pipeline = pipeline_of(config, args.params)
         except ValueError as exc:
             raise DiffreproError(str(exc)) from None
-        text = dvc_yaml(pipeline, config["preset"])
+        text = dvc_yaml(config, pipeline)
         if args.write:
             Path(pipeline.folder).mkdir(parents=True, exist_ok=True)
             write_text(pipeline.path, text)

@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import constants
 from .checksums import md5_file, verify_md5
-from .dataset import LoadedDataset, Split
+from .dataset import UNLABELLED, LoadedDataset, Split
 from .errors import DatasetFormatError
 from .sources import resolve
 
@@ -93,7 +93,7 @@ def read_celeba_folder(folder: Path, origin: str, crop: int | None = None, size:
         with ThreadPoolExecutor(workers) as pool:  # PIL releases the GIL while decoding
             for i, arr in enumerate(pool.map(lambda p: _load_one(p, crop, size), paths, chunksize=64)):
                 images[i] = arr
-        splits[split] = Split(images, np.zeros(len(paths), dtype=np.int64))
+        splits[split] = Split(images, np.full(len(paths), UNLABELLED, dtype=np.int64))  # no classes: attributes only
     src = (
         f"{origin}: {img_dir} + {part_path} (center crop {crop}, bilinear resize to {size}; "
         f"partition md5 {'verified' if constants.CELEBA_PARTITION_MD5 else 'recorded'})"

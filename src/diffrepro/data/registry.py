@@ -16,7 +16,7 @@ from collections.abc import Callable
 
 from .dataset import LoadedDataset
 
-__all__ = ["DATASETS", "Loader", "load_dataset", "loader"]
+__all__ = ["DATASETS", "UNLABELLED_SETS", "Loader", "load_dataset", "loader"]
 
 Loader = Callable[[str | None, bool, str], LoadedDataset]
 
@@ -47,6 +47,12 @@ SPLIT_SIZES: dict[str, dict[str, int]] = {
     "digits": {"train": 1438, "test": 359},
     "lfw_subset": {"train": 160, "test": 40},
 }
+
+
+#: data sets whose loaders give no class labels (every label :data:`~diffrepro.data.dataset.UNLABELLED`): the
+#: in-pipeline classifier cannot be trained on them, so the parameter file may not make it a metric backend there
+#: (ImageNet's van den Oord PNGs are unlabelled too, its npz files are not: the format decides, checked by the step)
+UNLABELLED_SETS = frozenset({"celeba64"})
 
 
 def loader(name: str) -> Loader:

@@ -119,15 +119,23 @@ def dae_predict(dae: ModelFn, diffusion: GaussianDiffusion, x_s: Tensor, s: int,
 
 @torch.inference_mode()
 def dae_test_mae(
-    dae: ModelFn, diffusion: GaussianDiffusion, x0: Tensor, s: int, generator: torch.Generator
+    dae: ModelFn, diffusion: GaussianDiffusion, x0: Tensor, s: int, generator: torch.Generator, batch_size: int
 ) -> tuple[float, float]:
     """The DAE's reconstruction error on images ``x0`` (in ``[-1, 1]``) noised to step ``s`` with noise from
     ``generator``: the mean absolute error per pixel in ``[0, 1]`` units over the images, and its standard error
     (one value per image). A joint DAED's denoiser is measured at ``s = 0`` of its own diffusion, a post-hoc DAE at
-    its split step of the generator's, so the two compare at one noise level when their ``beta_1`` agree."""
+    its split step of the generator's, so the two compare at one noise level when their ``beta_1`` agree.
+    The network sees ``batch_size`` images at a time (the noise is drawn for all at once, so the value does not
+    depend on it beyond float rounding)."""
     noise = torch.randn(x0.shape, generator=generator).to(x0.device)
-    x0_hat = dae_predict(dae, diffusion, dae_input(diffusion, x0, s, noise), s, clip=True)
-    per_image = ((x0_hat - x0).abs() / 2.0).flatten(1).mean(dim=1).double()
+    per_image = torch.cat(
+        [
+            ((dae_predict(dae, diffusion, dae_input(diffusion, x, s, n), s, clip=True) - x).abs() / 2.0)
+            .flatten(1)
+            .mean(dim=1)
+            for x, n in zip(x0.split(batch_size), noise.split(batch_size), strict=True)
+        ]
+    ).double()
     n = per_image.numel()
     sem = float(per_image.std(unbiased=True) / n**0.5) if n > 1 else float("nan")
     return float(per_image.mean()), sem

@@ -72,7 +72,9 @@ class Evaluator:
         self.reference_meta: dict[str, dict[str, str]] = {}
         for name in ecfg["backends"]:
             if name not in weights or name not in references:
-                raise ValueError(f"evaluation.backends lists {name!r}, but no weights/reference file was given for it")
+                raise ValueError(
+                    f"evaluation.backends lists {name!r}, but no weights/reference file was given for it (--{name})"
+                )
             backend = load_backend(name, weights[name], device=device, batch_size=ecfg["batch_size"])
             feats, meta = load_reference(references[name], backend=name, weights_sha256=backend.weights_sha256)
             if split is not None and meta["split"] != split:
@@ -89,7 +91,7 @@ class Evaluator:
         cls,
         config: dict,
         *,
-        classifier: str,
+        classifier: str | None,
         inception: str,
         references: str,
         device: str = "cpu",
@@ -97,8 +99,9 @@ class Evaluator:
         split: str | None = None,
     ) -> Evaluator:
         """An Evaluator over ``evaluation.backends`` from the classifier's and the converted Inception's weights
-        files and the folder ``references`` of ``<backend>.safetensors`` reference features (of ``split``)."""
-        weights = {"classifier": classifier, "inception": inception}
+        files and the folder ``references`` of ``<backend>.safetensors`` reference features (of ``split``); the
+        classifier's file may be None where it is no backend."""
+        weights = {k: v for k, v in (("classifier", classifier), ("inception", inception)) if v is not None}
         refs = {b: os.path.join(references, f"{b}.safetensors") for b in config["evaluation"]["backends"]}
         return cls(config, weights, refs, device=device, log=log, split=split)
 

@@ -11,16 +11,16 @@ from typing import Any
 from ..config import evaluation_config
 from ..data import load_processed
 from ..runlog import get_logger
-from .backends import BACKENDS, load_backend
+from .backends import load_backend
 from .reference import save_reference
 
 __all__ = ["write_reference_set"]
 
 
 def write_reference_set(args: Any, config: dict, split: str, device: str) -> None:
-    """Both backends' features of the ``split`` images of the processed data set ``args.data`` (the first
-    ``evaluation.reference_images``) into ``args.out_dir``, one ``<backend>.safetensors`` each (the step
-    arguments ``inception`` and ``classifier`` name the weights) on ``device``."""
+    """The features of each backend of ``evaluation.backends`` of the ``split`` images of the processed data set
+    ``args.data`` (the first ``evaluation.reference_images``) into ``args.out_dir``, one ``<backend>.safetensors``
+    each (the step arguments ``inception`` and ``classifier`` name the weights) on ``device``."""
     log = get_logger()
     ecfg = evaluation_config(config)
     tensors, dmeta = load_processed(args.data)
@@ -33,7 +33,9 @@ def write_reference_set(args: Any, config: dict, split: str, device: str) -> Non
             )
         images = images[:limit]
     weights = {"inception": args.inception, "classifier": args.classifier}
-    for name in BACKENDS:
+    for name in ecfg.backends:
+        if weights[name] is None:
+            raise ValueError(f"evaluation.backends lists {name!r}, but --{name} (its weights) was not given")
         backend = load_backend(name, weights[name], device=device, batch_size=ecfg.batch_size)
         features = backend.features(images, desc=f"{name} reference {split}", log=log.info)
         out = os.path.join(args.out_dir, f"{name}.safetensors")

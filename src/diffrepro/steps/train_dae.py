@@ -15,7 +15,7 @@ from ..runlog import get_logger
 from ..tensorfile import save_safetensors
 from ..timing import train_timing, write_timing
 from ..training.dae import train_dae
-from ..training.launch import train_in_step
+from ..training.launch import discard_checkpoints, train_in_step
 
 
 def run(args) -> None:
@@ -60,7 +60,6 @@ def run(args) -> None:
             "log_snr": float(smeta["log_snr"]),
             "parameters": result.parameters,
             "steps": result.steps,
-            "resumed_from_step": result.resumed_from,
             "initial_loss": result.history[0]["loss"] if result.history else None,
             "denoiser_test_error": denoiser_test_error(
                 mcfg, result.ema_state, tensors["test_images"], s, config["seed"]
@@ -69,6 +68,7 @@ def run(args) -> None:
             "device": device,
         },
     )
+    discard_checkpoints(args.checkpoint_dir)
     log.info(
         "DAE %s (s=%d of T=%d, beta_1=%s): final loss %.5f -> %s",
         args.split,

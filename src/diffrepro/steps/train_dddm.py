@@ -13,7 +13,7 @@ from ..runlog import get_logger
 from ..tensorfile import save_safetensors
 from ..timing import train_timing, write_timing
 from ..training.dddm import train_dddm
-from ..training.launch import train_in_step
+from ..training.launch import discard_checkpoints, train_in_step
 
 
 def run(args) -> None:
@@ -66,11 +66,11 @@ def run(args) -> None:
             "images_used": result.images_used,
             "store_dtype": dddm.train.store_dtype,
             "precision": dddm.train.precision,
-            "resumed_from_step": result.resumed_from,
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "device": device,
         },
     )
+    discard_checkpoints(args.checkpoint_dir)
     log.info(
         "wrote %s (DDDM run %s, %d parameters, %d steps%s)",
         args.weights,

@@ -19,7 +19,7 @@ from ..tensorfile import read as read_tensors
 from ..tensorfile import save_safetensors
 from ..timing import train_timing, write_timing
 from ..training.ddgm import train_ddgm
-from ..training.launch import train_in_step
+from ..training.launch import discard_checkpoints, train_in_step
 
 
 def run(args) -> None:
@@ -90,7 +90,6 @@ def run(args) -> None:
             "model": args.model,
             "parameters": result.parameters,
             "steps": result.steps,
-            "resumed_from_step": result.resumed_from,
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "objective": mcfg.objective.name,
             "timestep_sampler": mcfg.timestep_sampler.name,
@@ -100,6 +99,7 @@ def run(args) -> None:
             **daed_summary(mcfg, result, tensors, config["seed"]),
         },
     )
+    discard_checkpoints(args.checkpoint_dir)
     log.info("wrote %s (%d parameters, %d steps)", args.weights, result.parameters, result.steps)
 
 

@@ -15,7 +15,7 @@ from ..seeding import generator
 from ..tensorfile import save_safetensors
 from ..timing import train_timing, write_timing
 from ..training.gan import gan_sample, load_gan_generator, train_gan
-from ..training.launch import train_in_step
+from ..training.launch import discard_checkpoints, train_in_step
 
 LOSS_COLUMNS = ("step", "d_loss", "g_loss", "d_real", "d_fake")
 
@@ -70,11 +70,11 @@ def run(args) -> None:
             "image_size": image_size,
             "steps": result.steps,
             "n_dis": gcfg.train.n_dis,
-            "resumed_from_step": result.resumed_from,
             **{f"final_{k}": last.get(k) for k in LOSS_COLUMNS[1:]},
             "device": device,
         },
     )
+    discard_checkpoints(args.checkpoint_dir)
     log.info(
         "SNGAN %s: %d generator steps, final d_loss %.4f g_loss %.4f -> %s",
         args.gan,

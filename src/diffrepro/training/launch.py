@@ -6,14 +6,20 @@ file's hash) stays out of the closure of code that trains without a step (the me
 
 from __future__ import annotations
 
+import os
+import shutil
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..devices import resolve_device
 from ..tensorfile import recorded_content_sha256
 from .distributed import distributed_settings, init_from_env
 
-__all__ = ["train_in_step"]
+__all__ = ["KEEP_CHECKPOINTS_ENV", "discard_checkpoints", "train_in_step"]
+
+#: set to 1 to keep a finished training's checkpoints (to train it further by hand)
+KEEP_CHECKPOINTS_ENV = "DIFFREPRO_KEEP_CHECKPOINTS"
 
 Out = TypeVar("Out")
 
@@ -46,3 +52,17 @@ def train_in_step(
     )
     dist.shutdown()
     return (result, dist.device) if dist.is_main else None
+
+
+def discard_checkpoints(checkpoint_dir: str | Path) -> bool:
+    """Remove a finished training's checkpoint folder, once the step has written all its outputs: checkpoints are
+    resumable scratch for a run that fails (weights, EMA and optimiser, ~16 bytes per parameter each; 3.9 GB for
+    the paper's CelebA joint DAED), and a later run must not resume from a finished one's. Kept when
+    ``$DIFFREPRO_KEEP_CHECKPOINTS`` is 1. Returns whether it was removed."""
+    if os.environ.get(KEEP_CHECKPOINTS_ENV) == "1":
+        return False
+    path = Path(checkpoint_dir)
+    if not path.is_dir():
+        return False
+    shutil.rmtree(path)
+    return True
