@@ -322,3 +322,25 @@ def test_malformed_values_are_refused_naming_the_key(tiny_config, key, value, me
     node[last] = value
     with pytest.raises(ConfigError, match=message):
         validate_config(bad)
+
+
+def test_the_classifier_backend_needs_class_labels_and_inception_is_always_a_backend(tmp_path):
+    """CelebA has no class labels: listing the classifier backend beside it is refused before any job runs,
+    naming the key and the data set; a list without Inception (the papers' metric) is refused by the schema."""
+    from pathlib import Path
+
+    cfg = yaml.safe_load((Path(__file__).parents[1] / "configs" / "paper.yaml").read_text())
+    assert cfg["evaluation"]["backends"] == ["inception"]
+
+    def load_config_text(c):
+        (tmp_path / "p.yaml").write_text(yaml.safe_dump(c))
+        return load_config(tmp_path / "p.yaml")
+
+    load_config_text(cfg)
+    cfg["evaluation"]["backends"] = ["inception", "classifier"]
+    expected = r"evaluation.backends lists 'classifier', but datasets.celeba64 \(celeba64\) has no class labels"
+    with pytest.raises(ConfigError, match=expected):
+        load_config_text(cfg)
+    cfg["evaluation"]["backends"] = ["classifier"]
+    with pytest.raises(ConfigError, match="evaluation.backends"):
+        load_config_text(cfg)

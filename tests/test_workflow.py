@@ -639,3 +639,32 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     assert "results/metrics/ddgm/ddgm_a.json" not in metrics  # only the changed model's numbers moved
     shown = json.loads(sh([tool("dvc"), "exp", "show", "--json"], ws).stdout)
     assert shown and sh([tool("dvc"), "plots", "show", "--json"], ws).returncode == 0
+
+
+def test_the_classifier_backend_is_a_condition_of_both_dags(tmp_path):
+    """Without `classifier` in evaluation.backends neither tool trains a classifier or hands one to a step, and
+    the reference-features steps write Inception's features alone; the DVC gate of a pipeline generated for one
+    choice refuses a file (a `dvc exp run -S`) that makes the other."""
+    from diffrepro.config import load_config
+    from diffrepro.dag.dvc import dvc_yaml, pipeline_of
+    from diffrepro.dag.steps import CLASSIFIER_BACKEND, STEPS
+
+    config = load_config(REPO / "configs" / "tiny.yaml")
+    both = dvc_yaml(config, pipeline_of(config, "configs/tiny.yaml"))
+    config["evaluation"]["backends"] = ["inception"]
+    alone = dvc_yaml(config, pipeline_of(config, "configs/tiny.yaml"))
+    assert "  train_classifier:" in both and "  train_classifier:" not in alone
+    assert re.search(r"--classifier\s", both) and not re.search(r"--classifier\s", alone)
+    assert "classifier.safetensors" in both and "classifier.safetensors" not in alone
+    assert "inception.safetensors" in alone
+    assert "--condition classifier_backend=true" in both and "--condition classifier_backend=false" in alone
+    conditional = {s.name for s in STEPS if CLASSIFIER_BACKEND in s.conditions}
+    assert {"train_classifier", "reference_features", "evaluate", "evaluate_dddm"} <= conditional
+    # the gate: the file chooses the classifier, the pipeline was generated without it
+    proc = sh(
+        [tool("diffrepro"), "validate-config", "configs/tiny.yaml", "--condition", "classifier_backend=false"],
+        REPO,
+        check=False,
+    )
+    assert proc.returncode == 1
+    assert "evaluation.backends = ['inception', 'classifier']" in proc.stderr and "--write" in proc.stderr

@@ -47,10 +47,24 @@ def make_workspace(dest: Path, preset: str = "configs/tiny.yaml", dvc: bool = Fa
     # dvc.yaml (tests/test_presets.py checks where each preset writes in the repository)
     text = (REPO / preset).read_text(encoding="utf-8")
     (dest / "params.yaml").write_text(re.sub(r"^preset: \w+$", "preset: default", text, count=1, flags=re.M))
+    _root_pipeline_for_its_conditions(dest)
     if dvc:
         sh([tool("dvc"), "init", "--no-scm", "-q"], dest)
         sh([tool("dvc"), "config", "core.analytics", "false"], dest)
     return dest
+
+
+def _root_pipeline_for_its_conditions(dest: Path) -> None:
+    """The workspace's root dvc.yaml regenerated for its params.yaml where the file decides a DAG condition
+    (:data:`diffrepro.dag.steps.CONDITIONS`: the classifier backend) otherwise than the repository's params.yaml,
+    as its user would (`diffrepro dag dvc-yaml --params params.yaml --write`)."""
+    from diffrepro.config import load_config
+    from diffrepro.dag.dvc import Pipeline, dvc_yaml
+    from diffrepro.dag.steps import CONDITIONS
+
+    config, default = load_config(dest / "params.yaml"), load_config(REPO / "params.yaml")
+    if any(c.holds(config) != c.holds(default) for c in CONDITIONS.values()):
+        (dest / "dvc.yaml").write_text(dvc_yaml(config, Pipeline()), encoding="utf-8")
 
 
 def set_param(workspace: Path, dotted: str, value) -> None:
