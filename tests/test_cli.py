@@ -144,4 +144,7 @@ def test_a_step_runs_on_its_fixed_thread_count_whatever_the_environment(monkeypa
         assert counts[step.name] == step.threads, step.name
         assert torch_threads(argparse.Namespace(declared_step=step, threads=3)) == 3
     assert counts["train_ddgm"] == 1 and counts["evaluate"] == 2
+    monkeypatch.setenv("DIFFREPRO_THREADS", "2")  # the explicit override (runs whose numbers are not committed)
+    assert torch_threads(argparse.Namespace(declared_step=STEPS[0], threads=None)) == 2
+    assert torch_threads(argparse.Namespace(declared_step=STEPS[0], threads=3)) == 3
     assert torch_threads(argparse.Namespace(command="standin-weights")) is None

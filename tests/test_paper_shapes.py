@@ -72,15 +72,18 @@ def run(tmp_path_factory):
     (ws / "params.yaml").write_text(yaml.safe_dump(smoke, sort_keys=False))
     targets = [f"results/metrics/ddgm/{m}.json" for m in MODELS]
     targets += ["results/metrics/daed_posthoc.json", f"results/metrics/dddm/{DDDM_RUN}.json"]
-    env_home = os.environ.get("TORCH_HOME")
-    os.environ["TORCH_HOME"] = str(standins / "torch_home")
+    # as the README's smoke command: the stand-in LPIPS backbones, and both cores for each network job
+    env = {"TORCH_HOME": str(standins / "torch_home"), "DIFFREPRO_THREADS": "2"}
+    saved = {k: os.environ.get(k) for k in env}
+    os.environ.update(env)
     try:
         sh([tool("snakemake"), "--profile", "workflow/profiles/smoke-cpu", *targets], ws, timeout=3600)
     finally:
-        if env_home is None:
-            os.environ.pop("TORCH_HOME")
-        else:
-            os.environ["TORCH_HOME"] = env_home
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
     return ws, load_config(REPO / "configs" / "paper.yaml")
 
 

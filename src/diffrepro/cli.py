@@ -296,12 +296,22 @@ def run_step(step: Step, args: argparse.Namespace, argv: list[str]) -> int:
     return 0
 
 
+#: an explicit override of every step's fixed torch thread count (its numbers then move in their last digits)
+THREADS_ENV = "DIFFREPRO_THREADS"
+
+
 def torch_threads(args: argparse.Namespace) -> int | None:
-    """The torch CPU threads of a command: its ``--threads``, else a step's fixed count (never
-    ``$OMP_NUM_THREADS``, which Snakemake sets from --cores and DVC leaves unset: float rounding on the CPU
+    """The torch CPU threads of a command: its ``--threads``, else ``$DIFFREPRO_THREADS`` (an explicit override
+    for a run whose numbers are not committed, such as the paper-shape smoke run), else a step's fixed count
+    (never ``$OMP_NUM_THREADS``, which Snakemake sets from --cores and DVC leaves unset: float rounding on the CPU
     depends on the thread count, and a step's bytes must not depend on the orchestrator); None for a tool."""
     threads = getattr(args, "threads", None)
     if threads is None and hasattr(args, "declared_step"):
+        override = os.environ.get(THREADS_ENV)
+        if override:
+            if not override.isdigit() or int(override) < 1:
+                raise DiffreproError(f"${THREADS_ENV} = {override!r}: a positive number of threads")
+            return int(override)
         threads = args.declared_step.threads
     return threads
 
