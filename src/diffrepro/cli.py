@@ -38,10 +38,11 @@ def _validate(args) -> None:
             if name not in CONDITIONS or value not in ("true", "false"):
                 raise DiffreproError(f"--condition {given!r}: NAME=true|false, NAME one of {sorted(CONDITIONS)}")
             cond = CONDITIONS[name]
-            if cond.holds(config) != (value == "true"):
+            holds = cond.holds(config)
+            if holds != (value == "true"):
                 raise DiffreproError(
                     f"{args.params}: {cond.key} = {lookup(config, cond.key)!r}: that {cond.meaning} is "
-                    f"{str(cond.holds(config)).lower()}, but this DVC pipeline was generated for {value} (its stages "
+                    f"{str(holds).lower()}, but this DVC pipeline was generated for {value} (its stages "
                     f"and inputs differ): regenerate it with `diffrepro dag dvc-yaml --params {args.params} --write`"
                 )
     if args.out:  # the record DVC's check_params stage writes: the same bytes for every valid file

@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from .spec import Step, lookup, preset_root, rooted, to_dvc
+from .spec import Step, lookup, present, preset_root, rooted, to_dvc
 from .steps import CONDITIONS, STEPS
 
 __all__ = ["GATE", "GATE_RECORD", "HEADER", "Pipeline", "dvc_yaml", "gate_output", "pipeline_of"]
@@ -199,7 +199,7 @@ def dvc_yaml(config: Mapping[str, Any], pipeline: Pipeline = Pipeline()) -> str:
         for o in s.outputs:
             if o.members and o.members.names is None:
                 raise ValueError(f"step {s.name}: DVC needs the files of output {o.flag} by name, not from params")
-    steps = [s for s in STEPS if s.when is None or s.when.holds(config)]
+    steps = [s for s in STEPS if present(s.when, config)]
     stages = ["", *_gate(pipeline, config)] + [line for s in steps for line in ["", *_stage(s, pipeline, config)]]
     header = _preset_header(pipeline, config["preset"]) if pipeline.root else HEADER
     return header + "stages:" + "\n".join(stages) + "\n"

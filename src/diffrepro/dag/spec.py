@@ -46,6 +46,7 @@ __all__ = [
     "belongs_to_preset",
     "lookup",
     "placeholders",
+    "present",
     "preset_root",
     "rooted",
     "to_dvc",
@@ -160,6 +161,11 @@ class Condition:
         return bool(self.test(lookup(config, self.key)))
 
 
+def present(when: Condition | None, config: Mapping[str, Any]) -> bool:
+    """Whether a part of the DAG under condition ``when`` (None: unconditional) exists for ``config``."""
+    return when is None or when.holds(config)
+
+
 @dataclass(frozen=True)
 class Members:
     """The files inside a directory argument, one per element of params sections or of fixed ``names``:
@@ -174,7 +180,7 @@ class Members:
     def names_of(self, config: Mapping[str, Any]) -> list[str]:
         """The fixed names of the parameter file ``config`` (those whose condition holds)."""
         conditions = dict(self.when)
-        return [n for n in self.names or () if n not in conditions or conditions[n].holds(config)]
+        return [n for n in self.names or () if present(conditions.get(n), config)]
 
     def files(self, directory: str, config: Mapping[str, Any]) -> list[str]:
         """The files of the elements of ``over`` (a section, or several one after the other) or of ``names``."""
@@ -352,7 +358,7 @@ class Step:
 
     def inputs_of(self, config: Mapping[str, Any]) -> list[In]:
         """The inputs of its jobs for the parameter file ``config`` (those whose condition holds)."""
-        return [a for a in self.inputs if a.when is None or a.when.holds(config)]
+        return [a for a in self.inputs if present(a.when, config)]
 
     @staticmethod
     def input_key(arg: In) -> str:
@@ -386,7 +392,7 @@ class Step:
         does not hold)."""
         if self.foreach is None:
             return [None]
-        if self.when is not None and not self.when.holds(config):
+        if not present(self.when, config):
             return []
         return list(self.foreach.elements(config))
 
@@ -429,7 +435,7 @@ class Step:
         pairs = [("--params", params_file), ("--log", render(rooted(self.log, root)))]
         for a in self.args:
             if isinstance(a, In):
-                if a.when is not None and not a.when.holds(config):
+                if not present(a.when, config):
                     continue
                 pairs.append((a.flag, render(a.value.replace(PATH, rooted(a.path, root)))))
             elif isinstance(a, Out):
