@@ -287,7 +287,13 @@ def test_training_images_check_and_convert():
     images = torch.tensor([0, 255, 51, 204], dtype=torch.uint8).reshape(4, 1, 1, 1).expand(4, 1, 2, 2).contiguous()
     data = TrainingImages(images, 2, key="train.batch_size", seed=0, purpose="epoch", n=3)
     assert data.n == 3 and data.shape == (1, 2, 2) and data.order.steps_per_epoch == 1
-    assert data.data[:, 0, 0, 0].tolist() == [-1.0, 1.0, pytest.approx(-0.6)]
+    assert data.images_u8.dtype == torch.uint8 and data.images_u8.data_ptr() == images.data_ptr()  # no copy
+    batch = data.batch(torch.tensor([2, 0, 1]))
+    assert batch.dtype == torch.float32 and batch[:, 0, 0, 0].tolist() == [pytest.approx(-0.6), -1.0, 1.0]
+    with pytest.raises(IndexError):
+        data.batch(torch.tensor([3]))  # beyond the n=3 images used
+    with pytest.raises(TypeError, match="training images must be uint8, got torch.float32"):
+        TrainingImages(images.float(), 1, key="k", seed=0, purpose="epoch")
     with pytest.raises(ValueError, match=r"train\.batch_size=5 exceeds the 4 training images$"):
         TrainingImages(images, 5, key="train.batch_size", seed=0, purpose="epoch")
     with pytest.raises(ValueError, match="exceeds the 3 training images used"):

@@ -167,7 +167,7 @@ class DAETask(TrainTask):
 
     def step(self, step: int, loop: TrainLoop) -> StepResult:
         _, idx = self.images.order.batch(step)
-        x0 = self.images.data[idx[self.local]]
+        x0 = self.images.batch(idx[self.local])
         g = generator(self.seed, "dae-step", step)
         noise = torch.randn((self.batch_size, *x0.shape[1:]), generator=g)[self.local].to(self.device)
         torch.manual_seed(derive_seed(self.seed, "dae-dropout", step, *self.dist.seed_keys()))

@@ -258,7 +258,7 @@ class DDDMTask(TrainTask):
         epoch, idx = self.images.order.batch(step)  # the global batch's data-set indices
         nb = idx.numel()
         lo, hi = dist.local_range(nb)  # this process's rows
-        x0 = self.images.data[idx[lo:hi]]
+        x0 = self.images.batch(idx[lo:hi])
         x_bar = store.get(idx).to(device) if store is not None else torch.empty((nb, *self.images.shape), device=device)
         x_bar = dist.broadcast(x_bar)[lo:hi]  # rank 0's store rows
         g = generator(self.seed, "step", step)

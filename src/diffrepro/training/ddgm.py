@@ -274,7 +274,7 @@ class DDGMTask(TrainTask):
     def step(self, step: int, loop: TrainLoop) -> StepResult:
         dist, local, device = self.dist, self.local, self.device
         _, idx = self.images.order.batch(step)
-        x0 = self.images.data[idx[local]]
+        x0 = self.images.batch(idx[local])
         g = generator(self.seed, "step", step)
         t_cpu, weights = self.sampler.sample(self.batch, g)  # the global batch's timesteps (t_cpu) and weights
         t, weights = t_cpu.to(device), weights.to(device)

@@ -151,10 +151,12 @@ class EpochOrder:
 
 
 class TrainingImages:
-    """A task's training images: uint8 ``[N, C, H, W]`` (square), the first ``n`` of them (default: all) as
-    float32 in [-1, 1] on ``device`` (``data``), visited in batches of ``batch_size`` (``order``): epoch ``e``
-    visits ``torch.randperm(n, generator=generator(seed, purpose, e))`` in ``steps_per_epoch`` batches (default:
-    the epoch's remainder is dropped). ``key`` names the batch size's configuration key in errors."""
+    """A task's training images: uint8 ``[N, C, H, W]`` (square), the first ``n`` of them (default: all), kept
+    as uint8 on ``device`` and handed out as float32 in [-1, 1] one batch at a time (:meth:`batch`: a float32
+    copy of the whole set would take 4x its bytes, 8 GB for CelebA's 162,770 64x64 images, 63 GB for
+    ImageNet-64), visited in batches of ``batch_size`` (``order``): epoch ``e`` visits
+    ``torch.randperm(n, generator=generator(seed, purpose, e))`` in ``steps_per_epoch`` batches (default: the
+    epoch's remainder is dropped). ``key`` names the batch size's configuration key in errors."""
 
     def __init__(
         self,
@@ -174,7 +176,9 @@ class TrainingImages:
         self.n, self.channels, self.size = int(n_all if n is None else n), int(channels), int(height)
         if batch_size > self.n:
             raise ValueError(f"{key}={batch_size} exceeds the {self.n} training images{'' if n is None else ' used'}")
-        self.data = to_model_range(images_u8[: self.n]).to(device)
+        if images_u8.dtype != torch.uint8:
+            raise TypeError(f"training images must be uint8, got {images_u8.dtype}")
+        self.images_u8 = images_u8[: self.n].to(device)
         per_epoch = self.n // batch_size if steps_per_epoch is None else steps_per_epoch
         self.order = EpochOrder(
             lambda epoch: torch.randperm(self.n, generator=generator(seed, purpose, epoch)),
@@ -182,6 +186,10 @@ class TrainingImages:
             batch_size,
             device,
         )
+
+    def batch(self, indices: Tensor) -> Tensor:
+        """The images at ``indices`` as float32 in [-1, 1] (:func:`~diffrepro.imaging.to_model_range`)."""
+        return to_model_range(self.images_u8[indices])
 
     @property
     def shape(self) -> tuple[int, int, int]:

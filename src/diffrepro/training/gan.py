@@ -160,7 +160,7 @@ class GanTask(TrainTask):
         dist, local, z_dim = self.dist, self.local, self.gan_cfg["z_dim"]
         for i in range(self.n_dis):
             _, idx = self.images.order.batch(step * self.n_dis + i)
-            real = self.images.data[idx[local]]
+            real = self.images.batch(idx[local])
             z = torch.randn(self.batch, z_dim, generator=generator(self.seed, "gan-zd", step, i)).to(self.device)
             with torch.no_grad():
                 fake = self.G(z)[local]  # BatchNorm over the global batch, then this process's rows
