@@ -69,15 +69,23 @@ def test_the_data_package_imports_no_loader():
 def test_a_loader_is_the_code_of_the_jobs_that_load_its_data_set():
     config = {
         "datasets": {"fmnist": {"dataset": "fashion_mnist"}, "in32": {"dataset": "imagenet32"}},
-        "analysis": {"reconstruction": {"data": "fmnist", "targets": ["fashion_mnist", "digits"]}},
+        "analysis": {
+            "reconstruction": {
+                "panels": {
+                    "a": {"data": "fmnist", "targets": ["fashion_mnist", "digits"]},
+                    "b": {"data": "in32", "targets": ["imagenet32", "cifar10"]},
+                }
+            }
+        },
     }
     prepare = step("prepare_data")
     assert "src/diffrepro/data/fashion_mnist.py" in prepare.code(config, "fmnist")
     assert not set(prepare.code(config, "fmnist")) & (LOADERS - {"src/diffrepro/data/fashion_mnist.py"})
     assert "src/diffrepro/data/imagenet.py" in prepare.code(config, "in32")
     # the in-domain target is read from the processed file: only the other targets' loaders
-    recon = set(step("reconstruction").code(config))
+    recon = set(step("reconstruction").code(config, "a"))
     assert recon & LOADERS == {"src/diffrepro/data/small_sets.py"}
+    assert set(step("reconstruction").code(config, "b")) & LOADERS == {"src/diffrepro/data/cifar.py"}  # per panel
     # without a parameter file (dvc.yaml): every loader
     assert set(prepare.code()) >= LOADERS
     with pytest.raises(KeyError, match="unknown data set 'nope'.*fashion_mnist"):

@@ -234,6 +234,11 @@ def test_every_data_reference_names_a_data_set(tiny_config):
         ("gans.sngan.data", lambda c: c["gans"]["sngan"].__setitem__("data", "cifar")),
         ("dddm.data", lambda c: c["dddm"].__setitem__("data", "cifar")),
         ("analysis.snr.data", lambda c: c["analysis"]["snr"].__setitem__("data", "cifar")),
+        ("analysis.snr.data[1]", lambda c: c["analysis"]["snr"].__setitem__("data", ["digits", "cifar"])),
+        (
+            "analysis.reconstruction.panels.digits.data",
+            lambda c: c["analysis"]["reconstruction"]["panels"]["digits"].__setitem__("data", "cifar"),
+        ),
     ]:
         bad = copy.deepcopy(tiny_config)
         setter(bad)
@@ -250,6 +255,12 @@ def test_stated_data_must_be_the_models_data(tiny_config):
     bad = copy.deepcopy(two)
     bad["daed"]["posthoc"]["data"] = "faces"
     with pytest.raises(ConfigError, match=rf"daed.posthoc.data: 'faces', but '{generator}' is trained on 'digits'"):
+        validate_config(bad)
+    bad = copy.deepcopy(two)  # a second reconstruction panel whose model is trained on another set than it says
+    bad["analysis"]["reconstruction"]["panels"]["faces"] = {"data": "faces", "model": "ddgm_a", "targets": ["digits"]}
+    with pytest.raises(
+        ConfigError, match="analysis.reconstruction.panels.faces.data: 'faces', but 'ddgm_a' is trained on 'digits'"
+    ):
         validate_config(bad)
     bad = copy.deepcopy(two)
     bad["gans"]["sngan"]["data"] = "faces"  # a surrogate GAN on another data set than the base model

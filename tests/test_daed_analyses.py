@@ -28,7 +28,7 @@ from diffrepro.analysis.transferability import (
 from diffrepro.artifacts.ddgm import weights_metadata
 from diffrepro.cli import main
 from diffrepro.config import load_config, model_config
-from diffrepro.data import load_dataset, save_processed
+from diffrepro.data import load_dataset, load_processed, save_processed
 from diffrepro.data.processed import resize_images
 from diffrepro.data.targets import (
     LUMA_WEIGHTS,
@@ -268,12 +268,13 @@ def test_transfer_models_follow_the_papers_rows():
 # ----------------------------------------------------------------------------- the steps, end to end
 ANALYSIS = {
     "reconstruction": {
-        "model": "ddgm_a",
-        "data": "digits",
         "fraction": 0.2,
         "points": 3,
         "images": 3,
-        "targets": ["digits", "lfw_subset"],
+        "panels": {
+            "digits": {"data": "digits", "model": "ddgm_a", "targets": ["digits", "lfw_subset"]},
+            "vlb": {"data": "digits", "model": "ddgm_vlb", "targets": ["digits"]},
+        },
     },
     "transferability": {
         "beta_1": 0.1,
@@ -389,6 +390,8 @@ def test_reconstruction_step_end_to_end(workspace):
             str(out / "log.txt"),
             "--device",
             "cpu",
+            "--panel",
+            "digits",
             "--weights",
             str(workspace["weights"]["ddgm_a"]),
             "--data",
@@ -397,8 +400,6 @@ def test_reconstruction_step_end_to_end(workspace):
             str(out / "rec.csv"),
             "--out-json",
             str(out / "rec.json"),
-            "--out-png",
-            str(out / "rec.png"),
         ]
     )
     assert rc == 0
@@ -425,13 +426,13 @@ def test_reconstruction_step_end_to_end(workspace):
         assert float(r["t_fraction"]) == pytest.approx((int(r["t"]) + 1) / 40)
         assert 0 <= float(r["mae_mean"]) <= 1 and float(r["mae_sem"]) >= 0 and -1 <= float(r["ms_ssim_mean"]) <= 1
     summary = json.loads((out / "rec.json").read_text())
-    assert summary["steps"] == [0, 3, 6] and summary["timesteps"] == 40 and summary["model"] == "ddgm_a"
+    assert summary["steps"] == [0, 3, 6] and summary["timesteps"] == 40
+    assert summary["model"] == "ddgm_a" and summary["panel"] == "digits"
     assert summary["targets"]["digits"]["in_domain"] and summary["targets"]["lfw_subset"]["n"] == 3
     lfw = summary["targets"]["lfw_subset"]
     assert lfw["mae_minus_in_domain"] == pytest.approx(
         [a - b for a, b in zip(lfw["mae"], summary["targets"]["digits"]["mae"])]
     )
-    assert _png(out / "rec.png")[0] > 100 and (out / "rec.svg").stat().st_size > 0
     # same inputs, same numbers (seeded image choice and noise)
     rc = main(
         [
@@ -440,6 +441,8 @@ def test_reconstruction_step_end_to_end(workspace):
             str(workspace["params"]),
             "--device",
             "cpu",
+            "--panel",
+            "digits",
             "--weights",
             str(workspace["weights"]["ddgm_a"]),
             "--data",
@@ -448,11 +451,32 @@ def test_reconstruction_step_end_to_end(workspace):
             str(out / "rec2.csv"),
             "--out-json",
             str(out / "rec2.json"),
-            "--out-png",
-            str(out / "r2.png"),
         ]
     )
     assert rc == 0 and (out / "rec2.csv").read_text() == (out / "rec.csv").read_text()
+    # a panel the parameters do not hold is refused by name
+    argv = ["reconstruction", "--params", str(workspace["params"]), "--device", "cpu", "--panel", "cifar"]
+    argv += ["--weights", str(workspace["weights"]["ddgm_a"]), "--data", str(workspace["data"])]
+    argv += ["--out-csv", str(out / "x.csv"), "--out-json", str(out / "x.json")]
+    assert main(argv) == 1 and not (out / "x.csv").exists()
+
+    # the figure: a column per panel, in the parameters' order; a missing panel's CSV is named
+    panels = out / "panels"
+    panels.mkdir()
+    (panels / "digits.csv").write_text((out / "rec.csv").read_text())
+    figure = ["reconstruction-figure", "--params", str(workspace["params"]), "--panels", str(panels)]
+    figure += ["--out-png", str(out / "fig.png")]
+    assert main(figure) == 1 and not (out / "fig.png").exists()  # the vlb panel's CSV is missing
+    (panels / "vlb.csv").write_text(
+        "".join(line for line in (out / "rec.csv").read_text().splitlines(keepends=True) if "lfw" not in line)
+    )
+    assert main(figure) == 0
+    width, height = _png(out / "fig.png")
+    assert width > height and (out / "fig.svg").stat().st_size > 0  # two columns side by side
+    from diffrepro.steps.reconstruction_figure import read_panel
+
+    assert list(read_panel(panels / "digits.csv")) == ["digits", "lfw_subset"]
+    assert list(read_panel(panels / "vlb.csv")) == ["digits"]
 
 
 def test_transferability_step_end_to_end(workspace):
@@ -598,3 +622,54 @@ def test_toy_examples_step_end_to_end(workspace):
     np.testing.assert_allclose(got, expected, rtol=1e-6)
     width, height = _png(out / "toy.png")
     assert height > 100 and width > 100
+
+
+def test_snr_step_draws_a_row_per_data_set(workspace):
+    """``analysis.snr.data`` lists several data sets (Fig 8): each one's rows, summary and crossing are those of
+    the closed form on its own training images, in the parameters' order; a lone name still works (Fig 1)."""
+    from diffrepro.analysis.snr import snr_curve
+    from diffrepro.imaging import to_model_range
+
+    tmp = workspace["tmp"] / "snr"
+    processed = tmp / "processed"
+    processed.mkdir(parents=True)
+    save_processed(processed / "lfw.safetensors", load_dataset("lfw_subset"), 8)
+    (processed / "digits.safetensors").write_bytes(workspace["data"].read_bytes())
+    cfg = yaml.safe_load(workspace["params"].read_text())
+    cfg["datasets"]["lfw"] = {"dataset": "lfw_subset", "root": None, "download": False, "resolution": 8}
+    T = cfg["analysis"]["snr"]["timesteps"]
+
+    def run_snr(data, name):
+        cfg["analysis"]["snr"]["data"] = data
+        params = tmp / f"{name}.yaml"
+        params.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        argv = ["snr", "--params", str(params), "--data", str(processed)]
+        argv += ["--out-csv", str(tmp / f"{name}.csv"), "--out-json", str(tmp / f"{name}.json")]
+        rc = main([*argv, "--out-png", str(tmp / f"{name}.png")])
+        return rc, tmp / f"{name}.csv", tmp / f"{name}.json"
+
+    rc, csv_path, json_path = run_snr(["lfw", "digits"], "both")
+    assert rc == 0
+    summary = json.loads(json_path.read_text())
+    assert sorted(summary["datasets"]) == ["digits", "lfw"] and summary["timesteps"] == T  # canonical JSON
+    rows = _csv(csv_path)
+    schedules = cfg["analysis"]["snr"]["schedules"]
+    assert [(r["data"], r["schedule"]) for r in rows[:: T]] == [(d, s) for d in ("lfw", "digits") for s in schedules]
+    for data in ("lfw", "digits"):
+        images = load_processed(processed / f"{data}.safetensors")[0]["train_images"]
+        for name in schedules:
+            expected = snr_curve(alphas_cumprod(get_beta_schedule(name, T)), to_model_range(images))
+            got = summary["datasets"][data]["schedules"][name]
+            assert got["crossing_fraction"] == expected["crossing_fraction"]
+            ours = [float(r["log_snr_mean"]) for r in rows if (r["data"], r["schedule"]) == (data, name)]
+            np.testing.assert_allclose(ours, expected["log_snr_mean"].numpy(), rtol=1e-7)
+    width, height = _png(tmp / "both.png")
+    assert height > width * 0.6  # two rows of panels
+    rc, csv_one, json_one = run_snr("digits", "one")
+    assert rc == 0 and list(json.loads(json_one.read_text())["datasets"]) == ["digits"]
+    assert _csv(csv_one) == [r for r in rows if r["data"] == "digits"]
+    assert json.loads(json_one.read_text())["datasets"]["digits"] == summary["datasets"]["digits"]
+    # a listed data set without its processed file is named
+    cfg["datasets"]["other"] = dict(cfg["datasets"]["lfw"])
+    rc, csv_bad, _ = run_snr(["digits", "other"], "bad")
+    assert rc == 1 and not csv_bad.exists()

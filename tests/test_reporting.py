@@ -344,7 +344,7 @@ def test_image_panel_is_written_as_svg_beside_the_png(tmp_path):
         ("transferability", "--out-html"),
         ("claims", "--out-html"),
         ("snr", "--out-svg"),
-        ("reconstruction", "--out-svg"),
+        ("reconstruction-figure", "--out-svg"),
         ("transferability", "--out-svg"),
         ("toy-examples", "--out-svg"),
         ("dynamics", "--out-svg"),

@@ -75,6 +75,7 @@ NO_UNET_STEPS = {
     "surrogate_table",
     "dddm_tables",
     "coursework_figures",
+    "reconstruction_figure",
 }
 
 
@@ -256,7 +257,8 @@ REPLICATE = "ddgm_a_s1"
 REPLICATE_RULES = ["train_replicate", "sample_replicate", "evaluate_replicate"]
 # the DAED steps that hang off the post-hoc generator (ddgm_a in the tiny preset) and the analyses
 POSTHOC_SPLITS = ["0.1", "linear"]
-ANALYSES = ["reconstruction", "transferability", "toy_examples", "dynamics"]
+# (the tiny preset's one reconstruction panel, digits, and the figure of every panel)
+ANALYSES = ["reconstruction@digits", "reconstruction_figure", "transferability", "toy_examples", "dynamics"]
 
 
 def read_table(path: Path) -> list[dict]:
@@ -385,7 +387,8 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
     t41 = read_table(ws / "results/tables/coursework_4_1.csv")
     assert [int(r["Iterations"]) for r in t41] == [10, 20]  # snapshot at 0.5, then the final weights
     assert [r["T"] for r in read_table(ws / "results/tables/coursework_4_2.csv")] == ["100", "100"]
-    snr = json.loads((ws / "results/analysis/snr.json").read_text())["schedules"]
+    (snr_data,) = json.loads((ws / "results/analysis/snr.json").read_text())["datasets"].values()  # one data set
+    snr = snr_data["schedules"]
     # the averaged log-SNR crosses 0 earlier for the linear schedule than for the cosine one (Fig 1)
     assert 0 < snr["linear"]["crossing_fraction"] < snr["cosine"]["crossing_fraction"] < 1
     assert (ws / "results/figures/snr.png").stat().st_size > 0
@@ -610,7 +613,8 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         | {f"{rule}@{REPLICATE}" for rule in REPLICATE_RULES}
         | {f"table@{t}" for t in TABLES}
         | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
-        | {"sample_posthoc", "evaluate_posthoc", "reconstruction", "transferability", "toy_examples"}
+        | {"sample_posthoc", "evaluate_posthoc", "reconstruction@digits", "reconstruction_figure"}
+        | {"transferability", "toy_examples"}
         | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
         | {"surrogate_table", "coursework_figures", "claims"}
     )

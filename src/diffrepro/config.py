@@ -178,8 +178,14 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
     refs.update({f"gans.{n}.data": gan_config(config, n).data for n in config["gans"]})
     refs["dddm.data"] = dddm_config(config).data
     analysis = analysis_config(config)
-    for key in ("snr", "reconstruction", "transferability"):
-        refs[f"analysis.{key}.data"] = getattr(analysis, key).data
+    snr = analysis.snr
+    if isinstance(snr.data, str):
+        refs["analysis.snr.data"] = snr.data
+    else:
+        refs.update({f"analysis.snr.data[{i}]": name for i, name in enumerate(snr.datasets)})
+    for name, panel in analysis.reconstruction.panels.items():
+        refs[f"analysis.reconstruction.panels.{name}.data"] = panel.data
+    refs["analysis.transferability.data"] = analysis.transferability.data
     refs["daed.posthoc.data"] = daed_config(config).posthoc.data
     refs["surrogate.data"] = surrogate_config(config).data
     return refs
@@ -188,9 +194,12 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
 #: sections that name their model(s) and state the models' data set beside them (DVC cannot look it up)
 def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
     analysis, post, sur = analysis_config(config), daed_config(config).posthoc, surrogate_config(config)
-    recon, transfer = analysis.reconstruction, analysis.transferability
+    transfer = analysis.transferability
     return {
-        "analysis.reconstruction": (recon.data, [recon.model]),
+        **{
+            f"analysis.reconstruction.panels.{name}": (panel.data, [panel.model])
+            for name, panel in analysis.reconstruction.panels.items()
+        },
         "analysis.transferability": (transfer.data, list(transfer.models.as_dict().values())),
         "daed.posthoc": (post.data, [post.generator]),
         "surrogate": (sur.data, [sur.base_model, *sur.surrogates]),
@@ -238,8 +247,9 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
             f"{source}: daed.posthoc.train.checkpoint_every must be a multiple of log_every "
             f"(got {t.checkpoint_every} and {t.log_every})"
         )
-    for key in ("reconstruction", "toy_examples"):
-        _check_model_ref(config, source, f"analysis.{key}.model", getattr(analysis, key).model)
+    for name, panel in analysis.reconstruction.panels.items():
+        _check_model_ref(config, source, f"analysis.reconstruction.panels.{name}.model", panel.model)
+    _check_model_ref(config, source, "analysis.toy_examples.model", analysis.toy_examples.model)
     for key in ("transferability", "toy_examples"):
         beta = getattr(analysis, key).beta_1
         if not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
@@ -306,8 +316,9 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
     # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
     analysis = analysis_config(config)
     refs = {"daed.posthoc.generator": daed_config(config).posthoc.generator}
-    for key in ("reconstruction", "toy_examples"):
-        refs[f"analysis.{key}.model"] = getattr(analysis, key).model
+    for name, panel in analysis.reconstruction.panels.items():
+        refs[f"analysis.reconstruction.panels.{name}.model"] = panel.model
+    refs["analysis.toy_examples.model"] = analysis.toy_examples.model
     for key, name in analysis.transferability.models.as_dict().items():
         refs[f"analysis.transferability.models.{key}"] = name
     for key, name in analysis.dynamics.as_dict().items():
@@ -400,9 +411,10 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     at_most("evaluation.reference_images", ev["reference_images"], dddm_data, dddm_split, "the DDDM's reference set")
     for data in sorted({m["data"] for m in config["models"].values()}):
         at_most("evaluation.nll_images", ev["nll_images"], data, "test", "the exact-NLL images")
-    for key in ("reconstruction", "transferability"):
-        section = config["analysis"][key]
-        at_most(f"analysis.{key}.images", section["images"], section["data"], "test", "the analysis images")
+    recon, transfer = config["analysis"]["reconstruction"], config["analysis"]["transferability"]
+    for panel in recon["panels"].values():
+        at_most("analysis.reconstruction.images", recon["images"], panel["data"], "test", "the analysis images")
+    at_most("analysis.transferability.images", transfer["images"], transfer["data"], "test", "the analysis images")
 
 
 def _check_semantics(config: dict[str, Any], source: str) -> None:

@@ -43,6 +43,7 @@ __all__ = [
     "PosthocTrainConfig",
     "PosthocTrainSection",
     "ReconstructionConfig",
+    "ReconstructionPanel",
     "SNRConfig",
     "SurrogateConfig",
     "ToyExamplesConfig",
@@ -124,23 +125,39 @@ class SNRConfig(Section):
 
     SCHEMA: ClassVar[str] = "analysis.snr"
 
-    data: str
+    data: str | tuple[str, ...]
     timesteps: int
     schedules: tuple[str, ...]
+
+    @property
+    def datasets(self) -> tuple[str, ...]:
+        """The data sets, in order (``data`` names one or lists several): one row of panels each."""
+        return (self.data,) if isinstance(self.data, str) else tuple(self.data)
+
+
+@dataclass(frozen=True)
+class ReconstructionPanel(Section):
+    """``analysis.reconstruction.panels.<name>``: one panel, a DDGM and the image sets it reconstructs."""
+
+    SCHEMA: ClassVar[str] = "analysis.reconstruction.panels.*"
+
+    data: str
+    model: str
+    targets: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class ReconstructionConfig(Section):
-    """``analysis.reconstruction``: a DDGM's reconstruction error over its first steps (Fig 2, 3)."""
+    """``analysis.reconstruction``: DDGMs' reconstruction error over their first steps (Fig 2, 3), one panel
+    per entry of ``panels`` (in the parameters' order; the claims read the first)."""
 
     SCHEMA: ClassVar[str] = "analysis.reconstruction"
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"panels": ReconstructionPanel})
 
-    data: str
-    model: str
     fraction: float
     points: int
     images: int
-    targets: tuple[str, ...]
+    panels: Mapping[str, ReconstructionPanel]
 
 
 @dataclass(frozen=True)

@@ -104,11 +104,13 @@ def text(value: Any) -> str:
 
 
 def elements(config: Mapping[str, Any], section: str | None, names: tuple[str, ...] | None) -> list[str]:
-    """Fixed ``names``, or the elements of the params ``section`` (a mapping's keys, a list's values) as they
-    appear in paths (split point 0.1 -> ``0.1``)."""
+    """Fixed ``names``, or the elements of the params ``section`` (a mapping's keys, a list's values, a lone
+    string) as they appear in paths (split point 0.1 -> ``0.1``)."""
     if names is not None:
         return list(names)
     values = lookup(config, section)
+    if isinstance(values, str):  # a section that names one element or lists several (analysis.snr.data)
+        return [values]
     return [text(v) for v in (list(values) if isinstance(values, Mapping) else values)]
 
 

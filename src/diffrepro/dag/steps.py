@@ -46,6 +46,7 @@ MODELS = Foreach("model", section="models")
 #: a model's training-seed replicates: each trains, samples and evaluates as its own run (params.replicates)
 REPLICATES = Foreach("replicate", section="replicates")
 SPLITS = Foreach("split", section="daed.posthoc.split_points", keyed=False)
+RECONSTRUCTION_PANELS = Foreach("panel", section="analysis.reconstruction.panels")
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
@@ -197,6 +198,8 @@ def target_sets(analysis: str):
 
     def loads(config: Mapping[str, Any], key: str | None) -> list[str]:
         section = config["analysis"][analysis]
+        if "panels" in section:  # one job per panel
+            section = section["panels"][key]
         own = config["datasets"][section["data"]]["dataset"]
         return [name for name in section["targets"] if name != own]
 
@@ -529,7 +532,12 @@ STEPS: tuple[Step, ...] = (
         name="snr",
         help="SNR of the forward process per schedule, averaged over the data set (Deja et al. Fig 1, 8)",
         args=(
-            In(flag="--data", path=processed("{analysis.snr.data}"), help=DATA_HELP),
+            In(
+                flag="--data",
+                path="data/processed",
+                members=Members("{}.safetensors", "analysis.snr.data"),
+                help="folder of the processed data sets (prepare-data): those of analysis.snr.data are read",
+            ),
             Out(
                 flag="--out-csv",
                 path="results/analysis/snr.csv",
@@ -659,35 +667,58 @@ STEPS: tuple[Step, ...] = (
     Step(
         name="reconstruction",
         help=(
-            "reconstruction error of a DDGM from x_t over the first steps, in- vs out-of-domain (Deja et al. Fig 2, 3)"
+            "one panel of the reconstruction analysis: the error of a DDGM from x_t over the first steps, in- vs "
+            "out-of-domain (Deja et al. Fig 2, 3)"
         ),
+        foreach=RECONSTRUCTION_PANELS,
         args=(
+            Value(flag="--panel", value="{key}", help="the panel (a key of analysis.reconstruction.panels)"),
             In(
                 flag="--weights",
-                path="models/{analysis.reconstruction.model}/ema.safetensors",
-                help="EMA weights of analysis.reconstruction.model (train-ddgm)",
+                path="models/{item.model}/ema.safetensors",
+                help="EMA weights of the panel's model (train-ddgm)",
             ),
-            In(flag="--data", path=processed("{analysis.reconstruction.data}"), help=IN_DOMAIN_HELP),
+            In(flag="--data", path=processed("{item.data}"), help=IN_DOMAIN_HELP),
             Out(
                 flag="--out-csv",
-                path="results/analysis/reconstruction.csv",
+                path="results/analysis/reconstruction/{key}.csv",
                 cache=False,
                 help="output: MAE and MS-SSIM per target set and step",
             ),
-            Out(flag="--out-json", path="results/analysis/reconstruction.json", metric=True, help="output: summary"),
+            Out(
+                flag="--out-json",
+                path="results/analysis/reconstruction/{key}.json",
+                metric=True,
+                help="output: summary",
+            ),
+            DOWNLOAD_DIR,
+        ),
+        params=("seed", "analysis.reconstruction.fraction", "analysis.reconstruction.points",
+                "analysis.reconstruction.images", "analysis.reconstruction.panels.{key}"),
+        threads=1,
+        mem_mb=2000,
+        device=True,
+        loads=target_sets("reconstruction"),
+    ),
+    Step(
+        name="reconstruction_figure",
+        help="the reconstruction analysis' figure, one column per panel (Deja et al. Fig 2, 3)",
+        args=(
+            In(
+                flag="--panels",
+                path="results/analysis/reconstruction",
+                members=Members("{}.csv", "analysis.reconstruction.panels"),
+                help="folder of the panels' CSVs (reconstruction)",
+            ),
             *figure(
                 "--out-png",
                 "results/figures/reconstruction.png",
                 "output: figure",
                 Report("reconstruction", "figure", "reconstruction (Fig 2, 3)", "deja"),
             ),
-            DOWNLOAD_DIR,
         ),
-        params=("seed", "analysis.reconstruction"),
-        threads=1,
-        mem_mb=2000,
-        device=True,
-        loads=target_sets("reconstruction"),
+        params=("analysis.reconstruction.panels",),
+        mem_mb=1000,
     ),
     Step(
         name="transferability",
@@ -1139,7 +1170,12 @@ STEPS: tuple[Step, ...] = (
                 members=Members("{}.safetensors", "dddm.runs"),
                 help="folder of <run>.safetensors written by evaluate-dddm",
             ),
-            In(flag="--reconstruction", path="results/analysis/reconstruction.csv", help="reconstruction output"),
+            In(
+                flag="--reconstruction",
+                path="results/analysis/reconstruction",
+                members=Members("{}.csv", "analysis.reconstruction.panels"),
+                help="folder of the reconstruction panels' CSVs (the claims read the first panel's)",
+            ),
             In(flag="--transferability", path="results/analysis/transferability.csv", help="transferability output"),
             In(flag="--snr", path="results/analysis/snr.json", help="snr output (.json)"),
             *table_files("results/tables/claims", Report("claims", "table", "claims")),

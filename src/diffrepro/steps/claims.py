@@ -10,7 +10,7 @@ from ..atomic import read_json, write_json, write_text
 from ..claims.assess import assess
 from ..claims.registry import load_registry
 from ..claims.sources import Record, Results
-from ..config import dddm_config, evaluation_config, load_config, replicate_runs, surrogate_config
+from ..config import analysis_config, dddm_config, evaluation_config, load_config, replicate_runs, surrogate_config
 from ..csvio import read_csv, write_csv
 from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
 from ..reporting.render import (
@@ -55,7 +55,8 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     claims = load_registry(args.registry)
-    snr = read_json(args.snr)
+    first_panel = next(iter(analysis_config(config).reconstruction.panels))  # Fig 2's (the claims' data set)
+    snr = read_json(args.snr)["datasets"][analysis_config(config).snr.datasets[0]]  # the first data set's (Fig 1)
     results = Results(
         config=config,
         models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),
@@ -68,7 +69,7 @@ def run(args) -> None:
         posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
         surrogates=_records(args.surrogate_dir, surrogate_config(config).surrogates, args.surrogate_bootstrap_dir),
         dddm=_records(args.dddm_dir, dddm_config(config).runs, args.dddm_bootstrap_dir),
-        reconstruction=read_csv(args.reconstruction),
+        reconstruction=read_csv(os.path.join(args.reconstruction, f"{first_panel}.csv")),
         transferability=read_csv(args.transferability),
         snr=snr,
         sample_timing={

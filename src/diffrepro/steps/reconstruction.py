@@ -1,13 +1,13 @@
-"""Step: the reconstruction error of a DDGM over the first steps of the diffusion, on its own test
-images and on other data sets (Deja et al. Fig. 2 and 3).
+"""Step: one panel of the reconstruction analysis, the reconstruction error of a DDGM over the first
+steps of the diffusion, on its own test images and on other data sets (Deja et al. Fig. 2 and 3).
 
-For DDGM ``analysis.reconstruction.model`` and each set in ``analysis.reconstruction.targets``,
-``images`` test images (:mod:`diffrepro.data.targets`: the preset's own data set is its processed
+For panel ``--panel`` of ``analysis.reconstruction.panels``, its DDGM ``model`` and each set in its
+``targets``, ``analysis.reconstruction.images`` test images (:mod:`diffrepro.data.targets`: the preset's own data set is its processed
 test split; another set is loaded through the data registry and brought to the source's channels
 and resolution) are noised to ``x_t`` and denoised by the model's reverse process from ``t``
 (:func:`~diffrepro.analysis.reconstruction.reconstruction_error`) at the steps
-``first_fraction_steps(T, fraction, points)``. Outputs: a CSV (one row per target and step), a
-JSON summary and a PNG (MAE and MS-SSIM against ``(t + 1) / T``, in-domain lines solid)."""
+``first_fraction_steps(T, fraction, points)``. Outputs: a CSV (one row per target and step) and a
+JSON summary; ``diffrepro reconstruction-figure`` draws every panel."""
 
 from __future__ import annotations
 
@@ -22,7 +22,6 @@ from ..data import load_processed
 from ..data.targets import load_target_sets
 from ..devices import resolve_device
 from ..imaging import to_model_range
-from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 from ..seeding import generator
 
@@ -43,13 +42,18 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     rcfg = analysis_config(config).reconstruction
+    if args.panel not in rcfg.panels:
+        raise AnalysisInputError(
+            f"--panel {args.panel!r} is not one of analysis.reconstruction.panels ({', '.join(rcfg.panels)})"
+        )
+    panel = rcfg.panels[args.panel]
     device = resolve_device(args.device)
     tensors, meta = load_processed(args.data)
-    dcfg = dataset_of(config, rcfg.model)
+    dcfg = dataset_of(config, panel.model)
     source = dcfg["dataset"]
     if meta["dataset"] != source:
         raise AnalysisInputError(f"{args.data} holds {meta['dataset']!r}, but the model's data set is {source!r}")
-    net = load_ddgm(args.weights, config, rcfg.model, device)
+    net = load_ddgm(args.weights, config, panel.model, device)
     test = tensors["test_images"]
     if (net.channels, net.image_size) != (int(test.shape[1]), int(test.shape[2])):
         raise AnalysisInputError(
@@ -59,11 +63,11 @@ def run(args) -> None:
     T = net.diffusion.num_timesteps
     steps = first_fraction_steps(T, rcfg.fraction, rcfg.points)
     batch_size = net.mcfg.sample.batch_size
-    log.info("%s (T=%d): steps %s on %s", rcfg.model, T, steps, ", ".join(rcfg.targets))
+    log.info("panel %s, %s (T=%d): steps %s on %s", args.panel, panel.model, T, steps, ", ".join(panel.targets))
 
     results = {}
     for name, target in load_target_sets(
-        rcfg.targets,
+        panel.targets,
         rcfg.images,
         seed=config["seed"],
         source_dataset=source,
@@ -117,7 +121,8 @@ def run(args) -> None:
 
     in_domain = next((rows for target, rows in results.values() if target.in_domain), None)
     summary = {
-        "model": rcfg.model,
+        "panel": args.panel,
+        "model": panel.model,
         "dataset": source,
         "resolution": net.image_size,
         "channels": net.channels,
@@ -143,33 +148,3 @@ def run(args) -> None:
             entry["ms_ssim_minus_in_domain"] = [_finite(r["ms_ssim"] - q["ms_ssim"]) for r, q in zip(rows, in_domain)]
         summary["targets"][name] = entry
     write_json(args.out_json, summary)
-    _figure(results, T, rcfg.model, source, args.out_png, args.out_svg)
-
-
-def _figure(results: dict, T: int, model: str, source: str, path: str, svg_path: str | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
-    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name, (target, rows) in results.items():
-        x = np.array([(r["t"] + 1) / T for r in rows])
-        style = "-" if target.in_domain else "--"
-        label = f"{name} ({'in-domain' if target.in_domain else 'out-of-domain'}, n={target.n})"
-        for ax, key in ((ax1, "mae"), (ax2, "ms_ssim")):
-            y = np.array([r[key] for r in rows])
-            sem = np.nan_to_num(np.array([r[f"{key}_sem"] for r in rows]))
-            (line,) = ax.plot(x, y, style, marker="o", markersize=3, label=label)
-            ax.fill_between(x, y - sem, y + sem, color=line.get_color(), alpha=0.2, linewidth=0)
-    ax1.set(
-        xlabel="(t + 1) / T  (t 0-based)",
-        ylabel="MAE ([0, 1] images)",
-        title=f"reconstruction from x_t, {model} ({source})",
-    )
-    ax2.set(xlabel="(t + 1) / T  (t 0-based)", ylabel="MS-SSIM", title="MS-SSIM of the reconstruction")
-    ax1.legend(fontsize=8)
-    fig.tight_layout()
-    save_figure(fig, path, svg_path)
-    plt.close(fig)
