@@ -194,3 +194,20 @@ def test_paper_preset_has_the_dddm_rows_and_sweeps(paper):
         cs = {r["metric"]["c"] for r in runs.values() if isinstance(r["metric"], dict) and r["metric"]["name"] == name}
         assert len(cs) >= 3, name
     assert {1, 2, 1000} <= set(paper["dddm"]["sample"]["steps"]) and len(paper["dddm"]["sample"]["steps"]) >= 8
+
+
+def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
+    """Deja et al.'s analyses on the data sets the texts show them on: SNR (Fig 1: Fashion-MNIST and CIFAR-10;
+    appendix Fig 8: the three sets), reconstruction (Fig 2: Fashion-MNIST and CIFAR-10; Fig 3: the CIFAR-10 DDGM
+    on CIFAR-10 and CelebA), the loss dynamics (appendix Fig 14/15: a CIFAR-10 DDGM trained with the VLB and the
+    DAED with the same betas)."""
+    analysis = paper["analysis"]
+    assert analysis["snr"]["data"] == ["fashion_mnist", "cifar10", "celeba64"]
+    panels = analysis["reconstruction"]["panels"]
+    assert [p["data"] for p in panels.values()] == ["fashion_mnist", "cifar10"]
+    assert panels["cifar10"]["targets"] == ["cifar10", "celeba64"]
+    models = paper["models"]
+    assert all(models[p["model"]]["data"] == p["data"] for p in panels.values())
+    ddgm, daed = models[analysis["dynamics"]["ddgm"]], models[analysis["dynamics"]["daed"]]
+    assert ddgm["data"] == daed["data"] == "cifar10" and ddgm["objective"] == daed["objective"] == "vlb"
+    assert daed["kind"] == "daed" and ddgm["timesteps"] == 1000 and daed["timesteps"] == 999  # the first step detached
