@@ -341,7 +341,7 @@ def test_workload_training_steps_are_the_engines_steps(tiny_config, monkeypatch)
 
     monkeypatch.setattr(TrainLoop, "train_step", spy)
     works = all_workloads(tiny_config)
-    for key in ("ddgm_a", "daed/posthoc", "gans/sngan", "dddm/dddm_l1"):
+    for key in ("ddgm_a", "daed/posthoc/digits", "gans/sngan", "dddm/dddm_l1"):
         runner = works[key].build(
             device="cpu", speed=None, train_precision="fp32", sample_precision="fp32", train_batch=4, sample_batch=4
         )
@@ -469,7 +469,10 @@ def synthetic_bench(
 def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     jobs = {j.name: j for j in dag_jobs(tiny_config)}
     assert jobs["train-ddgm ddgm_a"].count == 20 * 16
-    assert jobs["train-dae ddgm_a@0.1"].count == 4 * 16 and jobs["train-dae ddgm_a@linear"].workload == "daed/posthoc"
+    assert (
+        jobs["train-dae ddgm_a@0.1"].count == 4 * 16
+        and jobs["train-dae ddgm_a@linear"].workload == "daed/posthoc/digits"
+    )
     assert jobs["train-gan sngan"].count == 6 * 16
     digits = data_geometry(tiny_config, tiny_config["dddm"])
     assert digits["train"] == 1438 and jobs["train-dddm dddm_l1"].count == 3 * 32  # subset 32
@@ -478,7 +481,7 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     assert jobs["evaluate-snapshots ddgm_a"].count == 1 * 48 * 40  # the snapshot at step 10; step 20 is the final
     assert jobs["nll ddgm_t100"].count == 16 * 100
     assert jobs["sample-posthoc ddgm_a (generator chain)"].count == 48 * 40
-    assert jobs["sample-posthoc (DAE passes)"].count == 2 * 48
+    assert jobs["sample-posthoc digits (DAE passes)"].count == 2 * 48
     assert jobs["sample-surrogate sngan (GAN samples)"].count == 24
     assert jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 10 + 20 + 30)
     assert jobs["sample-surrogate ddgm_half (low-resolution steps to t_mid)"].count == 24 * (40 + 30 + 20 + 10)

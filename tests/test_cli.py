@@ -27,7 +27,7 @@ def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
         "sample_replicate": "sample",
         "evaluate_replicate": "evaluate",
     }
-    assert len(set(COMMANDS)) == len(COMMANDS) == 33
+    assert len(set(COMMANDS)) == len(COMMANDS) == 34
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
@@ -79,12 +79,12 @@ def test_the_parser_of_a_step_is_its_declaration(step):
         "gans": {"g": {"data": "d"}},
         "dddm": {"data": "d", "runs": {"r": {}}},
         "surrogate": {"surrogates": ["s"], "base_model": "m", "data": "d"},
-        "daed": {"posthoc": {"generator": "m", "data": "d", "split_points": [0.1]}},
+        "daed": {"posthoc": {"studies": {"st": {"generator": "m", "data": "d"}}, "split_points": [0.1]}},
         "analysis": {
             "snr": {"data": "d"},
             "reconstruction": {"panels": {"p": {"model": "m", "data": "d"}}},
-            "transferability": {"models": {"vlb": "m", "simple": "m2"}, "beta_1": 0.1, "data": "d"},
-            "toy_examples": {"model": "m", "beta_1": 0.1},
+            "transferability": {"models": {"vlb": "m", "simple": "m2"}, "beta_1": 0.1, "data": "d", "posthoc": "st"},
+            "toy_examples": {"model": "m", "beta_1": 0.1, "posthoc": "st"},
             "dynamics": {"ddgm": "m", "daed": "m"},
         },
         "evaluation": {"backends": ["inception", "classifier"]},

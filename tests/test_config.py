@@ -195,7 +195,10 @@ def _set(cfg, dotted, value):
             r"surrogate 'ddgm_a' is neither a key of gans .* nor a model with a lower",
         ),
         (("surrogate.base_model", "ddgm_half"), r"surrogate\.base_model: 'ddgm_half' is trained at a lower resolution"),
-        (("daed.posthoc.generator", "ddgm_half"), r"daed\.posthoc\.generator: 'ddgm_half' is trained at a lower"),
+        (
+            ("daed.posthoc.studies.digits.generator", "ddgm_half"),
+            r"daed\.posthoc\.studies\.digits\.generator: 'ddgm_half' is trained at a lower",
+        ),
         (
             ("models.ddgm_half.resolution", 8),
             r"models\.ddgm_half\.resolution: 8 is not below datasets\.digits\.resolution 8",
@@ -251,10 +254,12 @@ def test_stated_data_must_be_the_models_data(tiny_config):
     two = copy.deepcopy(tiny_config)
     two["datasets"]["faces"] = {"dataset": "lfw_subset", "root": None, "download": False, "resolution": 8}
     validate_config(copy.deepcopy(two))
-    generator = two["daed"]["posthoc"]["generator"]
+    generator = two["daed"]["posthoc"]["studies"]["digits"]["generator"]
     bad = copy.deepcopy(two)
-    bad["daed"]["posthoc"]["data"] = "faces"
-    with pytest.raises(ConfigError, match=rf"daed.posthoc.data: 'faces', but '{generator}' is trained on 'digits'"):
+    bad["daed"]["posthoc"]["studies"]["digits"]["data"] = "faces"
+    with pytest.raises(
+        ConfigError, match=rf"daed.posthoc.studies.digits.data: 'faces', but '{generator}' is trained on 'digits'"
+    ):
         validate_config(bad)
     bad = copy.deepcopy(two)  # a second reconstruction panel whose model is trained on another set than it says
     bad["analysis"]["reconstruction"]["panels"]["faces"] = {"data": "faces", "model": "ddgm_a", "targets": ["digits"]}

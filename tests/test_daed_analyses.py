@@ -277,18 +277,18 @@ ANALYSIS = {
         },
     },
     "transferability": {
+        "posthoc": "digits",
         "beta_1": 0.1,
         "data": "digits",
         "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"},
         "targets": ["digits", "lfw_subset"],
         "images": 3,
     },
-    "toy_examples": {"beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
+    "toy_examples": {"posthoc": "digits", "beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
 }
 DAED = {
     "posthoc": {
-        "generator": "ddgm_a",
-        "data": "digits",
+        "studies": {"digits": {"data": "digits", "generator": "ddgm_a"}},
         "split_points": [0.1, "linear"],
         "train": {
             "steps": 2,
@@ -654,7 +654,7 @@ def test_snr_step_draws_a_row_per_data_set(workspace):
     assert sorted(summary["datasets"]) == ["digits", "lfw"] and summary["timesteps"] == T  # canonical JSON
     rows = _csv(csv_path)
     schedules = cfg["analysis"]["snr"]["schedules"]
-    assert [(r["data"], r["schedule"]) for r in rows[:: T]] == [(d, s) for d in ("lfw", "digits") for s in schedules]
+    assert [(r["data"], r["schedule"]) for r in rows[::T]] == [(d, s) for d in ("lfw", "digits") for s in schedules]
     for data in ("lfw", "digits"):
         images = load_processed(processed / f"{data}.safetensors")[0]["train_images"]
         for name in schedules:

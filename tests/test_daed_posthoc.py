@@ -37,8 +37,8 @@ def test_split_labels_are_the_values_as_written(tiny):
 
 def test_config_rejects_a_posthoc_generator_that_is_a_daed_and_an_unknown_beta(tiny):
     bad = copy.deepcopy(tiny)
-    bad["daed"]["posthoc"]["generator"] = "daed_combine"
-    with pytest.raises(ConfigError, match="daed.posthoc.generator.*kind daed"):
+    bad["daed"]["posthoc"]["studies"]["digits"]["generator"] = "daed_combine"
+    with pytest.raises(ConfigError, match="daed.posthoc.studies.digits.generator.*kind daed"):
         validate_config(bad)
     bad = copy.deepcopy(tiny)
     bad["analysis"]["transferability"]["beta_1"] = 0.2
@@ -135,6 +135,8 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
             "sample-posthoc",
             "--params",
             str(params),
+            "--study",
+            "digits",
             "--generator",
             str(tmp_path / "gen.safetensors"),
             "--daes",
@@ -152,7 +154,8 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
     # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
     assert calls["count"] == 2 * T + 2 * len(splits)
     assert sorted(calls["t"][2 * T :]) == sorted([s for s in splits.values() for _ in range(2)])
-    timing = read_timing(tmp_path / "timing.json", "sample-posthoc")
+    timing = read_timing(tmp_path / "timing.json", "sample-posthoc digits")
+    assert timing["study"] == "digits" and timing["generator"] == "ddgm_a"
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".json") == []  # no timing inside
     for label, s in splits.items():
         assert (tmp_path / "out" / f"{label}.png").is_file()
@@ -275,3 +278,86 @@ def test_deja_table7_rows_params_and_seconds():
     assert by_row["DDGM"]["Params (M)"] == 2.5 and by_row["DDGM"]["Seconds/sample"] == 0.25
     assert by_row["DAED"]["Params (M)"] == 5.0 and by_row["DAED"]["Paper Params (M)"] == 17.6
     assert by_row["DDGM 2x blocks"].get("Model") is None and by_row["DDGM 2x blocks"]["Paper FID"] == 7.5
+
+
+def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path, monkeypatch):
+    """One job per post-hoc study: a DAE per split point, each from the study's generator, with its own split step
+    in its weights; one loss CSV (a split column) and one summary; the checkpoints go once all is written, and a
+    second study (another generator) is refused under the first one's name."""
+    import csv
+    import json
+
+    from diffrepro.data import load_dataset, save_processed
+    from diffrepro.posthoc import ddgm_split_step
+
+    config = copy.deepcopy(tiny)
+    config["daed"]["posthoc"]["train"].update(steps=2, checkpoint_every=2, log_every=1, batch_size=4)
+    params = _write_params(tmp_path, config)
+    mcfg = model_config(config, "ddgm_a")
+    torch.manual_seed(0)
+    net = build_unet(mcfg, image_size=8, channels=1)
+    meta = weights_metadata("ddgm_a", mcfg, {"dataset": "digits"}, 8, 1, 20, 1)
+    save_safetensors(net.state_dict(), tmp_path / "gen.safetensors", meta)
+    data = tmp_path / "digits.safetensors"
+    save_processed(data, load_dataset("digits"), 8)
+
+    def train(study: str, out: str) -> int:
+        argv = ["train-dae", "--params", str(params), "--study", study, "--device", "cpu"]
+        argv += ["--generator", str(tmp_path / "gen.safetensors"), "--data", str(data)]
+        argv += ["--checkpoint-dir", str(tmp_path / out / "ckpt"), "--weights-dir", str(tmp_path / out / "daes")]
+        argv += ["--loss-csv", str(tmp_path / out / "loss.csv"), "--summary", str(tmp_path / out / "summary.json")]
+        return cli_main([*argv, "--timing", str(tmp_path / out / "timing.json")])
+
+    assert train("digits", "a") in (0, None)
+    out = tmp_path / "a"
+    expected = {"0.1": ddgm_split_step(mcfg, 0.1), "linear": 0}
+    for label, s in expected.items():
+        md = read_metadata(out / "daes" / label / "ema.safetensors")
+        assert (md["split"], md["split_step"], md["generator"]) == (label, str(s), "ddgm_a")
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["study"], summary["generator"]) == ("digits", "ddgm_a")
+    assert {k: v["split_step"] for k, v in summary["splits"].items()} == expected
+    assert all(v["steps"] == 2 for v in summary["splits"].values())
+    with open(out / "loss.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["split"], r["step"]) for r in rows] == [(k, str(i)) for k in expected for i in (1, 2)]
+    assert set(read_timing(out / "timing.json", "train-dae digits")["splits"]) == set(expected)
+    assert not (out / "ckpt").exists()  # checkpoints removed once every split point's outputs are written
+    # the same study again: the same weights (seeded; the DAE of a split point does not depend on the others)
+    assert train("digits", "b") in (0, None)
+    for label in expected:
+        a, b = (tmp_path / d / "daes" / label / "ema.safetensors" for d in ("a", "b"))
+        assert a.read_bytes() == b.read_bytes()
+    assert train("cifar", "c") == 1 and not (tmp_path / "c" / "daes").exists()
+
+
+def test_posthoc_figure_draws_a_panel_per_study(tiny, tmp_path, capsys):
+    """Fig 4: a panel per study in the parameters' order, from the studies' CSVs; a missing CSV is named."""
+    from diffrepro.steps.posthoc_figure import read_study
+
+    config = copy.deepcopy(tiny)
+    config["datasets"]["faces"] = dict(config["datasets"]["digits"])  # a second data set (the same images)
+    config["models"]["ddgm_b"]["data"] = "faces"
+    config["daed"]["posthoc"]["studies"]["faces"] = {"data": "faces", "generator": "ddgm_b"}
+    params = _write_params(tmp_path, config)
+    csvs = tmp_path / "fid_vs_split"
+    csvs.mkdir()
+    header = "split,beta_1,split_step,t_fraction,log_snr,fid,kid_mean,precision,recall,generator_calls\n"
+    (csvs / "digits.csv").write_text(
+        header + "ddgm,,,,,50.5,,,,40\n0.1,0.1,3,0.1,2.2,60.25,,,,36\nlinear,linear,0,0.025,5,52,,,,39\n"
+    )
+    argv = ["posthoc-figure", "--params", str(params), "--studies", str(csvs), "--out-png", str(tmp_path / "f.png")]
+    assert cli_main(argv) == 1 and not (tmp_path / "f.png").exists()
+    assert "faces.csv does not exist" in capsys.readouterr().err  # the faces study's CSV is missing
+    (csvs / "faces.csv").write_text(header + "ddgm,,,,,nan,,,,40\n0.1,0.1,3,0.1,2.2,70,,,,36\n")
+    assert cli_main(argv) in (0, None)
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "f.svg").stat().st_size > 0
+    ddgm, points = read_study(csvs / "digits.csv")
+    assert ddgm == 50.5 and [(p["split"], p["log_snr"], p["fid"]) for p in points] == [
+        ("0.1", 2.2, 60.25),
+        ("linear", 5.0, 52.0),
+    ]
+    assert read_study(csvs / "faces.csv")[0] is None  # a generator without a finite FID draws no line
+    (csvs / "faces.csv").write_text("split,fid\n0.1,3\n")
+    with pytest.raises(Exception, match="not an evaluate-posthoc CSV"):
+        read_study(csvs / "faces.csv")

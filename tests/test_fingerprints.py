@@ -42,7 +42,7 @@ def fingerprints(path) -> dict[str, str]:
         meta = ddgm_artifacts.weights_metadata(name, mcfg, {"dataset": "d"}, 8, 1, 5, 7)
         out[f"meta:{name}"] = _sha(meta["config"])
     post = config["daed"]["posthoc"]  # as train-dae passes them
-    generator = model_config(config, post["generator"])
+    generator = model_config(config, next(iter(post["studies"].values()))["generator"])
     for label in posthoc_splits(config):
         _, s = split_of(config, label, generator)
         out[f"dae:{label}"] = dae_fingerprint(

@@ -348,7 +348,7 @@ def test_image_panel_is_written_as_svg_beside_the_png(tmp_path):
         ("transferability", "--out-svg"),
         ("toy-examples", "--out-svg"),
         ("dynamics", "--out-svg"),
-        ("evaluate-posthoc", "--out-svg"),
+        ("posthoc-figure", "--out-svg"),
         ("dddm-tables", "--ablation-svg"),
     ],
 )

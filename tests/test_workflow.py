@@ -146,9 +146,9 @@ def loader_files() -> set[str]:
     ],
 )
 def test_snakemake_and_dvc_hold_the_same_steps(dags, preset):
-    """Job for stage: the same rule and stage name, command, outputs, input files (a DVC dependency on a folder
-    stands for the Snakemake inputs inside it), parameter keys and code; DVC, which cannot make a list of files
-    depend on a parameter, lists the code of every data-set loader where a parameter chooses the loaders."""
+    """Job for stage: the same rule and stage name, command, outputs and input files (a DVC output or dependency on
+    a folder stands for the Snakemake outputs or inputs inside it), parameter keys and code; DVC, which cannot make a
+    list of files depend on a parameter, lists the code of every data-set loader where a parameter chooses them."""
     ws, sm, dv = dags(preset)
     assert len(sm) == len(dv)
     sm_by_cmd = {j["cmd"]: j for j in sm}
@@ -158,7 +158,13 @@ def test_snakemake_and_dvc_hold_the_same_steps(dags, preset):
     for cmd, stage in dv_by_cmd.items():
         job, name = sm_by_cmd[cmd], stage["name"]
         assert job["rule"] == name.split("@")[0]
-        assert set(job["output"]) == set(stage["outs"]), name
+        # a DVC out on a folder stands for the Snakemake outputs inside it (files of params elements: the DAEs)
+        sm_outs, dvc_outs = set(job["output"]), set()
+        for out in stage["outs"]:
+            inside = {p for p in sm_outs if p.startswith(out.rstrip("/") + "/")}
+            assert out in sm_outs or inside, f"{name}: DVC out {out} is no Snakemake output"
+            dvc_outs |= {out} if out in sm_outs else inside
+        assert sm_outs == dvc_outs, name
         assert job["params"] == stage["params"], name
         sm_files = {p for p in job["input"] if not p.startswith("src/")}
         dvc_files: set[str] = set()
@@ -257,6 +263,10 @@ REPLICATE = "ddgm_a_s1"
 REPLICATE_RULES = ["train_replicate", "sample_replicate", "evaluate_replicate"]
 # the DAED steps that hang off the post-hoc generator (ddgm_a in the tiny preset) and the analyses
 POSTHOC_SPLITS = ["0.1", "linear"]
+# the tiny preset's one post-hoc study (its DAEs trained by one job, then sampled and evaluated), and Fig 4
+POSTHOC_STUDY = "digits"
+POSTHOC_JOBS = [f"{rule}@{POSTHOC_STUDY}" for rule in ("train_dae", "sample_posthoc", "evaluate_posthoc")]
+POSTHOC_JOBS.append("posthoc_figure")
 # (the tiny preset's one reconstruction panel, digits, and the figure of every panel)
 ANALYSES = ["reconstruction@digits", "reconstruction_figure", "transferability", "toy_examples", "dynamics"]
 
@@ -289,11 +299,12 @@ def assert_tables_finite(ws: Path, table1_models: set[str]):
 
 def assert_daed_outputs(ws: Path):
     """The DAED steps' files exist and hold what they should."""
-    posthoc = json.loads((ws / "results/metrics/daed_posthoc.json").read_text())
+    posthoc = json.loads((ws / f"results/metrics/daed_posthoc/{POSTHOC_STUDY}.json").read_text())
+    assert posthoc["study"] == POSTHOC_STUDY
     assert [r["split"] for r in posthoc["splits"]] == POSTHOC_SPLITS
     assert all(math.isfinite(r["fid"]) for r in posthoc["splits"])
     assert next(r for r in posthoc["splits"] if r["split"] == "linear")["split_step"] == 0
-    fig4 = read_table(ws / "results/analysis/fid_vs_split.csv")
+    fig4 = read_table(ws / f"results/analysis/fid_vs_split/{POSTHOC_STUDY}.csv")
     assert [r["split"] for r in fig4] == ["ddgm"] + POSTHOC_SPLITS
     for name in ["fid_vs_split", "reconstruction", "transferability", "toy_examples", "dynamics"]:
         assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
@@ -418,6 +429,7 @@ def test_snakemake_tiny_dag_end_to_end(tiny_run):
         "table": len(TABLES),
         "sample_posthoc": 1,
         "evaluate_posthoc": 1,
+        "posthoc_figure": 1,
         # ddgm_a is also the surrogate's base DDGM (its sampling precision is a parameter there)
         "sample_surrogate": len(SURROGATES),
         "evaluate_surrogate": len(SURROGATES),
@@ -551,8 +563,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         + len(REPLICATE_RULES)
         + len(TABLES)
         + 1
-        + len(POSTHOC_SPLITS)
-        + 2
+        + len(POSTHOC_JOBS)
         + len(ANALYSES)
         + SURROGATE_DDDM_JOBS
         + 1
@@ -612,8 +623,8 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         | {f"{rule}@ddgm_a" for rule in PER_MODEL_RULES}
         | {f"{rule}@{REPLICATE}" for rule in REPLICATE_RULES}
         | {f"table@{t}" for t in TABLES}
-        | {f"train_dae@{s}" for s in POSTHOC_SPLITS}
-        | {"sample_posthoc", "evaluate_posthoc", "reconstruction@digits", "reconstruction_figure"}
+        | set(POSTHOC_JOBS)
+        | {"reconstruction@digits", "reconstruction_figure"}
         | {"transferability", "toy_examples"}
         | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
         | {"surrogate_table", "coursework_figures", "claims"}

@@ -186,7 +186,8 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
     for name, panel in analysis.reconstruction.panels.items():
         refs[f"analysis.reconstruction.panels.{name}.data"] = panel.data
     refs["analysis.transferability.data"] = analysis.transferability.data
-    refs["daed.posthoc.data"] = daed_config(config).posthoc.data
+    for name, study in daed_config(config).posthoc.studies.items():
+        refs[f"daed.posthoc.studies.{name}.data"] = study.data
     refs["surrogate.data"] = surrogate_config(config).data
     return refs
 
@@ -201,7 +202,7 @@ def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
             for name, panel in analysis.reconstruction.panels.items()
         },
         "analysis.transferability": (transfer.data, list(transfer.models.as_dict().values())),
-        "daed.posthoc": (post.data, [post.generator]),
+        **{f"daed.posthoc.studies.{name}": (study.data, [study.generator]) for name, study in post.studies.items()},
         "surrogate": (sur.data, [sur.base_model, *sur.surrogates]),
     }
 
@@ -236,7 +237,8 @@ def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, k
 
 def _check_daed(config: dict[str, Any], source: str) -> None:
     post, analysis = daed_config(config).posthoc, analysis_config(config)
-    _check_model_ref(config, source, "daed.posthoc.generator", post.generator)
+    for name, study in post.studies.items():
+        _check_model_ref(config, source, f"daed.posthoc.studies.{name}.generator", study.generator)
     splits = [p for p in post.split_points if p != "linear"]
     labels = [split_label(p) for p in post.split_points]
     if len(set(labels)) != len(labels):
@@ -251,6 +253,12 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
         _check_model_ref(config, source, f"analysis.reconstruction.panels.{name}.model", panel.model)
     _check_model_ref(config, source, "analysis.toy_examples.model", analysis.toy_examples.model)
     for key in ("transferability", "toy_examples"):
+        study = getattr(analysis, key).posthoc
+        if study not in post.studies:
+            raise ConfigError(
+                f"{source}: analysis.{key}.posthoc: {study!r} is not one of daed.posthoc.studies "
+                f"({', '.join(post.studies)})"
+            )
         beta = getattr(analysis, key).beta_1
         if not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
             raise ConfigError(
@@ -261,6 +269,18 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
         _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
     _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis.dynamics.ddgm)
     _check_model_ref(config, source, "analysis.dynamics.daed", analysis.dynamics.daed, kind="daed")
+    # an analysis compares its DDGMs with a DAE of their own data set
+    own = {
+        "transferability": analysis.transferability.data,
+        "toy_examples": data_of(config, analysis.toy_examples.model),
+    }
+    for key, data in own.items():
+        study = post.studies[getattr(analysis, key).posthoc]
+        if study.data != data:
+            raise ConfigError(
+                f"{source}: analysis.{key}.posthoc: study {getattr(analysis, key).posthoc!r} is on {study.data!r}, "
+                f"but the analysis' DDGMs are trained on {data!r}; name a post-hoc study of that data set"
+            )
 
 
 def surrogate_kind(config: dict[str, Any], name: str) -> str:
@@ -315,7 +335,9 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
             )
     # a low-resolution model is a surrogate only: the analyses and the DAED need full-resolution DDGMs
     analysis = analysis_config(config)
-    refs = {"daed.posthoc.generator": daed_config(config).posthoc.generator}
+    refs = {
+        f"daed.posthoc.studies.{n}.generator": st.generator for n, st in daed_config(config).posthoc.studies.items()
+    }
     for name, panel in analysis.reconstruction.panels.items():
         refs[f"analysis.reconstruction.panels.{name}.model"] = panel.model
     refs["analysis.toy_examples.model"] = analysis.toy_examples.model
@@ -382,7 +404,8 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     for name, gan in config["gans"].items():
         at_most(f"gans.{name}.train.batch_size", gan["train"]["batch_size"], gan["data"], "train", "a batch")
     post = config["daed"]["posthoc"]
-    at_most("daed.posthoc.train.batch_size", post["train"]["batch_size"], post["data"], "train", "a batch")
+    for study in post["studies"].values():
+        at_most("daed.posthoc.train.batch_size", post["train"]["batch_size"], study["data"], "train", "a batch")
     train = config["dddm"]["train"]
     data = config["dddm"]["data"]
     at_most("dddm.train.subset", train.get("subset"), data, "train", "the training subset")

@@ -40,6 +40,7 @@ __all__ = [
     "InceptionConfig",
     "PRDConfig",
     "PosthocConfig",
+    "PosthocStudy",
     "PosthocTrainConfig",
     "PosthocTrainSection",
     "ReconstructionConfig",
@@ -177,6 +178,7 @@ class TransferabilityConfig(Section):
     SCHEMA: ClassVar[str] = "analysis.transferability"
     SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"models": TransferabilityModels})
 
+    posthoc: str
     data: str
     beta_1: float
     models: TransferabilityModels
@@ -190,6 +192,7 @@ class ToyExamplesConfig(Section):
 
     SCHEMA: ClassVar[str] = "analysis.toy_examples"
 
+    posthoc: str
     beta_1: float
     model: str
     photos: tuple[str, ...]
@@ -245,16 +248,32 @@ class PosthocTrainConfig(Section):
 
 
 @dataclass(frozen=True)
-class PosthocConfig(Section):
-    """``daed.posthoc``: the post-hoc DAEs of a trained DDGM, one per split point (a ``beta_1`` or ``"linear"``)."""
+class PosthocStudy(Section):
+    """``daed.posthoc.studies.<name>``: one post-hoc study, the DDGM whose last steps the DAEs replace."""
 
-    SCHEMA: ClassVar[str] = "daed.posthoc"
-    SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"train": PosthocTrainConfig})
+    SCHEMA: ClassVar[str] = "daed.posthoc.studies.*"
 
     data: str
     generator: str
+
+
+@dataclass(frozen=True)
+class PosthocConfig(Section):
+    """``daed.posthoc``: the post-hoc DAEs of trained DDGMs, one per study (a generator) and split point (a
+    ``beta_1`` or ``"linear"``); the first study is the one the tables and claims read (:attr:`first`)."""
+
+    SCHEMA: ClassVar[str] = "daed.posthoc"
+    SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"train": PosthocTrainConfig})
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"studies": PosthocStudy})
+
+    studies: Mapping[str, PosthocStudy]
     split_points: tuple[float | str, ...]
     train: PosthocTrainConfig
+
+    @property
+    def first(self) -> str:
+        """The first study's name (the parameters' order)."""
+        return next(iter(self.studies))
 
 
 @dataclass(frozen=True)

@@ -120,9 +120,10 @@ def smoke_config(config: dict[str, Any], *, standin_root: str | None = None) -> 
     out["preset"] = "paper_smoke"
     for dotted, rule in RULES.items():
         _apply(out, dotted.split("."), rule, dotted)
-    ancestral = {out["daed"]["posthoc"]["generator"]} if out.get("daed") else set()
+    studies = out["daed"]["posthoc"]["studies"] if out.get("daed") else {}
+    ancestral = {study["generator"] for study in studies.values()}
     for name, model in out["models"].items():
-        if name not in ancestral:  # the post-hoc DAEs' generator runs its ancestral chain to each split step
+        if name not in ancestral:  # the post-hoc DAEs' generators run their ancestral chains to each split step
             model["sample"] = cut_sampling(model["sample"])
     if standin_root is not None:
         for name, ds in out["datasets"].items():

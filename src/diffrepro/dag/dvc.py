@@ -165,9 +165,10 @@ def _stage(step: Step, pipeline: Pipeline, config: Mapping[str, Any]) -> list[st
             lines += [f"{pad}params:"] + [f"{pad}  - {k}" for k in keys]
     outs, metrics, plots = [], [], []
     for o in step.outputs:
-        paths = (
-            [f"{o.path}/{o.members.pattern.format(n)}" for n in o.members.names_of(config)] if o.members else [o.path]
-        )
+        if o.members and o.members.names is not None:  # fixed names: each file
+            paths = [f"{o.path}/{o.members.pattern.format(n)}" for n in o.members.names_of(config)]
+        else:  # one file, or the files of params elements: the folder as a whole (DVC cannot list them from params)
+            paths = [o.path]
         for path in paths:
             if o.metric:
                 metrics += entry(path, {"cache": False})
@@ -195,10 +196,6 @@ def dvc_yaml(config: Mapping[str, Any], pipeline: Pipeline = Pipeline()) -> str:
     """The text of the ``dvc.yaml`` of the parameter file ``config`` (as loaded) in ``pipeline`` (default: the root
     one, the default preset's): its stages and inputs are those of the file's :class:`~.spec.Condition` values
     (the steps whose condition does not hold have no stage)."""
-    for s in STEPS:
-        for o in s.outputs:
-            if o.members and o.members.names is None:
-                raise ValueError(f"step {s.name}: DVC needs the files of output {o.flag} by name, not from params")
     steps = [s for s in STEPS if present(s.when, config)]
     stages = ["", *_gate(pipeline, config)] + [line for s in steps for line in ["", *_stage(s, pipeline, config)]]
     header = _preset_header(pipeline, config["preset"]) if pipeline.root else HEADER

@@ -8,7 +8,7 @@ Paths, values and parameter keys are *templates* with three kinds of placeholder
   the foreach runs over a list);
 * ``{item.FIELD}``: a field of that element's params section (``{item.data}``: the data set of a model;
   Snakemake looks it up per job, DVC interpolates ``${item.data}``);
-* ``{a.b.c}``: any other params value (``{daed.posthoc.generator}``; DVC's ``${a.b.c}``).
+* ``{a.b.c}``: any other params value (``{analysis.toy_examples.model}``; DVC's ``${a.b.c}``).
 
 :meth:`Step.resolve` gives a template's value for one job of a parameter file (what Snakemake runs);
 :func:`to_dvc` writes it in DVC's interpolation syntax (what ``dvc.yaml`` holds).
@@ -89,7 +89,7 @@ def placeholders(template: str) -> list[str]:
 
 
 def lookup(config: Mapping[str, Any], dotted: str) -> Any:
-    """The params value at ``dotted`` (``"daed.posthoc.generator"``); ConfigError naming the key when absent."""
+    """The params value at ``dotted`` (``"analysis.toy_examples.model"``); ConfigError naming the key when absent."""
     node: Any = config
     for part in dotted.split("."):
         if not isinstance(node, Mapping) or part not in node:
@@ -252,7 +252,8 @@ class In(Arg):
 
 @dataclass(frozen=True, kw_only=True)
 class Out(Arg):
-    """An output of the step. ``members``: a directory argument whose listed files are the outputs;
+    """An output of the step. ``members``: a directory argument whose listed files are the outputs (Snakemake lists
+    them; DVC tracks the directory as a whole where they are the elements of a params section);
     ``directory``: the output is a directory as a whole. In DVC an output is a metric (JSON, not cached), a
     plot (:class:`Plot`, not cached) or an out (``cache``: stored in DVC's cache). ``required=False``: the
     command may leave it out (its default lies beside another output); the DAG always gives it."""

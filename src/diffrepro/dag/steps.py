@@ -45,7 +45,8 @@ CLASSIFIER_BACKEND = Condition(
 MODELS = Foreach("model", section="models")
 #: a model's training-seed replicates: each trains, samples and evaluates as its own run (params.replicates)
 REPLICATES = Foreach("replicate", section="replicates")
-SPLITS = Foreach("split", section="daed.posthoc.split_points", keyed=False)
+STUDIES = Foreach("study", section="daed.posthoc.studies")
+STUDY = Value(flag="--study", value="{key}", help="the post-hoc study (a key of daed.posthoc.studies)")
 RECONSTRUCTION_PANELS = Foreach("panel", section="analysis.reconstruction.panels")
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
@@ -562,37 +563,47 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="train_dae",
-        help="fine-tune the post-hoc DAE of one split point from the generator DDGM's weights (resumable)",
-        foreach=SPLITS,
+        help=(
+            "fine-tune the post-hoc DAEs of one study, one per split point, from its generator DDGM's weights "
+            "(resumable)"
+        ),
+        foreach=STUDIES,
         args=(
-            Value(flag="--split", value="{key}", help="split point label (b<beta_1> or linear; see daed.posthoc)"),
+            STUDY,
             In(
                 flag="--generator",
-                path="models/{daed.posthoc.generator}/ema.safetensors",
-                help="the generator DDGM's EMA weights (train-ddgm output)",
+                path="models/{item.generator}/ema.safetensors",
+                help="the study's generator DDGM's EMA weights (train-ddgm output)",
             ),
-            In(flag="--data", path=processed("{daed.posthoc.data}"), help=DATA_HELP),
+            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
             Value(flag="--checkpoint-dir", value="checkpoints/daed_posthoc/{key}", help=CHECKPOINTS_HELP),
             Out(
-                flag="--weights",
-                path="models/daed_posthoc/{key}/ema.safetensors",
-                help="output: the DAE's EMA weights (.safetensors)",
+                flag="--weights-dir",
+                path="models/daed_posthoc/{key}",
+                members=Members("{}/ema.safetensors", "daed.posthoc.split_points"),
+                help="output folder: <split>/ema.safetensors, each DAE's EMA weights",
             ),
             Out(
                 flag="--loss-csv",
                 path="results/train/daed_posthoc/{key}/loss.csv",
-                plot=loss_plot("post-hoc DAE fine-tuning loss, split {key}"),
-                help="output: fine-tuning loss curve (.csv)",
+                plot=loss_plot("post-hoc DAE fine-tuning loss per split point, study {key}"),
+                help="output: fine-tuning loss curves, a split column (.csv)",
             ),
             Out(
                 flag="--summary",
                 path="results/train/daed_posthoc/{key}/summary.json",
                 metric=True,
-                help="output: summary (.json)",
+                help="output: summary per split point (.json)",
             ),
             timing_out("results/timing/train/dae/{key}.json"),
         ),
-        params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", TRAIN_KEYS)),
+        params=(
+            "seed",
+            "daed.posthoc.split_points",
+            "daed.posthoc.train",
+            "daed.posthoc.studies.{key}",
+            *model_keys("{item.generator}", TRAIN_KEYS),
+        ),
         threads=1,
         mem_mb=4000,
         gpu=1,
@@ -601,28 +612,35 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="sample_posthoc",
-        help="sample the post-hoc DAEDs: one generator pass, each split point's DAE once on its x_s",
+        help="sample the post-hoc DAEDs of one study: one generator pass, each split point's DAE once on its x_s",
+        foreach=STUDIES,
         args=(
+            STUDY,
             In(
                 flag="--generator",
-                path="models/{daed.posthoc.generator}/ema.safetensors",
-                help="the generator DDGM's EMA weights",
+                path="models/{item.generator}/ema.safetensors",
+                help="the study's generator DDGM's EMA weights",
             ),
             In(
                 flag="--daes",
-                path="models/daed_posthoc",
+                path="models/daed_posthoc/{key}",
                 members=Members("{}/ema.safetensors", "daed.posthoc.split_points"),
                 help="folder with <split>/ema.safetensors (train-dae outputs)",
             ),
             Out(
                 flag="--out",
-                path="results/samples/daed_posthoc",
+                path="results/samples/daed_posthoc/{key}",
                 directory=True,
                 help="output folder: <split>.safetensors (uint8 samples), <split>.png (grid)",
             ),
-            timing_out("results/timing/sample/daed_posthoc.json"),
+            timing_out("results/timing/sample/daed_posthoc/{key}.json"),
         ),
-        params=("seed", "daed.posthoc", *model_keys("{daed.posthoc.generator}", SAMPLE_KEYS)),
+        params=(
+            "seed",
+            "daed.posthoc.split_points",
+            "daed.posthoc.studies.{key}",
+            *model_keys("{item.generator}", SAMPLE_KEYS),
+        ),
         threads=1,
         mem_mb=4000,
         gpu=1,
@@ -630,39 +648,55 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="evaluate_posthoc",
-        help="metrics of every post-hoc DAED, FID vs log-SNR at the split point (Deja et al. Fig 4)",
+        help="metrics of one study's post-hoc DAEDs, FID vs log-SNR at the split point (Deja et al. Fig 4)",
+        foreach=STUDIES,
         args=(
-            In(flag="--samples", path="results/samples/daed_posthoc", help="folder written by sample-posthoc"),
+            STUDY,
+            In(flag="--samples", path="results/samples/daed_posthoc/{key}", help="folder written by sample-posthoc"),
             In(
                 flag="--generator-metrics",
-                path="results/metrics/ddgm/{daed.posthoc.generator}.json",
+                path="results/metrics/ddgm/{item.generator}.json",
                 help="the generator DDGM's metrics (evaluate output)",
             ),
-            *metric_inputs("{daed.posthoc.data}"),
+            *metric_inputs("{item.data}"),
             Out(
                 flag="--out",
-                path="results/metrics/daed_posthoc.json",
+                path="results/metrics/daed_posthoc/{key}.json",
                 metric=True,
                 help="output: metrics per split point (.json)",
             ),
-            replicates_out("results/metrics/daed_posthoc.json"),
+            replicates_out("results/metrics/daed_posthoc/{key}.json"),
             Out(
                 flag="--out-csv",
-                path="results/analysis/fid_vs_split.csv",
-                plot=Plot("log_snr", "fid", "FID vs log-SNR at the split point (post-hoc DAEDs)"),
+                path="results/analysis/fid_vs_split/{key}.csv",
+                plot=Plot("log_snr", "fid", "FID vs log-SNR at the split point (post-hoc DAEDs), study {key}"),
                 help="output: FID vs split point (.csv)",
+            ),
+        ),
+        params=("evaluation", "daed.posthoc.split_points", "daed.posthoc.studies.{key}"),
+        threads=2,
+        mem_mb=4000,
+        device=True,
+    ),
+    Step(
+        name="posthoc_figure",
+        help="FID of the post-hoc DAEDs against the log-SNR at the split point, a panel per study (Deja et al. Fig 4)",
+        args=(
+            In(
+                flag="--studies",
+                path="results/analysis/fid_vs_split",
+                members=Members("{}.csv", "daed.posthoc.studies"),
+                help="folder of the studies' CSVs (evaluate-posthoc)",
             ),
             *figure(
                 "--out-png",
                 "results/figures/fid_vs_split.png",
-                "output: FID vs log-SNR at the split point (.png)",
+                "output: FID vs log-SNR at the split point, a panel per study (.png)",
                 Report("fid_vs_split", "figure", "fid_vs_split (Fig 4)", "deja"),
             ),
         ),
-        params=("evaluation", "daed.posthoc"),
-        threads=2,
-        mem_mb=4000,
-        device=True,
+        params=("daed.posthoc.studies",),
+        mem_mb=1000,
     ),
     Step(
         name="reconstruction",
@@ -693,8 +727,13 @@ STEPS: tuple[Step, ...] = (
             ),
             DOWNLOAD_DIR,
         ),
-        params=("seed", "analysis.reconstruction.fraction", "analysis.reconstruction.points",
-                "analysis.reconstruction.images", "analysis.reconstruction.panels.{key}"),
+        params=(
+            "seed",
+            "analysis.reconstruction.fraction",
+            "analysis.reconstruction.points",
+            "analysis.reconstruction.images",
+            "analysis.reconstruction.panels.{key}",
+        ),
         threads=1,
         mem_mb=2000,
         device=True,
@@ -740,8 +779,11 @@ STEPS: tuple[Step, ...] = (
             ),
             In(
                 flag="--dae",
-                path="models/daed_posthoc/{analysis.transferability.beta_1}/ema.safetensors",
-                help="the post-hoc DAE of noise level analysis.transferability.beta_1",
+                path=(
+                    "models/daed_posthoc/{analysis.transferability.posthoc}/{analysis.transferability.beta_1}"
+                    "/ema.safetensors"
+                ),
+                help="the post-hoc DAE of noise level analysis.transferability.beta_1 (its study's)",
             ),
             In(flag="--data", path=processed("{analysis.transferability.data}"), help=IN_DOMAIN_HELP),
             Out(
@@ -781,8 +823,8 @@ STEPS: tuple[Step, ...] = (
             ),
             In(
                 flag="--dae",
-                path="models/daed_posthoc/{analysis.toy_examples.beta_1}/ema.safetensors",
-                help="the post-hoc DAE of noise level analysis.toy_examples.beta_1",
+                path="models/daed_posthoc/{analysis.toy_examples.posthoc}/{analysis.toy_examples.beta_1}/ema.safetensors",
+                help="the post-hoc DAE of noise level analysis.toy_examples.beta_1 (its study's)",
             ),
             Out(
                 flag="--out-csv",
@@ -1138,11 +1180,17 @@ STEPS: tuple[Step, ...] = (
                 members=Members("{}.safetensors", "models"),
                 help="folder of <model>.safetensors written by evaluate-snapshots",
             ),
-            In(flag="--posthoc", path="results/metrics/daed_posthoc.json", help="evaluate-posthoc output (.json)"),
+            In(
+                flag="--posthoc",
+                path="results/metrics/daed_posthoc",
+                members=Members("{}.json", "daed.posthoc.studies"),
+                help="folder of evaluate-posthoc's <study>.json (the claims read the first study's)",
+            ),
             In(
                 flag="--posthoc-bootstrap",
-                path="results/bootstrap/daed_posthoc.safetensors",
-                help="evaluate-posthoc bootstrap replicates (.safetensors)",
+                path="results/bootstrap/daed_posthoc",
+                members=Members("{}.safetensors", "daed.posthoc.studies"),
+                help="folder of evaluate-posthoc's bootstrap replicates, <study>.safetensors",
             ),
             In(
                 flag="--surrogate-dir",

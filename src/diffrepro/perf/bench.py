@@ -246,7 +246,7 @@ BENCH_SCHEMA: dict[str, Any] = {
         },
         "workloads": {
             "type": "object",
-            "description": "workload key (a model name, daed/posthoc, gans/NAME, dddm/RUN) -> its results",
+            "description": "workload key (a model name, daed/posthoc/STUDY, gans/NAME, dddm/RUN) -> its results",
             "additionalProperties": {
                 "type": "object",
                 "additionalProperties": False,
@@ -661,8 +661,8 @@ def add_arguments(p) -> None:
     p.add_argument(
         "--models",
         default=None,
-        help="comma-separated workloads: model names, daed/posthoc, gans/NAME, dddm/RUN or dddm (the main "
-        "run); default: every model, the post-hoc DAE, every GAN and the DDDM's main run",
+        help="comma-separated workloads: model names, daed/posthoc/STUDY, gans/NAME, dddm/RUN or dddm (the main "
+        "run); default: every model, each post-hoc study's DAE, every GAN and the DDDM's main run",
     )
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (cuda when present)")
     p.add_argument("--batch", type=int, default=None, help="training batch size (default: each workload's own)")

@@ -144,14 +144,15 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
             )
         )
     post = (config.get("daed") or {}).get("posthoc")
-    if post:
+    studies = post["studies"] if post else {}
+    for study, entry in studies.items():
         t = post["train"]
         for point in post["split_points"]:
             jobs.append(
                 Job(
-                    f"train-dae {post['generator']}@{point}",
+                    f"train-dae {entry['generator']}@{point}",
                     "train",
-                    "daed/posthoc",
+                    f"daed/posthoc/{study}",
                     "train",
                     t["steps"] * t["batch_size"],
                     f"{t['steps']} steps x {t['batch_size']}",
@@ -225,14 +226,14 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                 f"{nll_images} images x T={mcfg.timesteps}",
             )
         )
-    if post:
-        gen = model_config(config, post["generator"])
+    for study, entry in studies.items():
+        gen = model_config(config, entry["generator"])
         n, T = gen.sample.num_samples, gen.timesteps
         jobs.append(
             Job(
-                f"sample-posthoc {post['generator']} (generator chain)",
+                f"sample-posthoc {entry['generator']} (generator chain)",
                 "sample/eval",
-                post["generator"],
+                entry["generator"],
                 "forward",
                 n * T,
                 f"{n} samples x T={T}",
@@ -241,9 +242,9 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
         k = len(post["split_points"])
         jobs.append(
             Job(
-                "sample-posthoc (DAE passes)",
+                f"sample-posthoc {study} (DAE passes)",
                 "sample/eval",
-                "daed/posthoc",
+                f"daed/posthoc/{study}",
                 "forward",
                 k * n,
                 f"{k} split points x {n} samples x 1",

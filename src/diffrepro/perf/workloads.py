@@ -6,8 +6,8 @@ A workload is one trained network of the DAG with its configured batch sizes:
   :class:`~diffrepro.training.ddgm.DDGMTask`): the model's timestep sampler, objective and variance,
   backward, per-network gradient clipping, AdamW, EMA, the sampler's update and the forward-only loss
   evaluations of the ``loss_second_moment_plus2`` sampler;
-* ``daed/posthoc`` -- the post-hoc DAE fine-tuning (:class:`~diffrepro.training.dae.DAETask`, the generator's
-  U-Net at split step 1; the cost does not depend on it);
+* ``daed/posthoc/STUDY`` -- a post-hoc study's DAE fine-tuning (:class:`~diffrepro.training.dae.DAETask`, the
+  generator's U-Net at split step 1; the cost does not depend on it);
 * ``gans/NAME`` -- one SNGAN generator update (:class:`~diffrepro.training.gan.GanTask`: ``n_dis``
   discriminator updates, then the generator update and its EMA); ``train.steps`` counts these updates;
 * ``dddm/RUN`` -- one DDDM step (:class:`~diffrepro.training.dddm.DDDMTask`) with the run's metric (LPIPS
@@ -217,11 +217,11 @@ def _model_workload(config, name: str) -> Workload:
     )
 
 
-def _posthoc_workload(config) -> Workload:
+def _posthoc_workload(config, study: str) -> Workload:
     from ..config import model_config
 
     post = config["daed"]["posthoc"]
-    gen = post["generator"]
+    gen = post["studies"][study]["generator"]
     mcfg = model_config(config, gen)
     geo = data_geometry(config, config["models"][gen])
     size = mcfg.resolution or geo["size"]
@@ -260,7 +260,7 @@ def _posthoc_workload(config) -> Workload:
 
     # the DAE loop has no precision setting (fp32); its samples run at the generator's sample.precision
     return Workload(
-        "daed/posthoc",
+        f"daed/posthoc/{study}",
         "daed",
         "dae",
         geo["dataset"],
@@ -377,11 +377,12 @@ def _dddm_workload(config, run: str) -> Workload:
 
 
 def all_workloads(config: Mapping[str, Any]) -> dict[str, Workload]:
-    """Every workload of a parameter file, keyed ``NAME`` (models), ``daed/posthoc``, ``gans/NAME``, ``dddm/RUN``."""
+    """Every workload of a parameter file, keyed ``NAME`` (models), ``daed/posthoc/STUDY``, ``gans/NAME``,
+    ``dddm/RUN``."""
     config = copy.deepcopy(dict(config))
     out = {name: _model_workload(config, name) for name in config["models"]}
-    if (config.get("daed") or {}).get("posthoc"):
-        out["daed/posthoc"] = _posthoc_workload(config)
+    for study in ((config.get("daed") or {}).get("posthoc") or {}).get("studies", {}):
+        out[f"daed/posthoc/{study}"] = _posthoc_workload(config, study)
     for name in config.get("gans") or {}:
         out[f"gans/{name}"] = _gan_workload(config, name)
     if config.get("dddm"):

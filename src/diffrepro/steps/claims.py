@@ -10,7 +10,15 @@ from ..atomic import read_json, write_json, write_text
 from ..claims.assess import assess
 from ..claims.registry import load_registry
 from ..claims.sources import Record, Results
-from ..config import analysis_config, dddm_config, evaluation_config, load_config, replicate_runs, surrogate_config
+from ..config import (
+    analysis_config,
+    daed_config,
+    dddm_config,
+    evaluation_config,
+    load_config,
+    replicate_runs,
+    surrogate_config,
+)
 from ..csvio import read_csv, write_csv
 from ..reporting.claims_table import DETAIL_COLUMNS, claims_record, detail_rows, significant, summary_rows
 from ..reporting.render import (
@@ -55,6 +63,7 @@ def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     claims = load_registry(args.registry)
+    first_study = daed_config(config).posthoc.first  # Fig 4's first study (the claims' data set)
     first_panel = next(iter(analysis_config(config).reconstruction.panels))  # Fig 2's (the claims' data set)
     snr = read_json(args.snr)["datasets"][analysis_config(config).snr.datasets[0]]  # the first data set's (Fig 1)
     results = Results(
@@ -66,7 +75,10 @@ def run(args) -> None:
             if (runs := replicate_runs(config, name)[1:])
         },
         snapshots=_records(args.snapshots_dir, config["models"], args.snapshots_bootstrap_dir),
-        posthoc=Record.load(args.posthoc, args.posthoc_bootstrap),
+        posthoc=Record.load(
+            os.path.join(args.posthoc, f"{first_study}.json"),
+            os.path.join(args.posthoc_bootstrap, f"{first_study}.safetensors"),
+        ),
         surrogates=_records(args.surrogate_dir, surrogate_config(config).surrogates, args.surrogate_bootstrap_dir),
         dddm=_records(args.dddm_dir, dddm_config(config).runs, args.dddm_bootstrap_dir),
         reconstruction=read_csv(os.path.join(args.reconstruction, f"{first_panel}.csv")),

@@ -1,16 +1,16 @@
-"""Step: quality of the post-hoc DAEDs against their split points (Deja et al. Fig 4): FID, KID and
+"""Step: quality of one study's post-hoc DAEDs against their split points (Deja et al. Fig 4): FID, KID and
 precision/recall of each split point's samples, with the split step, its share of the steps and the
-log-SNR of the forward marginal there, beside the generator DDGM's own metrics.  The cost of each split is its
+log-SNR of the forward marginal there, beside the generator DDGM's own metrics (a CSV per study;
+``diffrepro posthoc-figure`` draws them all).  The cost of each split is its
 count of network calls (exact); the wall-clock seconds per sample lie in sample-posthoc's timing file
 (:mod:`diffrepro.timing`), so that this step's outputs are the same bytes on every run."""
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import daed_config, load_config, model_config, posthoc_splits
+from ..config import ConfigError, daed_config, load_config, model_config, posthoc_splits
 from ..csvio import write_csv
 from ..devices import resolve_device
 from ..diffusion.schedules import alphas_cumprod, log_snr
@@ -20,7 +20,6 @@ from ..evaluation.records import metrics_for
 from ..evaluation.sample_files import load_samples
 from ..factory import build_betas
 from ..posthoc import split_of
-from ..reporting.figure_io import save_figure
 from ..runlog import get_logger
 
 COLUMNS = [
@@ -46,7 +45,10 @@ def _fmt(v) -> str:
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    gen_name = daed_config(config).posthoc.generator
+    studies = daed_config(config).posthoc.studies
+    if args.study not in studies:
+        raise ConfigError(f"--study {args.study!r} is not one of daed.posthoc.studies ({', '.join(studies)})")
+    gen_name = studies[args.study].generator
     mcfg = model_config(config, gen_name)
     device = resolve_device(args.device)
     evaluator = Evaluator.from_step_args(config, args, device, log.info)
@@ -61,7 +63,7 @@ def run(args) -> None:
                 f"{args.samples}/{label}.safetensors holds split step {meta.get('split_step')}, "
                 f"params say {s}; rerun sample-posthoc"
             )
-        metrics, _ = metrics_for(images, evaluator, desc=f"DAED {label}")
+        metrics, _ = metrics_for(images, evaluator, desc=f"DAED {args.study}/{label}")
         rows.append(
             {
                 "split": label,
@@ -73,9 +75,10 @@ def run(args) -> None:
                 **metrics,
             }
         )
-        log.info("DAED %s (s=%d, log-SNR %.2f): FID %.3f", label, s, float(lsnr[s]), metrics["fid"])
+        log.info("DAED %s/%s (s=%d, log-SNR %.2f): FID %.3f", args.study, label, s, float(lsnr[s]), metrics["fid"])
     ddgm = read_json(args.generator_metrics)
     record = {
+        "study": args.study,
         "generator": gen_name,
         "timesteps": T,
         "generator_metrics": {
@@ -113,25 +116,3 @@ def run(args) -> None:
         T,
     ]
     write_csv(args.out_csv, COLUMNS, [[_fmt(v) for v in ddgm_row]] + [[_fmt(r[c]) for c in COLUMNS] for r in rows])
-    _figure(rows, ddgm.get("fid"), gen_name, args.out_png, args.out_svg)
-
-
-def _figure(rows: list[dict], ddgm_fid: float | None, gen_name: str, path: str, svg_path: str | None = None) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5.5, 3.8))
-    pts = sorted(rows, key=lambda r: r["log_snr"])
-    ax.plot([r["log_snr"] for r in pts], [r["fid"] for r in pts], "o-", label="post-hoc DAED")
-    for r in pts:
-        ax.annotate(r["split"], (r["log_snr"], r["fid"]), textcoords="offset points", xytext=(3, 4), fontsize=7)
-    if ddgm_fid is not None and math.isfinite(ddgm_fid):
-        ax.axhline(ddgm_fid, color="gray", linestyle="--", label=f"DDGM ({gen_name})")
-    ax.set(xlabel="log-SNR at the split point", ylabel="FID", title="FID vs split point (Deja et al. Fig 4)")
-    ax.invert_xaxis()
-    ax.legend()
-    fig.tight_layout()
-    save_figure(fig, path, svg_path)
-    plt.close(fig)

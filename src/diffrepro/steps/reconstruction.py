@@ -2,8 +2,8 @@
 steps of the diffusion, on its own test images and on other data sets (Deja et al. Fig. 2 and 3).
 
 For panel ``--panel`` of ``analysis.reconstruction.panels``, its DDGM ``model`` and each set in its
-``targets``, ``analysis.reconstruction.images`` test images (:mod:`diffrepro.data.targets`: the preset's own data set is its processed
-test split; another set is loaded through the data registry and brought to the source's channels
+``targets``, ``analysis.reconstruction.images`` test images (:mod:`diffrepro.data.targets`: the panel's own data
+set is its processed test split; another set is loaded through the data registry and brought to the source's channels
 and resolution) are noised to ``x_t`` and denoised by the model's reverse process from ``t``
 (:func:`~diffrepro.analysis.reconstruction.reconstruction_error`) at the steps
 ``first_fraction_steps(T, fraction, points)``. Outputs: a CSV (one row per target and step) and a

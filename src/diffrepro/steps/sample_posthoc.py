@@ -1,6 +1,6 @@
-"""Step: sample every post-hoc DAED: the generator DDGM runs its reverse process once, and at each
-split step ``s`` its state ``x_s`` is handed to that split point's DAE, which maps it to ``x_0`` in
-exactly one call.
+"""Step: sample every post-hoc DAED of one study (``--study``, a key of ``daed.posthoc.studies``): the study's
+generator DDGM runs its reverse process once, and at each split step ``s`` its state ``x_s`` is handed to that
+split point's DAE, which maps it to ``x_0`` in exactly one call.
 
 The generator's trajectory down to ``s`` is the same for every split point (same network, same
 seed), so one ancestral pass serves them all: the state taken at ``s`` is exactly what
@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..artifacts.ddgm import build_model
-from ..config import daed_config, load_config, model_config, posthoc_splits
+from ..config import ConfigError, daed_config, load_config, model_config, posthoc_splits
 from ..devices import resolve_device
 from ..diffusion.daed import dae_predict, daed_model_calls
 from ..factory import build_diffusion
@@ -36,7 +36,10 @@ from ..training.speed import speed_network
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    gen_name = daed_config(config).posthoc.generator
+    studies = daed_config(config).posthoc.studies
+    if args.study not in studies:
+        raise ConfigError(f"--study {args.study!r} is not one of daed.posthoc.studies ({', '.join(studies)})")
+    gen_name = studies[args.study].generator
     mcfg = model_config(config, gen_name)
     if mcfg.sample.method != "ancestral":
         raise ValueError(
@@ -52,13 +55,15 @@ def run(args) -> None:
     for label in posthoc_splits(config):
         path = Path(args.daes) / label / "ema.safetensors"
         if not path.is_file():
-            raise FileNotFoundError(f"{path}: the DAE of split point {label} is missing; run train-dae --split {label}")
+            raise FileNotFoundError(
+                f"{path}: the DAE of split point {label} is missing; run train-dae --study {args.study}"
+            )
         point, s = split_of(config, label, mcfg)
         dae, _, _, dmeta = build_model(str(path), mcfg, device)
         if int(dmeta.get("split_step", -1)) != s:
             raise ValueError(
                 f"{path} was fine-tuned for split step {dmeta.get('split_step')} but split point "
-                f"{label} is step {s} of the generator's schedule; rerun train-dae --split {label}"
+                f"{label} is step {s} of the generator's schedule; rerun train-dae --study {args.study}"
             )
         daes[label] = (point, s, dae)
 
@@ -95,6 +100,7 @@ def run(args) -> None:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     timing = {
+        "study": args.study,
         "generator": gen_name,
         "timesteps": T,
         "num_samples": n,
@@ -141,5 +147,5 @@ def run(args) -> None:
         log.info("DAED %s: %d generator steps + 1 DAE call, %.4f s per sample", label, gen_calls, per_sample)
     shutil.rmtree(out, ignore_errors=True)
     tmp.rename(out)
-    write_timing(args.timing, "sample-posthoc", timing)
+    write_timing(args.timing, f"sample-posthoc {args.study}", timing)
     log.info("wrote %d post-hoc DAED sample sets -> %s", len(daes), out)

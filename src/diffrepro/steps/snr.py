@@ -32,7 +32,9 @@ def run(args) -> None:
     for data in acfg.datasets:
         path = Path(args.data) / f"{data}.safetensors"
         if not path.is_file():
-            raise DiffreproError(f"analysis.snr.data: {data!r}: its processed file {path} does not exist (prepare-data)")
+            raise DiffreproError(
+                f"analysis.snr.data: {data!r}: its processed file {path} does not exist (prepare-data)"
+            )
         tensors, meta = load_processed(path)
         images = to_model_range(tensors["train_images"])
         curves[data] = {name: snr_curve(alphas_cumprod(get_beta_schedule(name, T)), images) for name in acfg.schedules}
