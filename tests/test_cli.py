@@ -27,7 +27,7 @@ def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
         "sample_replicate": "sample",
         "evaluate_replicate": "evaluate",
     }
-    assert len(set(COMMANDS)) == len(COMMANDS) == 34
+    assert len(set(COMMANDS)) == len(COMMANDS) == 35
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
@@ -83,7 +83,10 @@ def test_the_parser_of_a_step_is_its_declaration(step):
         "analysis": {
             "snr": {"data": "d"},
             "reconstruction": {"panels": {"p": {"model": "m", "data": "d"}}},
-            "transferability": {"models": {"vlb": "m", "simple": "m2"}, "beta_1": 0.1, "data": "d", "posthoc": "st"},
+            "transferability": {
+                "beta_1": 0.1,
+                "sources": {"s": {"models": {"vlb": "m", "simple": "m2"}, "data": "d", "posthoc": "st"}},
+            },
             "toy_examples": {"model": "m", "beta_1": 0.1, "posthoc": "st"},
             "dynamics": {"ddgm": "m", "daed": "m"},
         },

@@ -267,6 +267,15 @@ def test_stated_data_must_be_the_models_data(tiny_config):
         ConfigError, match="analysis.reconstruction.panels.faces.data: 'faces', but 'ddgm_a' is trained on 'digits'"
     ):
         validate_config(bad)
+    bad = copy.deepcopy(two)  # a transferability source whose post-hoc study is on another data set
+    bad["daed"]["posthoc"]["studies"]["faces"] = {"data": "faces", "generator": "ddgm_b"}
+    bad["models"]["ddgm_b"]["data"] = "faces"
+    bad["evaluation"]["reference_images"] = 32  # within the 40 test images of faces
+    bad["analysis"]["transferability"]["sources"]["digits"]["posthoc"] = "faces"
+    with pytest.raises(
+        ConfigError, match="analysis.transferability.sources.digits.posthoc: study 'faces' is on 'faces'"
+    ):
+        validate_config(bad)
     bad = copy.deepcopy(two)
     bad["gans"]["sngan"]["data"] = "faces"  # a surrogate GAN on another data set than the base model
     with pytest.raises(ConfigError, match="surrogate.data: 'digits', but 'sngan' is trained on 'faces'"):

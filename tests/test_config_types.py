@@ -56,7 +56,7 @@ def test_fields_are_the_schema_properties(cls):
 
 def test_every_pipeline_section_is_typed():
     """Each closed mapping under the sections beside ``models`` has a class (its nested ones are fields)."""
-    assert all(issubclass(cls, Section) for cls in PIPELINE_SECTIONS) and len(PIPELINE_SECTIONS) == 24
+    assert all(issubclass(cls, Section) for cls in PIPELINE_SECTIONS) and len(PIPELINE_SECTIONS) == 25
     schemas = {cls.SCHEMA for cls in PIPELINE_SECTIONS}
 
     def closed(dotted):
@@ -89,7 +89,10 @@ def test_pipeline_sections_give_back_the_loaded_mappings(repo, preset):
     assert dict(dddm.runs) == {r: dddm_run(config, r)[1] for r in config["dddm"]["runs"]}
     assert {r: run.as_dict() for r, run in dddm.runs.items()} == config["dddm"]["runs"]
     assert isinstance(evaluation_config(config).prd, sp.PRDConfig)
-    assert analysis_config(config).transferability.models.as_dict() == config["analysis"]["transferability"]["models"]
+    sources = analysis_config(config).transferability.sources
+    assert {n: src.models.as_dict() for n, src in sources.items()} == {
+        n: src["models"] for n, src in config["analysis"]["transferability"]["sources"].items()
+    }
 
 
 def test_pipeline_sections_are_frozen(tiny_config):

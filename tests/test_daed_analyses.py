@@ -17,14 +17,7 @@ from PIL import Image
 
 from diffrepro.analysis.image_quality import mae, ms_ssim, to_unit_range
 from diffrepro.analysis.loading import AnalysisInputError, load_posthoc_dae
-from diffrepro.analysis.transferability import (
-    DEJA_TABLE2,
-    Denoiser,
-    compare_denoisers,
-    reverse_from,
-    table2_markdown,
-    table2_rows,
-)
+from diffrepro.analysis.transferability import Denoiser, compare_denoisers, reverse_from
 from diffrepro.artifacts.ddgm import weights_metadata
 from diffrepro.cli import main
 from diffrepro.config import load_config, model_config
@@ -42,6 +35,7 @@ from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, split_step
 from diffrepro.factory import build_unet
 from diffrepro.posthoc import ddgm_split_step
+from diffrepro.reporting.table2 import DEJA_TABLE2, table2_block, table2_markdown
 from diffrepro.tensorfile import save_safetensors
 
 
@@ -240,16 +234,20 @@ def test_table2_markdown_layout():
         for i, m in enumerate(["a", "DAED"])
         for t in ["digits", "lfw_subset"]
     ]
-    md = table2_markdown(
-        table2_rows(
-            rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"], labels={"a": "DDGM a"}
-        )
+    block = table2_block(
+        rows, source="digits", targets=["digits", "lfw_subset"], models=["a", "DAED"], labels={"a": "DDGM a"}
     )
+    other = table2_block(rows[:2], source="faces", targets=["digits"], models=["a", "b"], title="Source faces")
+    md = table2_markdown([block, other], title="T2")
     lines = md.splitlines()
-    assert lines[0].startswith("| Source | Model | digits MAE") and lines[0].count("|") == 7
-    assert lines[2] == "| digits | DDGM a | 0.100 ± 0.010 | 0.900 | 0.100 ± 0.010 | 0.900 |"
-    assert lines[3].startswith("|  | DAED | 1.100 ± 0.010")
+    assert lines[0] == "# T2" and lines[2] == "## Source digits"  # a block per source, in order
+    assert lines[4].startswith("| Source | Model | digits MAE") and lines[4].count("|") == 7
+    assert lines[6] == "| digits | DDGM a | 0.100 ± 0.010 | 0.900 | 0.100 ± 0.010 | 0.900 |"
+    assert lines[7].startswith("|  | DAED | 1.100 ± 0.010")
+    assert "| faces | a | 0.100 ± 0.010 | 0.900 |\n|  | b | n/a | n/a |" in md  # a missing pair reads n/a
+    assert md.index("## Source faces") < md.index("## Published values")
     assert "|  | DAED | 0.065 | 0.97 | 0.074 | 0.97 | 0.068 | 0.97 |" in md and "| CIFAR10 | DDGM VLB | 0.091" in md
+    assert "| ImageNet | DDGM VLB | 0.113 | 0.93 |" in md  # both published sources
     assert "not comparable" in md and DEJA_TABLE2["CIFAR10"]["DDGM VLB"]["CIFAR10"] == (0.091, 0.94)
 
 
@@ -277,12 +275,16 @@ ANALYSIS = {
         },
     },
     "transferability": {
-        "posthoc": "digits",
         "beta_1": 0.1,
-        "data": "digits",
-        "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"},
-        "targets": ["digits", "lfw_subset"],
         "images": 3,
+        "sources": {
+            "digits": {
+                "data": "digits",
+                "posthoc": "digits",
+                "models": {"vlb": "ddgm_vlb", "simple": "ddgm_a"},
+                "targets": ["digits", "lfw_subset"],
+            }
+        },
     },
     "toy_examples": {"posthoc": "digits", "beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
 }
@@ -491,6 +493,8 @@ def test_transferability_step_end_to_end(workspace):
             str(out / "log.txt"),
             "--device",
             "cpu",
+            "--source",
+            "digits",
             "--ddgm",
             f"ddgm_a={w['ddgm_a']}",
             "--ddgm",
@@ -500,15 +504,15 @@ def test_transferability_step_end_to_end(workspace):
             "--data",
             str(workspace["data"]),
             "--out-csv",
-            str(out / "t.csv"),
-            "--out-md",
-            str(out / "t.md"),
+            str(out / "digits.csv"),
+            "--out-json",
+            str(out / "digits.json"),
             "--out-png",
             str(out / "t.png"),
         ]
     )
     assert rc == 0
-    rows = _csv(out / "t.csv")
+    rows = _csv(out / "digits.csv")
     assert list(rows[0]) == [
         "source",
         "model",
@@ -526,28 +530,41 @@ def test_transferability_step_end_to_end(workspace):
     assert all(r["source"] == "digits" and int(r["split_step"]) == s for r in rows)  # both DDGMs: linear, T=40
     for r in rows:
         assert 0 <= float(r["mae_mean"]) <= 1 and -1 <= float(r["ms_ssim_mean"]) <= 1
+    block = json.loads((out / "digits.json").read_text())
+    assert (block["source"], block["models"]) == ("digits", ["ddgm_vlb", "ddgm_a", "DAED"])
+    assert [(r["model"], r["target"]) for r in block["rows"]] == [(r["model"], r["target"]) for r in rows]
+    width, height = _png(out / "t.png")
+    assert width > height > 50  # 2 rows x 5 columns
+    assert (out / "t.svg").read_text().count("<svg") == 1  # the figure as SVG beside the PNG
+
+    # Table 2: the source's block beside the published ones, as Markdown, LaTeX and HTML
+    table = ["transferability-table", "--params", str(workspace["params"]), "--sources", str(out)]
+    assert main([*table, "--out-md", str(out / "t.md")]) == 0
     md = (out / "t.md").read_text()
+    assert md.startswith("# Transferability (Deja et al. 2022, Table 2)\n\n## Source digits (digits)")
     assert "| Source | Model | digits MAE ↓ | digits MS-SSIM ↑ | lfw_subset MAE ↓ | lfw_subset MS-SSIM ↑ |" in md
-    table = [line for line in md.splitlines() if line.startswith("| digits |") or line.startswith("|  |")]
-    assert len(table) == 3 + 2  # our three rows, then the paper's DDGM Simple and DAED rows
-    assert table[0].startswith("| digits | DDGM VLB (ddgm_vlb, T=40, s=") and "DDGM Simple (ddgm_a" in table[1]
-    assert "DAED (post-hoc DAE of ddgm_a, beta_1=0.1, s=" in table[2]
+    ours = [line for line in md.splitlines() if line.startswith("| digits |") or line.startswith("|  |")]
+    assert len(ours) == 3 + 2 * 2  # our three rows, then the paper's DDGM Simple and DAED rows of two sources
+    assert ours[0].startswith("| digits | DDGM VLB (ddgm_vlb, T=40, s=") and "DDGM Simple (ddgm_a" in ours[1]
+    assert "DAED (post-hoc DAE of ddgm_a, beta_1=0.1, s=" in ours[2]
     daed_mae = float(next(r for r in rows if r["model"] == "DAED" and r["target"] == "digits")["mae_mean"])
-    assert f"{daed_mae:.3f}" in table[2]
+    assert f"{daed_mae:.3f}" in ours[2]
     assert "| CIFAR10 | DDGM VLB | 0.091 | 0.94 |" in md and "not comparable" in md
     tex = (out / "t.tex").read_text()  # --out-tex defaults to beside --out-md: ours, then the published rows
     assert tex.count(r"\begin{tabular}") == 2
-    assert r"\caption{Transferability (Deja et al. 2022, Table 2), source digits}" in tex
+    assert r"\caption{Transferability (Deja et al. 2022, Table 2): Source digits (digits)}" in tex
     assert r"digits MAE $\downarrow$ & digits MS-SSIM $\uparrow$" in tex and f"{daed_mae:.3f} $\\pm$" in tex
     assert r"CIFAR10 & DDGM VLB & 0.091 & 0.94" in tex
     page = (out / "t.html").read_text()  # --out-html defaults to beside --out-md: ours, then the published rows
     assert page.count("<table>") == 2
-    assert "<title>Transferability (Deja et al. 2022, Table 2), source digits</title>" in page
+    assert "<title>Transferability (Deja et al. 2022, Table 2)</title>" in page
     assert '<th scope="col">digits MAE ↓</th>' in page and f"<td>{daed_mae:.3f} ± " in page
     assert "<td>CIFAR10</td><td>DDGM VLB</td><td>0.091</td><td>0.94</td>" in page and "not comparable" in page
-    width, height = _png(out / "t.png")
-    assert width > height > 50  # 2 rows x 5 columns
-    assert (out / "t.svg").read_text().count("<svg") == 1  # the figure as SVG beside the PNG
+    # a block of another source under this source's name is refused, naming the file
+    (out / "other").mkdir()
+    (out / "other" / "digits.json").write_text(json.dumps({**block, "source": "faces"}))
+    bad = ["transferability-table", "--params", str(workspace["params"]), "--sources", str(out / "other")]
+    assert main([*bad, "--out-md", str(out / "bad.md")]) == 1 and not (out / "bad.md").exists()
 
 
 def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models(workspace, tmp_path):
@@ -561,10 +578,12 @@ def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models
         "cpu",
         "--data",
         str(workspace["data"]),
+        "--source",
+        "digits",
         "--out-csv",
         str(tmp_path / "t.csv"),
-        "--out-md",
-        str(tmp_path / "t.md"),
+        "--out-json",
+        str(tmp_path / "t.json"),
         "--out-png",
         str(tmp_path / "t.png"),
     ]

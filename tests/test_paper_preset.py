@@ -208,6 +208,12 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
     assert panels["cifar10"]["targets"] == ["cifar10", "celeba64"]
     models = paper["models"]
     assert all(models[p["model"]]["data"] == p["data"] for p in panels.values())
+    # Table 2: the CIFAR-10 source on CIFAR-10, CIFAR-100 and CelebA (the ImageNet source is not in the preset)
+    c10 = analysis["transferability"]["sources"]["cifar10"]
+    assert c10["targets"] == ["cifar10", "cifar100", "celeba64"] and analysis["transferability"]["beta_1"] == 0.1
+    assert paper["daed"]["posthoc"]["studies"][c10["posthoc"]]["data"] == "cifar10"
+    assert {models[m]["objective"] for m in c10["models"].values()} == {"vlb", "simple"}
+    assert [s["data"] for s in paper["daed"]["posthoc"]["studies"].values()] == ["fashion_mnist", "cifar10", "celeba64"]
     ddgm, daed = models[analysis["dynamics"]["ddgm"]], models[analysis["dynamics"]["daed"]]
     assert ddgm["data"] == daed["data"] == "cifar10" and ddgm["objective"] == daed["objective"] == "vlb"
     assert daed["kind"] == "daed" and ddgm["timesteps"] == 1000 and daed["timesteps"] == 999  # the first step detached

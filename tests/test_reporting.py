@@ -337,11 +337,11 @@ def test_image_panel_is_written_as_svg_beside_the_png(tmp_path):
         ("table", "--out-tex"),
         ("dddm-tables", "--out-tex"),
         ("surrogate-table", "--out-tex"),
-        ("transferability", "--out-tex"),
+        ("transferability-table", "--out-tex"),
         ("table", "--out-html"),
         ("dddm-tables", "--out-html"),
         ("surrogate-table", "--out-html"),
-        ("transferability", "--out-html"),
+        ("transferability-table", "--out-html"),
         ("claims", "--out-html"),
         ("snr", "--out-svg"),
         ("reconstruction-figure", "--out-svg"),
@@ -403,7 +403,7 @@ def test_every_table_is_drawn_in_the_report_as_html_beside_its_markdown():
                 assert page.flag == "--out-html" and not page.cache and page.report is not None, path
                 assert out.report is None, path
                 tables += 1
-    assert tables == 5  # table (one job per table), transferability, surrogate_table, dddm_tables, claims
+    assert tables == 5  # table (one job per table), transferability_table, surrogate_table, dddm_tables, claims
     claims = declared_step("claims")
     summary = next(out for out in claims.outputs if out.flag == "--out-summary-html")
     assert summary.path == "results/report/claims_summary.html" and summary.report is None and not summary.cache

@@ -76,6 +76,7 @@ NO_UNET_STEPS = {
     "dddm_tables",
     "coursework_figures",
     "reconstruction_figure",
+    "transferability_table",
 }
 
 
@@ -268,7 +269,14 @@ POSTHOC_STUDY = "digits"
 POSTHOC_JOBS = [f"{rule}@{POSTHOC_STUDY}" for rule in ("train_dae", "sample_posthoc", "evaluate_posthoc")]
 POSTHOC_JOBS.append("posthoc_figure")
 # (the tiny preset's one reconstruction panel, digits, and the figure of every panel)
-ANALYSES = ["reconstruction@digits", "reconstruction_figure", "transferability", "toy_examples", "dynamics"]
+ANALYSES = [
+    "reconstruction@digits",
+    "reconstruction_figure",
+    "transferability@digits",
+    "transferability_table",
+    "toy_examples",
+    "dynamics",
+]
 
 
 def read_table(path: Path) -> list[dict]:
@@ -306,7 +314,7 @@ def assert_daed_outputs(ws: Path):
     assert next(r for r in posthoc["splits"] if r["split"] == "linear")["split_step"] == 0
     fig4 = read_table(ws / f"results/analysis/fid_vs_split/{POSTHOC_STUDY}.csv")
     assert [r["split"] for r in fig4] == ["ddgm"] + POSTHOC_SPLITS
-    for name in ["fid_vs_split", "reconstruction", "transferability", "toy_examples", "dynamics"]:
+    for name in ["fid_vs_split", "reconstruction", "transferability/digits", "toy_examples", "dynamics"]:
         assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
     assert (ws / "results/tables/deja_table2.md").read_text().strip()
     t7 = {r["Paper row"]: r for r in read_table(ws / "results/tables/deja_table7.csv")}
@@ -625,7 +633,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         | {f"table@{t}" for t in TABLES}
         | set(POSTHOC_JOBS)
         | {"reconstruction@digits", "reconstruction_figure"}
-        | {"transferability", "toy_examples"}
+        | {"transferability@digits", "transferability_table", "toy_examples"}
         | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
         | {"surrogate_table", "coursework_figures", "claims"}
     )

@@ -185,7 +185,8 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
         refs.update({f"analysis.snr.data[{i}]": name for i, name in enumerate(snr.datasets)})
     for name, panel in analysis.reconstruction.panels.items():
         refs[f"analysis.reconstruction.panels.{name}.data"] = panel.data
-    refs["analysis.transferability.data"] = analysis.transferability.data
+    for name, src in analysis.transferability.sources.items():
+        refs[f"analysis.transferability.sources.{name}.data"] = src.data
     for name, study in daed_config(config).posthoc.studies.items():
         refs[f"daed.posthoc.studies.{name}.data"] = study.data
     refs["surrogate.data"] = surrogate_config(config).data
@@ -201,7 +202,10 @@ def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
             f"analysis.reconstruction.panels.{name}": (panel.data, [panel.model])
             for name, panel in analysis.reconstruction.panels.items()
         },
-        "analysis.transferability": (transfer.data, list(transfer.models.as_dict().values())),
+        **{
+            f"analysis.transferability.sources.{name}": (src.data, list(src.models.as_dict().values()))
+            for name, src in transfer.sources.items()
+        },
         **{f"daed.posthoc.studies.{name}": (study.data, [study.generator]) for name, study in post.studies.items()},
         "surrogate": (sur.data, [sur.base_model, *sur.surrogates]),
     }
@@ -252,35 +256,31 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
     for name, panel in analysis.reconstruction.panels.items():
         _check_model_ref(config, source, f"analysis.reconstruction.panels.{name}.model", panel.model)
     _check_model_ref(config, source, "analysis.toy_examples.model", analysis.toy_examples.model)
-    for key in ("transferability", "toy_examples"):
-        study = getattr(analysis, key).posthoc
+    # an analysis compares DDGMs with the post-hoc DAE at beta_1 of a study on their own data set
+    transfer, toy = analysis.transferability, analysis.toy_examples
+    uses = {f"analysis.transferability.sources.{n}": (src.posthoc, src.data) for n, src in transfer.sources.items()}
+    uses["analysis.toy_examples"] = (toy.posthoc, data_of(config, toy.model))
+    for key, (study, data) in uses.items():
         if study not in post.studies:
             raise ConfigError(
-                f"{source}: analysis.{key}.posthoc: {study!r} is not one of daed.posthoc.studies "
-                f"({', '.join(post.studies)})"
+                f"{source}: {key}.posthoc: {study!r} is not one of daed.posthoc.studies ({', '.join(post.studies)})"
             )
-        beta = getattr(analysis, key).beta_1
+        if post.studies[study].data != data:
+            raise ConfigError(
+                f"{source}: {key}.posthoc: study {study!r} is on {post.studies[study].data!r}, but the analysis' "
+                f"DDGMs are trained on {data!r}; name a post-hoc study of that data set"
+            )
+    for key, beta in (("transferability", transfer.beta_1), ("toy_examples", toy.beta_1)):
         if not any(abs(float(beta) - float(p)) < 1e-12 for p in splits):
             raise ConfigError(
                 f"{source}: analysis.{key}.beta_1: {beta} is not one of daed.posthoc.split_points "
                 f"{splits}; its DAE is the post-hoc DAE of that split point"
             )
-    for key, name in analysis.transferability.models.as_dict().items():
-        _check_model_ref(config, source, f"analysis.transferability.models.{key}", name)
+    for name, src in transfer.sources.items():
+        for key, model in src.models.as_dict().items():
+            _check_model_ref(config, source, f"analysis.transferability.sources.{name}.models.{key}", model)
     _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis.dynamics.ddgm)
     _check_model_ref(config, source, "analysis.dynamics.daed", analysis.dynamics.daed, kind="daed")
-    # an analysis compares its DDGMs with a DAE of their own data set
-    own = {
-        "transferability": analysis.transferability.data,
-        "toy_examples": data_of(config, analysis.toy_examples.model),
-    }
-    for key, data in own.items():
-        study = post.studies[getattr(analysis, key).posthoc]
-        if study.data != data:
-            raise ConfigError(
-                f"{source}: analysis.{key}.posthoc: study {getattr(analysis, key).posthoc!r} is on {study.data!r}, "
-                f"but the analysis' DDGMs are trained on {data!r}; name a post-hoc study of that data set"
-            )
 
 
 def surrogate_kind(config: dict[str, Any], name: str) -> str:
@@ -341,8 +341,9 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
     for name, panel in analysis.reconstruction.panels.items():
         refs[f"analysis.reconstruction.panels.{name}.model"] = panel.model
     refs["analysis.toy_examples.model"] = analysis.toy_examples.model
-    for key, name in analysis.transferability.models.as_dict().items():
-        refs[f"analysis.transferability.models.{key}"] = name
+    for src_name, src in analysis.transferability.sources.items():
+        for key, name in src.models.as_dict().items():
+            refs[f"analysis.transferability.sources.{src_name}.models.{key}"] = name
     for key, name in analysis.dynamics.as_dict().items():
         refs[f"analysis.dynamics.{key}"] = name
     for key, name in refs.items():
@@ -437,7 +438,8 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     recon, transfer = config["analysis"]["reconstruction"], config["analysis"]["transferability"]
     for panel in recon["panels"].values():
         at_most("analysis.reconstruction.images", recon["images"], panel["data"], "test", "the analysis images")
-    at_most("analysis.transferability.images", transfer["images"], transfer["data"], "test", "the analysis images")
+    for src in transfer["sources"].values():
+        at_most("analysis.transferability.images", transfer["images"], src["data"], "test", "the analysis images")
 
 
 def _check_semantics(config: dict[str, Any], source: str) -> None:

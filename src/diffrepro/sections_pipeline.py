@@ -50,6 +50,7 @@ __all__ = [
     "ToyExamplesConfig",
     "TransferabilityConfig",
     "TransferabilityModels",
+    "TransferabilitySource",
 ]
 
 
@@ -163,27 +164,39 @@ class ReconstructionConfig(Section):
 
 @dataclass(frozen=True)
 class TransferabilityModels(Section):
-    """``analysis.transferability.models``: the two DDGMs of Table 2."""
+    """``analysis.transferability.sources.<name>.models``: the two DDGMs of a Table 2 block."""
 
-    SCHEMA: ClassVar[str] = "analysis.transferability.models"
+    SCHEMA: ClassVar[str] = "analysis.transferability.sources.*.models"
 
     vlb: str
     simple: str
 
 
 @dataclass(frozen=True)
-class TransferabilityConfig(Section):
-    """``analysis.transferability``: Table 2, the DDGMs' reverse process from s vs the post-hoc DAE."""
+class TransferabilitySource(Section):
+    """``analysis.transferability.sources.<name>``: one block of Table 2, the DDGMs and the post-hoc DAE trained on
+    the source ``data``, on each target set."""
 
-    SCHEMA: ClassVar[str] = "analysis.transferability"
+    SCHEMA: ClassVar[str] = "analysis.transferability.sources.*"
     SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"models": TransferabilityModels})
 
-    posthoc: str
     data: str
-    beta_1: float
+    posthoc: str
     models: TransferabilityModels
     targets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TransferabilityConfig(Section):
+    """``analysis.transferability``: Table 2, the DDGMs' reverse process from s vs the post-hoc DAE, a block per
+    source (in the parameters' order; the claims read the first)."""
+
+    SCHEMA: ClassVar[str] = "analysis.transferability"
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"sources": TransferabilitySource})
+
+    beta_1: float
     images: int
+    sources: Mapping[str, TransferabilitySource]
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,12 @@ Protocol (:func:`compare_denoisers`), for images ``x0`` in ``[-1, 1]`` and ONE n
   :mod:`diffrepro.analysis.reconstruction` does for Fig. 2 and 3; summaries are the mean over
   images and its standard error (``std(ddof=1) / sqrt(n)``, ``nan`` for one image).
 
-:data:`DEJA_TABLE2` holds the published Table 2; :func:`table2_markdown` and :func:`table2_latex` lay out
-our rows the way the paper does.
+The published Table 2 and its layout are in :mod:`diffrepro.reporting.table2`.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,44 +33,12 @@ import torch
 from torch import Tensor
 
 from ..diffusion.daed import dae_input, dae_predict
-from ..reporting.render import html_document, html_section, render_latex
 from .image_quality import mae, ms_ssim, ms_ssim_settings, to_unit_range
 from .reconstruction import _mean_sem
 
-__all__ = [
-    "DEJA_TABLE2",
-    "DEJA_TABLE2_TARGETS",
-    "Denoiser",
-    "Comparison",
-    "compare_denoisers",
-    "denoise",
-    "reverse_from",
-    "TABLE2_CAVEAT",
-    "Table2Rows",
-    "table2_html",
-    "table2_latex",
-    "table2_markdown",
-    "table2_rows",
-]
+__all__ = ["Denoiser", "Comparison", "compare_denoisers", "denoise", "reverse_from"]
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
-
-#: Deja et al. 2022, Table 2: source -> model -> target -> (MAE, MS-SSIM). The paper's DDGMs are
-#: the pre-trained improved-DDPM models (4000 steps, cosine schedule) denoising from the step
-#: with the DAE's noise level; "CelebA*" as printed in the paper.
-DEJA_TABLE2_TARGETS = ("CIFAR10", "CIFAR100", "CelebA*")
-DEJA_TABLE2: dict[str, dict[str, dict[str, tuple[float, float]]]] = {
-    "CIFAR10": {
-        "DDGM VLB": {"CIFAR10": (0.091, 0.94), "CIFAR100": (0.097, 0.94), "CelebA*": (0.093, 0.95)},
-        "DDGM Simple": {"CIFAR10": (0.085, 0.95), "CIFAR100": (0.097, 0.94), "CelebA*": (0.096, 0.95)},
-        "DAED": {"CIFAR10": (0.065, 0.97), "CIFAR100": (0.074, 0.97), "CelebA*": (0.068, 0.97)},
-    },
-    "ImageNet": {
-        "DDGM VLB": {"CIFAR10": (0.113, 0.93), "CIFAR100": (0.110, 0.93), "CelebA*": (0.077, 0.96)},
-        "DDGM Simple": {"CIFAR10": (0.113, 0.94), "CIFAR100": (0.111, 0.93), "CelebA*": (0.068, 0.96)},
-        "DAED": {"CIFAR10": (0.071, 0.97), "CIFAR100": (0.071, 0.97), "CelebA*": (0.050, 0.98)},
-    },
-}
 
 
 @dataclass
@@ -235,100 +201,3 @@ def compare_denoisers(
                 result.noisy[den.name] = torch.cat(noisy)
                 result.reconstructions[den.name] = torch.cat(recs)
     return result
-
-
-def _fmt(mean: float, sem: float | None, digits: int) -> str:
-    if mean is None or not math.isfinite(mean):
-        return "n/a"
-    if sem is None or not math.isfinite(sem):
-        return f"{mean:.{digits}f}"
-    return f"{mean:.{digits}f} ± {sem:.{digits}f}"
-
-
-def table2_markdown(table: Table2Rows, *, preamble: str = "") -> str:
-    """Table 2 layout: one row per model, ``MAE | MS-SSIM`` columns per target (:func:`table2_rows`), after
-    ``preamble``; below it the paper's rows for its reference source from :data:`DEJA_TABLE2`, with a note that
-    absolute values do not compare across data sets and resolutions."""
-
-    def lines(rows: list[dict], columns: list[str]) -> list[str]:
-        head = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-        return head + ["| " + " | ".join(row[c] for c in columns) + " |" for row in rows]
-
-    out = ([preamble.rstrip(), ""] if preamble else []) + lines(table.ours, table.columns)
-    out += ["", table.paper_title + ":", "", *lines(table.paper, table.paper_columns)]
-    return "\n".join([*out, "", "Note: " + TABLE2_CAVEAT, ""])
-
-
-@dataclass(frozen=True)
-class Table2Rows:
-    """Table 2 as rows of cells: ours and their columns, then the paper's rows for ``reference_source``."""
-
-    ours: list[dict]
-    columns: list[str]
-    paper: list[dict]
-    paper_columns: list[str]
-    reference_source: str
-
-    @property
-    def paper_title(self) -> str:
-        return f"Published values (Deja et al. 2022, Table 2, source {self.reference_source}), for reference"
-
-
-def table2_rows(
-    rows: Sequence[Mapping[str, Any]],
-    *,
-    source: str,
-    targets: Sequence[str],
-    models: Sequence[str],
-    labels: Mapping[str, str] | None = None,
-    reference_source: str = "CIFAR10",
-) -> Table2Rows:
-    """Table 2's cells: ``rows`` are dicts with ``model``, ``target``, ``mae_mean``, ``mae_sem``,
-    ``ms_ssim_mean``, ``ms_ssim_sem`` (the CSV rows); ``models`` gives the row order and ``labels`` the text
-    shown for each; the paper's rows are those of ``reference_source`` (:data:`DEJA_TABLE2`)."""
-    labels = dict(labels or {})
-    cell = {(r["model"], r["target"]): r for r in rows}
-    columns = ["Source", "Model", *[c for t in targets for c in (f"{t} MAE ↓", f"{t} MS-SSIM ↑")]]
-    ours = []
-    for i, model in enumerate(models):
-        row = {"Source": source if i == 0 else "", "Model": labels.get(model, model)}
-        for t in targets:
-            r = cell.get((model, t))
-            row[f"{t} MAE ↓"] = "n/a" if r is None else _fmt(r["mae_mean"], r["mae_sem"], 3)
-            row[f"{t} MS-SSIM ↑"] = "n/a" if r is None else _fmt(r["ms_ssim_mean"], r["ms_ssim_sem"], 3)
-        ours.append(row)
-    paper_columns = ["Source", "Model", *[c for t in DEJA_TABLE2_TARGETS for c in (f"{t} MAE", f"{t} MS-SSIM")]]
-    paper = []
-    for i, (model, vals) in enumerate(DEJA_TABLE2[reference_source].items()):
-        row = {"Source": reference_source if i == 0 else "", "Model": model}
-        for t in DEJA_TABLE2_TARGETS:
-            row[f"{t} MAE"], row[f"{t} MS-SSIM"] = f"{vals[t][0]:.3f}", f"{vals[t][1]:.2f}"
-        paper.append(row)
-    return Table2Rows(ours, columns, paper, paper_columns, reference_source)
-
-
-def table2_latex(table: Table2Rows, *, title: str, notes: Sequence[str] = ()) -> str:
-    """:func:`table2_markdown` as LaTeX: our rows (captioned ``title``, ``notes`` below) and the paper's rows as
-    a second table. No difference columns: the paper's source, targets and models differ from ours (see
-    :data:`TABLE2_CAVEAT`)."""
-    paper = render_latex(table.paper, table.paper_columns, table.paper_title, ["Note: " + TABLE2_CAVEAT])
-    return render_latex(table.ours, table.columns, title, notes) + "\n" + paper
-
-
-def table2_html(table: Table2Rows, *, title: str, description: str = "") -> str:
-    """:func:`table2_markdown` as an HTML document: the title, the ``description``, our rows, then the paper's
-    rows with the caveat (:data:`TABLE2_CAVEAT`)."""
-    body = html_section(table.ours, table.columns, title, [], preamble=[description] if description else [])
-    body += html_section(table.paper, table.paper_columns, table.paper_title, ["Note: " + TABLE2_CAVEAT], level=2)
-    return html_document(title, body)
-
-
-TABLE2_CAVEAT = (
-    "absolute values are not comparable across data sets and resolutions. The paper's rows come "
-    "from pre-trained improved-DDPM models (4000 steps, cosine schedule) at 32x32 or 64x64 RGB, denoising "
-    "from the step with the DAE's noise level; MAE and MS-SSIM depend on the image content, size and "
-    "channel count (MS-SSIM on small images uses fewer scales and a narrower window, see "
-    "diffrepro.analysis.image_quality), and the paper does not state the value range of its MAE "
-    "(ours is on [0, 1] images). Compare the ordering of the rows (DAED vs DDGMs) and in- vs "
-    "out-of-domain gaps, not the numbers."
-)

@@ -266,7 +266,8 @@ def _transfer(results: Results, which: str, target: str) -> Estimate:
     analysis = results.config["analysis"].get("transferability")
     if not analysis or not results.transferability:
         raise Missing("no transferability analysis")
-    model = "DAED" if which == "dae" else analysis["models"].get(which)
+    first = next(iter(analysis["sources"].values()))  # the claims read the first source (the claims' data set)
+    model = "DAED" if which == "dae" else first["models"].get(which)
     for row in results.transferability:
         if row["model"] == model and row["target"] == target:
             return Estimate(float(row["mae_mean"]), sem=float(row["mae_sem"]))

@@ -48,6 +48,7 @@ REPLICATES = Foreach("replicate", section="replicates")
 STUDIES = Foreach("study", section="daed.posthoc.studies")
 STUDY = Value(flag="--study", value="{key}", help="the post-hoc study (a key of daed.posthoc.studies)")
 RECONSTRUCTION_PANELS = Foreach("panel", section="analysis.reconstruction.panels")
+SOURCES = Foreach("source", section="analysis.transferability.sources")
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
@@ -199,8 +200,9 @@ def target_sets(analysis: str):
 
     def loads(config: Mapping[str, Any], key: str | None) -> list[str]:
         section = config["analysis"][analysis]
-        if "panels" in section:  # one job per panel
-            section = section["panels"][key]
+        for entries in ("panels", "sources"):  # one job per reconstruction panel, per transferability source
+            if entries in section:
+                section = section[entries][key]
         own = config["datasets"][section["data"]]["dataset"]
         return [name for name in section["targets"] if name != own]
 
@@ -762,35 +764,70 @@ STEPS: tuple[Step, ...] = (
     Step(
         name="transferability",
         help=(
-            "DDGM reverse process from s vs the post-hoc DAE in one pass, on several target sets (Deja et al. Table 2)"
+            "one source of Table 2: its DDGMs' reverse process from s vs its post-hoc DAE in one pass, on each "
+            "target set (Deja et al. Table 2, Fig 6a)"
         ),
+        foreach=SOURCES,
         args=(
+            Value(flag="--source", value="{key}", help="the source (a key of analysis.transferability.sources)"),
             *(
                 In(
                     flag="--ddgm",
                     key=f"ddgm_{role}",
-                    path=f"models/{{analysis.transferability.models.{role}}}/ema.safetensors",
-                    value=f"{{analysis.transferability.models.{role}}}={PATH}",
+                    path=f"models/{{item.models.{role}}}/ema.safetensors",
+                    value=f"{{item.models.{role}}}={PATH}",
                     append=True,
                     metavar="NAME=PATH",
-                    help="EMA weights of a DDGM of analysis.transferability.models (repeat for each)",
+                    help="EMA weights of a DDGM of the source's models (repeat for each)",
                 )
                 for role in ("vlb", "simple")
             ),
             In(
                 flag="--dae",
-                path=(
-                    "models/daed_posthoc/{analysis.transferability.posthoc}/{analysis.transferability.beta_1}"
-                    "/ema.safetensors"
-                ),
-                help="the post-hoc DAE of noise level analysis.transferability.beta_1 (its study's)",
+                path="models/daed_posthoc/{item.posthoc}/{analysis.transferability.beta_1}/ema.safetensors",
+                help="the post-hoc DAE of noise level analysis.transferability.beta_1 (the source's study's)",
             ),
-            In(flag="--data", path=processed("{analysis.transferability.data}"), help=IN_DOMAIN_HELP),
+            In(flag="--data", path=processed("{item.data}"), help=IN_DOMAIN_HELP),
             Out(
                 flag="--out-csv",
-                path="results/analysis/transferability.csv",
+                path="results/analysis/transferability/{key}.csv",
                 cache=False,
                 help="output: MAE and MS-SSIM per model and target set",
+            ),
+            Out(
+                flag="--out-json",
+                path="results/analysis/transferability/{key}.json",
+                metric=True,
+                help="output: the source's block of Table 2 (rows, labels, description) for transferability-table",
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/transferability/{key}.png",
+                "output: one example per target set",
+                Report("transferability", "figure", "transferability {key} (Table 2 examples, Fig 6a)", "deja"),
+            ),
+            DOWNLOAD_DIR,
+        ),
+        params=(
+            "seed",
+            "analysis.transferability.beta_1",
+            "analysis.transferability.images",
+            "analysis.transferability.sources.{key}",
+        ),
+        threads=1,
+        mem_mb=2000,
+        device=True,
+        loads=target_sets("transferability"),
+    ),
+    Step(
+        name="transferability_table",
+        help="Table 2 of Deja et al. in the paper's layout, a block per source, beside the published blocks",
+        args=(
+            In(
+                flag="--sources",
+                path="results/analysis/transferability",
+                members=Members("{}.json", "analysis.transferability.sources"),
+                help="folder of the sources' blocks, <source>.json (transferability)",
             ),
             *table_files(
                 "results/tables/deja_table2",
@@ -798,19 +835,9 @@ STEPS: tuple[Step, ...] = (
                 md_help="output: the table in the paper's layout (Markdown)",
                 csv=False,
             ),
-            *figure(
-                "--out-png",
-                "results/figures/transferability.png",
-                "output: one example per target set",
-                Report("transferability", "figure", "transferability (Table 2, examples)", "deja"),
-            ),
-            DOWNLOAD_DIR,
         ),
-        params=("seed", "analysis.transferability"),
-        threads=1,
-        mem_mb=2000,
-        device=True,
-        loads=target_sets("transferability"),
+        params=("analysis.transferability.sources",),
+        mem_mb=1000,
     ),
     Step(
         name="toy_examples",
@@ -1224,7 +1251,12 @@ STEPS: tuple[Step, ...] = (
                 members=Members("{}.csv", "analysis.reconstruction.panels"),
                 help="folder of the reconstruction panels' CSVs (the claims read the first panel's)",
             ),
-            In(flag="--transferability", path="results/analysis/transferability.csv", help="transferability output"),
+            In(
+                flag="--transferability",
+                path="results/analysis/transferability",
+                members=Members("{}.csv", "analysis.transferability.sources"),
+                help="folder of the transferability sources' CSVs (the claims read the first source's)",
+            ),
             In(flag="--snr", path="results/analysis/snr.json", help="snr output (.json)"),
             *table_files("results/tables/claims", Report("claims", "table", "claims")),
             Out(

@@ -26,7 +26,7 @@ class TableInfo:
 
 CATALOGUE: dict[str, TableInfo] = {
     "deja_table1": TableInfo("Table 1", "table"),
-    "deja_table2": TableInfo("Table 2", "transferability"),
+    "deja_table2": TableInfo("Table 2", "transferability_table"),
     "deja_extended": TableInfo("Tables 3-5", "table"),
     "deja_table7": TableInfo("Table 7", "table"),
     "coursework_4_1": TableInfo("Table 4.1", "table"),

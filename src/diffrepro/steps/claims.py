@@ -64,7 +64,8 @@ def run(args) -> None:
     config = load_config(args.params)
     claims = load_registry(args.registry)
     first_study = daed_config(config).posthoc.first  # Fig 4's first study (the claims' data set)
-    first_panel = next(iter(analysis_config(config).reconstruction.panels))  # Fig 2's (the claims' data set)
+    first_panel = next(iter(analysis_config(config).reconstruction.panels))
+    first_source = next(iter(analysis_config(config).transferability.sources))  # Fig 2's (the claims' data set)
     snr = read_json(args.snr)["datasets"][analysis_config(config).snr.datasets[0]]  # the first data set's (Fig 1)
     results = Results(
         config=config,
@@ -82,7 +83,7 @@ def run(args) -> None:
         surrogates=_records(args.surrogate_dir, surrogate_config(config).surrogates, args.surrogate_bootstrap_dir),
         dddm=_records(args.dddm_dir, dddm_config(config).runs, args.dddm_bootstrap_dir),
         reconstruction=read_csv(os.path.join(args.reconstruction, f"{first_panel}.csv")),
-        transferability=read_csv(args.transferability),
+        transferability=read_csv(os.path.join(args.transferability, f"{first_source}.csv")),
         snr=snr,
         sample_timing={
             name: read_timing(os.path.join(args.sample_timing_dir, f"{name}.json")) for name in config["models"]

@@ -1,30 +1,26 @@
-"""Step: transferability of the denoising part (Deja et al. Sec. 6.3, Table 2).
+"""Step: transferability of the denoising part (Deja et al. Sec. 6.3, Table 2), one source.
 
-Source: the preset's data set. The DDGMs of ``analysis.transferability.models`` (``{vlb: NAME,
-simple: NAME}``, the paper's "DDGM VLB" and "DDGM Simple" rows; one ``--ddgm NAME=PATH`` each) and the post-hoc
-DAE of noise level ``analysis.transferability.beta_1`` (``--dae``)
-denoise the same noised test images of each set in ``analysis.transferability.targets``
+Source ``--source`` of ``analysis.transferability.sources``: its DDGMs ``models`` (``{vlb: NAME, simple:
+NAME}``, the paper's "DDGM VLB" and "DDGM Simple" rows; one ``--ddgm NAME=PATH`` each) and the post-hoc DAE of
+noise level ``analysis.transferability.beta_1`` of its study ``posthoc`` (``--dae``)
+denoise the same noised test images of each set in its ``targets``
 (:mod:`diffrepro.data.targets`): per image one shared noise draw, ``x_s ~ q(x_s | x0)`` at the
 split step of ``beta_1`` on each model's own schedule; a DDGM runs its reverse process from ``s``
 down to 0, the DAE (the "DAED" row) removes the noise in one pass
-(:mod:`diffrepro.analysis.transferability`). Outputs: a CSV (one row per model and target), the
-Markdown, LaTeX and HTML table in the paper's layout with the published CIFAR-10-source rows beside it, and a
-PNG and SVG figure with one example per target (clean, noisy, each model's reconstruction)."""
+(:mod:`diffrepro.analysis.transferability`). Outputs: a CSV (one row per model and target), the source's block
+of Table 2 as JSON (rows, row labels, description; ``diffrepro transferability-table`` lays out every source's
+block beside the published ones) and a PNG and SVG figure with one example per target (clean, noisy, each
+model's reconstruction; Fig 6a)."""
 
 from __future__ import annotations
+
+import math
 
 import torch
 
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
-from ..analysis.transferability import (
-    Denoiser,
-    compare_denoisers,
-    table2_html,
-    table2_latex,
-    table2_markdown,
-    table2_rows,
-)
-from ..atomic import write_text
+from ..analysis.transferability import Denoiser, compare_denoisers
+from ..atomic import write_json
 from ..config import analysis_config, dataset_of, load_config
 from ..csvio import write_csv
 from ..data import load_processed
@@ -33,7 +29,6 @@ from ..devices import resolve_device
 from ..imaging import to_model_range
 from ..posthoc import ddgm_split_step
 from ..reporting.image_panels import save_image_panel
-from ..reporting.render import html_beside, tex_beside
 from ..runlog import get_logger
 from ..seeding import generator
 
@@ -43,19 +38,20 @@ CSV_COLUMNS = ("source", "model", "target", "split_step", "mae_mean", "mae_sem",
 DAED_ROW = "DAED"
 
 
-#: Table 2's DDGM rows: ``analysis.transferability.models`` role -> the paper's row label.
+#: Table 2's DDGM rows: a source's ``models`` role -> the paper's row label.
 PAPER_ROWS = {"vlb": "DDGM VLB", "simple": "DDGM Simple"}
 
 
 def transfer_models(models) -> list[tuple[str, str | None]]:
-    """``analysis.transferability.models`` -> ``[(model name, paper row label or None)]``: the mapping
+    """A source's ``models`` -> ``[(model name, paper row label or None)]``: the mapping
     ``{vlb: NAME, simple: NAME}`` in the paper's row order (a model named twice is run once, under
     the first label); a plain list of names is taken as it is, without paper labels."""
     if isinstance(models, dict):
         unknown = sorted(set(models) - set(PAPER_ROWS))
         if unknown:
             raise AnalysisInputError(
-                f"analysis.transferability.models: unknown role(s) {unknown}; roles are {', '.join(PAPER_ROWS)}"
+                f"analysis.transferability.sources.*.models: unknown role(s) {unknown}; roles are "
+                f"{', '.join(PAPER_ROWS)}"
             )
         out: list[tuple[str, str | None]] = []
         for role, label in PAPER_ROWS.items():
@@ -77,9 +73,7 @@ def parse_ddgm_args(values: list[str], expected: list[str]) -> dict[str, str]:
             raise AnalysisInputError(f"--ddgm {name} is given twice")
         paths[name] = path
     if set(paths) != set(expected):
-        raise AnalysisInputError(
-            f"--ddgm names {sorted(paths)} differ from analysis.transferability.models {sorted(expected)}"
-        )
+        raise AnalysisInputError(f"--ddgm names {sorted(paths)} differ from the source's models {sorted(expected)}")
     return {name: paths[name] for name in expected}
 
 
@@ -87,13 +81,23 @@ def _g(v: float) -> str:
     return f"{v:.8g}"
 
 
+def _finite(v):
+    """A JSON value: a non-finite float (the standard error of one image) as None."""
+    return None if isinstance(v, float) and not math.isfinite(v) else v
+
+
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
     tcfg = analysis_config(config).transferability
+    if args.source not in tcfg.sources:
+        raise AnalysisInputError(
+            f"--source {args.source!r} is not one of analysis.transferability.sources ({', '.join(tcfg.sources)})"
+        )
+    src = tcfg.sources[args.source]
     seed, beta_1 = config["seed"], float(tcfg.beta_1)
     device = resolve_device(args.device)
-    roles = dict(transfer_models(tcfg.models.as_dict()))
+    roles = dict(transfer_models(src.models.as_dict()))
     paths = parse_ddgm_args(args.ddgm, list(roles))
     tensors, meta = load_processed(args.data)
     dcfg = dataset_of(config, next(iter(roles)))  # the models' data set (config checks they share it)
@@ -118,7 +122,7 @@ def run(args) -> None:
 
     rows, examples = [], []
     for target_name, target in load_target_sets(
-        tcfg.targets,
+        src.targets,
         tcfg.images,
         seed=seed,
         source_dataset=source,
@@ -192,8 +196,8 @@ def run(args) -> None:
         for name, net in ddgms.items()
     }
     labels[DAED_ROW] = f"DAED (post-hoc DAE of {dae.name}, beta_1={beta_1:g}, s={dae.split_step})"
-    counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(tcfg.targets, examples))
-    title = f"Transferability (Deja et al. 2022, Table 2), source {source}"
+    counts = ", ".join(f"{t}: {ex[0].n}" for t, ex in zip(src.targets, examples))
+    title = f"Source {args.source} ({source})"
     description = (
         f"Each test image is noised once to x_s ~ q(x_s | x_0) with beta_1 = {beta_1:g} (s = the split step of "
         f"beta_1 on each model's schedule, 0-based); DDGM rows run the reverse process from s to 0, the DAED row "
@@ -201,11 +205,17 @@ def run(args) -> None:
         f"over the images ({counts}); {source} is in-domain, the other sets are resized to "
         f"{fmt[0]}x{fmt[1]}x{fmt[1]}."
     )
-    preamble = "\n".join([f"# {title}", "", description])
-    cells = table2_rows(rows, source=source, targets=list(tcfg.targets), models=models, labels=labels)
-    write_text(args.out_md, table2_markdown(cells, preamble=preamble))
-    write_text(args.out_tex or tex_beside(args.out_md), table2_latex(cells, title=title, notes=[description]))
-    write_text(args.out_html or html_beside(args.out_md), table2_html(cells, title=title, description=description))
+    block = {
+        "source": args.source,
+        "dataset": source,
+        "title": title,
+        "description": description,
+        "targets": list(src.targets),
+        "models": models,
+        "labels": labels,
+        "rows": [{k: _finite(v) for k, v in r.items()} for r in rows],
+    }
+    write_json(args.out_json, block)
 
     col_labels = ["clean", f"noisy (s={dae.split_step})", *[f"{m} (s={steps[m]})" for m in ddgms], DAED_ROW]
     save_image_panel(
