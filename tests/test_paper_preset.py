@@ -213,7 +213,19 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
     assert c10["targets"] == ["cifar10", "cifar100", "celeba64"] and analysis["transferability"]["beta_1"] == 0.1
     assert paper["daed"]["posthoc"]["studies"][c10["posthoc"]]["data"] == "cifar10"
     assert {models[m]["objective"] for m in c10["models"].values()} == {"vlb", "simple"}
-    assert [s["data"] for s in paper["daed"]["posthoc"]["studies"].values()] == ["fashion_mnist", "cifar10", "celeba64"]
+    studies = paper["daed"]["posthoc"]["studies"]
+    assert [s["data"] for s in studies.values()][:3] == ["fashion_mnist", "cifar10", "celeba64"]  # Fig 4
+    # Table 2 and Fig 6b: the improved-DDPM CIFAR-10 DDGMs (4000 steps, cosine), the noise of beta_1 = 0.1 at step
+    # 793 of 4000 ("793 steps of the forward and backward diffusion", Sec. 6.3), the DAE of the Simple one
+    from diffrepro.config import model_config
+    from diffrepro.posthoc import ddgm_split_step
+
+    for name in c10["models"].values():
+        assert (models[name]["timesteps"], models[name]["schedule"]) == (4000, "cosine")
+        assert ddgm_split_step(model_config(paper, name), 0.1) == 793  # alpha_bar_793 = 0.9001 (0-based t)
+    assert studies[c10["posthoc"]]["generator"] == c10["models"]["simple"]
+    toy = analysis["toy_examples"]
+    assert (toy["model"], toy["posthoc"]) == (c10["models"]["simple"], c10["posthoc"])
     ddgm, daed = models[analysis["dynamics"]["ddgm"]], models[analysis["dynamics"]["daed"]]
     assert ddgm["data"] == daed["data"] == "cifar10" and ddgm["objective"] == daed["objective"] == "vlb"
     assert daed["kind"] == "daed" and ddgm["timesteps"] == 1000 and daed["timesteps"] == 999  # the first step detached
