@@ -455,7 +455,7 @@ def run_outputs(ws: Path) -> tuple[dict[str, Path], dict[str, Path]]:
     """The tables (HTML, by name) and figures (PNG, by file name) the run wrote: all belong in the report. Every
     table has its HTML page beside its Markdown."""
     tables = {p.stem: p for p in (ws / "results/tables").glob("*.html")}
-    figures = {p.name: p for p in (ws / "results/figures").glob("*.png")}
+    figures = {p.name: p for p in (ws / "results/figures").rglob("*.png")}  # transferability/<source>.png too
     assert set(ALL_TABLES) <= set(tables) and len(figures) >= 15
     assert set(tables) == {p.stem for p in (ws / "results/tables").glob("*.md")}
     return tables, figures
