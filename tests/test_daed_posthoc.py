@@ -103,15 +103,21 @@ def _write_params(tmp_path: Path, config: dict) -> Path:
     return path
 
 
-def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monkeypatch):
-    config = copy.deepcopy(tiny)
-    config["models"]["ddgm_a"]["sample"].update(num_samples=6, batch_size=4)
-    params = _write_params(tmp_path, config)
+def _write_generator(tmp_path: Path, config: dict):
+    """ddgm_a's config, a seeded network of it and its weights' metadata; the weights in ``gen.safetensors``."""
     mcfg = model_config(config, "ddgm_a")
     torch.manual_seed(0)
     net = build_unet(mcfg, image_size=8, channels=1)
     meta = weights_metadata("ddgm_a", mcfg, {"dataset": "digits"}, 8, 1, 20, 1)
     save_safetensors(net.state_dict(), tmp_path / "gen.safetensors", meta)
+    return mcfg, net, meta
+
+
+def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monkeypatch):
+    config = copy.deepcopy(tiny)
+    config["models"]["ddgm_a"]["sample"].update(num_samples=6, batch_size=4)
+    params = _write_params(tmp_path, config)
+    mcfg, net, meta = _write_generator(tmp_path, config)
     ab = alphas_cumprod(build_betas(mcfg))
     splits = {"0.1": split_step(ab, 0.1), "linear": 0}
     for label, s in splits.items():
@@ -280,10 +286,10 @@ def test_deja_table7_rows_params_and_seconds():
     assert by_row["DDGM 2x blocks"].get("Model") is None and by_row["DDGM 2x blocks"]["Paper FID"] == 7.5
 
 
-def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path, monkeypatch):
+def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path):
     """One job per post-hoc study: a DAE per split point, each from the study's generator, with its own split step
-    in its weights; one loss CSV (a split column) and one summary; the checkpoints go once all is written, and a
-    second study (another generator) is refused under the first one's name."""
+    in its weights; one loss CSV (a split column) and one summary; the checkpoints go once all is written; a rerun
+    writes the same bytes, and a study the parameters do not hold is refused."""
     import csv
     import json
 
@@ -293,11 +299,7 @@ def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path, monkeyp
     config = copy.deepcopy(tiny)
     config["daed"]["posthoc"]["train"].update(steps=2, checkpoint_every=2, log_every=1, batch_size=4)
     params = _write_params(tmp_path, config)
-    mcfg = model_config(config, "ddgm_a")
-    torch.manual_seed(0)
-    net = build_unet(mcfg, image_size=8, channels=1)
-    meta = weights_metadata("ddgm_a", mcfg, {"dataset": "digits"}, 8, 1, 20, 1)
-    save_safetensors(net.state_dict(), tmp_path / "gen.safetensors", meta)
+    mcfg = _write_generator(tmp_path, config)[0]
     data = tmp_path / "digits.safetensors"
     save_processed(data, load_dataset("digits"), 8)
 

@@ -194,15 +194,12 @@ def prepared_set(config: Mapping[str, Any], key: str | None) -> list[str]:
     return [config["datasets"][key]["dataset"]]
 
 
-def target_sets(analysis: str):
-    """The registry data sets an analysis loads: its targets other than its own data set (which it reads
-    from the processed file)."""
+def target_sets(analysis: str, entries: str):
+    """The registry data sets a job of an analysis loads (one job per entry of ``analysis.<analysis>.<entries>``):
+    the entry's targets other than its own data set (which it reads from the processed file)."""
 
     def loads(config: Mapping[str, Any], key: str | None) -> list[str]:
-        section = config["analysis"][analysis]
-        for entries in ("panels", "sources"):  # one job per reconstruction panel, per transferability source
-            if entries in section:
-                section = section[entries][key]
+        section = config["analysis"][analysis][entries][key]
         own = config["datasets"][section["data"]]["dataset"]
         return [name for name in section["targets"] if name != own]
 
@@ -739,7 +736,7 @@ STEPS: tuple[Step, ...] = (
         threads=1,
         mem_mb=2000,
         device=True,
-        loads=target_sets("reconstruction"),
+        loads=target_sets("reconstruction", "panels"),
     ),
     Step(
         name="reconstruction_figure",
@@ -817,7 +814,7 @@ STEPS: tuple[Step, ...] = (
         threads=1,
         mem_mb=2000,
         device=True,
-        loads=target_sets("transferability"),
+        loads=target_sets("transferability", "sources"),
     ),
     Step(
         name="transferability_table",
