@@ -134,7 +134,7 @@ def test_new_options_fail_naming_their_path(tiny_config, path, value, message):
     [
         ({"objective": "hybrid", "variance": "fixed_small"}, "models.ddgm_a.variance: the hybrid objective"),
         (
-            {"sample": {"method": "ddim", "steps": 41, "num_samples": 8, "batch_size": 8}},
+            {"sample": {"method": "respaced", "steps": 41, "num_samples": 8, "batch_size": 8}},
             "models.ddgm_a.sample.steps: 41 is more than the model's 40 timesteps",
         ),
         (

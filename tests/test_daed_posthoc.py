@@ -41,6 +41,10 @@ def test_config_rejects_a_posthoc_generator_that_is_a_daed_and_an_unknown_beta(t
     with pytest.raises(ConfigError, match="daed.posthoc.studies.digits.generator.*kind daed"):
         validate_config(bad)
     bad = copy.deepcopy(tiny)
+    bad["models"]["ddgm_a"]["sample"].update(method="ddim", steps=4)
+    with pytest.raises(ConfigError, match="models.ddgm_a.sample.method: 'ddim'.*post-hoc study 'digits'"):
+        validate_config(bad)
+    bad = copy.deepcopy(tiny)
     bad["analysis"]["transferability"]["beta_1"] = 0.2
     with pytest.raises(ConfigError, match="analysis.transferability.beta_1: 0.2 is not one of"):
         validate_config(bad)
@@ -113,9 +117,14 @@ def _write_generator(tmp_path: Path, config: dict):
     return mcfg, net, meta
 
 
-def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monkeypatch):
+@pytest.mark.parametrize("method", ["ancestral", "respaced"])
+def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monkeypatch, method):
+    """The generator's chain (all T steps, or respaced on 2 steps plus every split step) runs once per batch and
+    each split point's DAE once per batch; the timing counts the generator calls down to each split step."""
     config = copy.deepcopy(tiny)
-    config["models"]["ddgm_a"]["sample"].update(num_samples=6, batch_size=4)
+    config["models"]["ddgm_a"]["sample"].update(
+        num_samples=6, batch_size=4, method=method, steps=None if method == "ancestral" else 2
+    )
     params = _write_params(tmp_path, config)
     mcfg, net, meta = _write_generator(tmp_path, config)
     ab = alphas_cumprod(build_betas(mcfg))
@@ -157,15 +166,20 @@ def test_sample_posthoc_counts_calls_and_writes_every_split(tiny, tmp_path, monk
     )
     assert rc in (0, None)
     T = mcfg.timesteps
-    # two batches (4 + 2) of the full generator pass, then one DAE call per batch per split point
-    assert calls["count"] == 2 * T + 2 * len(splits)
-    assert sorted(calls["t"][2 * T :]) == sorted([s for s in splits.values() for _ in range(2)])
+    chain = list(range(T)) if method == "ancestral" else sorted({0, T - 1, *splits.values()})
+    n = len(chain)
+    assert 0 < splits["0.1"] < T - 1 and n == (T if method == "ancestral" else 3)
+    # two batches (4 + 2) of the generator's chain, then one DAE call per batch per split point
+    assert calls["count"] == 2 * n + 2 * len(splits)
+    assert calls["t"][:n] == chain[::-1]
+    assert sorted(calls["t"][2 * n :]) == sorted([s for s in splits.values() for _ in range(2)])
     timing = read_timing(tmp_path / "timing.json", "sample-posthoc digits")
     assert timing["study"] == "digits" and timing["generator"] == "ddgm_a"
     assert sorted(p.name for p in (tmp_path / "out").iterdir() if p.suffix == ".json") == []  # no timing inside
     for label, s in splits.items():
         assert (tmp_path / "out" / f"{label}.png").is_file()
-        assert timing["splits"][label]["generator_calls"] == T - 1 - s
+        assert timing["splits"][label]["generator_calls"] == sum(t > s for t in chain)
+        assert method == "respaced" or sum(t > s for t in chain) == T - 1 - s
         assert timing["splits"][label]["dae_calls"] == 1
         assert timing["splits"][label]["seconds_per_sample"] > 0
         assert "seconds_per_sample" not in read_metadata(tmp_path / "out" / f"{label}.safetensors")

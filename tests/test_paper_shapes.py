@@ -28,8 +28,9 @@ import yaml
 from safetensors import safe_open
 
 from diffrepro.config import load_config, model_config, split_label
+from diffrepro.diffusion.samplers import chain_timesteps
 from diffrepro.factory import build_unet
-from diffrepro.smoke import cut_sampling, smoke_config
+from diffrepro.smoke import SAMPLING_STEPS, smoke_config
 from workflow_tools import REPO, make_workspace, sh, tool
 
 pytestmark = pytest.mark.e2e
@@ -72,13 +73,6 @@ def run(tmp_path_factory):
     ws = make_workspace(base / "ws", preset="configs/paper.yaml")
     smoke = smoke_config(yaml.safe_load((ws / "params.yaml").read_text()), standin_root=str(standins))
     smoke["preset"] = "default"  # the workspace runs it as its default preset: artifacts at its top
-    # the smoke preset keeps every post-hoc study's generator on its whole ancestral chain (sample-posthoc takes its
-    # states at the split steps; CelebA's: 1,000 steps at 64 px, ~25 min here); this test runs one study, so the
-    # other studies' generators sample as every other model does
-    run_study = smoke["daed"]["posthoc"]["studies"][POSTHOC_STUDY]["generator"]
-    for name, model in smoke["models"].items():
-        if name != run_study:
-            model["sample"] = cut_sampling(model["sample"])
     (ws / "params.yaml").write_text(yaml.safe_dump(smoke, sort_keys=False))
     targets = [f"results/metrics/ddgm/{m}.json" for m in MODELS]
     targets += [f"results/metrics/daed_posthoc/{POSTHOC_STUDY}.json", f"results/metrics/dddm/{DDDM_RUN}.json"]
@@ -150,6 +144,11 @@ def test_the_posthoc_and_dddm_families_run_at_paper_shapes(run):
     assert [r["split"] for r in posthoc["splits"]] == [split_label(p) for p in paper["daed"]["posthoc"]["split_points"]]
     generator = paper["daed"]["posthoc"]["studies"][POSTHOC_STUDY]["generator"]
     assert posthoc["generator"] == generator and posthoc["timesteps"] == 500
+    # the generator's respaced chain (the smoke cut: its 2 evenly spaced steps) passes through every split step
+    splits = [r["split_step"] for r in posthoc["splits"]]
+    chain = chain_timesteps(500, "respaced", SAMPLING_STEPS, splits)
+    assert [r["generator_calls"] for r in posthoc["splits"]] == [sum(t > s for t in chain) for s in splits]
+    assert len(chain) == len(set(splits) | {0, 499})
     _finite_fids(posthoc["splits"])
 
     dddm = read(f"dddm/{DDDM_RUN}.json")

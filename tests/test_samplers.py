@@ -19,6 +19,7 @@ from diffrepro.diffusion import GaussianDiffusion, get_beta_schedule
 from diffrepro.diffusion.respace import RespacedDiffusion, TimestepMappedModel, space_timesteps
 from diffrepro.diffusion.samplers import (
     SAMPLING_METHODS,
+    chain_timesteps,
     ddim_coefficients,
     ddim_sample,
     generate,
@@ -71,15 +72,18 @@ class GaussianEps:
         return eps.to(x.dtype)
 
 
-def _exact_moments(ab: np.ndarray, steps: list[int], kind: str, eta: float = 0.0) -> tuple[float, float]:
+def _exact_moments(
+    ab: np.ndarray, steps: list[int], kind: str, eta: float = 0.0, until: int = -1
+) -> tuple[float, float]:
     """Mean and variance of a sampler's output for data N(MU, S^2), starting from N(0, 1).
 
     ``kind`` is "ancestral" (posterior mean + beta_tilde noise on the kept steps) or "ddim".
     Each step is x_prev = A x + B + sd z with A, B, sd written out from the papers' formulas.
+    ``until``: the moments of the state at kept index ``until`` instead (the input of that step).
     """
     a_kept = ab[steps]
     m, v = 0.0, 1.0
-    for i in range(len(steps) - 1, -1, -1):
+    for i in range(len(steps) - 1, until, -1):
         a = a_kept[i]
         ap = a_kept[i - 1] if i > 0 else 1.0
         e1 = math.sqrt(1 - a) / (a * S**2 + 1 - a)  # eps = e1 x + e0
@@ -244,6 +248,58 @@ def test_wrapped_model_receives_original_indices():
     model.seen.clear()
     rd2.p_mean_variance(model, x, torch.tensor([0, 1, 2]))
     assert model.seen == [[14, 57, 99]]
+
+
+def test_chain_timesteps_of_each_method():
+    assert chain_timesteps(50, "ancestral", None, [3]) == list(range(50))
+    assert chain_timesteps(50, "respaced", 5) == space_timesteps(50, 5) == [0, 12, 24, 37, 49]
+    assert chain_timesteps(50, "respaced", 5, [17, 3, 24]) == [0, 3, 12, 17, 24, 37, 49]
+    assert chain_timesteps(50, "respaced", 50, [3]) == list(range(50))
+    assert chain_timesteps(50, "ddim", 5) == [0, 12, 24, 37, 49]
+    with pytest.raises(ValueError, match="visit is only available"):
+        chain_timesteps(50, "ddim", 5, [3])
+    with pytest.raises(ValueError, match=r"timesteps \[50\] lie outside 0..49"):
+        chain_timesteps(50, "respaced", 5, [50])
+    with pytest.raises(ValueError, match="unknown sampling method 'euler'"):
+        chain_timesteps(50, "euler", 5)
+
+
+def test_respaced_chain_passes_through_visited_steps_with_their_marginals():
+    """A respaced chain told to visit steps 3 and 17 calls the network on its 5 evenly spaced steps and those two,
+    shows its states at original timesteps, and its state at 17 and 3 has the moments of that respaced process
+    (closed form for data N(MU, S^2) with the exact eps)."""
+    T, visit = 50, [17, 3]
+    ab = _ab("linear", T)
+    chain = chain_timesteps(T, "respaced", 5, visit)
+    counter = CountingModel(GaussianEps(ab))
+    states: dict[int, torch.Tensor] = {}
+    order: list[int] = []
+
+    def on_state(t: int, x: torch.Tensor) -> None:
+        order.append(t)
+        states[t] = x.clone()
+
+    kw = dict(variance="fixed_small", eta=0.0, device="cpu", dtype=torch.float64)
+    x = generate(
+        _diffusion("linear", T), counter, SHAPE, method="respaced", steps=5, generator=_gen(4), on_state=on_state,
+        visit=visit, **kw,
+    )  # fmt: skip
+    assert counter.calls == len(chain) == 7
+    assert [s[0] for s in counter.model.seen] == order == chain[::-1]
+    for t in visit:
+        _assert_moments(states[t], *_exact_moments(ab, chain, "ancestral", until=chain.index(t)))
+    _assert_moments(x, *_exact_moments(ab, chain, "ancestral"))
+    # without visit the chain is the plain respaced one
+    plain = generate(
+        _diffusion("linear", T), GaussianEps(ab), SHAPE, method="respaced", steps=5, generator=_gen(4), **kw
+    )
+    ref = RespacedDiffusion(_diffusion("linear", T), space_timesteps(T, 5)).sample(
+        GaussianEps(ab), SHAPE, variance="fixed_small", generator=_gen(4), device="cpu", dtype=torch.float64
+    )
+    torch.testing.assert_close(plain, ref, rtol=0, atol=0)
+    with pytest.raises(ValueError, match="not 'ddim'"):
+        generate(_diffusion("linear", T), GaussianEps(ab), SHAPE, method="ddim", steps=5, generator=_gen(4),
+                 visit=visit, **kw)  # fmt: skip
 
 
 def test_learned_range_interpolates_respaced_variances():

@@ -3,12 +3,13 @@ and data-set shape kept and the work cut to the least that runs each job; genera
 
 from __future__ import annotations
 
+import copy
 import re
 
 import pytest
 import yaml
 
-from diffrepro.config import load_config, model_config, validate_config
+from diffrepro.config import ConfigError, load_config, model_config, target_location, validate_config
 from diffrepro.smoke import RULES, SAMPLES, SAMPLING_STEPS, cut_sampling, smoke_config
 from workflow_tools import REPO, make_workspace, sh, tool
 
@@ -38,12 +39,10 @@ def test_it_keeps_every_network_and_job_and_cuts_the_work(pair):
         for key in ("kind", "data", "objective", "schedule", "timesteps", "resolution", "variance", "unet"):
             assert getattr(s, key) == getattr(p, key), (name, key)
         assert s.timestep_sampler == p.timestep_sampler
-        # the sampling steps are cut: ancestral becomes respaced ancestral, respaced/DDIM keep their method
-        if name in {st["generator"] for st in paper["daed"]["posthoc"]["studies"].values()}:  # post-hoc generators
-            assert (s.sample.method, s.sample.steps) == (p.sample.method, p.sample.steps) == ("ancestral", None)
-        else:
-            assert s.sample.method == ("respaced" if p.sample.method == "ancestral" else p.sample.method), name
-            assert s.sample.steps == min(p.sample.steps or SAMPLING_STEPS, SAMPLING_STEPS)
+        # the sampling steps are cut: ancestral becomes respaced ancestral, respaced/DDIM keep their method (the
+        # post-hoc DAEs' generators too: sample-posthoc's respaced chain also passes through each split step)
+        assert s.sample.method == ("respaced" if p.sample.method == "ancestral" else p.sample.method), name
+        assert s.sample.steps == min(p.sample.steps or SAMPLING_STEPS, SAMPLING_STEPS)
         assert s.sample.eta == p.sample.eta
         assert (s.train.steps, s.train.batch_size, s.sample.num_samples) == (3, 2, SAMPLES)
         assert s.train.snapshots == p.train.snapshots
@@ -85,8 +84,16 @@ def test_every_rule_applies_to_the_paper_preset_and_stand_ins_point_at_their_fol
     offline = {n for n, d in smoke["datasets"].items() if d["root"] is None}
     assert offline == {"fashion_mnist"}
     assert smoke["datasets"]["cifar10"]["root"] == f"{roots}/cifar10" and not smoke["datasets"]["cifar10"]["download"]
+    # the target sets no datasets entry reads (Table 2's CIFAR-100) read their stand-ins through target_roots
+    assert smoke["analysis"]["target_roots"] == {"cifar100": f"{roots}/cifar100"}
+    assert target_location(smoke, "cifar100", True) == (f"{roots}/cifar100", True)
+    assert target_location(smoke, "celeba64", True) == (f"{roots}/celeba64", False)  # its datasets entry's
+    assert target_location(raw, "celeba64", True) == (None, True)  # the paper preset: the registry's locations
     for name in set(smoke["datasets"]) - offline:
         (roots / name).mkdir(parents=True)
+    with pytest.raises(ConfigError, match="analysis.target_roots.cifar100: .* does not exist"):
+        validate_config(copy.deepcopy(smoke))
+    (roots / "cifar100").mkdir()
     validate_config(smoke)  # the roots exist now
 
 

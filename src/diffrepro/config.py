@@ -43,6 +43,7 @@ __all__ = [
     "ConfigError",
     "ModelConfig",
     "analysis_config",
+    "target_location",
     "classifier_config",
     "daed_config",
     "data_of",
@@ -172,6 +173,17 @@ def dataset_of(config: dict[str, Any], name: str) -> dict[str, Any]:
     return config["datasets"][data_of(config, name)]
 
 
+def target_location(config: dict[str, Any], name: str, download: bool) -> tuple[str | None, bool]:
+    """``(root, download)`` of target data set ``name`` (a registry name) of an analysis whose own data set's
+    ``download`` is ``download``: ``analysis.target_roots.<name>``, else the first ``datasets`` entry of that data
+    set (one with a root first: its root and download), else the registry's default locations (root ``None``)."""
+    roots = analysis_config(config).target_roots
+    if name in roots:
+        return roots[name], download
+    entries = sorted((ds for ds in config["datasets"].values() if ds["dataset"] == name), key=lambda d: not d["root"])
+    return (entries[0]["root"], entries[0]["download"]) if entries else (None, download)
+
+
 def data_refs(config: dict[str, Any]) -> dict[str, str]:
     """Every reference to a data set: dotted key -> data-set name."""
     refs = {f"models.{n}.data": model_config(config, n).data for n in config["models"]}
@@ -243,6 +255,12 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
     post, analysis = daed_config(config).posthoc, analysis_config(config)
     for name, study in post.studies.items():
         _check_model_ref(config, source, f"daed.posthoc.studies.{name}.generator", study.generator)
+        method = model_config(config, study.generator).sample.method
+        if method not in ("ancestral", "respaced"):  # its chain hands its state at each split step to the DAE
+            raise ConfigError(
+                f"{source}: models.{study.generator}.sample.method: {method!r}, but the generator of post-hoc study "
+                f"{name!r} runs the ancestral process (all T steps or respaced) down to each split step"
+            )
     splits = [p for p in post.split_points if p != "linear"]
     labels = [split_label(p) for p in post.split_points]
     if len(set(labels)) != len(labels):
@@ -399,6 +417,13 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
             raise ConfigError(
                 f"{source}: datasets.{name}.root: {root!r} {what} (set root: null to use the other sources: the "
                 "Debian package or a download)"
+            )
+    for name, root in analysis_config(config).target_roots.items():
+        if not Path(root).is_dir():
+            what = "is not a folder" if Path(root).exists() else "does not exist"
+            raise ConfigError(
+                f"{source}: analysis.target_roots.{name}: {root!r} {what} (remove the entry to read {name} from its "
+                "datasets entry's root or the registry's default locations)"
             )
     for name, model in config["models"].items():
         at_most(f"models.{name}.train.batch_size", model["train"]["batch_size"], model["data"], "train", "a batch")

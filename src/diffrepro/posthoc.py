@@ -26,8 +26,7 @@ def split_of(config: dict[str, Any], label: str, mcfg: ModelSection) -> tuple[fl
     splits = posthoc_splits(config)
     if label not in splits:
         raise ConfigError(
-            f"--split {label!r} is not a split point of daed.posthoc.split_points "
-            f"(labels: {', '.join(splits) or 'none'})"
+            f"split point {label!r} is not one of daed.posthoc.split_points (labels: {', '.join(splits) or 'none'})"
         )
     point = splits[label]
     if point == "linear":

@@ -5,12 +5,12 @@ stream :func:`diffrepro.seeding.generator` ``(seed, "sample", stream)``, quantis
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import torch
 
 from .artifacts.ddgm import build_model
-from .diffusion.samplers import check_steps, generate
+from .diffusion.samplers import chain_timesteps, generate
 from .factory import build_diffusion
 from .imaging import to_data_resolution, to_uint8
 from .models.precision import with_precision
@@ -34,15 +34,18 @@ def draw_samples(
     desc: str,
     on_state: Callable[[int, torch.Tensor], None] | None = None,
     speed: dict | None = None,
+    visit: Sequence[int] = (),
 ) -> tuple[torch.Tensor, float]:
     """``num_samples`` uint8 samples with the model's sampler and precision (``sample.precision``);
-    returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states
-    (ancestral only; batches in order). ``speed``: the params' speed switches (:mod:`..training.speed`)."""
+    returns (samples, seconds). ``on_state(t, x_t)`` sees every batch's reverse-process states at original
+    timesteps ``t`` (ancestral and respaced; batches in order); a respaced chain also passes through the steps
+    ``visit`` (:func:`~diffrepro.diffusion.samplers.chain_timesteps`). ``speed``: the params' speed switches
+    (:mod:`..training.speed`)."""
     mcfg = as_model(mcfg)
     scfg = mcfg.sample
     diffusion = build_diffusion(mcfg)
     network = with_precision(speed_network(model, speed), scfg.precision, device)
-    steps = check_steps(diffusion.num_timesteps, scfg.steps)
+    steps = len(chain_timesteps(diffusion.num_timesteps, scfg.method, scfg.steps, visit))
     gen = generator(seed, "sample", stream)
     n, bs = scfg.num_samples, scfg.batch_size
     chunks = []
@@ -63,6 +66,7 @@ def draw_samples(
                 device=device,
                 progress=lambda _i: bar.update(1),
                 on_state=on_state,
+                visit=visit,
             )
             chunks.append(to_uint8(x.cpu()))
     return torch.cat(chunks), time.perf_counter() - t0

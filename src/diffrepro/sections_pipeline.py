@@ -241,6 +241,7 @@ class AnalysisConfig(Section):
     transferability: TransferabilityConfig
     toy_examples: ToyExamplesConfig
     dynamics: DynamicsConfig
+    target_roots: Mapping[str, str]
 
 
 # --------------------------------------------------------------------------------------------------- daed

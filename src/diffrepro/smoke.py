@@ -10,8 +10,8 @@ sample and evaluation counts to :data:`SAMPLES`, the exact-NLL images to one, th
 the in-pipeline classifier (a metric backend of ours, not a network of the papers) to one epoch at width 8,
 and the number of sampling steps to :data:`SAMPLING_STEPS`: a DDGM's ancestral sampler becomes the respaced
 ancestral sampler (improved DDPM) on that many of its T steps, a respaced or DDIM sampler keeps its method on at
-most that many steps (:func:`cut_sampling`; not the post-hoc DAEs' generator, whose ancestral chain the post-hoc
-DAED samples run down to each split step), and the DDDM's numbers of steps are cut to the smallest two. The
+most that many steps (:func:`cut_sampling`; a post-hoc DAED's generator then runs those steps plus each split step,
+:mod:`diffrepro.steps.sample_posthoc`), and the DDDM's numbers of steps are cut to the smallest two. The
 network, its T and the diffusion arithmetic of every step are the job's; only how many of the T steps a sample
 takes is cut (all T ancestral steps at the papers' shapes are ~1,000 network passes per sampling job: hours per
 CelebA model on a 2-core CPU, where the respaced sampler takes seconds). The exact NLL keeps all T steps.
@@ -19,7 +19,8 @@ CelebA model on a 2-core CPU, where the respaced sampler takes seconds). The exa
 Its numbers measure nothing: the preset is named ``paper_smoke`` (its own folder, presets/paper_smoke/) and is
 never a source of reported results. Data sets these machines cannot obtain (CIFAR-10/100, CelebA, ImageNet) need
 ``root:`` folders with files in the official formats; ``standin_root`` points every such data set at
-``<standin_root>/<name>`` for generated stand-in files.
+``<standin_root>/<name>`` for generated stand-in files (an analysis' target set that no ``datasets`` entry reads
+through ``analysis.target_roots``).
 """
 
 from __future__ import annotations
@@ -120,16 +121,22 @@ def smoke_config(config: dict[str, Any], *, standin_root: str | None = None) -> 
     out["preset"] = "paper_smoke"
     for dotted, rule in RULES.items():
         _apply(out, dotted.split("."), rule, dotted)
-    studies = out["daed"]["posthoc"]["studies"] if out.get("daed") else {}
-    ancestral = {study["generator"] for study in studies.values()}
-    for name, model in out["models"].items():
-        if name not in ancestral:  # the post-hoc DAEs' generators run their ancestral chains to each split step
-            model["sample"] = cut_sampling(model["sample"])
+    for model in out["models"].values():
+        model["sample"] = cut_sampling(model["sample"])
     if standin_root is not None:
         for name, ds in out["datasets"].items():
             if ds["dataset"] not in OFFLINE_DATASETS:
                 ds["root"] = f"{standin_root.rstrip('/')}/{name}"
                 ds["download"] = False
+        # target sets that no datasets entry reads (Table 2's CIFAR-100) read their stand-ins too
+        have = {ds["dataset"] for ds in out["datasets"].values()}
+        analysis = out.get("analysis", {})
+        entries = [*analysis.get("reconstruction", {}).get("panels", {}).values()]
+        entries += [*analysis.get("transferability", {}).get("sources", {}).values()]
+        targets = sorted({t for entry in entries for t in entry["targets"]} - have - OFFLINE_DATASETS)
+        if targets:
+            roots = analysis.setdefault("target_roots", {})
+            roots.update({t: f"{standin_root.rstrip('/')}/{t}" for t in targets})
     return out
 
 

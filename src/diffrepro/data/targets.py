@@ -182,20 +182,22 @@ def load_target_sets(
     seed: int,
     source_dataset: str,
     source_test_images: Tensor,
-    download: bool = False,
+    locate: Callable[[str], tuple[str | None, bool]],
     download_dir: str = "data/raw",
     warn: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, TargetSet]]:
-    """``(name, target set)`` of each data set of ``names`` in turn (:func:`load_target_set`, the registry's
-    default ``root``); ``warn`` is told of a set with fewer than ``n`` test images (all of them are used)."""
+    """``(name, target set)`` of each data set of ``names`` in turn (:func:`load_target_set`); ``locate(name)``
+    gives its ``(root, download)`` (:func:`diffrepro.config.target_location`); ``warn`` is told of a set with fewer
+    than ``n`` test images (all of them are used)."""
     for name in names:
+        root, download = locate(name)
         target = load_target_set(
             name,
             n,
             seed=seed,
             source_dataset=source_dataset,
             source_test_images=source_test_images,
-            root=None,
+            root=root,
             download=download,
             download_dir=download_dir,
         )

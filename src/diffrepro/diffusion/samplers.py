@@ -32,7 +32,8 @@ reproduces ancestral ``fixed_small`` sampling draw for draw (up to float round-o
 ``eta = 0`` nothing is drawn after ``x_T``.
 
 Every sampler runs under :func:`torch.inference_mode`, calls the network exactly once per
-step (``T`` for ancestral, ``steps`` otherwise), calls ``progress(i)`` after step ``i``
+step (``T`` for ancestral, ``steps`` otherwise, plus the ``visit`` steps of a respaced chain:
+:func:`chain_timesteps`), calls ``progress(i)`` after step ``i``
 and returns images clamped to ``[-1, 1]``. The network always receives indices of the
 original ``T``-step process. It does not switch the model to eval mode: do that first.
 """
@@ -55,6 +56,7 @@ __all__ = [
     "ddim_coefficients",
     "respaced_diffusion",
     "check_steps",
+    "chain_timesteps",
 ]
 
 #: Names accepted by :func:`generate`'s ``method``.
@@ -82,6 +84,27 @@ def respaced_diffusion(diffusion: GaussianDiffusion, steps: int | None) -> Gauss
     if k == diffusion.num_timesteps:
         return diffusion
     return RespacedDiffusion(diffusion, space_timesteps(diffusion.num_timesteps, k))
+
+
+def chain_timesteps(num_timesteps: int, method: str, steps: int | None, visit: Sequence[int] = ()) -> list[int]:
+    """The original timesteps, ascending, at which :func:`generate` calls the network (one call each):
+    all ``T`` for ``ancestral``; for ``respaced`` the evenly spaced ``steps`` plus every step of ``visit``
+    (a chain that must pass through given steps, as a post-hoc DAED's generator passes its split steps);
+    for ``ddim`` the evenly spaced ``steps`` (``visit`` is not available there)."""
+    T = int(num_timesteps)
+    k = check_steps(T, steps)
+    bad = [v for v in visit if not 0 <= int(v) < T]
+    if bad:
+        raise ValueError(f"visit: timesteps {bad} lie outside 0..{T - 1}")
+    if method == "ancestral" or k == T and method == "respaced":
+        return list(range(T))
+    if method == "ddim":
+        if visit:
+            raise ValueError("visit is only available for ancestral and respaced sampling, not 'ddim'")
+        return space_timesteps(T, k)
+    if method == "respaced":
+        return sorted(set(space_timesteps(T, k)) | {int(v) for v in visit})
+    raise ValueError(f"unknown sampling method {method!r}; expected one of {', '.join(SAMPLING_METHODS)}")
 
 
 def ddim_coefficients(alphas_cumprod: Tensor, eta: float) -> dict[str, Tensor]:
@@ -185,6 +208,7 @@ def generate(
     clip_denoised: bool = True,
     dtype: torch.dtype = torch.float32,
     on_state: Callable[[int, Tensor], None] | None = None,
+    visit: Sequence[int] = (),
 ) -> Tensor:
     """Draw samples of shape ``shape`` with the named reverse sampler (module docstring).
 
@@ -198,8 +222,10 @@ def generate(
         steps: number of (evenly spaced) steps; ``None`` means all ``T``. ``ancestral``
             accepts only ``None`` or ``T``.
         eta: DDIM's stochasticity in ``[0, 1]``; ignored by the other methods.
-        on_state: ``ancestral`` only: called with ``(t, x_t)`` before every reverse step
-            (see :meth:`GaussianDiffusion.sample`).
+        on_state: ``ancestral`` and ``respaced``: called with ``(t, x_t)`` before every reverse
+            step, ``t`` an original timestep (see :meth:`GaussianDiffusion.sample`).
+        visit: ``respaced``: original timesteps the chain must pass through besides its evenly
+            spaced ones (:func:`chain_timesteps`); ``ancestral`` passes through every step.
 
     Returns:
         Tensor of shape ``shape`` in ``[-1, 1]`` on ``device``.
@@ -221,8 +247,8 @@ def generate(
         clip_denoised=clip_denoised,
         dtype=dtype,
     )
-    if on_state is not None and method != "ancestral":
-        raise ValueError(f"on_state is only available for ancestral sampling, not {method!r}")
+    if (on_state is not None or visit) and method == "ddim":
+        raise ValueError("on_state and visit are only available for ancestral and respaced sampling, not 'ddim'")
     if method == "ancestral":
         if k != T:
             raise ValueError(
@@ -231,5 +257,16 @@ def generate(
             )
         return diffusion.sample(model, shape, on_state=on_state, **common)
     if method == "respaced":
-        return respaced_diffusion(diffusion, k).sample(model, shape, **common)
+        kept = chain_timesteps(T, method, steps, visit)
+        if len(kept) == T:
+            return diffusion.sample(model, shape, on_state=on_state, **common)
+        respaced = RespacedDiffusion(diffusion, kept)
+        mapped = None
+        if on_state is not None:
+            original = respaced.timestep_map.tolist()
+
+            def mapped(i: int, x: Tensor) -> None:
+                on_state(original[i], x)
+
+        return respaced.sample(model, shape, on_state=mapped, **common)
     return ddim_sample(diffusion, model, shape, steps=k, eta=eta, **common)

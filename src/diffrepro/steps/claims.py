@@ -64,9 +64,10 @@ def run(args) -> None:
     config = load_config(args.params)
     claims = load_registry(args.registry)
     first_study = daed_config(config).posthoc.first  # Fig 4's first study (the claims' data set)
-    first_panel = next(iter(analysis_config(config).reconstruction.panels))
-    first_source = next(iter(analysis_config(config).transferability.sources))  # Fig 2's (the claims' data set)
-    snr = read_json(args.snr)["datasets"][analysis_config(config).snr.datasets[0]]  # the first data set's (Fig 1)
+    analysis = analysis_config(config)
+    first_panel = next(iter(analysis.reconstruction.panels))
+    first_source = next(iter(analysis.transferability.sources))  # Fig 2's (the claims' data set)
+    snr = read_json(args.snr)["datasets"][analysis.snr.datasets[0]]  # the first data set's (Fig 1)
     results = Results(
         config=config,
         models=_records(args.metrics_dir, config["models"], args.bootstrap_dir),

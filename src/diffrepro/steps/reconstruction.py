@@ -16,7 +16,7 @@ import math
 from ..analysis.loading import AnalysisInputError, load_ddgm
 from ..analysis.reconstruction import first_fraction_steps, reconstruction_error
 from ..atomic import write_json
-from ..config import analysis_config, dataset_of, load_config
+from ..config import analysis_config, dataset_of, load_config, target_location
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_sets
@@ -72,7 +72,7 @@ def run(args) -> None:
         seed=config["seed"],
         source_dataset=source,
         source_test_images=test,
-        download=dcfg["download"],
+        locate=lambda target: target_location(config, target, dcfg["download"]),
         download_dir=args.download_dir,
         warn=log.warning,
     ):

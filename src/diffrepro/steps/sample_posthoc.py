@@ -2,6 +2,11 @@
 generator DDGM runs its reverse process once, and at each split step ``s`` its state ``x_s`` is handed to that
 split point's DAE, which maps it to ``x_0`` in exactly one call.
 
+The generator runs its own sampler (``sample.method``): ``ancestral``, all T steps as the papers do, or
+``respaced`` (improved DDPM) on its evenly spaced steps plus every split step, so that the chain passes
+through each ``s`` (:func:`~diffrepro.diffusion.samplers.chain_timesteps`; the paper-shape smoke run's cut);
+DDIM has no stochastic state ``x_s`` of the forward marginal and is refused.
+
 The generator's trajectory down to ``s`` is the same for every split point (same network, same
 seed), so one ancestral pass serves them all: the state taken at ``s`` is exactly what
 :func:`diffrepro.diffusion.daed.daed_sample` would draw with the same generator seed
@@ -21,6 +26,7 @@ from ..artifacts.ddgm import build_model
 from ..config import ConfigError, daed_config, load_config, model_config, posthoc_splits
 from ..devices import resolve_device
 from ..diffusion.daed import dae_predict, daed_model_calls
+from ..diffusion.samplers import chain_timesteps
 from ..factory import build_diffusion
 from ..imaging import to_uint8
 from ..models.precision import with_precision
@@ -41,10 +47,10 @@ def run(args) -> None:
         raise ConfigError(f"--study {args.study!r} is not one of daed.posthoc.studies ({', '.join(studies)})")
     gen_name = studies[args.study].generator
     mcfg = model_config(config, gen_name)
-    if mcfg.sample.method != "ancestral":
-        raise ValueError(
-            f"models.{gen_name}.sample.method: a DAED's generator runs the ancestral process "
-            f"down to the split step, got {mcfg.sample.method!r}"
+    if mcfg.sample.method not in ("ancestral", "respaced"):
+        raise ConfigError(
+            f"models.{gen_name}.sample.method: a DAED's generator runs the ancestral process (all T steps or "
+            f"respaced) down to the split step, got {mcfg.sample.method!r}"
         )
     device = resolve_device(args.device)
     generator, image_size, channels, _ = build_model(args.generator, mcfg, device)
@@ -68,6 +74,7 @@ def run(args) -> None:
         daes[label] = (point, s, dae)
 
     wanted = {s for _, s, _ in daes.values()}
+    chain = chain_timesteps(T, mcfg.sample.method, mcfg.sample.steps, sorted(wanted))
     states: dict[int, list[torch.Tensor]] = {s: [] for s in wanted}
     reach: dict[int, float] = {s: 0.0 for s in wanted}
     batch_start = [0.0]
@@ -91,6 +98,7 @@ def run(args) -> None:
         desc=f"generator {gen_name}",
         on_state=on_state,
         speed=config["speed"],
+        visit=sorted(wanted),
     )
     n = final.shape[0]
     out = Path(args.out)
@@ -118,7 +126,7 @@ def run(args) -> None:
             x0 = torch.cat([dae_predict(network, diffusion, x_s[i : i + bs], s) for i in range(0, n, bs)])
         dae_seconds = time.perf_counter() - t0
         images = to_uint8(x0.cpu())
-        gen_calls, dae_calls = daed_model_calls(T, s)
+        gen_calls, dae_calls = sum(t > s for t in chain), daed_model_calls(T, s)[1]
         per_sample = (reach[s] + dae_seconds) / n
         meta = {
             "model": f"daed_posthoc@{label}",

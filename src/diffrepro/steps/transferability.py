@@ -21,7 +21,7 @@ import torch
 from ..analysis.loading import AnalysisInputError, load_ddgm, load_posthoc_dae
 from ..analysis.transferability import Denoiser, compare_denoisers
 from ..atomic import write_json
-from ..config import analysis_config, dataset_of, load_config
+from ..config import analysis_config, dataset_of, load_config, target_location
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_sets
@@ -127,7 +127,7 @@ def run(args) -> None:
         seed=seed,
         source_dataset=source,
         source_test_images=test,
-        download=dcfg["download"],
+        locate=lambda target: target_location(config, target, dcfg["download"]),
         download_dir=args.download_dir,
         warn=log.warning,
     ):
