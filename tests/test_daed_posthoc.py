@@ -312,6 +312,7 @@ def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path):
 
     config = copy.deepcopy(tiny)
     config["daed"]["posthoc"]["train"].update(steps=2, checkpoint_every=2, log_every=1, batch_size=4)
+    config["daed"]["denoiser_test_images"] = 7
     params = _write_params(tmp_path, config)
     mcfg = _write_generator(tmp_path, config)[0]
     data = tmp_path / "digits.safetensors"
@@ -334,6 +335,10 @@ def test_train_dae_trains_every_split_point_of_its_study(tiny, tmp_path):
     assert (summary["study"], summary["generator"]) == ("digits", "ddgm_a")
     assert {k: v["split_step"] for k, v in summary["splits"].items()} == expected
     assert all(v["steps"] == 2 for v in summary["splits"].values())
+    # each DAE's reconstruction error at its split step, on the first daed.denoiser_test_images test images
+    for label, s in expected.items():
+        error = summary["splits"][label]["denoiser_test_error"]
+        assert (error["images"], error["split_step"]) == (7, s) and 0 < error["mae"] < 1 and error["mae_sem"] > 0
     with open(out / "loss.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [(r["split"], r["step"]) for r in rows] == [(k, str(i)) for k in expected for i in (1, 2)]

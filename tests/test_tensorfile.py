@@ -123,15 +123,130 @@ def test_a_killed_write_leaves_nothing_after_the_next_and_io_errors_name_the_tar
     write(target, TENSORS, META)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
 
+    import builtins
     import errno
-    from pathlib import Path
 
-    def full_disk(self, data):
-        raise OSError(errno.ENOSPC, "No space left on device", str(self))
+    real_open = builtins.open
 
-    monkeypatch.setattr(Path, "write_bytes", full_disk)
+    class FullDisk:  # the temporary file opens, its first write finds the disk full
+        def __init__(self, fh):
+            self.fh = fh
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.fh.close()
+
+        def write(self, data):
+            raise OSError(errno.ENOSPC, "No space left on device")
+
+    def full_disk(file, mode="r", *args, **kwargs):
+        fh = real_open(file, mode, *args, **kwargs)
+        return FullDisk(fh) if "w" in mode and str(file).endswith(".tmp") else fh
+
+    monkeypatch.setattr(builtins, "open", full_disk)
     with pytest.raises(OSError, match=rf"cannot write {tmp_path}/w\.safetensors: No space left on device"):
         write(target, TENSORS, {"model": "other"})
     monkeypatch.undo()
     assert read(target)[1]["model"] == "ddgm"  # the previous file is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.safetensors"]
+
+
+MIXED = {  # every dtype a file may hold, in shapes that include empty and 0-dim tensors
+    "f64": torch.randn(3, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0)),
+    "f32": torch.randn(5, generator=torch.Generator().manual_seed(1)),
+    "f16": torch.randn(2, 3, generator=torch.Generator().manual_seed(2)).half(),
+    "bf16": torch.randn(7, generator=torch.Generator().manual_seed(3)).bfloat16(),
+    "i64": torch.arange(-4, 5),
+    "i32": torch.arange(6, dtype=torch.int32).reshape(2, 3),
+    "i16": torch.tensor([-3, 300], dtype=torch.int16),
+    "i8": torch.tensor([-1, 1, 2], dtype=torch.int8),
+    "u8": torch.arange(250, 256, dtype=torch.uint8).reshape(1, 2, 3),
+    "b": torch.tensor([True, False, True]),
+    "a_empty": torch.zeros(0, 4),
+    "scalar": torch.tensor(2.5, dtype=torch.float64),
+    "z_u8": torch.tensor(7, dtype=torch.uint8),
+}
+
+
+def test_the_streamed_layout_is_safetensors_own(tmp_path):
+    """The header entries and data bytes written without serialising the data are exactly those of safetensors'
+    own serialiser (an independent computation), for every dtype, empty and 0-dim tensors included; the file
+    write() streams is encode()'s bytes."""
+    import json
+    import struct
+
+    from safetensors.torch import save
+
+    blob = save(MIXED)
+    (n,) = struct.unpack("<Q", blob[:8])
+    theirs = json.loads(blob[8 : 8 + n])
+    ours_blob = encode(MIXED, META)
+    (m,) = struct.unpack("<Q", ours_blob[:8])
+    ours = json.loads(ours_blob[8 : 8 + m])
+    ours.pop("__metadata__")
+    assert ours == theirs and ours_blob[8 + m :] == blob[8 + n :]
+    path = write(tmp_path / "m.safetensors", MIXED, META)
+    assert path.read_bytes() == ours_blob
+    loaded = load_file(str(path))
+    assert all(torch.equal(loaded[k], v) for k, v in MIXED.items())
+
+
+def test_a_mapped_read_gives_the_same_tensors_and_is_checked_the_same(tmp_path):
+    path = write(tmp_path / "m.safetensors", MIXED, META)
+    mapped, meta = read(path, {"model": "ddgm"}, mmap=True)
+    copied, meta2 = read(path, mmap=False)
+    assert meta == meta2 and set(mapped) == set(MIXED)
+    for k, v in MIXED.items():
+        assert mapped[k].dtype == v.dtype and mapped[k].shape == v.shape and torch.equal(mapped[k], v), k
+    mapped["u8"][0, 0, 0] = 0  # copy-on-write: the file and a second reader keep the data
+    assert read(path, mmap=True)[0]["u8"][0, 0, 0] == 250 and read(path)[0]["u8"][0, 0, 0] == 250
+    with pytest.raises(ArtifactError, match="metadata 'model' is 'ddgm', expected 'gan'"):
+        read(path, {"model": "gan"}, mmap=True)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 1
+    (tmp_path / "bad.safetensors").write_bytes(bytes(data))
+    with pytest.raises(ArtifactError, match=r"bad\.safetensors: content hash mismatch"):
+        read(tmp_path / "bad.safetensors", mmap=True)
+    (tmp_path / "short.safetensors").write_bytes(bytes(data[:-3]))
+    with pytest.raises(ArtifactError, match=r"short\.safetensors: truncated"):
+        read(tmp_path / "short.safetensors", mmap=True)
+    with pytest.raises(FileNotFoundError, match=r"none\.safetensors: no such file"):
+        read(tmp_path / "none.safetensors", mmap=True)
+
+
+_MEMORY = """
+import sys, torch
+from diffrepro.tensorfile import read, write
+
+def status_mb(key):  # RssAnon: what the process itself holds now (not the page cache); VmHWM: its peak resident
+    for line in open("/proc/self/status"):
+        if line.startswith(key + ":"):
+            return int(line.split()[1]) / 1024
+
+def anon_mb():
+    return status_mb("RssAnon")
+
+big = {"images": torch.full((256, 1024, 1024), 7, dtype=torch.uint8), "labels": torch.arange(256)}
+base = status_mb("VmHWM")
+write(sys.argv[1], big, {"what": "test"})
+after_write = status_mb("VmHWM") - base
+del big
+base = anon_mb()
+tensors, _ = read(sys.argv[1], mmap=True)
+assert int(tensors["images"][255, 1023, 1023]) == 7 and int(tensors["labels"][-1]) == 255
+print(after_write, anon_mb() - base)
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads RssAnon from /proc/self/status")
+def test_a_large_file_is_written_and_mapped_without_a_copy_of_its_data(tmp_path):
+    """Writing a 256 MB tensor allocates no copy of its bytes (the peak resident memory does not grow: serialising
+    to bytes first would add at least 512 MB), and a mapped read holds them in the page cache (the process'
+    anonymous memory grows by far less than the data; a copying read adds 256 MB)."""
+    out = subprocess.run(
+        [sys.executable, "-c", _MEMORY, str(tmp_path / "big.safetensors")], check=True, capture_output=True, text=True
+    )
+    grew_write, grew_read = map(float, out.stdout.split())
+    assert grew_write < 32 and grew_read < 32, (grew_write, grew_read)

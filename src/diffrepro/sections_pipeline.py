@@ -297,6 +297,7 @@ class DAEDConfig(Section):
     SCHEMA: ClassVar[str] = "daed"
     SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"posthoc": PosthocConfig})
 
+    denoiser_test_images: int
     posthoc: PosthocConfig
 
 

@@ -74,6 +74,7 @@ RULES: dict[str, Any] = {
     "classifier.width": 8,
     "evaluation.reference_images": SAMPLES,
     "evaluation.nll_images": 1,  # the schema minimum: the bound still takes all T steps
+    "daed.denoiser_test_images": SAMPLES,
     "evaluation.kid_subset_size": SAMPLES // 2,
     "evaluation.kid_subsets": 2,
     "evaluation.prd": {"clusters": 2, "angles": 11, "runs": 1},

@@ -20,7 +20,6 @@ from ..sections import ModelSection, as_model
 from ..tensorfile import read
 
 __all__ = [
-    "DENOISER_TEST_IMAGES",
     "WEIGHTS_KEYS",
     "build_model",
     "denoiser_test_error",
@@ -104,24 +103,32 @@ def snapshot_files(folder: str) -> dict[int, Path]:
     return dict(sorted(found.items()))
 
 
-#: test images the trained denoiser of a joint DAED or a post-hoc DAE is measured on (the training summary)
-DENOISER_TEST_IMAGES = 256
-
-
 def denoiser_test_error(
-    mcfg: ModelSection, ema_state: dict[str, torch.Tensor], test_u8: torch.Tensor, split_step: int, seed: int
+    mcfg: ModelSection,
+    ema_state: dict[str, torch.Tensor],
+    test_u8: torch.Tensor,
+    split_step: int,
+    seed: int,
+    images: int,
 ) -> dict[str, Any]:
-    """The reconstruction error of a trained denoiser on the first :data:`DENOISER_TEST_IMAGES` test images noised
-    to its split step: ``mcfg`` is the joint DAED's section (``split_step`` 0) or the post-hoc DAE's generator's
-    (the DAE keeps its generator's network), ``ema_state`` the denoiser's EMA weights. MAE per pixel in [0, 1].
-    The images go through the network in batches of the section's sampling batch size (one batch of 256 CelebA
-    images took 18 GB)."""
+    """The reconstruction error of a trained denoiser on the first ``images`` test images
+    (``daed.denoiser_test_images``) noised to its split step: ``mcfg`` is the joint DAED's section
+    (``split_step`` 0) or the post-hoc DAE's generator's (the DAE keeps its generator's network), ``ema_state``
+    the denoiser's EMA weights. MAE per pixel in [0, 1]. The images go through the network in batches of the
+    section's sampling batch size (one batch of 256 CelebA images took 18 GB)."""
     from ..diffusion.daed import dae_test_mae
     from ..factory import build_diffusion
     from ..imaging import to_model_range
+    from ..runlog import get_logger
     from ..seeding import generator
 
-    images = test_u8[:DENOISER_TEST_IMAGES]
+    images = test_u8[:images]
+    get_logger().info(
+        "the denoiser's reconstruction error on %d test images at step %d (batches of %d)",
+        images.shape[0],
+        split_step,
+        mcfg.sample.batch_size,
+    )
     model = build_unet(mcfg, image_size=int(images.shape[-1]), channels=int(images.shape[1]))
     model.load_state_dict(ema_state)
     model.eval()

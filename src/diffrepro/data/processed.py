@@ -77,11 +77,13 @@ def save_processed(path: str | os.PathLike[str], dataset: LoadedDataset, resolut
 def load_processed(path: str | os.PathLike[str]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read and validate an artifact written by :func:`save_processed`.
 
-    Returns ``(tensors, metadata)``. Raises ``FileNotFoundError`` when absent and
-    ``ValueError`` naming the file and the missing or bad key otherwise (``ArtifactError`` when its tensors
-    do not match the recorded content hash).
+    Returns ``(tensors, metadata)``, the tensors memory-mapped (:func:`diffrepro.tensorfile.read`). Raises
+    ``FileNotFoundError`` when absent and ``ValueError`` naming the file and the missing or bad key otherwise
+    (``ArtifactError`` when its tensors do not match the recorded content hash).
     """
-    tensors, metadata = read(path)  # content hash checked: a changed pixel is an error naming the file
+    # content hash checked: a changed pixel is an error naming the file; the tensors map the file (copy-on-write):
+    # the data stay in the page cache, not in this process (ImageNet-64's 15.7 GB on a 24 GB machine)
+    tensors, metadata = read(path, mmap=True)
     for key in METADATA_KEYS:
         if key not in metadata:
             raise ValueError(f"{path}: metadata key {key!r} is missing (has {sorted(metadata)})")

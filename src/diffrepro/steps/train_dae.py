@@ -26,7 +26,7 @@ from ..training.launch import discard_checkpoints, train_in_step
 def run(args) -> None:
     log = get_logger()
     config = load_config(args.params)
-    post = daed_config(config).posthoc
+    post, test_images = daed_config(config).posthoc, daed_config(config).denoiser_test_images
     if args.study not in post.studies:
         raise ConfigError(f"--study {args.study!r} is not one of daed.posthoc.studies ({', '.join(post.studies)})")
     gen_name = post.studies[args.study].generator
@@ -68,7 +68,7 @@ def run(args) -> None:
             "steps": result.steps,
             "initial_loss": result.history[0]["loss"] if result.history else None,
             "denoiser_test_error": denoiser_test_error(
-                mcfg, result.ema_state, tensors["test_images"], s, config["seed"]
+                mcfg, result.ema_state, tensors["test_images"], s, config["seed"], test_images
             ),
             "final_loss": result.history[-1]["loss"] if result.history else None,
             "device": device,

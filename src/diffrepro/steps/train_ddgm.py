@@ -9,7 +9,7 @@ import torch
 
 from ..artifacts.ddgm import denoiser_test_error, snapshot_name, weights_metadata
 from ..atomic import write_json
-from ..config import load_config, model_config, run_seed
+from ..config import daed_config, load_config, model_config, run_seed
 from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
@@ -96,14 +96,14 @@ def run(args) -> None:
             "snapshot_steps": sorted(result.snapshots) + ([] if result.steps in result.snapshots else [result.steps]),
             "device": device,
             **({} if args.seed is None else {"seed": seed}),
-            **daed_summary(mcfg, result, tensors, config["seed"]),
+            **daed_summary(mcfg, result, tensors, config["seed"], daed_config(config).denoiser_test_images),
         },
     )
     discard_checkpoints(args.checkpoint_dir)
     log.info("wrote %s (%d parameters, %d steps)", args.weights, result.parameters, result.steps)
 
 
-def daed_summary(mcfg: ModelConfig, result, tensors, seed: int) -> dict:
+def daed_summary(mcfg: ModelConfig, result, tensors, seed: int, test_images: int) -> dict:
     """A joint DAED's two networks: the examples each saw in training (t == 0 for the DAE) and the DAE's
     reconstruction error on test images at its noise level (beside a post-hoc DAE's at the same beta_1)."""
     if mcfg.kind != "daed":
@@ -112,5 +112,5 @@ def daed_summary(mcfg: ModelConfig, result, tensors, seed: int) -> dict:
     return {
         "examples": {"denoiser": result.examples["t0"], "generator": result.examples["t_after"]},
         "denoiser_share": mcfg.timestep_sampler.options.get("denoiser_share"),
-        "denoiser_test_error": denoiser_test_error(mcfg, result.ema_state, test, 0, seed),
+        "denoiser_test_error": denoiser_test_error(mcfg, result.ema_state, test, 0, seed, test_images),
     }
