@@ -37,9 +37,11 @@ def test_paper_preset_covers_all_three_studies(paper):
         "fashion_mnist": "fashion_mnist",
         "cifar10": "cifar10",
         "celeba64": "celeba64",
+        "imagenet64": "imagenet64",  # Table 2's ImageNet source alone
     }
     models = paper["models"]
     by_data = {d: {n for n, m in models.items() if m["data"] == d} for d in paper["datasets"]}
+    assert by_data["imagenet64"] == {"in64_iddpm_vlb", "in64_iddpm_simple"}
     # Deja et al.: T=500 on Fashion-MNIST, T=1000 on CIFAR-10 and CelebA (the DDGMs), Table 6 sizes and steps
     for name, data, T, steps, batch, channels in [
         ("ddgm_simple", "fashion_mnist", 500, 100000, 128, [1, 2, 2]),
@@ -50,7 +52,7 @@ def test_paper_preset_covers_all_three_studies(paper):
         assert (m["data"], m["timesteps"], m["train"]["steps"], m["train"]["batch_size"]) == (data, T, steps, batch)
         assert m["unet"]["channel_mult"] == channels and m["train"]["lr"] == 1e-4
     # Table 1 rows on each data set
-    for data in paper["datasets"]:
+    for data in ("fashion_mnist", "cifar10", "celeba64"):
         rows = {models[n]["tables"].get("deja_table1") for n in by_data[data]} - {None}
         assert rows == {
             "ddgm_vlb",
@@ -208,11 +210,15 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
     assert panels["cifar10"]["targets"] == ["cifar10", "celeba64"]
     models = paper["models"]
     assert all(models[p["model"]]["data"] == p["data"] for p in panels.values())
-    # Table 2: the CIFAR-10 source on CIFAR-10, CIFAR-100 and CelebA (the ImageNet source is not in the preset)
-    c10 = analysis["transferability"]["sources"]["cifar10"]
-    assert c10["targets"] == ["cifar10", "cifar100", "celeba64"] and analysis["transferability"]["beta_1"] == 0.1
-    assert paper["daed"]["posthoc"]["studies"][c10["posthoc"]]["data"] == "cifar10"
-    assert {models[m]["objective"] for m in c10["models"].values()} == {"vlb", "simple"}
+    # Table 2: the CIFAR-10 and ImageNet sources on CIFAR-10, CIFAR-100 and CelebA
+    sources = analysis["transferability"]["sources"]
+    c10, in64 = sources["cifar10"], sources["imagenet64"]
+    assert analysis["transferability"]["beta_1"] == 0.1
+    for data, src in (("cifar10", c10), ("imagenet64", in64)):
+        assert src["targets"] == ["cifar10", "cifar100", "celeba64"] and src["data"] == data
+        assert paper["daed"]["posthoc"]["studies"][src["posthoc"]]["data"] == data
+        assert {models[m]["objective"] for m in src["models"].values()} == {"vlb", "simple"}
+        assert all(models[m]["data"] == data for m in src["models"].values())
     studies = paper["daed"]["posthoc"]["studies"]
     assert [s["data"] for s in studies.values()][:3] == ["fashion_mnist", "cifar10", "celeba64"]  # Fig 4
     # Table 2 and Fig 6b: the improved-DDPM CIFAR-10 DDGMs (4000 steps, cosine), the noise of beta_1 = 0.1 at step
@@ -220,10 +226,14 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
     from diffrepro.config import model_config
     from diffrepro.posthoc import ddgm_split_step
 
-    for name in c10["models"].values():
-        assert (models[name]["timesteps"], models[name]["schedule"]) == (4000, "cosine")
-        assert ddgm_split_step(model_config(paper, name), 0.1) == 793  # alpha_bar_793 = 0.9001 (0-based t)
-    assert studies[c10["posthoc"]]["generator"] == c10["models"]["simple"]
+    for src in (c10, in64):
+        for name in src["models"].values():
+            assert (models[name]["timesteps"], models[name]["schedule"]) == (4000, "cosine")
+            assert ddgm_split_step(model_config(paper, name), 0.1) == 793  # alpha_bar_793 = 0.9001 (0-based t)
+        assert studies[src["posthoc"]]["generator"] == src["models"]["simple"]
+    # the improved-DDPM ImageNet-64 U-Net: 128 channels x (1, 2, 3, 4), 3 residual blocks, attention at 16 and 8
+    unet = models["in64_iddpm_simple"]["unet"]
+    assert (unet["channel_mult"], unet["num_res_blocks"], unet["attention_resolutions"]) == ([1, 2, 3, 4], 3, [16, 8])
     toy = analysis["toy_examples"]
     assert (toy["model"], toy["posthoc"]) == (c10["models"]["simple"], c10["posthoc"])
     ddgm, daed = models[analysis["dynamics"]["ddgm"]], models[analysis["dynamics"]["daed"]]

@@ -49,6 +49,33 @@ def test_celeba_standin_loads_with_the_official_loader(tmp_path, monkeypatch):
     assert ds.source.startswith("STAND-IN") and (tmp_path / "celeba" / st.MARKER).is_file()
 
 
+def test_imagenet64_standin_loads_with_the_official_loader(tmp_path, monkeypatch):
+    """The npz variant's ten train batches and its validation file, on shrunken split sizes (the real ones are
+    1,281,167 + 50,000 images, 16 GB): the loader reads them, labels 1..1000 become 0..999, and a seed fixes the
+    bytes."""
+    from diffrepro.data import registry
+
+    monkeypatch.setitem(registry.SPLIT_SIZES, "imagenet64", {"train": 25, "test": 7})
+    written = st.write_standin("imagenet64", tmp_path / "in64", seed=3)
+    names = [p.relative_to(tmp_path / "in64").as_posix() for p in written]
+    assert names[0] == "Imagenet64_train_part1_npz/train_data_batch_1.npz"
+    assert names[9] == "Imagenet64_train_part2_npz/train_data_batch_10.npz"
+    assert names[10] == "Imagenet64_val_npz/val_data.npz" and len(names) == 11
+    with np.load(written[0], allow_pickle=False) as f:
+        assert sorted(f.files) == ["data", "labels", "mean"] and f["data"].shape == (3, 12288)
+        assert f["labels"].tolist() == [1, 2, 3] and f["mean"].shape == (12288,)
+    ds = load_dataset("imagenet64", root=str(tmp_path / "in64"))
+    assert {k: v.images.shape for k, v in ds.splits.items()} == {"train": (25, 3, 64, 64), "test": (7, 3, 64, 64)}
+    assert ds.splits["train"].labels.tolist() == list(range(25)) and ds.splits["test"].labels.tolist() == list(
+        range(25, 32)
+    )
+    assert ds.source.startswith("STAND-IN") and "npz variant" in ds.source
+    images = ds.splits["train"].images
+    assert images.std() > 10 and len(np.unique(images)) > 200  # neither constant nor a few values
+    again = st.write_standin("imagenet64", tmp_path / "again", seed=3)
+    assert [p.read_bytes() for p in written] == [p.read_bytes() for p in again]
+
+
 def test_a_data_set_without_a_writer_is_named():
-    with pytest.raises(ValueError, match="no stand-in writer for data set 'imagenet64'"):
-        st.write_standin("imagenet64", "/tmp/unused")
+    with pytest.raises(ValueError, match="no stand-in writer for data set 'imagenet32'"):
+        st.write_standin("imagenet32", "/tmp/unused")

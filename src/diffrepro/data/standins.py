@@ -13,6 +13,11 @@ computed on stand-ins measure nothing and are never reported (``configs/paper_sm
   official ``list_eval_partition.txt`` (its layout is fixed: 000001-162770 train, 162771-182637 validation,
   182638-202599 test; the file written is byte-identical to the official one, whose MD5 the loader verifies).
   The validation images, which no loader reads, are not written.
+* ``imagenet64``: Chrabaszcz et al.'s npz variant (``Imagenet64_train_part1_npz/train_data_batch_{1..5}.npz``,
+  ``Imagenet64_train_part2_npz/train_data_batch_{6..10}.npz``, ``Imagenet64_val_npz/val_data.npz``): ``data``
+  uint8 ``N x 12288`` (the red plane, then green, then blue), ``labels`` 1..1000, ``mean`` in the train batches;
+  1,281,167 + 50,000 images (15.7 GB + 0.6 GB, uncompressed as ``np.savez`` writes; ~3 min here), written one
+  batch at a time.
 """
 
 from __future__ import annotations
@@ -113,8 +118,52 @@ def _write_celeba(folder: Path, seed: int, workers: int) -> list[Path]:
     return [img_dir, part_path]
 
 
+def _fast_noise(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.ndarray:
+    """Seeded uint8 images as :func:`_noise` draws them (a per-image colour, a ramp, noise) in uint8 arithmetic
+    alone: ImageNet's 15.7 GB would take minutes through float32."""
+    ramp = np.linspace(0, 95, shape[-1]).astype(np.uint8)
+    img = rng.integers(0, 64, size=(n, *shape), dtype=np.uint8)
+    img += rng.integers(0, 96, size=(n, *shape[:-2], 1, 1), dtype=np.uint8)
+    img += ramp
+    return img
+
+
+def _write_imagenet64(folder: Path, seed: int) -> list[Path]:
+    from .imagenet import IMAGENET64, NUM_CLASSES
+    from .registry import SPLIT_SIZES
+
+    train_total, val_total = SPLIT_SIZES["imagenet64"]["train"], SPLIT_SIZES["imagenet64"]["test"]
+    size = IMAGENET64.size
+    batches = [len(part) for part in np.array_split(np.arange(train_total), 10)]
+    files = [
+        (folder / IMAGENET64.npz_train_folders[0 if i <= 5 else 1] / f"train_data_batch_{i}.npz", n)
+        for i, n in zip(range(1, 11), batches, strict=True)
+    ]
+    files.append((folder / IMAGENET64.npz_val_folder / "val_data.npz", val_total))
+    written, first = [], 0
+    for number, (path, n) in enumerate(files):
+        rng = np.random.default_rng([seed, number])
+        data = np.empty((n, 3 * size * size), dtype=np.uint8)
+        for start in range(0, n, 8192):  # ~100 MB at a time
+            stop = min(n, start + 8192)
+            data[start:stop] = _fast_noise(rng, stop - start, (3, size, size)).reshape(stop - start, -1)
+        labels = (np.arange(first, first + n) % NUM_CLASSES + 1).astype(np.int64)  # 1..1000, as the files hold
+        first += n
+        arrays = {"data": data, "labels": labels}
+        if path.parent.name != IMAGENET64.npz_val_folder:
+            arrays["mean"] = data.mean(axis=0)  # the train batches carry their mean image (no loader reads it)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        with open(tmp, "wb") as fh:
+            np.savez(fh, **arrays)
+        tmp.replace(path)
+        written.append(path)
+        del data, arrays
+    return written
+
+
 #: the data sets with a stand-in writer
-STANDINS = ("cifar10", "cifar100", "celeba64")
+STANDINS = ("cifar10", "cifar100", "celeba64", "imagenet64")
 
 
 def write_standin(name: str, folder: str | os.PathLike[str], seed: int = 0, workers: int | None = None) -> list[Path]:
@@ -125,6 +174,8 @@ def write_standin(name: str, folder: str | os.PathLike[str], seed: int = 0, work
         written = _write_cifar(folder, name, seed)
     elif name == "celeba64":
         written = _write_celeba(folder, seed, workers or max(1, min(8, os.cpu_count() or 1)))
+    elif name == "imagenet64":
+        written = _write_imagenet64(folder, seed)
     else:
         raise ValueError(f"no stand-in writer for data set {name!r}; writers: {', '.join(STANDINS)}")
     _label(folder, name)
