@@ -231,6 +231,10 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
             assert (models[name]["timesteps"], models[name]["schedule"]) == (4000, "cosine")
             assert ddgm_split_step(model_config(paper, name), 0.1) == 793  # alpha_bar_793 = 0.9001 (0-based t)
         assert studies[src["posthoc"]]["generator"] == src["models"]["simple"]
+    # Fig 6a: CelebA reconstructed by the CelebA-trained DDGM and DAED (a source of its own) and the ImageNet ones
+    celeba = sources["celeba64"]
+    assert (celeba["data"], celeba["targets"], celeba["posthoc"]) == ("celeba64", ["celeba64"], "celeba64")
+    assert {models[m]["data"] for m in celeba["models"].values()} == {"celeba64"} and "celeba64" in in64["targets"]
     # the improved-DDPM ImageNet-64 U-Net: 128 channels x (1, 2, 3, 4), 3 residual blocks, attention at 16 and 8
     unet = models["in64_iddpm_simple"]["unet"]
     assert (unet["channel_mult"], unet["num_res_blocks"], unet["attention_resolutions"]) == ([1, 2, 3, 4], 3, [16, 8])
