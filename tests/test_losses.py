@@ -202,7 +202,11 @@ def test_calc_bpd_loop_consistency_and_determinism(diff):
     x0 = quantized((2, 2, 4, 4), seed=8)
     model = TinyModel(2, out_mult=2, seed=9).eval()
     r1 = calc_bpd_loop(diff, model, x0, "learned_range", generator=torch.Generator().manual_seed(10))
-    r2 = calc_bpd_loop(diff, model, x0, "learned_range", generator=torch.Generator().manual_seed(10))
+    seen: list[int] = []
+    r2 = calc_bpd_loop(
+        diff, model, x0, "learned_range", generator=torch.Generator().manual_seed(10), progress=seen.append
+    )
+    assert seen == list(range(T - 1, -1, -1))  # one report per term (network call), in the loop's order
     assert r1["vb"].shape == (2, T) and r1["total_bpd"].shape == (2,) and r1["prior_bpd"].shape == (2,)
     torch.testing.assert_close(r1["total_bpd"], r1["prior_bpd"] + r1["vb"].sum(1))
     torch.testing.assert_close(r1["prior_bpd"], prior_bpd(diff, x0))

@@ -106,6 +106,13 @@ CIFAR100_PY_MD5: dict[str, str] = {
 CIFAR10_SPLIT_SIZES = {"train": 50000, "test": 10000}
 CIFAR100_SPLIT_SIZES = {"train": 50000, "test": 10000}
 
+# --- Downsampled ImageNet (Chrabaszcz et al. 2017), npz variant -------------------------
+#: the classes of its labels (1..1000 in the files)
+IMAGENET_CLASSES = 1000
+#: the folders of the 64x64 npz archives (train batches 1-5, 6-10; validation)
+IMAGENET64_NPZ_TRAIN_FOLDERS = ("Imagenet64_train_part1_npz", "Imagenet64_train_part2_npz")
+IMAGENET64_NPZ_VAL_FOLDER = "Imagenet64_val_npz"
+
 # --- CelebA ------------------------------------------------------------------------
 #: Protocol used for "CelebA 64x64": center crop 140x140, then resize to 64x64.
 CELEBA_CROP = 140

@@ -63,6 +63,7 @@ import numpy as np
 from numpy.lib.npyio import NpzFile
 from PIL import Image
 
+from . import constants
 from .checksums import md5_bytes, md5_file
 from .dataset import UNLABELLED, LoadedDataset, Split
 from .errors import DatasetFormatError
@@ -71,7 +72,7 @@ from .sources import resolve
 
 log = logging.getLogger(__name__)
 
-NUM_CLASSES = 1000
+NUM_CLASSES = constants.IMAGENET_CLASSES
 TRAIN_BATCHES = tuple(range(1, 11))
 WHERE_TO_GET = (
     "https://image-net.org (log in, then Download -> 'Downsampled ImageNet'; ImageNet's terms of access apply)"
@@ -113,8 +114,8 @@ IMAGENET64 = ImagenetLayout(
     size=64,
     png_folders={"train": "train_64x64", "test": "valid_64x64"},
     png_tarballs="train_64x64.tar and valid_64x64.tar",
-    npz_train_folders=("Imagenet64_train_part1_npz", "Imagenet64_train_part2_npz"),
-    npz_val_folder="Imagenet64_val_npz",
+    npz_train_folders=constants.IMAGENET64_NPZ_TRAIN_FOLDERS,
+    npz_val_folder=constants.IMAGENET64_NPZ_VAL_FOLDER,
     pkl_train_folders=("Imagenet64_train_part1", "Imagenet64_train_part2"),
     pkl_val_folder="Imagenet64_val",
     npz_archives="Imagenet64_train_part1_npz.zip, Imagenet64_train_part2_npz.zip and Imagenet64_val_npz.zip",

@@ -129,17 +129,16 @@ def _fast_noise(rng: np.random.Generator, n: int, shape: tuple[int, ...]) -> np.
 
 
 def _write_imagenet64(folder: Path, seed: int) -> list[Path]:
-    from .imagenet import IMAGENET64, NUM_CLASSES
-    from .registry import SPLIT_SIZES
+    from .registry import SPLIT_SIZES  # (not the loader: the loaders import this module)
 
     train_total, val_total = SPLIT_SIZES["imagenet64"]["train"], SPLIT_SIZES["imagenet64"]["test"]
-    size = IMAGENET64.size
+    size, train_folders, val_folder = 64, constants.IMAGENET64_NPZ_TRAIN_FOLDERS, constants.IMAGENET64_NPZ_VAL_FOLDER
     batches = [len(part) for part in np.array_split(np.arange(train_total), 10)]
     files = [
-        (folder / IMAGENET64.npz_train_folders[0 if i <= 5 else 1] / f"train_data_batch_{i}.npz", n)
+        (folder / train_folders[0 if i <= 5 else 1] / f"train_data_batch_{i}.npz", n)
         for i, n in zip(range(1, 11), batches, strict=True)
     ]
-    files.append((folder / IMAGENET64.npz_val_folder / "val_data.npz", val_total))
+    files.append((folder / val_folder / "val_data.npz", val_total))
     written, first = [], 0
     for number, (path, n) in enumerate(files):
         rng = np.random.default_rng([seed, number])
@@ -147,10 +146,10 @@ def _write_imagenet64(folder: Path, seed: int) -> list[Path]:
         for start in range(0, n, 8192):  # ~100 MB at a time
             stop = min(n, start + 8192)
             data[start:stop] = _fast_noise(rng, stop - start, (3, size, size)).reshape(stop - start, -1)
-        labels = (np.arange(first, first + n) % NUM_CLASSES + 1).astype(np.int64)  # 1..1000, as the files hold
+        labels = (np.arange(first, first + n) % constants.IMAGENET_CLASSES + 1).astype(np.int64)  # 1..1000
         first += n
         arrays = {"data": data, "labels": labels}
-        if path.parent.name != IMAGENET64.npz_val_folder:
+        if path.parent.name != val_folder:
             arrays["mean"] = data.mean(axis=0)  # the train batches carry their mean image (no loader reads it)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

@@ -207,6 +207,7 @@ def calc_bpd_loop(
     *,
     generator: torch.Generator | None = None,
     clip_denoised: bool = False,
+    progress: Callable[[int], None] | None = None,
 ) -> dict[str, Tensor]:
     """Exact negative VLB of ``x0`` in bits/dim, evaluating every one of the ``T`` terms.
 
@@ -214,7 +215,7 @@ def calc_bpd_loop(
     ``generator`` (on its device, moved to ``x0``'s), ``x_t = q_sample(x0, t, eps)`` and
     :func:`vlb_terms` is evaluated. ``total_bpd = prior_bpd + sum_t vb[:, t]``.
     Runs under :func:`torch.inference_mode`; the model's train/eval mode is left untouched
-    (call ``model.eval()`` first).
+    (call ``model.eval()`` first). ``progress(t)`` is called after the term of step ``t`` (one network call).
 
     Returns ``total_bpd`` ``[B]``, ``prior_bpd`` ``[B]``, ``vb`` ``[B, T]`` (column ``t`` is
     the term at index ``t``), and for diagnostics ``mse`` ``[B, T]`` (eps MSE) and
@@ -235,6 +236,8 @@ def calc_bpd_loop(
             vb[:, step] = terms["vb"]
             mse[:, step] = _mean_flat((terms["eps"] - noise) ** 2)
             xstart_mse[:, step] = _mean_flat((terms["pred_x0"] - x0) ** 2)
+            if progress is not None:
+                progress(step)
         prior = prior_bpd(diffusion, x0)
         total = vb.sum(dim=1) + prior
     return {"total_bpd": total, "prior_bpd": prior, "vb": vb, "mse": mse, "xstart_mse": xstart_mse}

@@ -43,12 +43,13 @@ def images_bpd(
     n = images_u8.shape[0]
     bs = min(batch_size, n)
     totals, priors, terms = [], [], []
-    with Progress((n + bs - 1) // bs, desc=desc, log_every=1, unit="batch") as bar:
+    T = diffusion.num_timesteps
+    # progress per network call (T per batch: at paper shapes one batch alone takes minutes)
+    with Progress((n + bs - 1) // bs * T, desc=desc, log_every=max(1, T // 4), unit="call") as bar:
         for start in range(0, n, bs):
             x0 = to_model_range(images_u8[start : start + bs]).to(device)
-            out = calc_bpd_loop(diffusion, model, x0, variance, generator=generator)
+            out = calc_bpd_loop(diffusion, model, x0, variance, generator=generator, progress=lambda _t: bar.update(1))
             totals.append(out["total_bpd"].double().cpu())
             priors.append(out["prior_bpd"].double().cpu())
             terms.append(out["vb"].double().cpu())
-            bar.update(1)
     return BoundTerms(total=torch.cat(totals), prior=torch.cat(priors), vb=torch.cat(terms))
