@@ -118,6 +118,7 @@ class EvaluationConfig(Section):
     bootstrap: BootstrapConfig
     batch_size: int
     nll_images: int
+    nll_steps: int | None
 
 
 # ----------------------------------------------------------------------------------------------- analysis

@@ -1,6 +1,8 @@
 """Step: the model's negative log-likelihood bound on the test split, in bits per dimension,
 evaluated exactly over all T terms (``diffusion.losses.calc_bpd_loop``), and each step's share of it
-(per-step NLL contribution and its cumulative sum: Deja et al. Fig 14/15)."""
+(per-step NLL contribution and its cumulative sum: Deja et al. Fig 14/15). With ``evaluation.nll_steps = K``
+the bound is that of the model's K-step respaced process (the paper-shape smoke run: K network passes per image
+instead of T); its terms CSV then has the K steps of that process."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from ..csvio import write_csv
 from ..data import load_processed
 from ..data.processed import resize_images
 from ..devices import resolve_device
+from ..diffusion.respace import RespacedDiffusion
 from ..evaluation.likelihood import images_bpd
 from ..factory import build_diffusion
 from ..runlog import get_logger
@@ -27,6 +30,12 @@ def run(args) -> None:
     device = resolve_device(args.device)
     model, _, _, _ = build_model(args.weights, mcfg, device)
     diffusion = build_diffusion(mcfg)
+    model_T = diffusion.num_timesteps
+    respaced = ecfg.nll_steps is not None and ecfg.nll_steps < model_T
+    if respaced:  # the bound of the model's K-step respaced process (evaluation.nll_steps: the smoke run's cut)
+        diffusion = RespacedDiffusion.evenly_spaced(diffusion, ecfg.nll_steps)
+        model = diffusion.wrap_model(model)
+        log.info("the bound of the %d-step respaced process of the %d-step model", ecfg.nll_steps, model_T)
     T = diffusion.num_timesteps
     tensors, dmeta = load_processed(args.data)
     images = tensors["test_images"][: ecfg.nll_images]
@@ -66,7 +75,8 @@ def run(args) -> None:
         "first_1pct_fraction": float(cumulative[max(0, round(0.01 * T) - 1)]) / bpd,
         "n_images": n,
         "split": "test",
-        "timesteps": T,
+        "timesteps": model_T,
+        **({"nll_steps": T} if respaced else {}),  # the terms of the respaced process (steps 1..K of the CSV)
         "variance": mcfg.variance,
         "dataset": dmeta.get("dataset"),
         "resolution": dmeta.get("resolution"),
