@@ -575,3 +575,15 @@ def test_gpu_hours_cli_writes_md_and_csv(tmp_path, repo):
     md = (tmp_path / "tables" / "gpu_hours.md").read_text()
     assert md.startswith("# GPU-hours") and "| **Total** |" in md
     assert (tmp_path / "tables" / "gpu_hours.csv").read_text().count("\n") > 20
+
+
+def test_the_workloads_know_every_data_set_a_preset_may_name():
+    """The GPU-hours estimate sizes each model's epochs by its data set: every data set of the schema is known,
+    with the training-set size the loaders return (data.registry.SPLIT_SIZES)."""
+    from diffrepro.data.registry import SPLIT_SIZES
+    from diffrepro.perf.workloads import DATASET_INFO
+    from diffrepro.schema import schema_node
+
+    names = set(schema_node("datasets.*")["properties"]["dataset"]["enum"])
+    assert names <= set(DATASET_INFO)
+    assert {n: DATASET_INFO[n]["train"] for n in names} == {n: SPLIT_SIZES[n]["train"] for n in names}

@@ -52,6 +52,8 @@ DATASET_INFO: dict[str, dict[str, int]] = {
     "cifar10": {"channels": 3, "size": 32, "train": 50_000},
     "cifar100": {"channels": 3, "size": 32, "train": 50_000},
     "celeba64": {"channels": 3, "size": 64, "train": 162_770},
+    "imagenet32": {"channels": 3, "size": 32, "train": 1_281_167},
+    "imagenet64": {"channels": 3, "size": 64, "train": 1_281_167},
     "digits": {"channels": 1, "size": 8, "train": 1_438},
     "lfw_subset": {"channels": 1, "size": 25, "train": 160},
 }
