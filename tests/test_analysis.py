@@ -314,3 +314,22 @@ def test_reconstruction_deterministic():
     assert set(a[0]) == {"t", "n", "mae", "mae_sem", "ms_ssim", "ms_ssim_sem"}
     with pytest.raises(ValueError):
         reconstruction_error(diffusion, _zero_model, x0, [50], generator=None)
+
+
+def test_the_snr_step_converts_its_images_a_batch_at_a_time_with_the_same_curve():
+    """The snr step hands snr_curve uint8 images a batch at a time (CelebA's whole set as floats was killed for
+    memory); the curve is bit for bit the one of the whole set converted at once, on every pass (re-iterable)."""
+    from diffrepro.analysis.snr import snr_curve
+    from diffrepro.diffusion import get_beta_schedule
+    from diffrepro.diffusion.schedules import alphas_cumprod
+    from diffrepro.imaging import to_model_range
+    from diffrepro.steps.snr import ModelRangeBatches
+
+    images = torch.randint(0, 256, (1000, 3, 8, 8), generator=torch.Generator().manual_seed(0), dtype=torch.uint8)
+    ab = alphas_cumprod(get_beta_schedule("linear", 100))
+    whole = snr_curve(ab, to_model_range(images))
+    batches = ModelRangeBatches(images, size=64)
+    for _ in range(2):
+        got = snr_curve(ab, batches)
+        assert got["num_images"] == 1000 and got["mean_signal_power"] == whole["mean_signal_power"]
+        assert torch.equal(got["log_snr_mean"], whole["log_snr_mean"])
