@@ -410,21 +410,24 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
         if value is not None and n is not None and value > n:
             raise ConfigError(f"{source}: {key}: {value} is more than the {n} {split} images of {data} ({what})")
 
-    for name, ds in config["datasets"].items():
-        root = ds.get("root")
-        if root not in (None, "") and not Path(root).is_dir():
-            what = "is not a folder" if Path(root).exists() else "does not exist"
-            raise ConfigError(
-                f"{source}: datasets.{name}.root: {root!r} {what} (set root: null to use the other sources: the "
-                "Debian package or a download)"
-            )
-    for name, root in analysis_config(config).target_roots.items():
+    def folder(key: str, root: str, instead: str) -> None:
         if not Path(root).is_dir():
             what = "is not a folder" if Path(root).exists() else "does not exist"
-            raise ConfigError(
-                f"{source}: analysis.target_roots.{name}: {root!r} {what} (remove the entry to read {name} from its "
-                "datasets entry's root or the registry's default locations)"
+            raise ConfigError(f"{source}: {key}: {root!r} {what} ({instead})")
+
+    for name, ds in config["datasets"].items():
+        if ds.get("root") not in (None, ""):
+            folder(
+                f"datasets.{name}.root",
+                ds["root"],
+                "set root: null to use the other sources: the Debian package or a download",
             )
+    for name, root in analysis_config(config).target_roots.items():
+        folder(
+            f"analysis.target_roots.{name}",
+            root,
+            f"remove the entry to read {name} from its datasets entry's root or the registry's default locations",
+        )
     for name, model in config["models"].items():
         at_most(f"models.{name}.train.batch_size", model["train"]["batch_size"], model["data"], "train", "a batch")
     for name, gan in config["gans"].items():

@@ -128,9 +128,10 @@ def smoke_config(config: dict[str, Any], *, standin_root: str | None = None) -> 
     for model in out["models"].values():
         model["sample"] = cut_sampling(model["sample"])
     if standin_root is not None:
+        base = standin_root.rstrip("/")
         for name, ds in out["datasets"].items():
             if ds["dataset"] not in OFFLINE_DATASETS:
-                ds["root"] = f"{standin_root.rstrip('/')}/{name}"
+                ds["root"] = f"{base}/{name}"
                 ds["download"] = False
         # target sets that no datasets entry reads (Table 2's CIFAR-100) read their stand-ins too
         have = {ds["dataset"] for ds in out["datasets"].values()}
@@ -140,7 +141,7 @@ def smoke_config(config: dict[str, Any], *, standin_root: str | None = None) -> 
         targets = sorted({t for entry in entries for t in entry["targets"]} - have - OFFLINE_DATASETS)
         if targets:
             roots = analysis.setdefault("target_roots", {})
-            roots.update({t: f"{standin_root.rstrip('/')}/{t}" for t in targets})
+            roots.update({t: f"{base}/{t}" for t in targets})
     return out
 
 

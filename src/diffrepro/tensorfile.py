@@ -279,30 +279,18 @@ _DTYPES = {
     "U8": torch.uint8,
     "BOOL": torch.bool,
 }
-#: bytes hashed at a time when a mapped file is checked
-_CHUNK = 1 << 24
 
 
 def _read_mapped(path: Path, expect: Mapping[str, str] | None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     import numpy as np
 
-    if not path.is_file():
-        _read_bytes(path)  # the error naming the missing file
-    size = path.stat().st_size
-    if size < 8:
-        raise ArtifactError(f"{path}: not a safetensors file ({size} bytes; truncated?)")
+    meta = verify(path, expect)  # header, size, content hash and provenance, streaming
     try:
         mapped = np.memmap(path, dtype=np.uint8, mode="c")
     except OSError as exc:
         raise OSError(exc.errno, f"cannot read {path}: {exc.strerror}") from exc
     (n,) = struct.unpack("<Q", mapped[:8].tobytes())
-    meta, entries, start = _parse(path, mapped[: 8 + min(n, _MAX_HEADER + 1)].tobytes(), size)
-    recorded = _recorded(path, meta)
-    digest = hashlib.sha256(_canonical(entries))
-    for at in range(start, size, _CHUNK):
-        digest.update(mapped[at : at + _CHUNK])
-    _check_hash(path, recorded, digest.hexdigest())
-    _check_expected(path, meta, expect)
+    _, entries, start = _parse(path, mapped[: 8 + n].tobytes(), int(mapped.shape[0]))
     tensors = {}
     for name, entry in entries.items():
         try:
