@@ -485,6 +485,14 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     assert jobs["sample-surrogate sngan (GAN samples)"].count == 24
     assert jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 10 + 20 + 30)
     assert jobs["sample-surrogate ddgm_half (low-resolution steps to t_mid)"].count == 24 * (40 + 30 + 20 + 10)
+    # the smoke run's cuts: the NLL bound of a 5-step respaced process; both surrogate chains on the 4 steps
+    # [0, 13, 26, 39] plus t_mid - 1 and t_mid (t_mid 0, 10, 20, 30: below t_mid 0, 2, 3, 4 steps; from it 4, 4, 3, 2)
+    cut = copy.deepcopy(tiny_config)
+    cut["evaluation"]["nll_steps"], cut["surrogate"]["steps"] = 5, 4
+    cut_jobs = {j.name: j for j in dag_jobs(cut)}
+    assert cut_jobs["nll ddgm_t100"].count == 16 * 5
+    assert cut_jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 2 + 3 + 4)
+    assert cut_jobs["sample-surrogate ddgm_half (low-resolution steps to t_mid)"].count == 24 * (4 + 4 + 3 + 2)
     assert jobs["sample-dddm dddm_phuber"].count == 24 * (1 + 2 + 3)
     # the papers' compute beside the models that reproduce their rows (digits: no Deja et al. statement)
     assert jobs["train-ddgm ddgm_a"].paper == "Table 4.3: 20.66 h on 1 V100"

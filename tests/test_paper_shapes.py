@@ -7,8 +7,8 @@ preparation through training, sampling and evaluation, for
 * a DDDM run (CIFAR-10, cross-attention to x_bar, Pseudo-LPIPS on the stand-in backbone of
   ``diffrepro standin-weights``).
 
-The surrogate diffusion (coursework Table 4.5) is the smoke run's only: its samples take the base model's
-``t_mid`` ancestral steps (250 to 750 at T=1000), ~10 min per surrogate here.
+The surrogate diffusion (coursework Table 4.5) is the smoke run's only: its chains take the respaced steps of
+``surrogate.steps`` (``diffrepro.diffusion.surrogate.chain_steps``), checked in tests/test_surrogate.py.
 
 Checked: every job succeeds; each trained network has exactly the tensors (names and shapes) of the network that
 configs/paper.yaml describes, built independently here; the processed stand-in sets have the real sets' shapes and

@@ -8,7 +8,7 @@ import torch
 
 from diffrepro.diffusion.gaussian_diffusion import GaussianDiffusion
 from diffrepro.diffusion.schedules import linear_beta_schedule as linear_betas
-from diffrepro.diffusion.surrogate import lowres_handover, surrogate_reverse, t_mid_steps
+from diffrepro.diffusion.surrogate import lowres_handover, surrogate_chain, surrogate_reverse, t_mid_steps
 
 
 class Counting(torch.nn.Module):
@@ -169,3 +169,138 @@ def test_the_papers_ddpm16_speeds_follow_that_accounting():
     for t_mid, row in rows.items():
         predicted = 1 / ((T - t_mid) * c16 + t_mid * c32)
         assert predicted == pytest.approx(row["Samples/s"], rel=0.04), t_mid
+
+
+# ------------------------------------------------------- fewer steps: both chains on a respaced process
+
+
+def test_surrogate_chain_without_steps_is_the_process_itself(diffusion):
+    for steps in (None, 40, 100):
+        chain, m = surrogate_chain(diffusion, 25, steps)
+        assert chain is diffusion and m == 25
+    with pytest.raises(ValueError, match="t_mid must be in"):
+        surrogate_chain(diffusion, 41, 4)
+
+
+@pytest.mark.parametrize("t_mid", [0, 1, 10, 17, 39, 40])
+def test_respaced_chains_call_the_network_at_their_kept_steps_and_meet_at_the_handover(diffusion, t_mid):
+    """K = 4: the kept steps are space_timesteps(40, 4) = [0, 13, 26, 39] plus t_mid - 1 and t_mid; the
+    low-resolution chain calls the steps from the top down to t_mid (ending there), the base chain the steps below
+    t_mid (starting at t_mid - 1, whose state is q(x_{t_mid-1} | x~0) with the generator's first draw)."""
+    kept = sorted({0, 13, 26, 39} | {s for s in (t_mid - 1, t_mid) if 0 <= s < 40})
+    chain, m = surrogate_chain(diffusion, t_mid, 4)
+    assert list(chain.use_timesteps) == kept and m == sum(s < t_mid for s in kept)
+    low, base = Counting(), Counting()
+    lowres_handover(chain, low, (6, 1, 8, 8), m, generator=torch.Generator().manual_seed(5))
+    assert low.steps == [s for s in reversed(kept) if s >= t_mid] * (t_mid < 40)
+    first = {}
+
+    def spy(x, t):
+        first.setdefault("x", x.clone())
+        return base(x, t)
+
+    x0 = x0_tilde()
+    out = surrogate_reverse(chain, spy, x0, m, generator=torch.Generator().manual_seed(3))
+    assert base.steps == [s for s in reversed(kept) if s < t_mid]
+    if t_mid == 0:
+        assert torch.equal(out, x0)
+    elif t_mid < 40:
+        z = torch.randn(x0.shape, generator=torch.Generator().manual_seed(3))
+        ab = torch.cumprod(1 - linear_betas(40).double(), 0)[t_mid - 1]
+        assert torch.allclose(first["x"], (math.sqrt(ab) * x0 + math.sqrt(1 - ab) * z).float(), atol=1e-6)
+
+
+def test_respaced_base_chain_has_the_closed_form_moments_of_its_process():
+    """Data N(mu, s^2) per pixel, x~0 drawn from it, the exact eps (on original steps) and fixed_small variances:
+    the base chain from t_mid on its 6 kept steps below t_mid returns the moments of that process, computed here by
+    propagating mean and variance through each step's linear map (x0_hat, the posterior mean, beta_tilde noise)."""
+    T, t_mid, mu, s = 200, 120, 0.3, 0.15
+    base = GaussianDiffusion(linear_betas(T))
+    ab = torch.cumprod(1 - linear_betas(T).double(), 0)
+
+    def exact_eps(x, t):
+        a = ab[t].view(-1, 1, 1, 1).to(x.dtype)
+        return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * s * s + 1 - a)
+
+    chain, m = surrogate_chain(base, t_mid, 8)
+    kept = list(chain.use_timesteps)[:m]
+    assert kept == [0, 28, 57, 85, 114, 119]  # space_timesteps(200, 8) below 120, and t_mid - 1
+    x0 = mu + s * torch.randn(40, 1, 32, 32, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    out = surrogate_reverse(chain, exact_eps, x0, m, generator=torch.Generator().manual_seed(1))
+    # independent moment propagation
+    a = float(ab[kept[-1]])
+    mean, var = math.sqrt(a) * mu, a * s * s + 1 - a
+    for i in range(m - 1, -1, -1):
+        a = float(ab[kept[i]])
+        a_prev = float(ab[kept[i - 1]]) if i > 0 else 1.0
+        k = (1 - a) / (a * s * s + 1 - a)  # x0_hat = ((1 - k) x + k sqrt(a) mu) / sqrt(a)
+        A, B = (1 - k) / math.sqrt(a), k * mu
+        beta = 1 - a / a_prev
+        c1, c2 = math.sqrt(a_prev) * beta / (1 - a), math.sqrt(a / a_prev) * (1 - a_prev) / (1 - a)
+        noise = (1 - a_prev) / (1 - a) * beta if i > 0 else 0.0
+        mean, var = (c1 * A + c2) * mean + c1 * B, (c1 * A + c2) ** 2 * var + noise
+    n = out.numel()
+    assert abs(out.mean().item() - mean) < 5 * math.sqrt(var / n)
+    assert abs(out.var().item() - var) < 5 * var * math.sqrt(2 / (n - 1))
+
+
+# ----------------------------------------------------------------------- the sample-surrogate step
+
+
+@pytest.mark.parametrize("steps", [None, 3])
+def test_sample_surrogate_step_runs_the_chains_of_each_t_mid(tmp_path, monkeypatch, steps):
+    """The tiny preset's DDPM-16 surrogate (4 px, T=40) and base model (8 px): for each t_mid = 0, 10, 20, 30 the
+    low-resolution chain calls the network from the top down to t_mid and the base chain below it, every step or
+    (``surrogate.steps``) those of chain_steps; the metadata says which, and the images have the data's shape."""
+    from pathlib import Path
+
+    import yaml
+
+    from diffrepro.artifacts.ddgm import weights_metadata
+    from diffrepro.cli import main as cli_main
+    from diffrepro.config import model_config
+    from diffrepro.diffusion.surrogate import chain_steps
+    from diffrepro.factory import build_unet
+    from diffrepro.models import unet as unet_module
+    from diffrepro.tensorfile import read, read_metadata, save_safetensors
+
+    config = yaml.safe_load((Path(__file__).resolve().parents[1] / "configs/tiny.yaml").read_text())
+    config["surrogate"].update(num_samples=3, batch_size=3, steps=steps)
+    params = tmp_path / "params.yaml"
+    params.write_text(yaml.safe_dump(config))
+    for name, size in (("ddgm_a", 8), ("ddgm_half", 4)):
+        mcfg = model_config(config, name)
+        torch.manual_seed(0)
+        net = build_unet(mcfg, image_size=size, channels=1)
+        meta = weights_metadata(name, mcfg, {"dataset": "digits"}, size, 1, 20, 1)
+        if name == "ddgm_half":
+            meta["data_image_size"] = "8"
+        save_safetensors(net.state_dict(), tmp_path / f"{name}.safetensors", meta)
+    seen: list[tuple[int, int]] = []  # (image size, step) of every network call
+    original = unet_module.UNet.forward
+
+    def counting(self, x, t):
+        seen.append((x.shape[-1], int(t[0])))
+        return original(self, x, t)
+
+    monkeypatch.setattr(unet_module.UNet, "forward", counting)
+    rc = cli_main(
+        ["sample-surrogate", "--params", str(params), "--surrogate", "ddgm_half",
+         "--surrogate-weights", str(tmp_path / "ddgm_half.safetensors"),
+         "--base-weights", str(tmp_path / "ddgm_a.safetensors"), "--out", str(tmp_path / "out.safetensors"),
+         "--grid", str(tmp_path / "grid.png"), "--device", "cpu"]
+    )  # fmt: skip
+    assert rc in (0, None)
+    expected = []
+    for t_mid in (0, 10, 20, 30):
+        kept = (
+            list(range(40)) if steps is None else sorted({0, 20, 39} | {t_mid - 1, t_mid} - {-1})
+            # space_timesteps(40, 3) = [0, 20, 39], plus the hand-over steps
+        )
+        assert kept == chain_steps(40, t_mid, steps)
+        expected += [(4, s) for s in reversed(kept) if s >= t_mid] + [(8, s) for s in reversed(kept) if s < t_mid]
+    assert seen == expected
+    meta = read_metadata(tmp_path / "out.safetensors")
+    assert meta.get("steps") == (None if steps is None else "3") and meta["t_mid"] == "0,10,20,30"
+    images, _ = read(tmp_path / "out.safetensors")
+    assert images["images_tmid20"].shape == images["surrogate_images_tmid20"].shape == (3, 1, 8, 8)

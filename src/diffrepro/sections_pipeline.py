@@ -346,6 +346,7 @@ class SurrogateConfig(Section):
     t_mid: tuple[float, ...]
     num_samples: int
     batch_size: int
+    steps: int | None
 
 
 # --------------------------------------------------------------------------------------------------- dddm

@@ -70,6 +70,8 @@ RULES: dict[str, Any] = {
     "dddm.sample.steps": lambda v: sorted(v)[:2],
     "surrogate.num_samples": SAMPLES,
     "surrogate.batch_size": SAMPLES,
+    # both surrogate chains on the respaced process (every step: ~1 h per t_mid at CIFAR-10 shapes on 2 cores)
+    "surrogate.steps": SAMPLING_STEPS,
     "classifier.epochs": 1,
     # the in-pipeline classifier is a metric backend of ours, not a network of the papers: at the paper
     # preset's width 64 its one epoch over CelebA's 162,770 training images alone would take ~50 min here

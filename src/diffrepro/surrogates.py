@@ -11,8 +11,8 @@ import time
 import torch
 
 from .artifacts.ddgm import build_model
-from .config import gan_config, model_config, surrogate_kind
-from .diffusion.surrogate import lowres_handover
+from .config import gan_config, model_config, surrogate_config, surrogate_kind
+from .diffusion.surrogate import lowres_handover, surrogate_chain
 from .factory import build_diffusion
 from .imaging import to_data_resolution, to_uint8
 from .models.precision import with_precision
@@ -69,7 +69,8 @@ def _lowres_handover(
     config: dict, name: str, weights: str, n: int, batch_size: int, t_mid: int | None, *, seed: int, device: str
 ) -> tuple[torch.Tensor, float, int]:
     """The low-resolution DDGM's ``x~0`` for hand-over at ``t_mid`` (its steps ``T - 1 .. t_mid`` only,
-    :func:`~diffrepro.diffusion.surrogate.lowres_handover`), upsampled bilinearly to the data resolution; the
+    :func:`~diffrepro.diffusion.surrogate.lowres_handover`; those of them on ``surrogate.steps``' respaced chain when
+    it is set), upsampled bilinearly to the data resolution; the
     same noise stream for every ``t_mid``, so the chains of two hand-over steps share their first steps."""
     if t_mid is None:
         raise ValueError(f"surrogate {name!r} is a low-resolution DDGM: its samples depend on the hand-over step t_mid")
@@ -78,7 +79,9 @@ def _lowres_handover(
     diffusion = build_diffusion(mcfg)
     network = with_precision(speed_network(model, config["speed"]), mcfg.sample.precision, device)
     gen = generator(seed, "surrogate", name)
-    calls = diffusion.num_timesteps - int(t_mid)
+    steps = surrogate_config(config).steps
+    chain, handover = surrogate_chain(diffusion, int(t_mid), steps)  # every step unless surrogate.steps cuts them
+    calls = chain.num_timesteps - handover
     chunks = []
     t0 = time.perf_counter()
     with Progress(
@@ -87,10 +90,10 @@ def _lowres_handover(
         for start in range(0, n, batch_size):
             size = min(batch_size, n - start)
             x0 = lowres_handover(
-                diffusion,
+                chain,
                 network,
                 (size, channels, image_size, image_size),
-                int(t_mid),
+                handover,
                 variance=mcfg.variance,
                 generator=gen,
                 device=device,

@@ -23,6 +23,11 @@ resolution boundary; the denoised estimate is what Algorithm 4 noises for every 
 noisy low-resolution state, upsampled bilinearly, would hand the base model spatially correlated noise of the
 wrong variance. With ``t_mid = 0`` the low-resolution chain runs all ``T`` steps (its last prediction is its
 sample) and the base model none; with ``t_mid = T`` it runs none.
+
+Fewer steps (:func:`surrogate_chain`, the paper-shape smoke run's cut). Both halves can run on a respaced process
+(improved DDPM's respacing) of K evenly spaced steps that always holds the two steps of the hand-over, ``t_mid``
+(the low-resolution chain's last call) and ``t_mid - 1`` (the state the base model starts from): the functions
+below then take that process and the hand-over index in it. The papers' Algorithm 4 is every step (``steps=None``).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ import torch
 from torch import Tensor
 
 from .gaussian_diffusion import GaussianDiffusion, ModelFn
+from .respace import RespacedDiffusion, space_timesteps
 
-__all__ = ["lowres_handover", "surrogate_reverse", "t_mid_steps"]
+__all__ = ["chain_steps", "lowres_handover", "surrogate_chain", "surrogate_reverse", "t_mid_steps"]
 
 
 def t_mid_steps(fractions: list[float], num_timesteps: int) -> list[int]:
@@ -43,6 +49,36 @@ def t_mid_steps(fractions: list[float], num_timesteps: int) -> list[int]:
     if len(set(steps)) != len(steps):
         raise ValueError(f"t_mid fractions {fractions} give repeated steps {steps} for T={num_timesteps}")
     return steps
+
+
+def surrogate_chain(diffusion: GaussianDiffusion, t_mid: int, steps: int | None) -> tuple[GaussianDiffusion, int]:
+    """The process surrogate diffusion runs on for hand-over at ``t_mid`` and the hand-over index in it.
+
+    ``steps=None`` (or ``>= T``): ``(diffusion, t_mid)``, every step. ``K``: the respaced process on
+    ``space_timesteps(T, K)`` plus the hand-over steps ``t_mid - 1`` and ``t_mid`` (those in ``0..T-1``), and ``m``,
+    the number of its steps below ``t_mid``: :func:`surrogate_reverse` with ``m`` noises to original step
+    ``t_mid - 1`` and takes ``m`` steps, :func:`lowres_handover` with ``m`` stops after the call at original step
+    ``t_mid``. The network still sees original steps (the respaced process maps them).
+    """
+    kept = chain_steps(diffusion.num_timesteps, t_mid, steps)
+    if len(kept) == diffusion.num_timesteps:
+        return diffusion, int(t_mid)
+    return RespacedDiffusion(diffusion, kept), sum(1 for s in kept if s < int(t_mid))
+
+
+def chain_steps(num_timesteps: int, t_mid: int, steps: int | None) -> list[int]:
+    """The original steps, ascending, that surrogate diffusion with hand-over at ``t_mid`` runs on
+    (:func:`surrogate_chain`): all ``T`` for ``steps=None`` or ``steps >= T``, else ``space_timesteps(T, steps)``
+    plus ``t_mid - 1`` and ``t_mid``. The base model calls those below ``t_mid``, a low-resolution surrogate the
+    others."""
+    T, t_mid = int(num_timesteps), int(t_mid)
+    if not 0 <= t_mid <= T:
+        raise ValueError(f"t_mid must be in [0, {T}], got {t_mid}")
+    if steps is None or int(steps) >= T:
+        return list(range(T))
+    if int(steps) < 1:
+        raise ValueError(f"steps must be a positive number of steps or None, got {steps}")
+    return sorted(set(space_timesteps(T, int(steps))) | {s for s in (t_mid - 1, t_mid) if 0 <= s < T})
 
 
 def surrogate_reverse(

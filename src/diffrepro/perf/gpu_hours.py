@@ -125,7 +125,7 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     """The training and sampling/evaluation jobs of ``config`` (see the module docstring)."""
     from ..config import model_config
     from ..diffusion.samplers import check_steps
-    from ..diffusion.surrogate import t_mid_steps
+    from ..diffusion.surrogate import chain_steps, t_mid_steps
     from ..training.ddgm import snapshot_steps
 
     workloads = workloads if workloads is not None else all_workloads(config)
@@ -190,6 +190,7 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
             )
 
     nll_images = config["evaluation"]["nll_images"]
+    nll_steps = config["evaluation"].get("nll_steps")  # null: all T steps of the bound
     for name in config["models"]:
         mcfg = model_config(config, name)
         s = mcfg.sample
@@ -216,14 +217,16 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                     f"{len(snaps)} snapshot(s) x {s.num_samples} samples x {nfe} NFE",
                 )
             )
+        nll_k = mcfg.timesteps if nll_steps is None else min(int(nll_steps), mcfg.timesteps)
         jobs.append(
             Job(
                 f"nll {name}",
                 "sample/eval",
                 name,
                 "forward",
-                nll_images * mcfg.timesteps,
-                f"{nll_images} images x T={mcfg.timesteps}",
+                nll_images * nll_k,
+                f"{nll_images} images x T={mcfg.timesteps}"
+                + (f" (the {nll_k}-step respaced bound)" if nll_k < mcfg.timesteps else ""),
             )
         )
     for study, entry in studies.items():
@@ -255,6 +258,10 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
         n = sur["num_samples"]
         base = model_config(config, sur["base_model"])
         mids = t_mid_steps(sur["t_mid"], base.timesteps)
+        # the calls of each t_mid's chains (all T steps unless surrogate.steps respaces them): below t_mid the base
+        # model's, from t_mid up a low-resolution surrogate's
+        kept = [chain_steps(base.timesteps, t, sur.get("steps")) for t in mids]
+        below = [sum(s < t for s in k) for t, k in zip(mids, kept)]
         for name in sur["surrogates"]:
             if name in (config.get("gans") or {}):
                 jobs.append(
@@ -268,7 +275,7 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                     )
                 )
             else:
-                low = [base.timesteps - t for t in mids]  # its steps T-1 .. t_mid, for every t_mid
+                low = [len(k) - b for k, b in zip(kept, below)]  # its steps T-1 .. t_mid, for every t_mid
                 jobs.append(
                     Job(
                         f"sample-surrogate {name} (low-resolution steps to t_mid)",
@@ -285,8 +292,8 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                     "sample/eval",
                     sur["base_model"],
                     "forward",
-                    n * sum(mids),
-                    f"{n} samples x t_mid {'+'.join(map(str, mids))}",
+                    n * sum(below),
+                    f"{n} samples x t_mid {'+'.join(map(str, below))}",
                 )
             )
     if dddm:

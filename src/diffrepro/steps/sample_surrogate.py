@@ -6,7 +6,9 @@ down to ``t_mid`` and handing over its estimate of the data there, upsampled bil
 (:func:`diffrepro.diffusion.surrogate.lowres_handover`). For every ``t_mid`` in ``surrogate.t_mid`` x~0 is noised
 to ``t_mid`` and the base DDGM's reverse process runs from there
 (:func:`diffrepro.diffusion.surrogate.surrogate_reverse`). Samples per second count the surrogate's time (for
-DDPM-16: its ``T - t_mid`` steps and the upsampling) plus the base model's ``t_mid`` steps.
+DDPM-16: its ``T - t_mid`` steps and the upsampling) plus the base model's ``t_mid`` steps. With ``surrogate.steps``
+set (the smoke run's cut) both chains take only their steps of a respaced process
+(:func:`diffrepro.diffusion.surrogate.surrogate_chain`) and the metadata records ``steps``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import torch
 from ..artifacts.ddgm import build_model
 from ..config import ConfigError, load_config, model_config, surrogate_config
 from ..devices import resolve_device
-from ..diffusion.surrogate import surrogate_reverse, t_mid_steps
+from ..diffusion.surrogate import surrogate_chain, surrogate_reverse, t_mid_steps
 from ..factory import build_diffusion
 from ..imaging import to_model_range, to_uint8
 from ..models.precision import with_precision
@@ -76,6 +78,7 @@ def run(args) -> None:
         "t_mid": ",".join(map(str, t_mids)),
         "device": device,
         "precision": mcfg.sample.precision,
+        **({"steps": str(scfg.steps)} if scfg.steps is not None and scfg.steps < T else {}),
     }
     for t_mid in t_mids:
         if per_t_mid:  # a low-resolution DDGM: its steps T-1 .. t_mid, then the hand-over
@@ -83,21 +86,22 @@ def run(args) -> None:
             tensors[f"surrogate_images_tmid{t_mid}"] = x0_u8
             timing[f"seconds_surrogate_tmid{t_mid}"] = round(sur_seconds, 4)
         gen = generator(seed, "surrogate", args.surrogate, t_mid)
+        chain, handover = surrogate_chain(diffusion, t_mid, scfg.steps)  # handover == t_mid unless steps cut them
         chunks = []
         t0 = time.perf_counter()
         with Progress(
-            max(1, t_mid * ((n + bs - 1) // bs)),
+            max(1, handover * ((n + bs - 1) // bs)),
             desc=f"{args.surrogate} t_mid={t_mid}",
-            log_every=max(1, t_mid // 4),
+            log_every=max(1, handover // 4),
             unit="call",
         ) as bar:
             for start in range(0, n, bs):
                 x0 = to_model_range(x0_u8[start : start + bs]).to(device)
                 x = surrogate_reverse(
-                    diffusion,
+                    chain,
                     network,
                     x0,
-                    t_mid,
+                    handover,
                     variance=mcfg.variance,
                     generator=gen,
                     progress=lambda _i: bar.update(1),
@@ -112,7 +116,7 @@ def run(args) -> None:
             "%s t_mid=%d: %d network calls per batch, %.1f s (+%.1f s surrogate), %.2f samples/s",
             args.surrogate,
             t_mid,
-            t_mid,
+            handover,
             diff_seconds,
             sur_seconds,
             n / total,
