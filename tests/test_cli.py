@@ -21,13 +21,16 @@ COMMANDS = [s.command for s in STEPS]
 def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
     modules = {m.name for m in pkgutil.iter_modules(diffrepro.steps.__path__)}
     assert modules == {s.module.rsplit(".", 1)[1] for s in STEPS}
-    # a step that runs another step's module runs it over another params section (a model's seed replicates)
+    # a step that runs another step's module runs it over another params section (a model's seed replicates, the
+    # composed DAEDs)
     assert {s.name: s.module_name for s in STEPS if s.module_name not in (None, s.name)} == {
         "train_replicate": "train_ddgm",
         "sample_replicate": "sample",
         "evaluate_replicate": "evaluate",
+        "sample_composed": "sample",
+        "evaluate_composed": "evaluate",
     }
-    assert len(set(COMMANDS)) == len(COMMANDS) == 35
+    assert len(set(COMMANDS)) == len(COMMANDS) == 38
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
@@ -79,7 +82,10 @@ def test_the_parser_of_a_step_is_its_declaration(step):
         "gans": {"g": {"data": "d"}},
         "dddm": {"data": "d", "runs": {"r": {}}},
         "surrogate": {"surrogates": ["s"], "base_model": "m", "data": "d"},
-        "daed": {"posthoc": {"studies": {"st": {"generator": "m", "data": "d"}}, "split_points": [0.1]}},
+        "daed": {
+            "posthoc": {"studies": {"st": {"generator": "m", "data": "d"}}, "split_points": [0.1]},
+            "composed": {"c": {"generator": "m", "dae": "m2", "data": "d"}},
+        },
         "analysis": {
             "snr": {"data": "d"},
             "reconstruction": {"panels": {"p": {"model": "m", "data": "d"}}},

@@ -41,7 +41,8 @@ def test_paper_preset_covers_all_three_studies(paper):
     }
     models = paper["models"]
     by_data = {d: {n for n, m in models.items() if m["data"] == d} for d in paper["datasets"]}
-    assert by_data["imagenet64"] == {"in64_iddpm_vlb", "in64_iddpm_simple"}
+    # Table 2's ImageNet source, and the joint DAED whose DAE Table 4's "DAED (IN)" row takes
+    assert by_data["imagenet64"] == {"in64_iddpm_vlb", "in64_iddpm_simple", "in64_daed_simple_b01"}
     # Deja et al.: T=500 on Fashion-MNIST, T=1000 on CIFAR-10 and CelebA (the DDGMs), Table 6 sizes and steps
     for name, data, T, steps, batch, channels in [
         ("ddgm_simple", "fashion_mnist", 500, 100000, 128, [1, 2, 2]),
@@ -243,3 +244,24 @@ def test_paper_preset_analyses_cover_the_papers_data_sets(paper):
     ddgm, daed = models[analysis["dynamics"]["ddgm"]], models[analysis["dynamics"]["daed"]]
     assert ddgm["data"] == daed["data"] == "cifar10" and ddgm["objective"] == daed["objective"] == "vlb"
     assert daed["kind"] == "daed" and ddgm["timesteps"] == 1000 and daed["timesteps"] == 999  # the first step detached
+
+
+def test_table4_daed_in_row_is_the_celeba_generator_with_an_imagenet_dae(paper):
+    """Deja et al. Table 4 "DAED (IN) β1=0.1, Simple, T=900" (Fig 13: "the DDGM part was trained on CelebA dataset
+    while DAE on ImageNet"): a composed DAED of the CelebA Simple β1=0.1 joint DAED's generator and the DAE of the
+    same network trained on ImageNet 64x64; every published CelebA row of Table 4 has a model or composed entry."""
+    from diffrepro.reporting.paper_values import DEJA_EXTENDED
+
+    composed = paper["daed"]["composed"]
+    assert list(composed) == ["celeba_daed_in_simple_b01"]
+    entry = composed["celeba_daed_in_simple_b01"]
+    gen, dae = paper["models"][entry["generator"]], paper["models"][entry["dae"]]
+    assert (entry["data"], gen["data"], dae["data"]) == ("celeba64", "celeba64", "imagenet64")
+    assert entry["tables"] == {"deja_extended": "daed_in_simple_b0.1"}
+    assert DEJA_EXTENDED["celeba64"]["daed_in_simple_b0.1"]["T"] == gen["timesteps"] == dae["timesteps"] == 900
+    for key in ("kind", "objective", "schedule", "timesteps", "unet", "variance", "resolution"):
+        assert gen[key] == dae[key], key
+    assert gen["objective"] == "simple" and gen["schedule"] == {"name": "linear_combine", "beta_1": 0.1}
+    rows = {m["tables"].get("deja_extended") for m in paper["models"].values() if m["data"] == "celeba64"}
+    rows |= {c["tables"].get("deja_extended") for c in composed.values() if c["data"] == "celeba64"}
+    assert set(DEJA_EXTENDED["celeba64"]) <= rows

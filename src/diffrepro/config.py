@@ -26,7 +26,7 @@ import jsonschema
 from .paramfile import read_params
 from .reporting.catalogue import MODEL_TABLES
 from .schema import SCHEMA_RELPATH, ConfigError, apply_defaults, load_schema, schema_path
-from .sections import ModelConfig
+from .sections import ModelConfig, network_settings
 from .sections_pipeline import (
     AnalysisConfig,
     ClassifierConfig,
@@ -201,6 +201,8 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
         refs[f"analysis.transferability.sources.{name}.data"] = src.data
     for name, study in daed_config(config).posthoc.studies.items():
         refs[f"daed.posthoc.studies.{name}.data"] = study.data
+    for name, entry in daed_config(config).composed.items():
+        refs[f"daed.composed.{name}.data"] = entry.data
     refs["surrogate.data"] = surrogate_config(config).data
     return refs
 
@@ -219,6 +221,7 @@ def _stated_data(config: dict[str, Any]) -> dict[str, tuple[str, list[str]]]:
             for name, src in transfer.sources.items()
         },
         **{f"daed.posthoc.studies.{name}": (study.data, [study.generator]) for name, study in post.studies.items()},
+        **{f"daed.composed.{name}": (c.data, [c.generator]) for name, c in daed_config(config).composed.items()},
         "surrogate": (sur.data, [sur.base_model, *sur.surrogates]),
     }
 
@@ -251,7 +254,32 @@ def _check_model_ref(config: dict[str, Any], source: str, key: str, name: str, k
         raise ConfigError(f"{source}: {key}: model {name!r} is of kind {actual}, but a {kind} is needed here")
 
 
+def _check_composed(config: dict[str, Any], source: str) -> None:
+    """A composed DAED takes the generator of one joint DAED and the DAE of another: both of kind daed with the
+    same network, schedule and T (so the DAE's step is the generator's first; the compose step checks the image
+    shapes in their weights), under a name no model or replicate has (it names its samples' and metrics' files)."""
+    for name, entry in daed_config(config).composed.items():
+        where = f"{source}: daed.composed.{name}"
+        if name in config["models"] or name in config["replicates"]:
+            raise ConfigError(f"{where}: the name is a model's or a replicate's; a composed DAED needs its own")
+        _check_model_ref(config, source, f"daed.composed.{name}.generator", entry.generator, kind="daed")
+        _check_model_ref(config, source, f"daed.composed.{name}.dae", entry.dae, kind="daed")
+        if entry.generator == entry.dae:
+            raise ConfigError(f"{where}: generator and dae are both {entry.dae!r}; that is the model itself")
+        gen, dae = (
+            network_settings(model_config(config, entry.generator)),
+            network_settings(model_config(config, entry.dae)),
+        )
+        differ = [k for k in gen if gen[k] != dae[k]]
+        if differ:
+            raise ConfigError(
+                f"{where}: models {entry.generator!r} and {entry.dae!r} differ in {', '.join(differ)}; the DAE of one "
+                "joint DAED replaces the other's only with the same network, schedule and T"
+            )
+
+
 def _check_daed(config: dict[str, Any], source: str) -> None:
+    _check_composed(config, source)
     post, analysis = daed_config(config).posthoc, analysis_config(config)
     for name, study in post.studies.items():
         _check_model_ref(config, source, f"daed.posthoc.studies.{name}.generator", study.generator)

@@ -29,6 +29,7 @@ __all__ = [
     "Choice",
     "ModelConfig",
     "ModelSection",
+    "NETWORK_KEYS",
     "SampleConfig",
     "Section",
     "TrainConfig",
@@ -226,6 +227,19 @@ class ModelConfig(Section):
 #: :meth:`ModelConfig.as_dict` (so of fingerprints and weights' metadata) while at that default, so that the
 #: artifacts of a parameter file without them stay valid
 LATE_OPTIONS = {"timestep_sampler": {"denoiser_share": None}, "train": {"resume_with_new_optimizer": False}}
+
+
+#: the keys of a model section that fix its network and time axis (its weights record them and are refused by a
+#: section that differs in one; ``unet.architecture`` is a label only)
+NETWORK_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance", "resolution")
+
+
+def network_settings(section: ModelSection) -> dict[str, Any]:
+    """The :data:`NETWORK_KEYS` of a model section as plain data, ``unet`` without its ``architecture`` label."""
+    d = as_model(section).as_dict()
+    out = {k: d[k] for k in NETWORK_KEYS}
+    out["unet"] = {k: v for k, v in out["unet"].items() if k != "architecture"}
+    return out
 
 
 #: a model section: typed, or as written in a parameter file (see :func:`as_model`)

@@ -41,6 +41,7 @@ __all__ = [
     "PRDConfig",
     "PosthocConfig",
     "PosthocStudy",
+    "ComposedDAED",
     "PosthocTrainConfig",
     "PosthocTrainSection",
     "ReconstructionConfig",
@@ -292,13 +293,27 @@ class PosthocConfig(Section):
 
 
 @dataclass(frozen=True)
+class ComposedDAED(Section):
+    """``daed.composed.<name>``: the generator of one joint DAED with the DAE of another (Deja et al. "DAED (IN)")."""
+
+    SCHEMA: ClassVar[str] = "daed.composed.*"
+
+    data: str
+    generator: str
+    dae: str
+    tables: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class DAEDConfig(Section):
     """The ``daed`` section (joint DAEDs are models of kind daed)."""
 
     SCHEMA: ClassVar[str] = "daed"
     SECTIONS: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"posthoc": PosthocConfig})
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"composed": ComposedDAED})
 
     denoiser_test_images: int
+    composed: Mapping[str, ComposedDAED]
     posthoc: PosthocConfig
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import torch
 
 from ..factory import build_unet
-from ..sections import ModelSection, as_model
+from ..sections import NETWORK_KEYS, ModelSection, as_model
 from ..tensorfile import read
 
 __all__ = [
@@ -30,7 +30,7 @@ __all__ = [
 ]
 
 #: Keys of a model section that must match between the weights and params for sampling to be valid.
-WEIGHTS_KEYS = ("kind", "schedule", "timesteps", "unet", "objective", "variance", "resolution")
+WEIGHTS_KEYS = NETWORK_KEYS
 #: the file name of a snapshot: the training step, 8 digits
 SNAPSHOT = re.compile(r"^ema_step_(\d{8})\.safetensors$")
 

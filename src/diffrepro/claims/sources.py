@@ -99,7 +99,7 @@ def _over_runs(own: Estimate, replicates: list[Record], metric: str, backend: st
 def _row_model(config: Mapping[str, Any], ref: str) -> str:
     table, _, row = ref.partition("/")
     for name, model in config["models"].items():
-        if model.get("tables", {}).get(table, "\0") == row:
+        if model["tables"].get(table, "\0") == row:
             return name
     raise Missing(f"no model is row {row!r} of {table}")
 

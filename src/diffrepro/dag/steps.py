@@ -52,6 +52,7 @@ SOURCES = Foreach("source", section="analysis.transferability.sources")
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
+COMPOSED = Foreach("composed", section="daed.composed")
 #: the reference features of the DDDM's evaluation (its own split, dddm.reference_split)
 DDDM_REFERENCES = "results/reference/dddm"
 TABLE_JOBS = Foreach("table", names=TABLE_NAMES, keyed=False)
@@ -97,7 +98,7 @@ def timing_in(flag: str, path: str, members: Members | None = None, what: str = 
 SAMPLE_TIMING = timing_in(
     "--sample-timing-dir",
     "results/timing/sample/ddgm",
-    Members("{}.json", ("models", "replicates")),
+    Members("{}.json", ("models", "replicates", "daed.composed")),
     "each DDGM run's sample step, <run>.json",
 )
 
@@ -452,6 +453,86 @@ STEPS: tuple[Step, ...] = (
     ),
     # ------------------------------------------------------------------ training-seed replicates of models
     *REPLICATE_RUNS,
+    # ------------------------------------------------------------------ composed DAEDs (Deja et al. "DAED (IN)")
+    Step(
+        name="compose_daed",
+        help="a joint DAED's generator with another joint DAED's DAE (params.daed.composed; Deja et al. Table 4)",
+        foreach=COMPOSED,
+        args=(
+            Value(flag="--name", value="{key}", help="the composed DAED (a key of params.daed.composed)"),
+            In(
+                flag="--generator-weights",
+                path="models/{item.generator}/ema.safetensors",
+                help="EMA weights of the joint DAED whose generator is used (train-ddgm)",
+            ),
+            In(
+                flag="--dae-weights",
+                path="models/{item.dae}/ema.safetensors",
+                help="EMA weights of the joint DAED whose DAE is used (train-ddgm)",
+            ),
+            Out(
+                flag="--out",
+                path="models/composed/{key}/ema.safetensors",
+                help="output: the composed weights (.safetensors)",
+            ),
+        ),
+        params=("daed.composed.{key}",),
+        mem_mb=4000,
+    ),
+    Step(
+        name="sample_composed",
+        help="sample a composed DAED as its generator's model does (uint8 samples + a PNG grid: Deja et al. Fig 13)",
+        foreach=COMPOSED,
+        module_name="sample",
+        args=(
+            Value(flag="--model", value="{item.generator}", help="the generator's model (a key of params.models)"),
+            Value(flag="--composed", value="{key}", help="the composed DAED (a key of params.daed.composed)"),
+            In(
+                flag="--weights",
+                path="models/composed/{key}/ema.safetensors",
+                help="the composed weights (compose-daed)",
+            ),
+            Out(
+                flag="--out",
+                path="results/samples/composed/{key}.safetensors",
+                help="output: uint8 samples (.safetensors)",
+            ),
+            Out(
+                flag="--grid",
+                path="results/figures/samples_composed_{key}.png",
+                report=Report("samples_composed", "samples", "{key}", "deja"),
+                help="output: PNG grid of the first 100 samples",
+            ),
+            timing_out("results/timing/sample/ddgm/{key}.json"),
+        ),
+        params=("seed", "daed.composed.{key}", *model_keys("{item.generator}", SAMPLE_KEYS)),
+        threads=1,
+        mem_mb=4000,
+        gpu=1,
+        device=True,
+    ),
+    Step(
+        name="evaluate_composed",
+        help="compute sample-quality metrics of a composed DAED against its generator's reference split",
+        foreach=COMPOSED,
+        module_name="evaluate",
+        args=(
+            Value(flag="--model", value="{item.generator}", help="the generator's model (a key of params.models)"),
+            Value(flag="--composed", value="{key}", help="the composed DAED (a key of params.daed.composed)"),
+            In(
+                flag="--samples",
+                path="results/samples/composed/{key}.safetensors",
+                help="uint8 samples written by sample-composed",
+            ),
+            *metric_inputs("{item.data}"),
+            Out(flag="--out", path="results/metrics/ddgm/{key}.json", metric=True, help="output: metrics (.json)"),
+            replicates_out("results/metrics/ddgm/{key}.json"),
+        ),
+        params=("seed", "evaluation", "daed.composed.{key}", *model_keys("{item.generator}", SAMPLE_KEYS)),
+        threads=2,
+        mem_mb=4000,
+        device=True,
+    ),
     Step(
         name="table",
         help="assemble one table (Markdown, CSV, LaTeX) from the per-model metrics",
@@ -461,8 +542,9 @@ STEPS: tuple[Step, ...] = (
             In(
                 flag="--metrics-dir",
                 path="results/metrics/ddgm",
-                members=Members("{}.json", ("models", "replicates")),
-                help="folder of <model>.json written by evaluate (and <replicate>.json by evaluate-replicate)",
+                members=Members("{}.json", ("models", "replicates", "daed.composed")),
+                help="folder of <model>.json written by evaluate (<replicate>.json by evaluate-replicate, "
+                "<composed>.json by evaluate-composed)",
             ),
             In(
                 flag="--nll-dir",
@@ -491,7 +573,7 @@ STEPS: tuple[Step, ...] = (
             ),
             *table_files("results/tables/{key}", Report("table", "table", "{key}")),
         ),
-        params=("datasets", "models", "replicates"),
+        params=("datasets", "models", "replicates", "daed.composed"),
         mem_mb=500,
     ),
     Step(
@@ -1184,8 +1266,9 @@ STEPS: tuple[Step, ...] = (
             In(
                 flag="--metrics-dir",
                 path="results/metrics/ddgm",
-                members=Members("{}.json", ("models", "replicates")),
-                help="folder of <model>.json written by evaluate (and <replicate>.json by evaluate-replicate)",
+                members=Members("{}.json", ("models", "replicates", "daed.composed")),
+                help="folder of <model>.json written by evaluate (<replicate>.json by evaluate-replicate, "
+                "<composed>.json by evaluate-composed)",
             ),
             In(
                 flag="--bootstrap-dir",

@@ -178,7 +178,23 @@ def common_notes(records: Sequence[Record], dataset: str) -> list[str]:
         [f"Data set: {dataset} at {m.get('resolution')} px; reference: the {m.get('reference_split')} split."]
         + backend_notes(records)
         + denoiser_share_notes(records)
+        + composed_notes(records)
     )
+
+
+def composed_notes(records: Sequence[Record]) -> list[str]:
+    """A note per composed DAED row (``daed.composed``): which generator and which DAE it joins; it has no
+    bits/dim (no NLL job) and no training of its own."""
+    notes = []
+    for r in records:
+        c = (r.get("metrics") or {}).get("composed")
+        if c:
+            notes.append(
+                f"{r['metrics']['model']}: a composed DAED, the generator of {c['generator']} with the DAE of "
+                f"{c['dae']} (trained on {c['dae_data']}), sampled with {c['generator']}'s sampler and noise; "
+                "no bits/dim (not computed for composed DAEDs)."
+            )
+    return notes
 
 
 def seed_notes(pooled: Mapping[str, Sequence[int]]) -> list[str]:

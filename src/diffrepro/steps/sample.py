@@ -1,5 +1,9 @@
 """Step: draw samples from a trained DDGM with its configured reverse sampler (ancestral over all T
-steps, respaced ancestral or DDIM on K steps); samples per second go to its timing file (:mod:`diffrepro.timing`)."""
+steps, respaced ancestral or DDIM on K steps); samples per second go to its timing file (:mod:`diffrepro.timing`).
+
+``--composed NAME`` samples a composed DAED (``daed.composed``, :mod:`diffrepro.steps.compose_daed`) as the model
+of its generator (``--model``): its weights must say they are that composed DAED, the samples say so too, and the
+noise stream is the generator's model's, so its samples and the composed DAED's share every step but the last."""
 
 from __future__ import annotations
 
@@ -19,7 +23,8 @@ def run(args) -> None:
     mcfg = model_config(config, args.model)
     scfg = mcfg.sample
     device = resolve_device(args.device)
-    seed = run_seed(config, args.seed)
+    seed = run_seed(config, getattr(args, "seed", None))
+    composed = getattr(args, "composed", None)
     samples, seconds, image_size = sample_weights(
         args.weights,
         mcfg,
@@ -28,7 +33,8 @@ def run(args) -> None:
         device=device,
         desc=f"sample {args.model}",
         speed=config["speed"],
-        expect={"model": args.model, "seed": str(seed)},  # the weights of this run, not another model's or seed's
+        # the weights of this run, not another model's or seed's (nor a composed DAED's unless asked for)
+        expect={"model": args.model, "seed": str(seed), "composed": composed},
     )
     n = samples.shape[0]
     rate = n / seconds
@@ -49,6 +55,7 @@ def run(args) -> None:
             "steps": str(steps),
             "native_image_size": str(image_size),
             "eta": str(scfg.eta),
+            **({"composed": composed} if composed else {}),
         },
     )
     save_sample_grid(samples, args.grid)
@@ -57,7 +64,7 @@ def run(args) -> None:
         "samples_per_second": round(rate, 4),
         "seconds_per_sample": round(seconds / n, 6),
     }
-    write_timing(args.timing, f"sample {args.model} seed {seed}", timing)
+    write_timing(args.timing, f"sample {composed or args.model} seed {seed}", timing)
     log.info(
         "sampled %d images in %.1f s (%.2f samples/s, %s, %d steps) -> %s",
         n,

@@ -1,11 +1,12 @@
-"""Step: one of the studies' tables (Markdown, CSV, LaTeX) from the per-model records, beside the published values."""
+"""Step: one of the studies' tables (Markdown, CSV, LaTeX) from the per-model records (and the composed DAEDs'
+metrics: rows without bits/dim), beside the published values."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..atomic import read_json
-from ..config import load_config, model_config, replicate_runs
+from ..config import daed_config, load_config, model_config, replicate_runs
 from ..evaluation.seeds import pool_runs
 from ..reporting.render import write_step_table
 from ..reporting.tables import seed_notes, table_over_datasets
@@ -46,6 +47,23 @@ def run(args) -> None:
                     _read(Path(args.train_dir) / name / "summary.json", name, "train-ddgm"),
                     read_timing(Path(args.train_timing_dir) / f"{name}.json", f"train {name}"),
                 ),
+            }
+        )
+    # composed DAEDs (Deja et al. "DAED (IN)"): sampled and evaluated only (no training, NLL or snapshots of their own)
+    for name, entry in daed_config(config).composed.items():
+        tables = dict(entry.tables)
+        if args.name not in tables:
+            continue
+        groups.setdefault(entry.data, []).append(
+            {
+                "tables": tables,
+                "metrics": with_timing(
+                    _read(Path(args.metrics_dir) / f"{name}.json", name, "evaluate-composed"),
+                    read_timing(Path(args.sample_timing_dir) / f"{name}.json"),
+                ),
+                "nll": None,
+                "snapshots": None,
+                "train": None,
             }
         )
     # one block of rows per data set (in the order of `datasets`), each beside that data set's published rows
