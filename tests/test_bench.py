@@ -489,7 +489,12 @@ def test_dag_jobs_count_the_work_of_the_tiny_preset(tiny_config):
     # [0, 13, 26, 39] plus t_mid - 1 and t_mid (t_mid 0, 10, 20, 30: below t_mid 0, 2, 3, 4 steps; from it 4, 4, 3, 2)
     cut = copy.deepcopy(tiny_config)
     cut["evaluation"]["nll_steps"], cut["surrogate"]["steps"] = 5, 4
+    cut["models"]["daed_b"] = copy.deepcopy(cut["models"]["daed_combine"])
+    cut["daed"]["composed"] = {"mixed": {"data": "digits", "generator": "daed_combine", "dae": "daed_b", "tables": {}}}
     cut_jobs = {j.name: j for j in dag_jobs(cut)}
+    # a composed DAED samples as its generator's model: that model's samples x NFE, on its network
+    assert cut_jobs["sample-composed mixed"].count == cut_jobs["sample daed_combine"].count
+    assert cut_jobs["sample-composed mixed"].workload == "daed_combine"
     assert cut_jobs["nll ddgm_t100"].count == 16 * 5
     assert cut_jobs["sample-surrogate sngan (base ddgm_a from t_mid)"].count == 24 * (0 + 2 + 3 + 4)
     assert cut_jobs["sample-surrogate ddgm_half (low-resolution steps to t_mid)"].count == 24 * (4 + 4 + 3 + 2)

@@ -253,6 +253,19 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
                 f"{k} split points x {n} samples x 1",
             )
         )
+    for name, entry in ((config.get("daed") or {}).get("composed") or {}).items():  # sampled as the generator's model
+        gen = model_config(config, entry["generator"])
+        n, nfe = gen.sample.num_samples, check_steps(gen.timesteps, gen.sample.steps)
+        jobs.append(
+            Job(
+                f"sample-composed {name}",
+                "sample/eval",
+                entry["generator"],
+                "forward",
+                n * nfe,
+                f"{n} samples x {nfe} NFE",
+            )
+        )
     sur = config.get("surrogate")
     if sur:
         n = sur["num_samples"]
