@@ -9,7 +9,7 @@ preset's CIFAR-10/CelebA models and DDDM runs were re-recorded when its departur
 (issue 16: dropout 0.3, CelebA T' = 890, the DDDM's cross-attention conditioning), and nothing else moved; its
 DDDM runs for Table 1's other rows, Table 3's sweep and Fig 2b's c sweep were added then, and its improved-DDPM
 CIFAR-10 and ImageNet-64 DDGMs (Table 2's sources, Fig 6b) and the ImageNet-64 joint DAED (Table 4's "DAED (IN)")
-later, recorded when they were added.
+later, recorded when they were added, as was the tiny preset's second joint DAED (the DAE of its composed DAED).
 ``meta:``/``ganmeta:``/``dddmmeta:`` are SHA-256 of the metadata strings a weights file records about its section.
 """
 
@@ -137,6 +137,7 @@ EXPECTED = {
         "gan:sngan": "e3e425e2ab45c6a8b57a7d1593535158bd31b48c85a159d656db4bfecc14b6d1",
         "ganmeta:sngan": "1d2cb4a22c40647918f1ada4f197396f6dfabf70ae912aaa17123c0ab9032d1a",
         "meta:daed_combine": "544e1f4147f9522f5dbe727c2d63e38f9c2f5ea2c03c7a70c1b61d683e99c258",
+        "meta:daed_combine_b": "2976b2cdc36ea21b61e4ca8b053696a8c79d17037afd4d91fb81a8a975874069",
         "meta:ddgm_a": "7118f71b5b17cc1ba168370c0e27ac67c4cde71872dbc7ad061fff19d0991753",
         "meta:ddgm_b": "90f5c058b658f52f04bcf8d34b9c6c4dfe695785b041832cee3b9b6609f20b90",
         "meta:ddgm_half": "4299c8ff4e602bd28145d037d85c4e64c34b76dc8c3922a5644455f481362afb",
@@ -146,6 +147,7 @@ EXPECTED = {
         "meta:ddgm_t100": "8448e2674cb557aab9608466f5477c838b3d3fb8a95b2a7cecc035236a2de635",
         "meta:ddgm_vlb": "db306b20a2f9b21f4e3cfc6c4c6f6e404592966af14492674c595ab003cfd7a2",
         "train:daed_combine": "89d5ab66061a8f0327f1a51bfa671b911eacab3c255decd7a01a46a8711dd9a6",
+        "train:daed_combine_b": "7f54960b13b6fc54a777ba0d68affad9bed50652348d729d7130bb6e0f0cc6d7",
         "train:ddgm_a": "b6597f6a0feee7c4d03cbfabc3dcd80ab5825178d5bccbb15b13439e72b5a369",
         "train:ddgm_b": "c514547c6828e9277621316a94759fa56761b0d2dfeb1a1eae1f1685c5031b13",
         "train:ddgm_half": "2759961cc3279a42f507fafff58da453e6c56289d5e4c16f54c7ad99c5a5b3f9",

@@ -322,6 +322,31 @@ def assert_daed_outputs(ws: Path):
     assert float(t7["DAED"]["Params (M)"]) == pytest.approx(2 * float(t7["DDGM"]["Params (M)"]), rel=0.01)
     dyn = json.loads((ws / "results/analysis/dynamics.json").read_text())
     assert dyn["ddgm"] == "ddgm_vlb" and dyn["daed"] == "daed_combine" and dyn["ddgm_timesteps"] == 40
+    assert_composed_outputs(ws)
+
+
+#: the tiny preset's composed DAED: daed_combine's generator with daed_combine_b's DAE
+COMPOSED = "daed_mixed"
+COMPOSED_JOBS = [f"{rule}@{COMPOSED}" for rule in ("compose_daed", "sample_composed", "evaluate_composed")]
+
+
+def assert_composed_outputs(ws: Path):
+    """The composed DAED was built from its two models' weights, sampled as its generator's model and evaluated, and
+    its row of the extended table carries its metrics and no bits/dim."""
+    from diffrepro.tensorfile import read_metadata
+
+    weights = read_metadata(ws / f"models/composed/{COMPOSED}/ema.safetensors")
+    assert (weights["model"], weights["composed"], weights["dae_model"]) == ("daed_combine", COMPOSED, "daed_combine_b")
+    assert (
+        weights["dae_content_sha256"] == read_metadata(ws / "models/daed_combine_b/ema.safetensors")["content_sha256"]
+    )
+    assert read_metadata(ws / f"results/samples/composed/{COMPOSED}.safetensors")["composed"] == COMPOSED
+    metrics = json.loads((ws / f"results/metrics/ddgm/{COMPOSED}.json").read_text())
+    assert metrics["model"] == COMPOSED and metrics["composed"]["dae"] == "daed_combine_b"
+    row = next(r for r in read_table(ws / "results/tables/deja_extended.csv") if r["Model"] == COMPOSED)
+    assert row["Paper row"] == "daed_in_simple_b0.1" and row["Bits/dim"] == ""
+    assert math.isfinite(float(row["FID [Inception]"])) and math.isfinite(float(row["FID [classifier]"]))
+    assert (ws / f"results/figures/samples_composed_{COMPOSED}.png").stat().st_size > 0
 
 
 SURROGATES = ["sngan", "ddgm_half"]
@@ -559,15 +584,17 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
     """DVC runs stages one at a time, so this test keeps two of the tiny preset's models (the
     Snakemake test above runs them all); the mirrored DAG is the same code either way."""
     ws = make_workspace(tmp_path / "ws", dvc=True)
-    keep_models(ws, {"ddgm_a", "ddgm_vlb", "daed_combine", "ddgm_half"})
+    keep_models(ws, {"ddgm_a", "ddgm_vlb", "daed_combine", "daed_combine_b", "ddgm_half"})
     remote = tmp_path / "remote"
     sh([tool("dvc"), "remote", "add", "-d", "local", str(remote)], ws)
     out = sh([tool("dvc"), "repro"], ws).stdout
     # check_params, prepare_data, train_classifier, snr, convert_inception and reference_features (one data set),
-    # five stages per model, one per table, the coursework figures, the DAED steps, the claims
+    # five stages per model, one per table, the coursework figures, the DAED steps (the composed DAED's too), the
+    # claims
     assert len(dvc_repro_ran(out)) == (
         6
-        + 4 * len(PER_MODEL_RULES)
+        + 5 * len(PER_MODEL_RULES)
+        + len(COMPOSED_JOBS)
         + len(REPLICATE_RULES)
         + len(TABLES)
         + 1

@@ -79,11 +79,15 @@ def set_param(workspace: Path, dotted: str, value) -> None:
 
 
 def keep_models(workspace: Path, names: set[str]) -> None:
-    """Drop every model but ``names`` from the workspace's params.yaml."""
+    """Drop every model but ``names`` from the workspace's params.yaml (and the replicates and composed DAEDs of
+    the others)."""
     path = workspace / "params.yaml"
     cfg = yaml.safe_load(path.read_text())
     cfg["models"] = {k: v for k, v in cfg["models"].items() if k in names}
     cfg["replicates"] = {k: v for k, v in cfg["replicates"].items() if v["model"] in names}
+    composed = cfg.get("daed", {}).get("composed") or {}  # a composed DAED goes with either of its models
+    if composed:
+        cfg["daed"]["composed"] = {k: v for k, v in composed.items() if {v["generator"], v["dae"]} <= names}
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
