@@ -30,7 +30,7 @@ def test_every_step_module_is_declared_and_every_declared_step_has_a_module():
         "sample_composed": "sample",
         "evaluate_composed": "evaluate",
     }
-    assert len(set(COMMANDS)) == len(COMMANDS) == 38
+    assert len(set(COMMANDS)) == len(COMMANDS) == 39
     with pytest.raises(ValueError, match="unknown step 'common'"):
         load_step("common")
 
@@ -92,6 +92,7 @@ def test_the_parser_of_a_step_is_its_declaration(step):
             "transferability": {
                 "beta_1": 0.1,
                 "sources": {"s": {"models": {"vlb": "m", "simple": "m2"}, "data": "d", "posthoc": "st"}},
+                "figures": {"f": {"target": "d", "columns": [{"source": "s", "model": "DAED"}]}},
             },
             "toy_examples": {"model": "m", "beta_1": 0.1, "posthoc": "st"},
             "dynamics": {"ddgm": "m", "daed": "m"},

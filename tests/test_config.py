@@ -369,3 +369,22 @@ def test_the_classifier_backend_needs_class_labels_and_inception_is_always_a_bac
     cfg["evaluation"]["backends"] = ["classifier"]
     with pytest.raises(ConfigError, match="evaluation.backends"):
         load_config_text(cfg)
+
+
+@pytest.mark.parametrize(
+    "column,match",
+    [
+        ({"source": "nope", "model": "DAED"}, r"columns\[0\]\.source: 'nope' is not one of"),
+        ({"source": "digits", "model": "vlb"}, "source 'digits' has no target 'cifar10'"),
+    ],
+)
+def test_a_transferability_figure_names_sources_that_have_its_target(repo, column, match):
+    import yaml
+
+    from diffrepro.config import ConfigError, validate_config
+
+    config = yaml.safe_load((repo / "configs/tiny.yaml").read_text())
+    fig = {"target": "cifar10" if "cifar10" in match else "digits", "columns": [column]}
+    config["analysis"]["transferability"]["figures"] = {"f": fig}
+    with pytest.raises(ConfigError, match=match):
+        validate_config(config)

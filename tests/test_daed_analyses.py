@@ -36,7 +36,7 @@ from diffrepro.diffusion.schedules import alphas_cumprod, get_beta_schedule, spl
 from diffrepro.factory import build_unet
 from diffrepro.posthoc import ddgm_split_step
 from diffrepro.reporting.table2 import DEJA_TABLE2, table2_block, table2_markdown
-from diffrepro.tensorfile import save_safetensors
+from diffrepro.tensorfile import read, save_safetensors
 
 
 # ----------------------------------------------------------------------------- target sets
@@ -285,6 +285,12 @@ ANALYSIS = {
                 "targets": ["digits", "lfw_subset"],
             }
         },
+        "figures": {
+            "digits_pair": {
+                "target": "digits",
+                "columns": [{"source": "digits", "model": "simple"}, {"source": "digits", "model": "DAED"}],
+            }
+        },
     },
     "toy_examples": {"posthoc": "digits", "beta_1": 0.1, "model": "ddgm_a", "photos": ["camera", "astronaut", "coins"]},
 }
@@ -509,6 +515,8 @@ def test_transferability_step_end_to_end(workspace):
             str(out / "digits.json"),
             "--out-png",
             str(out / "t.png"),
+            "--out-examples",
+            str(out / "digits_examples.safetensors"),
         ]
     )
     assert rc == 0
@@ -536,6 +544,39 @@ def test_transferability_step_end_to_end(workspace):
     width, height = _png(out / "t.png")
     assert width > height > 50  # 2 rows x 5 columns
     assert (out / "t.svg").read_text().count("<svg") == 1  # the figure as SVG beside the PNG
+
+    # the kept images (the first analysis.transferability.examples of each target) and the figure made of them
+    kept, meta = read(out / "digits_examples.safetensors")
+    k = min(4, workspace["config"]["analysis"]["transferability"]["images"])
+    models = ["ddgm_vlb", "ddgm_a", "DAED"]
+    assert json.loads(meta["models"]) == models and meta["source"] == "digits"
+    assert sorted(kept) == sorted(
+        [f"{t}/clean" for t in ("digits", "lfw_subset")]
+        + [f"{t}/{m}/{kind}" for t in ("digits", "lfw_subset") for m in models for kind in ("noisy", "reconstruction")]
+    )
+    assert all(v.dtype == torch.uint8 and v.shape == (k, 1, 8, 8) for v in kept.values())
+    # one noise draw per image, one split step (both DDGMs and the DAE: linear, T=40): the same noisy inputs
+    assert torch.equal(kept["digits/ddgm_a/noisy"], kept["digits/DAED/noisy"])
+    assert not torch.equal(kept["digits/ddgm_a/reconstruction"], kept["digits/DAED/reconstruction"])
+    from diffrepro.steps.transferability_figure import figure_rows
+
+    fig_rows, row_labels, col_labels, _ = figure_rows(workspace["config"], "digits_pair", str(out))
+    assert len(fig_rows) == k and col_labels == [
+        "clean",
+        "noisy",
+        f"digits DDGM simple (s={s})",
+        f"digits DAED (s={s})",
+    ]
+    for i, row in enumerate(fig_rows):
+        expected = [kept["digits/clean"][i], kept["digits/ddgm_a/noisy"][i], kept["digits/ddgm_a/reconstruction"][i]]
+        assert all(torch.equal(a, b) for a, b in zip(row, [*expected, kept["digits/DAED/reconstruction"][i]]))
+    figure = ["transferability-figure", "--params", str(workspace["params"]), "--figure", "digits_pair"]
+    assert main([*figure, "--examples-dir", str(out), "--out-png", str(out / "f.png")]) == 0
+    assert _png(out / "f.png")[1] > 50 and (out / "f.svg").stat().st_size > 0
+    assert main([*figure, "--examples-dir", str(out / "none"), "--out-png", str(out / "g.png")]) == 1
+    assert not (out / "g.png").exists()
+    with pytest.raises(AnalysisInputError, match="'fig6a' is not one of analysis.transferability.figures"):
+        figure_rows(workspace["config"], "fig6a", str(out))
 
     # Table 2: the source's block beside the published ones, as Markdown, LaTeX and HTML
     table = ["transferability-table", "--params", str(workspace["params"]), "--sources", str(out)]
@@ -586,6 +627,8 @@ def test_transferability_rejects_a_dae_of_another_noise_level_and_missing_models
         str(tmp_path / "t.json"),
         "--out-png",
         str(tmp_path / "t.png"),
+        "--out-examples",
+        str(tmp_path / "t_examples.safetensors"),
     ]
     both = ["--ddgm", f"ddgm_a={w['ddgm_a']}", "--ddgm", f"ddgm_vlb={w['ddgm_vlb']}"]
     assert main(base + both + ["--dae", str(wrong)]) == 1

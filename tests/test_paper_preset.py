@@ -265,3 +265,15 @@ def test_table4_daed_in_row_is_the_celeba_generator_with_an_imagenet_dae(paper):
     rows = {m["tables"].get("deja_extended") for m in paper["models"].values() if m["data"] == "celeba64"}
     rows |= {c["tables"].get("deja_extended") for c in composed.values() if c["data"] == "celeba64"}
     assert set(DEJA_EXTENDED["celeba64"]) <= rows
+
+
+def test_fig6a_sets_the_celeba_and_imagenet_sources_side_by_side(paper):
+    """Deja et al. Sec. 6.3: "In columns 3-6 in Figure 6.a, we present reconstructions for the DDGM trained on CelebA,
+    the DDGM trained on ImageNet, DAED trained on CelebA, and DAED trained on ImageNet, respectively" (columns 1-2:
+    the clean and the noisy image)."""
+    transfer = paper["analysis"]["transferability"]
+    fig = transfer["figures"]["fig6a"]
+    assert fig["target"] == "celeba64"
+    cols = [(c["source"], c["model"]) for c in fig["columns"]]
+    assert cols == [("celeba64", "simple"), ("imagenet64", "simple"), ("celeba64", "DAED"), ("imagenet64", "DAED")]
+    assert [transfer["sources"][s]["data"] for s, _ in cols] == ["celeba64", "imagenet64"] * 2

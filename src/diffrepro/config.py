@@ -325,6 +325,19 @@ def _check_daed(config: dict[str, Any], source: str) -> None:
     for name, src in transfer.sources.items():
         for key, model in src.models.as_dict().items():
             _check_model_ref(config, source, f"analysis.transferability.sources.{name}.models.{key}", model)
+    for name, fig in transfer.figures.items():
+        for i, col in enumerate(fig.columns):
+            where = f"{source}: analysis.transferability.figures.{name}.columns[{i}]"
+            if col["source"] not in transfer.sources:
+                raise ConfigError(
+                    f"{where}.source: {col['source']!r} is not one of analysis.transferability.sources "
+                    f"({', '.join(transfer.sources)})"
+                )
+            if fig.target not in transfer.sources[col["source"]].targets:
+                raise ConfigError(
+                    f"{where}: source {col['source']!r} has no target {fig.target!r} (its targets: "
+                    f"{', '.join(transfer.sources[col['source']].targets)}); the figure's rows are that set's images"
+                )
     _check_model_ref(config, source, "analysis.dynamics.ddgm", analysis.dynamics.ddgm)
     _check_model_ref(config, source, "analysis.dynamics.daed", analysis.dynamics.daed, kind="daed")
 

@@ -50,6 +50,7 @@ __all__ = [
     "SurrogateConfig",
     "ToyExamplesConfig",
     "TransferabilityConfig",
+    "TransferabilityFigure",
     "TransferabilityModels",
     "TransferabilitySource",
 ]
@@ -189,16 +190,32 @@ class TransferabilitySource(Section):
 
 
 @dataclass(frozen=True)
+class TransferabilityFigure(Section):
+    """``analysis.transferability.figures.<name>``: the reconstructions of several sources' models of one target
+    set side by side (Fig 6a); ``columns``: ``{source, model}`` mappings, ``model`` a role of the source's
+    ``models`` or ``"DAED"``."""
+
+    SCHEMA: ClassVar[str] = "analysis.transferability.figures.*"
+
+    target: str
+    columns: tuple[Mapping[str, str], ...]
+
+
+@dataclass(frozen=True)
 class TransferabilityConfig(Section):
     """``analysis.transferability``: Table 2, the DDGMs' reverse process from s vs the post-hoc DAE, a block per
     source (in the parameters' order; the claims read the first)."""
 
     SCHEMA: ClassVar[str] = "analysis.transferability"
-    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"sources": TransferabilitySource})
+    ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType(
+        {"sources": TransferabilitySource, "figures": TransferabilityFigure}
+    )
 
     beta_1: float
     images: int
     sources: Mapping[str, TransferabilitySource]
+    examples: int
+    figures: Mapping[str, TransferabilityFigure]
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
 COMPOSED = Foreach("composed", section="daed.composed")
+TRANSFER_FIGURES = Foreach("figure", section="analysis.transferability.figures")
 #: the reference features of the DDDM's evaluation (its own split, dddm.reference_split)
 DDDM_REFERENCES = "results/reference/dddm"
 TABLE_JOBS = Foreach("table", names=TABLE_NAMES, keyed=False)
@@ -880,6 +881,12 @@ STEPS: tuple[Step, ...] = (
                 metric=True,
                 help="output: the source's block of Table 2 (rows, labels, description) for transferability-table",
             ),
+            Out(
+                flag="--out-examples",
+                path="results/analysis/transferability/{key}_examples.safetensors",
+                help="output: the first analysis.transferability.examples images of every target, each model's noisy "
+                "input and reconstruction (uint8) for transferability-figure",
+            ),
             *figure(
                 "--out-png",
                 "results/figures/transferability/{key}.png",
@@ -892,6 +899,7 @@ STEPS: tuple[Step, ...] = (
             "seed",
             "analysis.transferability.beta_1",
             "analysis.transferability.images",
+            "analysis.transferability.examples",
             "analysis.transferability.sources.{key}",
         ),
         threads=1,
@@ -917,6 +925,28 @@ STEPS: tuple[Step, ...] = (
             ),
         ),
         params=("analysis.transferability.sources",),
+        mem_mb=1000,
+    ),
+    Step(
+        name="transferability_figure",
+        help="the reconstructions of several transferability sources side by side (Deja et al. Fig 6a)",
+        foreach=TRANSFER_FIGURES,
+        args=(
+            Value(flag="--figure", value="{key}", help="the figure (a key of analysis.transferability.figures)"),
+            In(
+                flag="--examples-dir",
+                path="results/analysis/transferability",
+                members=Members("{}_examples.safetensors", "analysis.transferability.sources"),
+                help="folder of the sources' kept images, <source>_examples.safetensors (transferability)",
+            ),
+            *figure(
+                "--out-png",
+                "results/figures/transferability_{key}.png",
+                "output: a row per kept image of the target set; clean, noisy, then one column per entry",
+                Report("transferability_figure", "figure", "transferability {key} (Fig 6a)", "deja"),
+            ),
+        ),
+        params=("analysis.transferability.figures.{key}",),
         mem_mb=1000,
     ),
     Step(

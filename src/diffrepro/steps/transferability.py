@@ -9,11 +9,14 @@ split step of ``beta_1`` on each model's own schedule; a DDGM runs its reverse p
 down to 0, the DAE (the "DAED" row) removes the noise in one pass
 (:mod:`diffrepro.analysis.transferability`). Outputs: a CSV (one row per model and target), the source's block
 of Table 2 as JSON (rows, row labels, description; ``diffrepro transferability-table`` lays out every source's
-block beside the published ones) and a PNG and SVG figure with one example per target (clean, noisy, each
-model's reconstruction; Fig 6a)."""
+block beside the published ones), a PNG and SVG figure with one example per target (clean, noisy, each
+model's reconstruction), and the first ``analysis.transferability.examples`` images of every target with each
+model's noisy input and reconstruction as a tensor file (uint8), from which ``transferability-figure`` sets
+several sources side by side (Fig 6a)."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
@@ -26,11 +29,12 @@ from ..csvio import write_csv
 from ..data import load_processed
 from ..data.targets import load_target_sets
 from ..devices import resolve_device
-from ..imaging import to_model_range
+from ..imaging import to_model_range, to_uint8
 from ..posthoc import ddgm_split_step
 from ..reporting.image_panels import save_image_panel
 from ..runlog import get_logger
 from ..seeding import generator
+from ..tensorfile import save_safetensors
 
 NAME = "transferability"
 
@@ -121,6 +125,7 @@ def run(args) -> None:
     batch_size = min(net.mcfg.sample.batch_size for net in [*ddgms.values(), dae])
 
     rows, examples = [], []
+    kept: dict[str, torch.Tensor] = {}  # the first analysis.transferability.examples images of every target
     for target_name, target in load_target_sets(
         src.targets,
         tcfg.images,
@@ -146,7 +151,12 @@ def run(args) -> None:
             for name, net in ddgms.items()
         ]
         denoisers.append(Denoiser(DAED_ROW, "dae", dae.model, dae.diffusion, dae.split_step))
-        result = compare_denoisers(x0, denoisers, noise, batch_size=batch_size, device=device, keep=1)
+        keep = min(tcfg.examples, x0.shape[0])
+        result = compare_denoisers(x0, denoisers, noise, batch_size=batch_size, device=device, keep=keep)
+        kept[f"{target_name}/clean"] = to_uint8(x0[:keep])
+        for d in denoisers:
+            kept[f"{target_name}/{d.name}/noisy"] = to_uint8(result.noisy[d.name])
+            kept[f"{target_name}/{d.name}/reconstruction"] = to_uint8(result.reconstructions[d.name])
         for r in result.summary():
             rows.append(
                 {
@@ -216,6 +226,22 @@ def run(args) -> None:
         "rows": [{k: _finite(v) for k, v in r.items()} for r in rows],
     }
     write_json(args.out_json, block)
+    # the kept images, for the figures that set several sources side by side (transferability-figure)
+    roles_of = {name: next(r for r, m in src.models.as_dict().items() if m == name) for name in ddgms}
+    save_safetensors(
+        kept,
+        args.out_examples,
+        {
+            "source": args.source,
+            "dataset": source,
+            "beta_1": f"{beta_1:g}",
+            "targets": json.dumps(list(src.targets)),
+            "models": json.dumps(models),
+            "roles": json.dumps({**roles_of, DAED_ROW: DAED_ROW}, sort_keys=True),
+            "labels": json.dumps(labels, sort_keys=True),
+            "split_steps": json.dumps(steps, sort_keys=True),
+        },
+    )
 
     col_labels = ["clean", f"noisy (s={dae.split_step})", *[f"{m} (s={steps[m]})" for m in ddgms], DAED_ROW]
     save_image_panel(
