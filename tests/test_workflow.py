@@ -274,6 +274,7 @@ ANALYSES = [
     "reconstruction_figure",
     "transferability@digits",
     "transferability_table",
+    "transferability_figure@digits_pair",
     "toy_examples",
     "dynamics",
 ]
@@ -314,7 +315,9 @@ def assert_daed_outputs(ws: Path):
     assert next(r for r in posthoc["splits"] if r["split"] == "linear")["split_step"] == 0
     fig4 = read_table(ws / f"results/analysis/fid_vs_split/{POSTHOC_STUDY}.csv")
     assert [r["split"] for r in fig4] == ["ddgm"] + POSTHOC_SPLITS
-    for name in ["fid_vs_split", "reconstruction", "transferability/digits", "toy_examples", "dynamics"]:
+    for name in ["fid_vs_split", "reconstruction", "transferability/digits", "toy_examples", "dynamics"] + [
+        "transferability_digits_pair"
+    ]:
         assert (ws / f"results/figures/{name}.png").stat().st_size > 0, name
     assert (ws / "results/tables/deja_table2.md").read_text().strip()
     t7 = {r["Paper row"]: r for r in read_table(ws / "results/tables/deja_table7.csv")}
