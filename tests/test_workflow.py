@@ -663,7 +663,7 @@ def test_dvc_tiny_dag_end_to_end_and_pull_into_fresh_copy(tmp_path):
         | {f"table@{t}" for t in TABLES}
         | set(POSTHOC_JOBS)
         | {"reconstruction@digits", "reconstruction_figure"}
-        | {"transferability@digits", "transferability_table", "toy_examples"}
+        | {"transferability@digits", "transferability_table", "transferability_figure@digits_pair", "toy_examples"}
         | {f"{rule}@{s}" for rule in ("sample_surrogate", "evaluate_surrogate") for s in SURROGATES}
         | {"surrogate_table", "coursework_figures", "claims"}
     )

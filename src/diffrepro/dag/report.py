@@ -41,11 +41,15 @@ def table_label(table: str) -> str:
 
 def model_study(config: Mapping[str, Any], model: str) -> str:
     """The category of a model's sample grid: the study of the first table it is a row of; a surrogate without
-    tables (DDPM-16) belongs to the coursework, any other model to :data:`DATA_AND_MODELS`. A training-seed
-    replicate's grid goes where its model's does."""
+    tables (DDPM-16) belongs to the coursework, a joint DAED without tables that a composed DAED takes its generator
+    or DAE from to Deja et al., any other model to :data:`DATA_AND_MODELS`. A training-seed replicate's grid goes
+    where its model's does."""
     if model not in config["models"] and model in config["replicates"]:
         model = config["replicates"][model]["model"]
     tables = config["models"][model]["tables"]
     if tables:
         return table_study(next(iter(tables)))
+    composed = (config.get("daed") or {}).get("composed") or {}
+    if any(model in (c["generator"], c["dae"]) for c in composed.values()):  # a part of a composed DAED (Table 4)
+        return STUDIES["deja"]
     return STUDIES["coursework"] if model in config["surrogate"]["surrogates"] else DATA_AND_MODELS
