@@ -213,6 +213,52 @@ def test_reverse_from_matches_hand_loop_and_respects_its_generator():
     assert not torch.equal(a, b)
 
 
+def test_reverse_from_on_fewer_steps_visits_its_kept_steps_with_the_closed_form_moments():
+    """``steps=K``: the respaced chain on space_timesteps(s + 1, K) and s (the network sees those original steps,
+    from s down); K >= s + 1 is the full chain. Data N(mu, sd^2) per pixel, x_s drawn from q(x_s | x_0) and the
+    exact eps (original steps): the output has the moments of that respaced process, propagated step by step
+    through the linear maps of x0_hat, the posterior mean and its beta_tilde noise."""
+    from diffrepro.analysis.transferability import reverse_steps
+
+    T, s, mu, sd = 200, 120, 0.3, 0.15
+    assert reverse_steps(s, None) == reverse_steps(s, 121) == list(range(121))
+    assert reverse_steps(s, 4) == [0, 40, 80, 120] and reverse_steps(s, 3) == [0, 60, 120]
+    assert reverse_steps(7, 3) == [0, 4, 7]  # space_timesteps(8, 3) = [0, 4, 7]
+    diffusion = GaussianDiffusion(get_beta_schedule("linear", T))
+    ab = torch.cumprod(1 - get_beta_schedule("linear", T).double(), 0)
+    seen = []
+
+    def exact_eps(x, t):
+        seen.append(int(t[0]))
+        a = ab[t].view(-1, 1, 1, 1).to(x.dtype)
+        return (1 - a).sqrt() * (x - a.sqrt() * mu) / (a * sd * sd + 1 - a)
+
+    g = torch.Generator().manual_seed(0)
+    x0 = mu + sd * torch.randn(40, 1, 32, 32, generator=g, dtype=torch.float64)
+    a_s = float(ab[s])
+    x_s = a_s**0.5 * x0 + (1 - a_s) ** 0.5 * torch.randn(x0.shape, generator=g, dtype=torch.float64)
+    kept = reverse_steps(s, 5)
+    out = reverse_from(diffusion, exact_eps, x_s, s, variance="fixed_small", generator=g, steps=5)
+    assert seen == kept[::-1]
+    mean, var = a_s**0.5 * mu, a_s * sd * sd + 1 - a_s
+    for i in range(len(kept) - 1, -1, -1):
+        a = float(ab[kept[i]])
+        a_prev = float(ab[kept[i - 1]]) if i > 0 else 1.0
+        k = (1 - a) / (a * sd * sd + 1 - a)  # x0_hat = ((1 - k) x + k sqrt(a) mu) / sqrt(a)
+        A, B = (1 - k) / a**0.5, k * mu
+        beta = 1 - a / a_prev
+        c1, c2 = a_prev**0.5 * beta / (1 - a), (a / a_prev) ** 0.5 * (1 - a_prev) / (1 - a)
+        mean = (c1 * A + c2) * mean + c1 * B
+        var = (c1 * A + c2) ** 2 * var + ((1 - a_prev) / (1 - a) * beta if i > 0 else 0.0)
+    n = out.numel()
+    assert abs(out.mean().item() - mean) < 5 * (var / n) ** 0.5
+    assert abs(out.var().item() - var) < 5 * var * (2 / (n - 1)) ** 0.5
+    # the full chain is the default
+    seen.clear()
+    reverse_from(diffusion, exact_eps, x_s[:1], s, variance="fixed_small", generator=g, steps=500)
+    assert seen == list(range(s, -1, -1))
+
+
 def test_denoiser_rejects_bad_split_and_kind():
     diffusion = GaussianDiffusion(get_beta_schedule("linear", 40))
     with pytest.raises(ValueError, match="split step"):

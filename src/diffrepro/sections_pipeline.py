@@ -261,6 +261,7 @@ class AnalysisConfig(Section):
     toy_examples: ToyExamplesConfig
     dynamics: DynamicsConfig
     target_roots: Mapping[str, str]
+    reverse_steps: int | None
 
 
 # --------------------------------------------------------------------------------------------------- daed

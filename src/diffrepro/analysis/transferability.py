@@ -33,10 +33,11 @@ import torch
 from torch import Tensor
 
 from ..diffusion.daed import dae_input, dae_predict
+from ..diffusion.respace import RespacedDiffusion, space_timesteps
 from .image_quality import mae, ms_ssim, ms_ssim_settings, to_unit_range
 from .reconstruction import _mean_sem
 
-__all__ = ["Denoiser", "Comparison", "compare_denoisers", "denoise", "reverse_from"]
+__all__ = ["Denoiser", "Comparison", "compare_denoisers", "denoise", "reverse_from", "reverse_steps"]
 
 ModelFn = Callable[[Tensor, Tensor], Tensor]
 
@@ -59,6 +60,7 @@ class Denoiser:
     variance: str = "fixed_small"
     generator: torch.Generator | None = None
     clip_denoised: bool = True
+    steps: int | None = None  # a DDGM's reverse steps from split_step (None: all split_step + 1, the papers')
 
     def __post_init__(self) -> None:
         if self.kind not in ("ddgm", "dae"):
@@ -78,16 +80,33 @@ def reverse_from(
     variance: str,
     generator: torch.Generator | None,
     clip_denoised: bool = True,
+    steps: int | None = None,
 ) -> Tensor:
     """The ancestral reverse process from ``x_s`` (0-based step ``s``) down to ``x_0``: ``s + 1``
     calls of ``diffusion.p_sample``, result clamped to ``[-1, 1]`` (as in
-    :func:`~diffrepro.analysis.reconstruction.reconstruction_error`)."""
+    :func:`~diffrepro.analysis.reconstruction.reconstruction_error`). ``steps = K < s + 1``: the respaced
+    process (improved DDPM's respacing) on :func:`reverse_steps` instead, ``K`` or ``K + 1`` calls (the paper-shape
+    smoke run's cut, ``analysis.reverse_steps``)."""
+    kept = reverse_steps(s, steps)
+    if len(kept) < int(s) + 1:
+        diffusion = RespacedDiffusion(diffusion, kept)  # maps its indices back to the original steps for the model
     x = x_s
     n = x.shape[0]
-    for step in range(int(s), -1, -1):
+    for step in range(len(kept) - 1, -1, -1):
         t = torch.full((n,), step, dtype=torch.long, device=x.device)
         x = diffusion.p_sample(model, x, t, variance=variance, generator=generator, clip_denoised=clip_denoised)
     return x.clamp(-1.0, 1.0)
+
+
+def reverse_steps(s: int, steps: int | None) -> list[int]:
+    """The original steps, ascending, that the reverse process from step ``s`` visits: ``0 .. s`` for ``steps``
+    None or ``>= s + 1``; else ``space_timesteps(s + 1, steps)`` and ``s`` itself (where ``x_s`` enters)."""
+    s = int(s)
+    if steps is None or int(steps) >= s + 1:
+        return list(range(s + 1))
+    if int(steps) < 1:
+        raise ValueError(f"steps must be a positive number of reverse steps or None, got {steps}")
+    return sorted(set(space_timesteps(s + 1, int(steps))) | {s})
 
 
 def denoise(den: Denoiser, x_s: Tensor) -> Tensor:
@@ -102,6 +121,7 @@ def denoise(den: Denoiser, x_s: Tensor) -> Tensor:
         variance=den.variance,
         generator=den.generator,
         clip_denoised=den.clip_denoised,
+        steps=den.steps,
     )
 
 

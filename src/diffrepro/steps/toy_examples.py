@@ -54,6 +54,7 @@ def run(args) -> None:
             s,
             variance=ddgm.mcfg.variance,
             generator=generator(seed, "toy-examples", "reverse", name),
+            steps=analysis_config(config).reverse_steps,  # None: every step from s (the smoke run cuts them)
         ),
         Denoiser(DAED_ROW, "dae", dae.model, dae.diffusion, dae.split_step),
     ]

@@ -147,6 +147,7 @@ def run(args) -> None:
                 steps[name],
                 variance=net.mcfg.variance,
                 generator=generator(seed, NAME, "reverse", name, target_name),
+                steps=analysis_config(config).reverse_steps,  # None: every step from s (the smoke run cuts them)
             )
             for name, net in ddgms.items()
         ]
