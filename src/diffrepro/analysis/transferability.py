@@ -33,7 +33,8 @@ import torch
 from torch import Tensor
 
 from ..diffusion.daed import dae_input, dae_predict
-from ..diffusion.respace import RespacedDiffusion, space_timesteps
+from ..diffusion.respace import RespacedDiffusion
+from ..diffusion.samplers import chain_timesteps
 from .image_quality import mae, ms_ssim, ms_ssim_settings, to_unit_range
 from .reconstruction import _mean_sem
 
@@ -102,11 +103,7 @@ def reverse_steps(s: int, steps: int | None) -> list[int]:
     """The original steps, ascending, that the reverse process from step ``s`` visits: ``0 .. s`` for ``steps``
     None or ``>= s + 1``; else ``space_timesteps(s + 1, steps)`` and ``s`` itself (where ``x_s`` enters)."""
     s = int(s)
-    if steps is None or int(steps) >= s + 1:
-        return list(range(s + 1))
-    if int(steps) < 1:
-        raise ValueError(f"steps must be a positive number of reverse steps or None, got {steps}")
-    return sorted(set(space_timesteps(s + 1, int(steps))) | {s})
+    return chain_timesteps(s + 1, "respaced", None if steps is None else min(int(steps), s + 1), [s])
 
 
 def denoise(den: Denoiser, x_s: Tensor) -> Tensor:

@@ -38,7 +38,8 @@ import torch
 from torch import Tensor
 
 from .gaussian_diffusion import GaussianDiffusion, ModelFn
-from .respace import RespacedDiffusion, space_timesteps
+from .respace import RespacedDiffusion
+from .samplers import chain_timesteps
 
 __all__ = ["chain_steps", "lowres_handover", "surrogate_chain", "surrogate_reverse", "t_mid_steps"]
 
@@ -74,11 +75,8 @@ def chain_steps(num_timesteps: int, t_mid: int, steps: int | None) -> list[int]:
     T, t_mid = int(num_timesteps), int(t_mid)
     if not 0 <= t_mid <= T:
         raise ValueError(f"t_mid must be in [0, {T}], got {t_mid}")
-    if steps is None or int(steps) >= T:
-        return list(range(T))
-    if int(steps) < 1:
-        raise ValueError(f"steps must be a positive number of steps or None, got {steps}")
-    return sorted(set(space_timesteps(T, int(steps))) | {s for s in (t_mid - 1, t_mid) if 0 <= s < T})
+    handover = [s for s in (t_mid - 1, t_mid) if 0 <= s < T]
+    return chain_timesteps(T, "respaced", None if steps is None else min(int(steps), T), handover)
 
 
 def surrogate_reverse(

@@ -124,6 +124,7 @@ def run(args) -> None:
     log.info("beta_1=%g: split steps %s (DAE of %s)", beta_1, steps, dae.name)
     batch_size = min(net.mcfg.sample.batch_size for net in [*ddgms.values(), dae])
 
+    reverse_steps = analysis_config(config).reverse_steps  # None: every step from s (the smoke run cuts them)
     rows, examples = [], []
     kept: dict[str, torch.Tensor] = {}  # the first analysis.transferability.examples images of every target
     for target_name, target in load_target_sets(
@@ -147,7 +148,7 @@ def run(args) -> None:
                 steps[name],
                 variance=net.mcfg.variance,
                 generator=generator(seed, NAME, "reverse", name, target_name),
-                steps=analysis_config(config).reverse_steps,  # None: every step from s (the smoke run cuts them)
+                steps=reverse_steps,
             )
             for name, net in ddgms.items()
         ]
@@ -228,7 +229,6 @@ def run(args) -> None:
     }
     write_json(args.out_json, block)
     # the kept images, for the figures that set several sources side by side (transferability-figure)
-    roles_of = {name: next(r for r, m in src.models.as_dict().items() if m == name) for name in ddgms}
     save_safetensors(
         kept,
         args.out_examples,
@@ -238,7 +238,6 @@ def run(args) -> None:
             "beta_1": f"{beta_1:g}",
             "targets": json.dumps(list(src.targets)),
             "models": json.dumps(models),
-            "roles": json.dumps({**roles_of, DAED_ROW: DAED_ROW}, sort_keys=True),
             "labels": json.dumps(labels, sort_keys=True),
             "split_steps": json.dumps(steps, sort_keys=True),
         },
