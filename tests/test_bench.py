@@ -516,12 +516,14 @@ def test_data_geometry_reads_both_layouts(tiny_config):
     for section in ("models", "gans"):
         for cfg in old[section].values():
             cfg.pop("data", None)
-    old["dddm"].pop("data", None)
+    for run in old["dddm"]["runs"].values():
+        run.pop("data", None)
     assert data_geometry(old, old["models"]["ddgm_a"]) == {
         "dataset": "cifar10",
         "channels": 3,
         "size": 32,
         "train": 50_000,
+        "classes": 10,
     }
     new = copy.deepcopy(old)
     new.pop("data")

@@ -80,7 +80,7 @@ def test_the_parser_of_a_step_is_its_declaration(step):
         "datasets": {"d": {"dataset": "digits"}},
         "models": {"m": {"data": "d"}},
         "gans": {"g": {"data": "d"}},
-        "dddm": {"data": "d", "runs": {"r": {}}},
+        "dddm": {"datasets": ["d"], "runs": {"r": {"data": "d"}}},
         "surrogate": {"surrogates": ["s"], "base_model": "m", "data": "d"},
         "daed": {
             "posthoc": {"studies": {"st": {"generator": "m", "data": "d"}}, "split_points": [0.1]},

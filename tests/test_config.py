@@ -235,7 +235,8 @@ def test_every_data_reference_names_a_data_set(tiny_config):
     for key, setter in [
         ("models.ddgm_a.data", lambda c: c["models"]["ddgm_a"].__setitem__("data", "cifar")),
         ("gans.sngan.data", lambda c: c["gans"]["sngan"].__setitem__("data", "cifar")),
-        ("dddm.data", lambda c: c["dddm"].__setitem__("data", "cifar")),
+        ("dddm.runs.dddm_l1.data", lambda c: c["dddm"]["runs"]["dddm_l1"].__setitem__("data", "cifar")),
+        ("dddm.datasets[0]", lambda c: c["dddm"].__setitem__("datasets", ["cifar"])),
         ("analysis.snr.data", lambda c: c["analysis"]["snr"].__setitem__("data", "cifar")),
         ("analysis.snr.data[1]", lambda c: c["analysis"]["snr"].__setitem__("data", ["digits", "cifar"])),
         (

@@ -61,7 +61,10 @@ DDDM = {
         "precision": "fp32",
     },
     "sample": {"steps": [1, 2], "num_samples": 6, "batch_size": 4, "precision": "fp32"},
-    "runs": {"l1": {"metric": "l1"}, "ph": {"metric": {"name": "pseudo_huber", "c": 0.03}}},
+    "runs": {
+        "l1": {"data": "digits", "metric": "l1"},
+        "ph": {"data": "digits", "metric": {"name": "pseudo_huber", "c": 0.03}},
+    },
     "main": "ph",
 }
 SEED = 3
@@ -375,7 +378,10 @@ def _params(tmp_path: Path, tiny_config: dict, monkeypatch) -> Path:
     """tiny preset + the test's dddm section. The dddm section is always checked against the schema; if the
     tiny preset itself does not validate yet (sections being integrated), the steps read the file unvalidated."""
     config = copy.deepcopy(tiny_config)
-    config["dddm"] = {"data": next(iter(config["datasets"])), **copy.deepcopy(DDDM)}
+    data = next(iter(config["datasets"]))
+    config["dddm"] = {"datasets": [data], **copy.deepcopy(DDDM)}
+    for run in config["dddm"]["runs"].values():
+        run["data"] = data
     schema = load_schema()
     jsonschema.Draft202012Validator({"$defs": schema.get("$defs", {}), **schema["properties"]["dddm"]}).validate(
         config["dddm"]

@@ -18,12 +18,17 @@ from diffrepro.training.dddm import dddm_fingerprint
 def config(tiny_config):
     cfg = copy.deepcopy(tiny_config)
     cfg["dddm"]["runs"]["dddm_long"] = {
+        "data": "digits",
         "metric": {"name": "pseudo_huber", "c": 0.03},
         "timesteps": 60,
         "epochs": 5,
         "paper_row": "DDDM (T=8000)",
     }
-    cfg["dddm"]["runs"]["dddm_deep"] = {"metric": {"name": "pseudo_huber", "c": 0.03}, "num_res_blocks": 2}
+    cfg["dddm"]["runs"]["dddm_deep"] = {
+        "data": "digits",
+        "metric": {"name": "pseudo_huber", "c": 0.03},
+        "num_res_blocks": 2,
+    }
     validate_config(cfg)
     return cfg
 
@@ -105,6 +110,10 @@ def test_the_table_puts_each_run_beside_its_paper_row():
 
 
 def test_the_claims_compare_metrics_on_the_runs_at_the_sections_settings(config):
-    config["dddm"]["runs"]["dddm_a_l1_deep"] = {"metric": "l1", "num_res_blocks": 2}  # sorts before dddm_l1
+    config["dddm"]["runs"]["dddm_a_l1_deep"] = {
+        "data": "digits",
+        "metric": "l1",
+        "num_res_blocks": 2,
+    }  # sorts before dddm_l1
     assert _dddm_run(config, "l1") == "dddm_l1"
     assert _dddm_run(config, "pseudo_huber") == "dddm_phuber"  # the main run, not dddm_long or dddm_deep

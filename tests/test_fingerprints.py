@@ -9,7 +9,8 @@ preset's CIFAR-10/CelebA models and DDDM runs were re-recorded when its departur
 (issue 16: dropout 0.3, CelebA T' = 890, the DDDM's cross-attention conditioning), and nothing else moved; its
 DDDM runs for Table 1's other rows, Table 3's sweep and Fig 2b's c sweep were added then, and its improved-DDPM
 CIFAR-10 and ImageNet-64 DDGMs (Table 2's sources, Fig 6b) and the ImageNet-64 joint DAED (Table 4's "DAED (IN)")
-later, recorded when they were added, as was the tiny preset's second joint DAED (the DAE of its composed DAED).
+later, recorded when they were added, as was the tiny preset's second joint DAED (the DAE of its composed DAED),
+and the class-conditional DDDM runs (the paper preset's ImageNet 64 runs of Table 2, the tiny preset's dddm_cond).
 ``meta:``/``ganmeta:``/``dddmmeta:`` are SHA-256 of the metadata strings a weights file records about its section.
 """
 
@@ -21,6 +22,7 @@ from diffrepro.artifacts import dddm as dddm_artifacts
 from diffrepro.artifacts import ddgm as ddgm_artifacts
 from diffrepro.artifacts import gan as gan_artifacts
 from diffrepro.config import dddm_run, load_config, model_config, posthoc_splits
+from diffrepro.perf.workloads import DATASET_INFO
 from diffrepro.posthoc import split_of
 from diffrepro.training.dae import dae_fingerprint, dae_hyper
 from diffrepro.training.dddm import dddm_fingerprint
@@ -53,11 +55,16 @@ def fingerprints(path) -> dict[str, str]:
     for name, gcfg in config["gans"].items():  # as train-gan passes it
         out[f"gan:{name}"] = gan_fingerprint(gcfg, seed=seed, data_id=f"data-{name}", image_shape=(100, 3, 32, 32))
         out[f"ganmeta:{name}"] = _sha(gan_artifacts.weights_metadata(name, gcfg, {}, 32, 3, 5, 7)["config"])
-    for run in config["dddm"]["runs"]:  # as train-dddm passes them
+    for run in config["dddm"]["runs"]:  # as train-dddm passes them (a conditional run: its data set's classes)
         dddm, run_cfg = dddm_run(config, run)
-        out[f"dddm:{run}"] = dddm_fingerprint(dddm, run_cfg, seed=seed, data_id=f"data-{run}")
-        meta = dddm_artifacts.weights_metadata(run, dddm, run_cfg, {}, 32, 3, 5, 7, True, 9)
-        out[f"dddmmeta:{run}"] = _sha(meta["config"] + "|" + meta["train"] + "|" + meta["metric"])
+        classes = (
+            DATASET_INFO[config["datasets"][run_cfg.data]["dataset"]]["classes"] if run_cfg.class_conditional else 0
+        )
+        out[f"dddm:{run}"] = dddm_fingerprint(dddm, run_cfg, seed=seed, data_id=f"data-{run}", num_classes=classes)
+        meta = dddm_artifacts.weights_metadata(run, dddm, run_cfg, {}, 32, 3, 5, 7, True, 9, classes)
+        out[f"dddmmeta:{run}"] = _sha(
+            meta["config"] + "|" + meta["train"] + "|" + meta["metric"] + (f"|{classes}" if classes else "")
+        )
     dddm, main = dddm_run(config, config["dddm"]["main"])
     out["dddm-unreportable"] = dddm_fingerprint(dddm, main, seed=seed, data_id="x", reportable=False)
     return out
@@ -127,6 +134,8 @@ EXPECTED = {
         "train:ddgm_vlb": "d133c85319760ad11be3d134d453b57e3f5cea22b662afc4ddd240e6258f82e4",
     },
     "configs/tiny.yaml": {
+        "dddm:dddm_cond": "e8cf77daf801c8456a4b0d38056063d8e503ec0074b9f7b49bfa8d92a95c8ae1",
+        "dddmmeta:dddm_cond": "5bc6af857373710b3fa4e3746c1c7a3147714882334e92cc02e90eacb5ba6471",
         "dae:0.1": "048fbc82ae183ac231981179f578655dd580631bc7528fdd091dcac41a30c340",
         "dae:linear": "84b1f663db2b7a038416c6f68d7a24b9971c499b873b2cfa56f47c25eb449d52",
         "dddm-unreportable": "d998d35d19610a5df311e7dd40449cb36e1f78354f5b7b3aae5ad91ac4400e20",
@@ -158,6 +167,10 @@ EXPECTED = {
         "train:ddgm_vlb": "2272751159dd4b65fb7cedc8af5ef04fe3c50f399d2af538b0058a87618eaa4a",
     },
     "configs/paper.yaml": {
+        "dddm:dddm_in64": "40584669136028986ef9b946419ec0cedb64e34c3af4e643592a5debf84befa5",
+        "dddmmeta:dddm_in64": "e4b58323a62f19afce68e63d3c4fbc8b0adcd65132a2e8e563558776010bafa0",
+        "dddm:dddm_in64_deep": "3dd5168ace01c131d5449b258442f1f5decddf4b3f79f0ab40197e85248da899",
+        "dddmmeta:dddm_in64_deep": "e9aa205081e11e273d366255a52bb06558b636f7dc935c1c458e1192951d71cf",
         "dae:0.001": "fd46f8240c5286c5a8b2526b38611290dcb47fa54c84c276e694270faa9c2a80",
         "dae:0.025": "7dbc39665d1eafe90d33cf4cdaf45218b42feb2ff4255699fca1169b5ed55917",
         "dae:0.1": "6a5f036ebbd9c4d419078a21ff520f3d1298d2db5fd28e5efa2e78e5da445e92",

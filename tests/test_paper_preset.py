@@ -78,7 +78,7 @@ def test_paper_preset_covers_all_three_studies(paper):
     assert any(m["timesteps"] == 100 and "coursework_4_2" in m["tables"] for m in cw.values())
     assert paper["surrogate"]["data"] == "cifar10" and paper["gans"]["sngan"]["data"] == "cifar10"
     # DDDM on CIFAR-10; 50,000 samples per evaluation everywhere; Inception metrics
-    assert paper["dddm"]["data"] == "cifar10" and paper["dddm"]["sample"]["num_samples"] == 50000
+    assert paper["dddm"]["datasets"] == ["cifar10", "imagenet64"] and paper["dddm"]["sample"]["num_samples"] == 50000
     assert {m["sample"]["num_samples"] for m in models.values()} == {50000}
     assert paper["surrogate"]["num_samples"] == 50000
     assert paper["evaluation"]["backends"][0] == "inception"
@@ -172,24 +172,28 @@ def test_paper_preset_holds_the_values_the_texts_state(paper):
 
 
 def test_paper_preset_has_the_dddm_rows_and_sweeps(paper):
-    """Zhang et al.: Table 1's three CIFAR-10 rows (a run stands beside each), Table 3's T and epochs sweep, the
-    Fig 2a metrics and a Fig 2b c sweep of both c metrics; the schema's paper rows are Table 1's."""
+    """Zhang et al.: Table 1's three CIFAR-10 rows (a run stands beside each), Table 2's two ImageNet 64 rows,
+    Table 3's T and epochs sweep, the Fig 2a metrics and a Fig 2b c sweep of both c metrics; the schema's paper
+    rows are Table 1's."""
     from diffrepro.config import dddm_run
-    from diffrepro.reporting.paper_values import DDDM_TABLE1, DDDM_TABLE3
+    from diffrepro.reporting.paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64, DDDM_TABLE3
     from diffrepro.schema import schema_node
 
     runs = paper["dddm"]["runs"]
-    rows = {r["paper_row"] for r in runs.values() if r.get("paper_row")} | {"DDDM (T=1000)"}  # main's
-    assert rows == set(DDDM_TABLE1)
+    cifar = {n: r for n, r in runs.items() if r["data"] == "cifar10"}
+    rows = {r["paper_row"] for r in cifar.values() if r.get("paper_row")} | {"DDDM (T=1000)"}  # main's
+    assert rows == set(DDDM_TABLE1) and runs[paper["dddm"]["main"]]["data"] == "cifar10"
     assert set(schema_node("dddm.runs.*")["properties"]["paper_row"]["enum"]) - {None} == set(DDDM_TABLE1)
+    imagenet = {r["paper_row"]: n for n, r in runs.items() if r["data"] == "imagenet64"}
+    assert set(imagenet) == set(DDDM_TABLE2_IMAGENET64)
     main_metric = runs[paper["dddm"]["main"]]["metric"]
     sweep = {
         (dddm_run(paper, n)[0].timesteps, dddm_run(paper, n)[0].train.epochs)
-        for n, r in runs.items()
+        for n, r in cifar.items()
         if r["metric"] == main_metric and not r.get("num_res_blocks")
     }
     assert sweep == set(DDDM_TABLE3)
-    deep = [n for n, r in runs.items() if r.get("paper_row") == "DDDM-deep (T=1000)"]
+    deep = [n for n, r in cifar.items() if r.get("paper_row") == "DDDM-deep (T=1000)"]
     assert [dddm_run(paper, n)[0].unet.num_res_blocks for n in deep] == [2 * paper["dddm"]["unet"]["num_res_blocks"]]
     metrics = {r["metric"] if isinstance(r["metric"], str) else r["metric"]["name"] for r in runs.values()}
     assert metrics == {"l1", "l2", "lpips", "pseudo_huber", "pseudo_lpips"}
@@ -197,6 +201,25 @@ def test_paper_preset_has_the_dddm_rows_and_sweeps(paper):
         cs = {r["metric"]["c"] for r in runs.values() if isinstance(r["metric"], dict) and r["metric"]["name"] == name}
         assert len(cs) >= 3, name
     assert {1, 2, 1000} <= set(paper["dddm"]["sample"]["steps"]) and len(paper["dddm"]["sample"]["steps"]) >= 8
+
+
+def test_paper_preset_has_the_imagenet64_dddm_runs_of_sec_5_1(paper):
+    """Zhang et al. Sec. 5.1 on ImageNet 64x64: base channels 192 x (1, 2, 3, 4), 3 residual blocks (DDDM-deep:
+    doubled), cross-attention at 16 and 8, class-conditional, 520 epochs at a constant lr 1e-4, batch 1024, EMA
+    0.9999; its FID reference is the training split, its own (results/reference/dddm/imagenet64)."""
+    from diffrepro.config import dddm_run
+
+    runs = {r["paper_row"]: n for n, r in paper["dddm"]["runs"].items() if r["data"] == "imagenet64"}
+    assert paper["datasets"]["imagenet64"]["dataset"] == "imagenet64"
+    assert "imagenet64" in paper["dddm"]["datasets"] and paper["dddm"]["reference_split"] == "train"
+    for row, depth in (("DDDM (T=1000)", 3), ("DDDM-deep (T=1000)", 6)):
+        section, run = dddm_run(paper, runs[row])
+        assert run.class_conditional and run.data == "imagenet64"
+        assert section.unet.base_channels == 192 and tuple(section.unet.channel_mult) == (1, 2, 3, 4)
+        assert section.unet.num_res_blocks == depth and tuple(section.unet.attention_resolutions) == (16, 8)
+        assert section.conditioning == "cross_attention" and section.timesteps == 1000
+        assert (section.train.epochs, section.train.lr, section.train.batch_size) == (520, 0.0001, 1024)
+        assert section.train.ema_decay == 0.9999
 
 
 def test_paper_preset_analyses_cover_the_papers_data_sets(paper):

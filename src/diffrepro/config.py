@@ -158,14 +158,12 @@ def posthoc_splits(config: dict[str, Any]) -> dict[str, float | str]:
 
 
 def data_of(config: dict[str, Any], name: str) -> str:
-    """The data set (a key of ``datasets``) that model or GAN ``name`` is trained on; ``"dddm"`` names the DDDM's."""
-    if name == "dddm":
-        return dddm_config(config).data
+    """The data set (a key of ``datasets``) that model or GAN ``name`` is trained on."""
     if name in config["models"]:
         return model_config(config, name).data
     if name in config["gans"]:
         return gan_config(config, name).data
-    raise ConfigError(f"{name!r} is neither a model, a GAN nor dddm")
+    raise ConfigError(f"{name!r} is neither a model nor a GAN")
 
 
 def dataset_of(config: dict[str, Any], name: str) -> dict[str, Any]:
@@ -188,7 +186,9 @@ def data_refs(config: dict[str, Any]) -> dict[str, str]:
     """Every reference to a data set: dotted key -> data-set name."""
     refs = {f"models.{n}.data": model_config(config, n).data for n in config["models"]}
     refs.update({f"gans.{n}.data": gan_config(config, n).data for n in config["gans"]})
-    refs["dddm.data"] = dddm_config(config).data
+    dddm = dddm_config(config)
+    refs.update({f"dddm.runs.{n}.data": run.data for n, run in dddm.runs.items()})
+    refs.update({f"dddm.datasets[{i}]": name for i, name in enumerate(dddm.datasets)})
     analysis = analysis_config(config)
     snr = analysis.snr
     if isinstance(snr.data, str):
@@ -427,15 +427,44 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
             f"{source}: dddm.train.checkpoint_every must be a multiple of log_every "
             f"(got {t.checkpoint_every} and {t.log_every})"
         )
-    levels = len(dddm.unet.channel_mult)
-    data_res = config["datasets"][dddm.data]["resolution"]
-    if data_res is not None and data_res % (2 ** (levels - 1)):
+    used = sorted({run.data for run in dddm.runs.values()})
+    if sorted(dddm.datasets) != used:
         raise ConfigError(
-            f"{source}: dddm.unet.channel_mult has {levels} levels, so datasets.{dddm.data}"
-            f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
+            f"{source}: dddm.datasets: {list(dddm.datasets)} must list each data set of dddm.runs once "
+            f"({used}): DVC's foreach makes one reference-features job per entry"
         )
-    if dddm.schedule == "linear" and dddm.timesteps <= 20:
-        raise ConfigError(f"{source}: dddm.timesteps: the linear schedule needs T > 20, got {dddm.timesteps}")
+    from .data.registry import UNLABELLED_SETS
+    from .reporting.paper_values import DDDM_DEFAULT_TABLE, DDDM_TABLE_OF_DATASET
+
+    for name in sorted(dddm.runs):
+        trained, run = dddm_run(config, name)
+        key = f"dddm.runs.{name}"
+        levels = len(trained.unet.channel_mult)
+        data_res = config["datasets"][run.data]["resolution"]
+        if data_res is not None and data_res % (2 ** (levels - 1)):
+            raise ConfigError(
+                f"{source}: {key}: its network's channel_mult has {levels} levels, so datasets.{run.data}"
+                f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
+            )
+        for c in {trained.unet.base_channels * m for m in trained.unet.channel_mult}:
+            if c % trained.unet.num_heads:
+                raise ConfigError(
+                    f"{source}: {key}: dddm.unet.num_heads={trained.unet.num_heads} must divide the channel "
+                    f"count {c} of its network (base_channels x channel_mult)"
+                )
+        if trained.schedule == "linear" and trained.timesteps <= 20:
+            raise ConfigError(f"{source}: {key}: the linear schedule needs T > 20, got {trained.timesteps}")
+        dataset = config["datasets"][run.data]["dataset"]
+        label, published = DDDM_TABLE_OF_DATASET.get(dataset, DDDM_DEFAULT_TABLE)
+        if run.paper_row is not None and run.paper_row not in published:
+            raise ConfigError(
+                f"{source}: {key}.paper_row: {run.paper_row!r} is not a row of Zhang et al. {label}, the table of "
+                f"its data set {run.data} ({dataset}); rows: {', '.join(published)}"
+            )
+        if run.class_conditional and dataset in UNLABELLED_SETS:
+            raise ConfigError(
+                f"{source}: {key}.class_conditional: {run.data} ({dataset}) has no class labels to condition on"
+            )
 
 
 def _check_sizes(config: dict[str, Any], source: str) -> None:
@@ -477,9 +506,10 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     for study in post["studies"].values():
         at_most("daed.posthoc.train.batch_size", post["train"]["batch_size"], study["data"], "train", "a batch")
     train = config["dddm"]["train"]
-    data = config["dddm"]["data"]
-    at_most("dddm.train.subset", train.get("subset"), data, "train", "the training subset")
-    at_most("dddm.train.batch_size", train["batch_size"], data, "train", "a batch")
+    for name, run in sorted(config["dddm"]["runs"].items()):
+        data = run["data"]
+        at_most("dddm.train.subset", train.get("subset"), data, "train", f"the training subset of dddm.runs.{name}")
+        at_most("dddm.train.batch_size", train["batch_size"], data, "train", f"a batch of dddm.runs.{name}")
     if train.get("subset") is not None and train["batch_size"] > train["subset"]:
         raise ConfigError(
             f"{source}: dddm.train.batch_size: {train['batch_size']} is more than dddm.train.subset "
@@ -500,8 +530,10 @@ def _check_sizes(config: dict[str, Any], source: str) -> None:
     for data in sorted({m["data"] for m in config["models"].values()}):
         at_most("evaluation.reference_images", ev["reference_images"], data, split, "the reference set")
     dddm_split = config["dddm"].get("reference_split", split)
-    dddm_data = config["dddm"]["data"]
-    at_most("evaluation.reference_images", ev["reference_images"], dddm_data, dddm_split, "the DDDM's reference set")
+    for dddm_data in sorted(config["dddm"]["datasets"]):
+        at_most(
+            "evaluation.reference_images", ev["reference_images"], dddm_data, dddm_split, "the DDDM's reference set"
+        )
     for data in sorted({m["data"] for m in config["models"].values()}):
         at_most("evaluation.nll_images", ev["nll_images"], data, "test", "the exact-NLL images")
     recon, transfer = config["analysis"]["reconstruction"], config["analysis"]["transferability"]
@@ -668,8 +700,9 @@ def dddm_config(config: dict[str, Any]) -> DDDMConfig:
 
 
 def dddm_run(config: dict[str, Any], name: str) -> tuple[DDDMConfig, DDDMRunConfig]:
-    """``(the dddm section as run name trains it, the run)``: the section with the run's own T, epochs and residual
-    blocks in place of its values (:meth:`DDDMRunConfig.overrides`); a clear error naming the runs otherwise."""
+    """``(the dddm section as run name trains it, the run)``: the section with the run's own T, epochs, network and
+    training settings in place of its values (:meth:`DDDMRunConfig.overrides`); a clear error naming the runs
+    otherwise. (The run's data set is ``run.data``.)"""
     dddm = dddm_config(config)
     if name not in dddm.runs:
         raise ConfigError(f"unknown DDDM run {name!r}: params define dddm.runs {', '.join(sorted(dddm.runs))}")

@@ -414,14 +414,36 @@ class DDDMSampleConfig(Section):
     precision: str
 
 
+#: a DDDM run's keys that replace the ``dddm`` section's (run key -> the section's dotted key)
+RUN_OVERRIDES: Mapping[str, str] = MappingProxyType(
+    {
+        "timesteps": "timesteps",
+        "epochs": "train.epochs",
+        "lr": "train.lr",
+        "store_dtype": "train.store_dtype",
+        "num_res_blocks": "unet.num_res_blocks",
+        "base_channels": "unet.base_channels",
+        "channel_mult": "unet.channel_mult",
+        "dropout": "unet.dropout",
+    }
+)
+
+
 @dataclass(frozen=True)
 class DDDMRunConfig(Section):
-    """A DDDM run (a value of ``dddm.runs``): its loss metric, a name or ``{name, c}`` (a read-only mapping); its own
-    T, epochs and residual blocks where it departs from the section (None: the section's); the paper row it stands
-    beside."""
+    """A DDDM run (a value of ``dddm.runs``): its data set, whether it is class-conditional, its loss metric, a name
+    or ``{name, c}`` (a read-only mapping); its own T, epochs, network and training settings where it departs from
+    the section (None: the section's, :data:`RUN_OVERRIDES`); the paper row it stands beside."""
 
     SCHEMA: ClassVar[str] = "dddm.runs.*"
 
+    data: str
+    class_conditional: bool
+    base_channels: int | None
+    channel_mult: tuple[int, ...] | None
+    dropout: float | None
+    lr: float | None
+    store_dtype: str | None
     metric: str | Mapping[str, Any]
     timesteps: int | None
     epochs: int | None
@@ -430,8 +452,7 @@ class DDDMRunConfig(Section):
 
     def overrides(self) -> dict[str, Any]:
         """What this run sets in place of the ``dddm`` section's values, as dotted keys of that section."""
-        keys = {"timesteps": "timesteps", "epochs": "train.epochs", "num_res_blocks": "unet.num_res_blocks"}
-        return {dotted: getattr(self, k) for k, dotted in keys.items() if getattr(self, k) is not None}
+        return {dotted: getattr(self, k) for k, dotted in RUN_OVERRIDES.items() if getattr(self, k) is not None}
 
 
 @dataclass(frozen=True)
@@ -444,7 +465,7 @@ class DDDMConfig(Section):
     )
     ENTRIES: ClassVar[Mapping[str, type[Section]]] = MappingProxyType({"runs": DDDMRunConfig})
 
-    data: str
+    datasets: tuple[str, ...]
     timesteps: int
     schedule: str
     unet: UNetConfig

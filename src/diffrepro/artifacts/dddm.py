@@ -17,7 +17,14 @@ from ..schema import apply_defaults, without_defaults
 from ..sections import thawed
 from ..sections_pipeline import DDDMRunSection, DDDMSection
 
-__all__ = ["WEIGHTS_KEYS", "build_dddm_model", "load_dddm_weights", "network_config", "weights_metadata"]
+__all__ = [
+    "WEIGHTS_KEYS",
+    "build_dddm_model",
+    "load_dddm_weights",
+    "network_config",
+    "num_classes",
+    "weights_metadata",
+]
 
 #: keys of the dddm section that must match between weights and params for sampling
 WEIGHTS_KEYS = ("timesteps", "schedule", "unet", "conditioning")
@@ -45,10 +52,14 @@ def weights_metadata(
     parameters: int,
     reportable: bool,
     images_used: int,
+    num_classes: int = 0,
 ) -> dict[str, str]:
-    """The metadata of DDDM run ``run``'s weights after ``steps`` training steps (the sections as plain data)."""
+    """The metadata of DDDM run ``run``'s weights after ``steps`` training steps (the sections as plain data);
+    ``num_classes`` of a class-conditional run (recorded only then: an unconditional run's metadata is as it
+    was)."""
     dddm, run_cfg = thawed(dddm), thawed(run_cfg)
     return {
+        **({"num_classes": str(num_classes)} if num_classes else {}),
         "kind": "dddm",
         "run": run,
         "metric": json.dumps(normalize_metric(run_cfg["metric"]), sort_keys=True),
@@ -92,7 +103,21 @@ def load_dddm_weights(
             b = {k: v for k, v in apply_defaults(dict(b or {}), "dddm.unet").items() if k != "architecture"}
         if a != b:
             raise ConfigError(f"{path} was trained with dddm.{key}={a!r} but params say {b!r}; rerun train-dddm")
+    conditional = bool(run_cfg.get("class_conditional"))
+    if conditional != ("num_classes" in meta):
+        raise ConfigError(
+            f"{path} holds a {'class-conditional' if 'num_classes' in meta else 'unconditional'} network but "
+            f"dddm.runs.{run}.class_conditional is {str(conditional).lower()}; rerun train-dddm"
+        )
     return state, meta
+
+
+def num_classes(meta: dict[str, str]) -> int:
+    """The classes a DDDM's weights are conditioned on (0: unconditional), from their metadata."""
+    value = meta.get("num_classes", "0")
+    if not value.isdigit() or int(value) == 1:
+        raise ConfigError(f"DDDM weights metadata num_classes={value!r} is not a class count (0 or at least 2)")
+    return int(value)
 
 
 def build_dddm_model(
@@ -107,6 +132,7 @@ def build_dddm_model(
         image_size=int(meta["image_size"]),
         channels=int(meta["channels"]),
         conditioning=dddm.get("conditioning", "concat"),
+        num_classes=num_classes(meta),
     )
     model.load_state_dict(state)
     model.to(device).eval()

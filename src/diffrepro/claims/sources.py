@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..evaluation.intervals import load_replicates
+from ..sections_pipeline import RUN_OVERRIDES
 from .verdicts import Estimate
 
 __all__ = ["BACKEND_METRICS", "Missing", "Record", "Results", "estimate", "transfer_targets"]
@@ -227,8 +228,14 @@ def _dddm_run(config: Mapping[str, Any], spec: str) -> str:
         m = run["metric"]
         return m if isinstance(m, str) else m["name"]
 
-    def plain(run: Mapping[str, Any]) -> bool:  # the metric ablation: runs at the section's T, epochs and depth
-        return all(run.get(k) is None for k in ("timesteps", "epochs", "num_res_blocks"))
+    main_data = dddm["runs"][dddm["main"]].get("data")
+
+    def plain(run: Mapping[str, Any]) -> bool:  # the metric ablation: the main run's data, the section's settings
+        return (
+            all(run.get(k) is None for k in RUN_OVERRIDES)
+            and run.get("data") == main_data
+            and not run.get("class_conditional")
+        )
 
     runs = [dddm["main"], *sorted(r for r in dddm["runs"] if r != dddm["main"])]
     for run in runs:

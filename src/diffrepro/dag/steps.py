@@ -52,9 +52,11 @@ SOURCES = Foreach("source", section="analysis.transferability.sources")
 GANS = Foreach("gan", section="gans")
 SURROGATES = Foreach("name", section="surrogate.surrogates", keyed=False)
 DDDM_RUNS = Foreach("run", section="dddm.runs")
+#: the data sets of the DDDM runs (dddm.datasets): one job of reference features each
+DDDM_DATASETS = Foreach("dataset", section="dddm.datasets", keyed=False)
 COMPOSED = Foreach("composed", section="daed.composed")
 TRANSFER_FIGURES = Foreach("figure", section="analysis.transferability.figures")
-#: the reference features of the DDDM's evaluation (its own split, dddm.reference_split)
+#: the reference features of the DDDM's evaluation (its own split, dddm.reference_split), a folder per data set
 DDDM_REFERENCES = "results/reference/dddm"
 TABLE_JOBS = Foreach("table", names=TABLE_NAMES, keyed=False)
 
@@ -1146,7 +1148,7 @@ STEPS: tuple[Step, ...] = (
         foreach=DDDM_RUNS,
         args=(
             RUN,
-            In(flag="--data", path=processed("{dddm.data}"), help=DATA_HELP),
+            In(flag="--data", path=processed("{item.data}"), help=DATA_HELP),
             Value(
                 flag="--checkpoint-dir",
                 value="checkpoints/dddm/{key}",
@@ -1218,9 +1220,10 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         name="dddm_reference_features",
-        help="features of the DDDM's reference split (dddm.reference_split) of its data set on both backends",
-        args=reference_args("{dddm.data}", DDDM_REFERENCES),
-        params=("dddm.data", "dddm.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
+        help="features of the DDDM's reference split (dddm.reference_split) of one of its data sets on each backend",
+        foreach=DDDM_DATASETS,
+        args=reference_args("{key}", DDDM_REFERENCES + "/{key}"),
+        params=("dddm.reference_split", "evaluation.reference_images", "evaluation.batch_size"),
         threads=2,
         mem_mb=6000,
         device=True,
@@ -1236,7 +1239,7 @@ STEPS: tuple[Step, ...] = (
                 path="results/samples/dddm/{key}.safetensors",
                 help="sample-dddm output (.safetensors)",
             ),
-            *metric_inputs("{dddm.data}", DDDM_REFERENCES),
+            *metric_inputs("{item.data}", DDDM_REFERENCES + "/{item.data}"),
             Out(
                 flag="--out",
                 path="results/metrics/dddm/{key}.json",

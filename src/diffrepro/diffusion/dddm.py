@@ -63,12 +63,18 @@ NetworkFn = Callable[[Tensor, Tensor], Tensor]
 
 
 def build_dddm_unet(
-    unet_cfg: UNetConfig | Mapping[str, Any], *, image_size: int, channels: int, conditioning: str = "concat"
+    unet_cfg: UNetConfig | Mapping[str, Any],
+    *,
+    image_size: int,
+    channels: int,
+    conditioning: str = "concat",
+    num_classes: int = 0,
 ) -> UNet:
     """The DDDM network: a :class:`UNet` from a ``unet`` config section (typed, or as written: the schema's
     defaults are filled in), ``C`` outputs; ``2C`` inputs (``conditioning="concat"``) or ``C`` inputs and a
     ``C``-channel conditioning image read by cross-attention at ``unet.attention_resolutions``
-    (``"cross_attention"``)."""
+    (``"cross_attention"``); ``num_classes > 0``: class-conditional (a label embedding added to the time
+    embedding, :class:`UNet`), the paper's ImageNet 64 models."""
     check_conditioning(conditioning)
     u = unet_cfg if isinstance(unet_cfg, UNetConfig) else UNetConfig.from_dict(unet_cfg)
     cross = conditioning == "cross_attention"
@@ -87,6 +93,7 @@ def build_dddm_unet(
         dropout=u.dropout,
         block=u.block,
         time_conditioning=u.time_conditioning,
+        num_classes=num_classes,
     )
 
 
@@ -104,15 +111,22 @@ def check_conditioning(conditioning: str) -> str:
 
 
 def dddm_forward(
-    model: Callable[..., Tensor], x_t: Tensor, t: Tensor, x_bar: Tensor, conditioning: str = "concat"
+    model: Callable[..., Tensor],
+    x_t: Tensor,
+    t: Tensor,
+    x_bar: Tensor,
+    conditioning: str = "concat",
+    y: Tensor | None = None,
 ) -> Tensor:
     """``f_theta(x_t, t, x_bar)``: ``model(cat([x_t, x_bar], dim=1), t)`` (``"concat"``) or
-    ``model(x_t, t, cond=x_bar)`` (``"cross_attention"``)."""
+    ``model(x_t, t, cond=x_bar)`` (``"cross_attention"``); a class-conditional network also gets the labels
+    ``y`` (``model(..., y=y)``)."""
     if x_t.shape != x_bar.shape:
         raise ValueError(f"x_t {tuple(x_t.shape)} and x_bar {tuple(x_bar.shape)} differ in shape")
+    labels = {} if y is None else {"y": y}
     if check_conditioning(conditioning) == "cross_attention":
-        return model(x_t, t, cond=x_bar)
-    return model(torch.cat([x_t, x_bar], dim=1), t)
+        return model(x_t, t, cond=x_bar, **labels)
+    return model(torch.cat([x_t, x_bar], dim=1), t, **labels)
 
 
 def _gather(table: Tensor, t: Tensor, like: Tensor) -> Tensor:
@@ -135,15 +149,17 @@ def dddm_loss(
     metric: Callable[[Tensor, Tensor], Tensor],
     w: float,
     conditioning: str = "concat",
+    y: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """Per-example ``w d(f, x0) + (1 - w) d(f, x_bar)`` and ``f`` (the model's x0 estimate, with grad).
+    """Per-example ``w d(f, x0) + (1 - w) d(f, x_bar)`` and ``f`` (the model's x0 estimate, with grad);
+    ``y``: the images' class labels (a class-conditional network).
 
     A term whose weight is exactly 0 is not evaluated (its value would be multiplied by 0).
     """
     if not 0.0 <= w <= 1.0:
         raise ValueError(f"w must be in [0, 1], got {w}")
     x_t = q_sample(x0, t, noise, alphas_cumprod)
-    f = dddm_forward(model, x_t, t, x_bar, conditioning)
+    f = dddm_forward(model, x_t, t, x_bar, conditioning, y)
     loss = torch.zeros(x0.shape[0], dtype=f.dtype, device=f.device)
     if w > 0.0:
         loss = loss + w * metric(f, x0)
@@ -176,8 +192,10 @@ def dddm_sample(
     precision: str = "fp32",
     clip: bool = False,
     conditioning: str = "concat",
+    labels: Tensor | None = None,
 ) -> Tensor:
     """``steps``-step DDDM sampling (see the module docstring); returns the final x_bar (float32, raw).
+    ``labels``: the class of each sample ``[B]`` (int64; a class-conditional network), the same at every call.
 
     x_T, then the initial x_bar, then (``renoise`` only) one fresh noise per later step are drawn from
     the CPU ``generator``, so a given generator state gives the same x_T for every ``steps``.
@@ -188,6 +206,10 @@ def dddm_sample(
         raise ValueError("method='renoise' needs alphas_cumprod")
     network = with_precision(model, precision, device)
     shape = tuple(shape)
+    if labels is not None:
+        if labels.shape != (shape[0],):
+            raise ValueError(f"labels must have shape ({shape[0]},), got {tuple(labels.shape)}")
+        labels = labels.to(device)
     with torch.inference_mode():
         x_T = torch.randn(shape, generator=generator).to(device)
         x_bar = torch.randn(shape, generator=generator).to(device)
@@ -198,7 +220,7 @@ def dddm_sample(
                 x_t = q_sample(x_bar, t, noise, alphas_cumprod)
             else:
                 x_t = x_T
-            x_bar = dddm_forward(network, x_t, t, x_bar, conditioning).float()
+            x_bar = dddm_forward(network, x_t, t, x_bar, conditioning, labels).float()
             if clip:
                 x_bar = x_bar.clamp(-1.0, 1.0)
     return x_bar

@@ -21,6 +21,10 @@ Architecture (Ho et al. 2020, Appendix B; Nichol & Dhariwal 2021; as described i
   conditioning image passes :class:`ConditionEncoder` (one feature map per attention resolution) and every
   self-attention block outside the middle is followed by a :class:`~.layers.CrossAttentionBlock` reading the
   features of its resolution (zero-initialised output, so a fresh block is the identity).
+* ``num_classes > 0`` (class-conditional, as ADM's ImageNet models and the DDDM's ImageNet 64 run, Zhang et al.
+  2024 Sec. 5.1: "all models on ImageNet 64x64 are conditioned on class labels"): a learned embedding of the
+  label, of the time embedding's width, is added to the time embedding (ADM's ``label_emb``), so every block
+  sees it through the same scale-shift (or additive) conditioning; ``forward(x, t, y=labels)``.
 
 ``time_conditioning="additive"`` switches every block to the original DDPM conditioning
 (Ho et al. 2020): the projected time embedding ``Linear(SiLU(emb))`` of width ``out_ch`` is
@@ -128,6 +132,7 @@ class UNet(nn.Module):
         se_ratio: float = 0.25,
         time_conditioning: str = "scale_shift",
         cond_channels: int = 0,
+        num_classes: int = 0,
     ) -> None:
         super().__init__()
         check_time_conditioning(time_conditioning)
@@ -192,9 +197,15 @@ class UNet(nn.Module):
             )
         #: channels of the conditioning image that cross-attention reads (0: none, ``forward(x, t)``)
         self.cond_channels = cond_channels
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 0:
+            raise ValueError(f"num_classes must be a non-negative int, got {num_classes!r}")
+        #: classes of the label embedding (0: unconditional, ``forward`` takes no ``y``)
+        self.num_classes = num_classes
 
         emb_ch = 4 * base_channels
         self.time_embed = nn.Sequential(nn.Linear(base_channels, emb_ch), nn.SiLU(), nn.Linear(emb_ch, emb_ch))
+        if num_classes:
+            self.label_embed = nn.Embedding(num_classes, emb_ch)
 
         if block == "mbconv":
 
@@ -255,9 +266,11 @@ class UNet(nn.Module):
             group_norm(ch, num_groups), nn.SiLU(), zero_module(nn.Conv2d(ch, out_channels, 3, padding=1))
         )
 
-    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None, y: Tensor | None = None) -> Tensor:
         """``cond``: the conditioning image ``[B, cond_channels, H', W']`` of a model built with
-        ``cond_channels`` (read by cross-attention at every attention resolution); None otherwise."""
+        ``cond_channels`` (read by cross-attention at every attention resolution); None otherwise. ``y``: the
+        int64 class labels ``[B]`` (in ``0..num_classes-1``) of a model built with ``num_classes``; None
+        otherwise."""
         if t.ndim == 0:
             t = t.expand(x.shape[0])
         if (cond is None) != (self.cond_channels == 0):
@@ -265,8 +278,17 @@ class UNet(nn.Module):
                 f"this U-Net takes {'a' if self.cond_channels else 'no'} conditioning image "
                 f"(cond_channels={self.cond_channels}), got {'none' if cond is None else tuple(cond.shape)}"
             )
+        if (y is None) != (self.num_classes == 0):
+            raise ValueError(
+                f"this U-Net takes {'class labels' if self.num_classes else 'no class labels'} "
+                f"(num_classes={self.num_classes}), got {'none' if y is None else tuple(y.shape)}"
+            )
         feats = self.cond_encoder(cond) if cond is not None else None
         emb = self.time_embed(timestep_embedding(t, self.base_channels).to(self.time_embed[0].weight.dtype))
+        if y is not None:
+            if y.shape != (x.shape[0],):
+                raise ValueError(f"class labels must have shape ({x.shape[0]},), got {tuple(y.shape)}")
+            emb = emb + self.label_embed(y).to(emb.dtype)
         hs = []
         h = x
         for block in self.input_blocks:

@@ -173,9 +173,9 @@ def dag_jobs(config: Mapping[str, Any], workloads: Mapping[str, Workload] | None
     dddm = config.get("dddm")
     if dddm:
         t = dddm["train"]
-        n_all = data_geometry(config, dddm)["train"]
-        n = n_all if t["subset"] is None else min(int(t["subset"]), n_all)
         for run in dddm["runs"]:
+            n_all = data_geometry(config, dddm["runs"][run])["train"]  # the run's data set
+            n = n_all if t["subset"] is None else min(int(t["subset"]), n_all)
             epochs = dddm["runs"][run].get("epochs") or t["epochs"]  # a run's own epochs (Table 3's sweep)
             jobs.append(
                 Job(

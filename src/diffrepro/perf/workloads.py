@@ -47,15 +47,15 @@ from torch import nn
 #: published split sizes; ``digits`` and ``lfw_subset`` as :mod:`diffrepro.data.small_sets` splits them,
 #: ``celeba64`` the official train partition 0 of ``list_eval_partition.txt``).
 DATASET_INFO: dict[str, dict[str, int]] = {
-    "fashion_mnist": {"channels": 1, "size": 28, "train": 60_000},
-    "mnist": {"channels": 1, "size": 28, "train": 60_000},
-    "cifar10": {"channels": 3, "size": 32, "train": 50_000},
-    "cifar100": {"channels": 3, "size": 32, "train": 50_000},
-    "celeba64": {"channels": 3, "size": 64, "train": 162_770},
-    "imagenet32": {"channels": 3, "size": 32, "train": 1_281_167},
-    "imagenet64": {"channels": 3, "size": 64, "train": 1_281_167},
-    "digits": {"channels": 1, "size": 8, "train": 1_438},
-    "lfw_subset": {"channels": 1, "size": 25, "train": 160},
+    "fashion_mnist": {"channels": 1, "size": 28, "train": 60_000, "classes": 10},
+    "mnist": {"channels": 1, "size": 28, "train": 60_000, "classes": 10},
+    "cifar10": {"channels": 3, "size": 32, "train": 50_000, "classes": 10},
+    "cifar100": {"channels": 3, "size": 32, "train": 50_000, "classes": 100},
+    "celeba64": {"channels": 3, "size": 64, "train": 162_770, "classes": 0},
+    "imagenet32": {"channels": 3, "size": 32, "train": 1_281_167, "classes": 1000},
+    "imagenet64": {"channels": 3, "size": 64, "train": 1_281_167, "classes": 1000},
+    "digits": {"channels": 1, "size": 8, "train": 1_438, "classes": 10},
+    "lfw_subset": {"channels": 1, "size": 25, "train": 160, "classes": 2},
 }
 
 #: Split step of the benchmarked post-hoc DAE (any step costs the same).
@@ -78,7 +78,8 @@ def data_section(config: Mapping[str, Any], section: Mapping[str, Any] | None) -
 
 
 def data_geometry(config: Mapping[str, Any], section: Mapping[str, Any] | None) -> dict[str, Any]:
-    """``{"dataset", "channels", "size", "train"}`` of a section's data set (``size`` after ``resolution``)."""
+    """``{"dataset", "channels", "size", "train", "classes"}`` of a section's data set (``size`` after
+    ``resolution``; ``classes``: 0 for an unlabelled set)."""
     ds = data_section(config, section)
     kind = ds["dataset"]
     if kind not in DATASET_INFO:
@@ -89,6 +90,7 @@ def data_geometry(config: Mapping[str, Any], section: Mapping[str, Any] | None) 
         "channels": info["channels"],
         "size": ds.get("resolution") or info["size"],
         "train": info["train"],
+        "classes": info["classes"],
     }
 
 
@@ -324,10 +326,16 @@ def _dddm_workload(config, run: str) -> Workload:
 
     if run not in config["dddm"]["runs"]:
         raise ValueError(f"unknown DDDM run {run!r}; runs: {', '.join(config['dddm']['runs'])}")
-    dddm = dddm_run(config, run)[0].as_dict()  # the section as this run trains it (its own T, epochs, depth)
-    geo = data_geometry(config, dddm)
+    section, run_cfg = dddm_run(config, run)
+    dddm = section.as_dict()  # the section as this run trains it (its own T, epochs, network)
+    geo = data_geometry(config, {"data": run_cfg.data})
+    classes = geo["classes"] if run_cfg.class_conditional else 0
     metric_spec = normalize_metric(dddm["runs"][run]["metric"])
-    describe = {"unet": {k: v for k, v in dddm["unet"].items() if k != "architecture"}, "metric": metric_spec}
+    describe = {
+        "unet": {k: v for k, v in dddm["unet"].items() if k != "architecture"},
+        "metric": metric_spec,
+        **({"num_classes": classes} if classes else {}),
+    }
 
     def build(*, device, speed, train_precision, sample_precision, train_batch, sample_batch, seed=0) -> Runner:
         from ..diffusion.dddm import dddm_forward
@@ -341,22 +349,28 @@ def _dddm_workload(config, run: str) -> Workload:
         cfg["train"].update(batch_size=train_batch, subset=None, precision=train_precision)
         scratch = tempfile.TemporaryDirectory(prefix="diffrepro-bench-")
         run = RunContext(seed, "bench", device, speed)
+        labels = torch.arange(train_batch) % classes if classes else None
         task = DDDMTask(
             _noise_images(train_batch, geo["channels"], geo["size"], seed),
             cfg,
             run,
-            run_cfg={"metric": metric_spec},
+            run_cfg={"metric": metric_spec, "class_conditional": bool(classes)},
             store_dir=scratch.name,
             metric=build_metric(metric_spec, allow_random_backbone=True),
+            labels=labels,
+            num_classes=classes,
         )
         net_sample = with_precision(speed_network(task.model, speed), sample_precision, device)
         g = torch.Generator().manual_seed(seed)
         shape = (sample_batch, geo["channels"], geo["size"], geo["size"])
         xs, xb = torch.randn(shape, generator=g).to(device), torch.randn(shape, generator=g).to(device)
         ts = torch.full((sample_batch,), task.T - 1, dtype=torch.long, device=device)
+        ys = (torch.arange(sample_batch) % classes).to(device) if classes else None
         return _engine_runner(
             task,
-            _evaluation(task.model, lambda: dddm_forward(net_sample, xs, ts, xb, dddm.get("conditioning", "concat"))),
+            _evaluation(
+                task.model, lambda: dddm_forward(net_sample, xs, ts, xb, dddm.get("conditioning", "concat"), ys)
+            ),
             first_step=task.images.order.steps_per_epoch,
             scratch=scratch,
         )

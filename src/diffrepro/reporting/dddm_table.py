@@ -1,11 +1,14 @@
-"""The DDDM table (Zhang et al. 2024 Table 1 layout): one row per NFE of the main run (``dddm.main``) with quality on
-every metric backend and samples/s, beside the published CIFAR-10 (Table 1) and ImageNet 64 (Table 2) values of
-the NFE it stands for (our largest NFE beside their 1000 steps); and the loss-metric ablation (their Fig 2): FID
-per run of ``dddm.runs`` (metric d and its c) and NFE. The records are evaluate-dddm's, one per run."""
+"""The DDDM table (Zhang et al. 2024 Tables 1 and 2 layout): one row per NFE of the main run (``dddm.main``) and of
+every run that stands beside another of the paper's rows (``paper_row``), with quality on every metric backend and
+samples/s, beside the published values of the NFE it stands for (our largest NFE beside their 1000 steps) from the
+paper's table of the run's data set: Table 2 for ImageNet 64 (FID, k-NN Prec/Rec), Table 1 for every other
+(CIFAR-10: FID, IS; the small presets' data sets stand beside it); and the loss-metric ablation (their Fig 2): FID
+per run of ``dddm.runs`` on the main run's data set (metric d and its c) and NFE. The records are evaluate-dddm's,
+one per run."""
 
 from __future__ import annotations
 
-from .paper_values import DDDM_TABLE1, DDDM_TABLE2_IMAGENET64, DDDM_TABLE3
+from .paper_values import DDDM_DEFAULT_TABLE, DDDM_TABLE3, DDDM_TABLE_OF_DATASET
 from .tables import Record, TableResult, backend_notes, backends_of, quality, quality_columns
 
 __all__ = [
@@ -15,11 +18,19 @@ __all__ = [
     "ablation_rows",
     "dddm_table",
     "metric_label",
+    "paper_table",
     "sweep_rows",
     "table_rows",
 ]
 
-TITLE = "DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Table 1 layout)"
+TITLE = "DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Tables 1 and 2 layout)"
+
+
+def paper_table(dataset: str | None) -> tuple[str, dict[str, dict[int, dict[str, float]]]]:
+    """``(label, rows)`` of the paper's table that a run on ``dataset`` (a registry name) stands beside:
+    :data:`~.paper_values.DDDM_TABLE_OF_DATASET`, else Table 1 (CIFAR-10)."""
+    return DDDM_TABLE_OF_DATASET.get(dataset or "", DDDM_DEFAULT_TABLE)
+
 
 PAPER_METHOD = "DDDM (T=1000)"
 #: the DDDM paper's precision/recall (ImageNet 64, ADM's evaluator) are the k-NN ones
@@ -30,16 +41,17 @@ def columns(backends: list[str]) -> list[str]:
     """The table's columns for the metric backends ``backends``."""
     return [
         "Method",
+        "Data",
         "Paper method",
         "Metric d",
         "NFE",
         *quality_columns(backends, KEYS),
         "N",
         "Samples/s",
+        "Paper table",
         "Paper NFE",
         "Paper IS",
         "Paper FID",
-        "Paper FID (ImageNet 64)",
         "Paper k-NN Prec",
         "Paper k-NN Rec",
     ]
@@ -63,31 +75,36 @@ def _describe(metric) -> str:
 
 def table_rows(main: dict, paper_method: str = PAPER_METHOD) -> list[dict]:
     """One row per NFE of a run (the main run, or one that stands beside another of the paper's rows,
-    ``paper_method``), the paper's values of the NFE it stands for beside it."""
-    if paper_method not in DDDM_TABLE1:
-        raise ValueError(f"no row {paper_method!r} in Zhang et al. Table 1 (rows: {', '.join(DDDM_TABLE1)})")
+    ``paper_method``), the values of the paper's table of its data set (:func:`paper_table`) for the NFE it stands
+    for beside it."""
+    label, published = paper_table(main.get("dataset"))
+    if paper_method not in published:
+        raise ValueError(
+            f"no row {paper_method!r} in Zhang et al. {label} (rows: {', '.join(published)}); "
+            f"run {main['run']!r} is on {main.get('dataset')}"
+        )
     bk = backends_of(main["rows"])
     nfes = [r["nfe"] for r in main["rows"]]
     rows = []
     for r in main["rows"]:
         # the paper's rows are NFE 1, 2 and 1000 (all steps): our largest NFE above 2 stands beside its 1000
         paper_nfe = r["nfe"] if r["nfe"] in (1, 2) else (1000 if r["nfe"] == max(nfes) else None)
-        c10 = DDDM_TABLE1[paper_method].get(paper_nfe, {}) if paper_nfe else {}
-        i64 = DDDM_TABLE2_IMAGENET64.get(paper_method, {}).get(paper_nfe, {}) if paper_nfe else {}
+        paper = published[paper_method].get(paper_nfe, {}) if paper_nfe else {}
         rows.append(
             {
                 "Method": f"DDDM ({main['run']}, T={main['timesteps']})",
+                "Data": main.get("dataset"),
                 "Paper method": paper_method,
                 "Metric d": _describe(main["metric"]),
                 "NFE": r["nfe"],
                 **quality(r, bk, KEYS),
                 "Samples/s": r["samples_per_second"],
+                "Paper table": label,
                 "Paper NFE": paper_nfe,
-                "Paper FID": c10.get("FID"),
-                "Paper IS": c10.get("IS"),
-                "Paper FID (ImageNet 64)": i64.get("FID"),
-                "Paper k-NN Prec": 100 * i64["Prec"] if "Prec" in i64 else None,
-                "Paper k-NN Rec": 100 * i64["Rec"] if "Rec" in i64 else None,
+                "Paper IS": paper.get("IS"),
+                "Paper FID": paper.get("FID"),
+                "Paper k-NN Prec": 100 * paper["Prec"] if "Prec" in paper else None,
+                "Paper k-NN Rec": 100 * paper["Rec"] if "Rec" in paper else None,
             }
         )
     return rows
@@ -132,10 +149,17 @@ SWEEP_COLUMNS = ["run", "timesteps", "epochs", "fid_nfe1", "paper_timesteps", "p
 
 
 def sweep_rows(records: list[dict], main: str) -> list[dict]:
-    """Table 3's layout: the main run and every run with its loss metric and network depth (the runs that differ
-    from it in T or epochs only), by T, each beside the paper's row of the same T and epochs (if it has one)."""
+    """Table 3's layout: the main run and every run on its data set with its loss metric and network depth (the
+    runs that differ from it in T or epochs only), by T, each beside the paper's row of the same T and epochs (if it
+    has one)."""
     ref = next(r for r in records if r["run"] == main)
-    same = [r for r in records if r["metric"] == ref["metric"] and r.get("num_res_blocks") == ref.get("num_res_blocks")]
+    same = [
+        r
+        for r in records
+        if r["metric"] == ref["metric"]
+        and r.get("num_res_blocks") == ref.get("num_res_blocks")
+        and r.get("dataset") == ref.get("dataset")
+    ]
     rows = []
     for rec in sorted(same, key=lambda r: (r["timesteps"], r.get("epochs") or 0, r["run"])):
         one = next((x for x in rec["rows"] if x["nfe"] == 1), None)
@@ -157,17 +181,24 @@ def sweep_rows(records: list[dict], main: str) -> list[dict]:
 def dddm_table(main: Record, others: list[tuple[Record, str]] = ()) -> TableResult:
     """``(rows, columns, title, notes)`` of the DDDM table from the main run's record (beside "DDDM (T=1000)") and
     the records of the runs that stand beside the paper's other rows (``(record, paper row)``)."""
-    first = main["rows"][0]
-    notes = [
-        f"Data set: {main['dataset']} at {main['resolution']} px; {main['num_samples']} samples per row vs "
-        f"{first.get('n_reference')} reference images ({main['reference_split']} split).",
+    notes = []
+    shown = [main, *(rec for rec, _ in others)]
+    for dataset in dict.fromkeys(rec.get("dataset") for rec in shown):
+        rec = next(r for r in shown if r.get("dataset") == dataset)
+        notes.append(
+            f"Data set: {dataset} at {rec['resolution']} px; {rec['num_samples']} samples per row vs "
+            f"{rec['rows'][0].get('n_reference')} reference images ({rec['reference_split']} split); paper "
+            f"columns: Zhang et al. {paper_table(dataset)[0]}."
+        )
+    notes += [
         *backend_notes(main["rows"]),
-        "k-NN Prec/Rec: the DDDM paper's definition (ImageNet 64 only: Paper k-NN Prec/Rec); Paper IS/FID: CIFAR-10.",
-        "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps). "
-        "Paper columns: Zhang et al. 2024 Table 1 (CIFAR-10: FID, IS) and Table 2 (ImageNet 64: FID, Prec, Rec), "
-        "the row named in Paper method (the main run: DDDM (T=1000)); our largest NFE stands beside their "
+        "k-NN Prec/Rec: the DDDM paper's definition (published for ImageNet 64 only, Table 2); IS: published for "
+        "CIFAR-10 only (Table 1).",
+        "Sampling: x_T and the initial x_bar from N(0, I); each step calls the network once (NFE = steps); a "
+        "class-conditional run's classes are drawn uniformly. Paper columns: the row named in Paper method (the main "
+        "run: DDDM (T=1000)) of the table of the run's data set (Paper table); our largest NFE stands beside their "
         "1000-step row.",
-        "The metric ablation (every run of dddm.runs) is in the ablation CSV and figure.",
+        "The metric ablation (the runs on the main run's data set) is in the ablation CSV and figure.",
     ]
     if not main["reportable"]:
         notes.append("WARNING: the main run used a random-backbone LPIPS: its numbers exercise the code only.")

@@ -1,5 +1,8 @@
 """Step: sample a trained DDDM run with every number of steps (NFE) in ``dddm.sample.steps``, from the same
-seeded x_T and initial x_bar for every NFE (so rows are comparable); record samples per second per NFE."""
+seeded x_T and initial x_bar for every NFE (so rows are comparable); record samples per second per NFE.
+
+A class-conditional run's samples draw their classes uniformly from a stream of their own (the noise stream stays
+an unconditional run's), the same classes at every NFE; the file keeps them (``labels``)."""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ import time
 
 import torch
 
-from ..artifacts.dddm import build_dddm_model
+from ..artifacts.dddm import build_dddm_model, num_classes
 from ..config import dddm_run, load_config
 from ..devices import resolve_device
 from ..diffusion.dddm import dddm_sample
@@ -38,6 +41,11 @@ def run(args) -> None:
     nfes = [int(k) for k in scfg.steps]
     batches = -(-n // bs)
     out: dict[str, torch.Tensor] = {}
+    classes = num_classes(meta)
+    labels = None
+    if classes:  # uniform classes, as ADM's and the DDDM's conditional ImageNet samples
+        labels = torch.randint(classes, (n,), generator=generator(config["seed"], "dddm-sample-labels", args.run))
+        out["labels"] = labels
     timing: dict[str, float] = {}  # wall-clock, in the timing file only (diffrepro.timing)
     metadata = {
         "run": args.run,
@@ -51,6 +59,7 @@ def run(args) -> None:
         "precision": scfg.precision,
         "device": device,
         "train_steps": meta.get("steps", ""),
+        **({"num_classes": str(classes)} if classes else {}),
     }
     with Progress(sum(nfes) * batches, desc=f"sample dddm {args.run}", log_every=max(1, batches), unit="call") as bar:
         for k in nfes:
@@ -70,6 +79,7 @@ def run(args) -> None:
                     alphas_cumprod=ab,
                     precision=scfg.precision,
                     conditioning=dddm.conditioning,
+                    labels=None if labels is None else labels[start : start + size],
                 )
                 chunks.append(to_uint8(x.cpu()))
                 bar.update(k)

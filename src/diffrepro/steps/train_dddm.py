@@ -21,8 +21,17 @@ def run(args) -> None:
     config = load_config(args.params)
     dddm, run_cfg = dddm_run(config, args.run)
     tensors, meta = load_processed(args.data)
+    expected = config["datasets"][run_cfg.data]["dataset"]
+    if meta["dataset"] != expected:
+        raise ValueError(
+            f"{args.data} holds data set {meta['dataset']!r}, but dddm.runs.{args.run}.data is {run_cfg.data!r} "
+            f"({expected})"
+        )
     images = tensors["train_images"]
-    trained = train_in_step(args, config, train_dddm, images, dddm, run_cfg)
+    labels = tensors["train_labels"] if run_cfg.class_conditional else None
+    # the classes of a conditional run: the training split's (its largest label + 1; a subset uses them all)
+    num_classes = int(labels.max()) + 1 if labels is not None and labels.numel() else 0
+    trained = train_in_step(args, config, train_dddm, images, dddm, run_cfg, labels=labels, num_classes=num_classes)
     if trained is None:  # rank 0 writes the outputs
         return
     result, device = trained
@@ -41,6 +50,7 @@ def run(args) -> None:
             result.parameters,
             result.reportable,
             result.images_used,
+            num_classes,
         ),
     )
     write_csv(

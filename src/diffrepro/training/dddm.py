@@ -61,6 +61,7 @@ __all__ = [
     "DDDMTask",
     "DDDMTrainResult",
     "train_dddm",
+    "check_labels",
     "dddm_fingerprint",
     "dddm_betas",
     "epoch_order",
@@ -116,7 +117,13 @@ def epoch_order(seed: int, epoch: int, n: int) -> torch.Tensor:
 
 
 def dddm_fingerprint(
-    dddm_cfg: DDDMSection, run_cfg: DDDMRunSection, *, seed: int, data_id: str, reportable: bool = True
+    dddm_cfg: DDDMSection,
+    run_cfg: DDDMRunSection,
+    *,
+    seed: int,
+    data_id: str,
+    reportable: bool = True,
+    num_classes: int = 0,
 ) -> str:
     """Hash of everything that determines the weights and the store at a given step (a test-only,
     non-reportable metric never shares checkpoints with the real one). ``dddm.unet`` enters it as written
@@ -140,14 +147,40 @@ def dddm_fingerprint(
             "seed": seed,
             "data": data_id,
             **({} if reportable else {"reportable": False}),
+            # a class-conditional run's label embedding (an unconditional run's fingerprint is as it was)
+            **({"num_classes": num_classes} if num_classes else {}),
         }
     )
+
+
+def check_labels(
+    run_cfg: DDDMRunSection, labels: torch.Tensor | None, num_classes: int, n: int
+) -> tuple[int, torch.Tensor | None]:
+    """``(num_classes, labels)`` the network is conditioned on: ``(0, None)`` for a run that is not
+    ``class_conditional`` (labels given to one are an error, as are none given to a conditional run, or labels
+    outside ``0..num_classes-1``)."""
+    conditional = bool(thawed(run_cfg).get("class_conditional"))
+    if not conditional:
+        if labels is not None:
+            raise ValueError("class labels given to a DDDM run that is not class_conditional")
+        return 0, None
+    if labels is None or num_classes < 2:
+        raise ValueError(
+            f"a class_conditional DDDM run needs the images' labels and at least 2 classes (got "
+            f"{'no labels' if labels is None else f'labels of shape {tuple(labels.shape)}'}, num_classes={num_classes})"
+        )
+    if labels.dtype != torch.int64 or labels.shape != (n,):
+        raise ValueError(f"class labels must be int64 of shape ({n},), got {labels.dtype} {tuple(labels.shape)}")
+    if n and (int(labels.min()) < 0 or int(labels.max()) >= num_classes):
+        raise ValueError(f"class labels must lie in 0..{num_classes - 1}, got {int(labels.min())}..{int(labels.max())}")
+    return int(num_classes), labels
 
 
 class DDDMTask(TrainTask):
     """One DDDM run (``run_cfg``: its metric) on uint8 images ``[N, C, H, W]``; its x_bar store lives in
     ``store_dir`` (the checkpoint folder; under the run's fingerprint). ``metric`` overrides
-    ``run_cfg["metric"]`` (tests: a random-backbone LPIPS); it must be the same metric."""
+    ``run_cfg["metric"]`` (tests: a random-backbone LPIPS); it must be the same metric. ``labels`` (int64 ``[N]``,
+    needed when the run is ``class_conditional``): the images' classes, of ``num_classes`` (the data set's)."""
 
     def __init__(
         self,
@@ -158,12 +191,15 @@ class DDDMTask(TrainTask):
         run_cfg: DDDMRunSection,
         store_dir: str | Path,
         metric: Metric | None = None,
+        labels: torch.Tensor | None = None,
+        num_classes: int = 0,
     ) -> None:
         self.run, self.seed, self.device, speed = run, run.seed, run.device, run.speed
         # the sections as plain data (tests give partial mappings)
         self.dddm_cfg, self.run_cfg = dddm_cfg, run_cfg = thawed(dddm_cfg), thawed(run_cfg)
         self.tcfg = tcfg = dddm_cfg["train"]
         n_all = images_u8.shape[0]
+        self.num_classes, self.labels = check_labels(run_cfg, labels, num_classes, n_all)
         n = images_used(n_all, tcfg["subset"])
         if tcfg["subset"] is not None and tcfg["subset"] > n_all:
             get_logger().info(
@@ -205,6 +241,7 @@ class DDDMTask(TrainTask):
                 image_size=images.size,
                 channels=images.channels,
                 conditioning=dddm_cfg.get("conditioning", "concat"),
+                num_classes=self.num_classes,
             ).to(device),
             speed,
         )
@@ -222,7 +259,12 @@ class DDDMTask(TrainTask):
 
     def fingerprint(self) -> str:
         return dddm_fingerprint(
-            self.dddm_cfg, self.run_cfg, seed=self.seed, data_id=self.run.data_id, reportable=self.metric.reportable
+            self.dddm_cfg,
+            self.run_cfg,
+            seed=self.seed,
+            data_id=self.run.data_id,
+            reportable=self.metric.reportable,
+            num_classes=self.num_classes,
         )
 
     def describe(self) -> str:
@@ -267,8 +309,9 @@ class DDDMTask(TrainTask):
         torch.manual_seed(derive_seed(self.seed, "dropout", step, *dist.seed_keys()))
         w = loss_weight(epoch)
 
+        y = None if self.labels is None else self.labels[idx[lo:hi]].to(device)
         losses, f = dddm_loss(
-            self.network, x0, x_bar, t, noise, self.ab, self.metric, w, self.dddm_cfg.get("conditioning", "concat")
+            self.network, x0, x_bar, t, noise, self.ab, self.metric, w, self.dddm_cfg.get("conditioning", "concat"), y
         )
         loss = dist.local_mean(losses, nb)  # DDP's average over the processes: the global mean
         global_loss = dist.all_gather_ordered(losses.detach(), nb).mean()
@@ -290,9 +333,12 @@ def train_dddm(
     run_cfg: DDDMRunSection,
     *,
     metric: Metric | None = None,
+    labels: torch.Tensor | None = None,
+    num_classes: int = 0,
     **options: Unpack[TrainOptions],
 ) -> DDDMTrainResult:
-    """Train (or resume) one DDDM on uint8 images ``[N, C, H, W]``.
+    """Train (or resume) one DDDM on uint8 images ``[N, C, H, W]`` (and, for a ``class_conditional`` run, their
+    int64 class ``labels`` ``[N]`` among ``num_classes``).
 
     ``metric`` overrides ``run_cfg["metric"]`` (tests: a random-backbone LPIPS); it must be the same metric.
     ``options``: :class:`~.engine.TrainOptions` (``stop_at_step`` simulates a kill; neither the speed switches
@@ -300,7 +346,14 @@ def train_dddm(
     """
     task, result = train(
         lambda run: DDDMTask(
-            images_u8, dddm_cfg, run, run_cfg=run_cfg, store_dir=options["checkpoint_dir"], metric=metric
+            images_u8,
+            dddm_cfg,
+            run,
+            run_cfg=run_cfg,
+            store_dir=options["checkpoint_dir"],
+            metric=metric,
+            labels=labels,
+            num_classes=num_classes,
         ),
         options,
     )
