@@ -5,7 +5,11 @@ preparation through training, sampling and evaluation, for
 * a DDGM and a joint DAED on each of Fashion-MNIST (28 px, T=500), CIFAR-10 (32 px, T=1000) and CelebA (64 px);
 * the post-hoc DAEs (every split point) of the Fashion-MNIST study;
 * a DDDM run (CIFAR-10, cross-attention to x_bar, Pseudo-LPIPS on the stand-in backbone of
-  ``diffrepro standin-weights``).
+  ``diffrepro standin-weights``);
+* ImageNet 64: the improved-DDPM DDGM of Table 2's source (T=4000, cosine) and the class-conditional DDDM of Zhang
+  et al.'s Table 2 (192 x (1, 2, 3, 4) channels, 299M parameters with a 1000-class label embedding). Their
+  processed file is a small one in the real format (64 px, labels up to 999) placed in the workspace: the
+  stand-in of the official 1.28M images is 16 GB, which the whole smoke run writes and prepares (README).
 
 The surrogate diffusion (coursework Table 4.5) is the smoke run's only: its chains take the respaced steps of
 ``surrogate.steps`` (``diffrepro.diffusion.surrogate.chain_steps``), checked in tests/test_surrogate.py.
@@ -43,6 +47,7 @@ MODELS = {
     "c10_daed_simple_b01": ("cifar10", 32, 3),
     "celeba_ddgm_simple": ("celeba64", 64, 3),
     "celeba_daed_simple_b01": ("celeba64", 64, 3),  # 242 M parameters (generator and DAE)
+    "in64_iddpm_simple": ("imagenet64", 64, 3),  # Table 2's ImageNet source, T=4000
 }
 #: the peak resident memory (MB, Snakemake's benchmark) the CelebA joint DAED's training may take: 18,300 MB when
 #: its test-error record ran the 256 test images through the DAE in one batch, 15,590 MB while the training images
@@ -54,6 +59,30 @@ SHAPES = {
     "celeba64": {"train_images": [162770, 3, 64, 64], "test_images": [19962, 3, 64, 64]},
 }
 DDDM_RUN = "dddm_pseudo_lpips"
+#: the class-conditional ImageNet 64 DDDM run (Zhang et al. Table 2)
+DDDM_IN64 = "dddm_in64"
+
+
+def _small_imagenet64(path) -> None:
+    """A processed ImageNet 64 file in the real format with 24 train and 16 test images (seeded noise) whose labels
+    reach class 999, so a conditional run has the 1000 classes of the real set."""
+    import numpy as np
+
+    from diffrepro.data import save_processed
+    from diffrepro.data.dataset import LoadedDataset, Split
+
+    rng = np.random.default_rng(0)
+
+    def split(n: int) -> Split:
+        labels = (np.arange(n, dtype=np.int64) * 97) % 1000
+        labels[-1] = 999
+        return Split(rng.integers(0, 256, (n, 3, 64, 64), dtype=np.uint8), labels)
+
+    data = LoadedDataset("imagenet64", {"train": split(24), "test": split(16)}, "STAND-IN (test subset) imagenet64")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_processed(path, data, None)
+
+
 #: the post-hoc study run (its DAEs at every split point): Fashion-MNIST's
 POSTHOC_STUDY = "fashion_mnist"
 
@@ -74,11 +103,13 @@ def run(tmp_path_factory):
     (standins / "imagenet64").mkdir()
     sh([tool("diffrepro"), "standin-weights", "--out", str(standins / "torch_home")], REPO)
     ws = make_workspace(base / "ws", preset="configs/paper.yaml")
+    _small_imagenet64(ws / "data" / "processed" / "imagenet64.safetensors")
     smoke = smoke_config(yaml.safe_load((ws / "params.yaml").read_text()), standin_root=str(standins))
     smoke["preset"] = "default"  # the workspace runs it as its default preset: artifacts at its top
     (ws / "params.yaml").write_text(yaml.safe_dump(smoke, sort_keys=False))
     targets = [f"results/metrics/ddgm/{m}.json" for m in MODELS]
     targets += [f"results/metrics/daed_posthoc/{POSTHOC_STUDY}.json", f"results/metrics/dddm/{DDDM_RUN}.json"]
+    targets += [f"results/metrics/dddm/{DDDM_IN64}.json"]
     # as the README's smoke command: the stand-in LPIPS backbones, and both cores for each network job
     env = {"TORCH_HOME": str(standins / "torch_home"), "DIFFREPRO_THREADS": "2"}
     saved = {k: os.environ.get(k) for k in env}
@@ -161,3 +192,31 @@ def test_the_posthoc_and_dddm_families_run_at_paper_shapes(run):
         paper["dddm"]["unet"]["num_res_blocks"],
     )
     _finite_fids(dddm["rows"])
+
+
+def test_the_class_conditional_imagenet64_dddm_runs_at_paper_shape(run):
+    """Zhang et al. Table 2's DDDM: its network is the one the paper preset describes (192 x (1, 2, 3, 4), three
+    blocks, cross-attention at 16 and 8) with a label embedding of the 1000 classes; its samples keep their classes
+    and are evaluated against ImageNet 64's own training-split reference."""
+    from diffrepro.config import dddm_run
+    from diffrepro.diffusion.dddm import build_dddm_unet
+
+    ws, paper = run
+    section, run_cfg = dddm_run(paper, DDDM_IN64)
+    assert run_cfg.class_conditional and run_cfg.data == "imagenet64"
+    net = build_dddm_unet(section.unet, image_size=64, channels=3, conditioning=section.conditioning, num_classes=1000)
+    expected = {k: list(v.shape) for k, v in net.state_dict().items()}
+    weights = ws / "models" / "dddm" / DDDM_IN64 / "ema.safetensors"
+    assert _shapes(weights) == expected and expected["label_embed.weight"][0] == 1000
+    with safe_open(str(weights), "pt") as f:
+        meta = f.metadata()
+    assert meta["num_classes"] == "1000" and int(meta["parameters"]) == sum(math.prod(s) for s in expected.values())
+    with safe_open(str(ws / "results" / "samples" / "dddm" / f"{DDDM_IN64}.safetensors"), "pt") as f:
+        labels, images = f.get_tensor("labels"), list(f.get_slice("images_nfe1").get_shape())
+    assert images == [10, 3, 64, 64] and labels.shape == (10,) and int(labels.max()) < 1000
+    metrics = json.loads((ws / "results" / "metrics" / "dddm" / f"{DDDM_IN64}.json").read_text())
+    assert metrics["dataset"] == "imagenet64" and metrics["reference_split"] == "train"
+    assert sorted(p.name for p in (ws / "results" / "reference" / "dddm" / "imagenet64").iterdir()) == [
+        "inception.safetensors"
+    ]
+    _finite_fids(metrics["rows"])

@@ -354,7 +354,7 @@ def assert_composed_outputs(ws: Path):
 
 SURROGATES = ["sngan", "ddgm_half"]
 T_MIDS = [0, 10, 20, 30]  # 0, 1/4, 1/2, 3/4 of the tiny preset's T = 40
-DDDM_RUNS = ["dddm_l1", "dddm_phuber"]
+DDDM_RUNS = ["dddm_cond", "dddm_l1", "dddm_phuber"]  # dddm_cond: class-conditional
 # train_gan, sample_surrogate and evaluate_surrogate per surrogate, Table 4.5; the DDDM's reference features,
 # train, sample, evaluate per DDDM run, the DDDM tables
 SURROGATE_DDDM_JOBS = 1 + 2 * len(SURROGATES) + 1 + 1 + 3 * len(DDDM_RUNS) + 1
@@ -374,6 +374,12 @@ def assert_surrogate_dddm_outputs(ws: Path):
     assert (ws / "results/tables/coursework_4_5.md").read_text().startswith("# Table 4.5")
     dddm = read_table(ws / "results/tables/dddm_table1.csv")
     assert [int(r["NFE"]) for r in dddm] == [1, 2, 3]
+    assert {(r["Data"], r["Paper table"]) for r in dddm} == {("digits", "Table 1 (CIFAR-10)")}
+    from safetensors import safe_open
+
+    with safe_open(str(ws / "results/samples/dddm/dddm_cond.safetensors"), framework="pt") as fh:
+        labels, n = fh.get_tensor("labels"), int(fh.metadata()["num_samples"])
+    assert labels.shape == (n,) and 0 <= int(labels.min()) and int(labels.max()) < 10  # the digits' classes
     assert all(math.isfinite(float(r["FID [Inception]"])) and math.isfinite(float(r["FID [classifier]"])) for r in dddm)
     abl = read_table(ws / "results/analysis/dddm_ablation.csv")
     assert sorted((r["run"], int(r["nfe"])) for r in abl) == sorted((run, n) for run in DDDM_RUNS for n in (1, 2, 3))
