@@ -6,10 +6,11 @@ preparation through training, sampling and evaluation, for
 * the post-hoc DAEs (every split point) of the Fashion-MNIST study;
 * a DDDM run (CIFAR-10, cross-attention to x_bar, Pseudo-LPIPS on the stand-in backbone of
   ``diffrepro standin-weights``);
-* ImageNet 64: the improved-DDPM DDGM of Table 2's source (T=4000, cosine) and the class-conditional DDDM of Zhang
-  et al.'s Table 2 (192 x (1, 2, 3, 4) channels, 299M parameters with a 1000-class label embedding). Their
-  processed file is a small one in the real format (64 px, labels up to 999) placed in the workspace: the
-  stand-in of the official 1.28M images is 16 GB, which the whole smoke run writes and prepares (README).
+* ImageNet 64: the improved-DDPM DDGM of Table 2's source (T=4000, cosine), the joint DAED whose DAE is Table 4's
+  "DAED (IN)" and the class-conditional DDDM of Zhang et al.'s Table 2 (192 x (1, 2, 3, 4) channels, 299M
+  parameters with a 1000-class label embedding). Their processed file is a small one in the real format (64 px,
+  labels up to 999) placed in the workspace: the stand-in of the official 1.28M images is 16 GB, which the whole
+  smoke run writes and prepares (README).
 
 The surrogate diffusion (coursework Table 4.5) is the smoke run's only: its chains take the respaced steps of
 ``surrogate.steps`` (``diffrepro.diffusion.surrogate.chain_steps``), checked in tests/test_surrogate.py.
@@ -48,6 +49,7 @@ MODELS = {
     "celeba_ddgm_simple": ("celeba64", 64, 3),
     "celeba_daed_simple_b01": ("celeba64", 64, 3),  # 242 M parameters (generator and DAE)
     "in64_iddpm_simple": ("imagenet64", 64, 3),  # Table 2's ImageNet source, T=4000
+    "in64_daed_simple_b01": ("imagenet64", 64, 3),  # the DAE of Table 4's "DAED (IN)"
 }
 #: the peak resident memory (MB, Snakemake's benchmark) the CelebA joint DAED's training may take: 18,300 MB when
 #: its test-error record ran the 256 test images through the DAE in one batch, 15,590 MB while the training images
