@@ -434,7 +434,7 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
             f"({used}): DVC's foreach makes one reference-features job per entry"
         )
     from .data.registry import UNLABELLED_SETS
-    from .reporting.paper_values import DDDM_DEFAULT_TABLE, DDDM_TABLE_OF_DATASET
+    from .reporting.paper_values import dddm_paper_table
 
     for name in sorted(dddm.runs):
         trained, run = dddm_run(config, name)
@@ -446,16 +446,10 @@ def _check_surrogate_dddm(config: dict[str, Any], source: str) -> None:
                 f"{source}: {key}: its network's channel_mult has {levels} levels, so datasets.{run.data}"
                 f".resolution must be divisible by {2 ** (levels - 1)}, got {data_res}"
             )
-        for c in {trained.unet.base_channels * m for m in trained.unet.channel_mult}:
-            if c % trained.unet.num_heads:
-                raise ConfigError(
-                    f"{source}: {key}: dddm.unet.num_heads={trained.unet.num_heads} must divide the channel "
-                    f"count {c} of its network (base_channels x channel_mult)"
-                )
         if trained.schedule == "linear" and trained.timesteps <= 20:
             raise ConfigError(f"{source}: {key}: the linear schedule needs T > 20, got {trained.timesteps}")
         dataset = config["datasets"][run.data]["dataset"]
-        label, published = DDDM_TABLE_OF_DATASET.get(dataset, DDDM_DEFAULT_TABLE)
+        label, published = dddm_paper_table(dataset)
         if run.paper_row is not None and run.paper_row not in published:
             raise ConfigError(
                 f"{source}: {key}.paper_row: {run.paper_row!r} is not a row of Zhang et al. {label}, the table of "

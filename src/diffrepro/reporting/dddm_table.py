@@ -8,7 +8,7 @@ one per run."""
 
 from __future__ import annotations
 
-from .paper_values import DDDM_DEFAULT_TABLE, DDDM_TABLE3, DDDM_TABLE_OF_DATASET
+from .paper_values import DDDM_TABLE3, dddm_paper_table
 from .tables import Record, TableResult, backend_notes, backends_of, quality, quality_columns
 
 __all__ = [
@@ -18,19 +18,11 @@ __all__ = [
     "ablation_rows",
     "dddm_table",
     "metric_label",
-    "paper_table",
     "sweep_rows",
     "table_rows",
 ]
 
 TITLE = "DDDM: sample quality per number of function evaluations (Zhang et al. 2024 Tables 1 and 2 layout)"
-
-
-def paper_table(dataset: str | None) -> tuple[str, dict[str, dict[int, dict[str, float]]]]:
-    """``(label, rows)`` of the paper's table that a run on ``dataset`` (a registry name) stands beside:
-    :data:`~.paper_values.DDDM_TABLE_OF_DATASET`, else Table 1 (CIFAR-10)."""
-    return DDDM_TABLE_OF_DATASET.get(dataset or "", DDDM_DEFAULT_TABLE)
-
 
 PAPER_METHOD = "DDDM (T=1000)"
 #: the DDDM paper's precision/recall (ImageNet 64, ADM's evaluator) are the k-NN ones
@@ -75,9 +67,9 @@ def _describe(metric) -> str:
 
 def table_rows(main: dict, paper_method: str = PAPER_METHOD) -> list[dict]:
     """One row per NFE of a run (the main run, or one that stands beside another of the paper's rows,
-    ``paper_method``), the values of the paper's table of its data set (:func:`paper_table`) for the NFE it stands
-    for beside it."""
-    label, published = paper_table(main.get("dataset"))
+    ``paper_method``), the values of the paper's table of its data set (:func:`~.paper_values.dddm_paper_table`)
+    for the NFE it stands for beside it."""
+    label, published = dddm_paper_table(main.get("dataset"))
     if paper_method not in published:
         raise ValueError(
             f"no row {paper_method!r} in Zhang et al. {label} (rows: {', '.join(published)}); "
@@ -188,7 +180,7 @@ def dddm_table(main: Record, others: list[tuple[Record, str]] = ()) -> TableResu
         notes.append(
             f"Data set: {dataset} at {rec['resolution']} px; {rec['num_samples']} samples per row vs "
             f"{rec['rows'][0].get('n_reference')} reference images ({rec['reference_split']} split); paper "
-            f"columns: Zhang et al. {paper_table(dataset)[0]}."
+            f"columns: Zhang et al. {dddm_paper_table(dataset)[0]}."
         )
     notes += [
         *backend_notes(main["rows"]),

@@ -193,6 +193,13 @@ DDDM_TABLE_OF_DATASET: dict[str, tuple[str, dict[str, dict[int, dict[str, float]
 }
 DDDM_DEFAULT_TABLE = ("Table 1 (CIFAR-10)", DDDM_TABLE1)
 
+
+def dddm_paper_table(dataset: str | None) -> tuple[str, dict[str, dict[int, dict[str, float]]]]:
+    """``(label, rows)`` of Zhang et al.'s table that a DDDM run on ``dataset`` (a registry name) stands beside:
+    :data:`DDDM_TABLE_OF_DATASET`, else :data:`DDDM_DEFAULT_TABLE`."""
+    return DDDM_TABLE_OF_DATASET.get(dataset or "", DDDM_DEFAULT_TABLE)
+
+
 PAPER_TABLES = {
     "deja_table1": DEJA_TABLE1,
     "deja_extended": DEJA_EXTENDED,
